@@ -1,0 +1,133 @@
+# libvidaction build. GNU make, parallel-safe (make -j2).
+#
+#   make                 lib/libvidaction.a, lib/libvidaction.so (SONAME libvidaction.so.0), bin/vidaction
+#   make check           installs missing packages, builds, runs unit, golden, bad-file (ASan) and ABI checks
+#   make demo            the end-to-end demo
+#   make install PREFIX=DIR
+#   make deps            apt-get the Debian packages the build and tests need (prints the command if not root)
+#   make bench           CPU benchmark against PyTorch (not a test)
+
+PREFIX ?= /usr/local
+CC ?= cc
+PYTHON ?= python3
+
+VERSION_MAJOR := $(shell sed -n 's/^\#define VIDA_VERSION_MAJOR \([0-9]*\)/\1/p' include/vidaction/version.h)
+VERSION_MINOR := $(shell sed -n 's/^\#define VIDA_VERSION_MINOR \([0-9]*\)/\1/p' include/vidaction/version.h)
+VERSION_PATCH := $(shell sed -n 's/^\#define VIDA_VERSION_PATCH \([0-9]*\)/\1/p' include/vidaction/version.h)
+VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+SONAME := libvidaction.so.$(VERSION_MAJOR)
+
+BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
+BLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+
+OPT ?= -O2
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(WARN) -Iinclude -Isrc $(BLAS_CFLAGS) -pthread
+CFLAGS_LIB := $(BASE_CFLAGS) $(OPT) -march=x86-64-v2 -fPIC -fvisibility=hidden $(CFLAGS)
+LIBS := $(BLAS_LIBS) -lm -pthread
+
+SRCS := $(sort $(wildcard src/core/*.c src/io/*.c src/backend/*.c src/backend/cpu/*.c src/nn/*.c src/api/*.c))
+OBJS := $(SRCS:%.c=build/obj/%.o)
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+ASAN_OBJS := $(SRCS:%.c=build/asan/%.o)
+
+HEADERS := $(wildcard include/*.h include/vidaction/*.h)
+PRIV_HEADERS := $(wildcard src/*/*.h src/backend/cpu/*.h)
+
+TEST_SRCS := $(sort $(wildcard test/unit/test_*.c))
+TEST_BINS := $(TEST_SRCS:test/unit/%.c=build/test/%)
+ASAN_TESTS := test_safetensors test_modelfile
+ASAN_TEST_BINS := $(ASAN_TESTS:%=build/asan-test/%)
+
+.PHONY: all check check-unit check-golden check-asan check-abi demo install uninstall deps \
+        deps-check clean bench fixtures
+
+all: lib/libvidaction.a lib/libvidaction.so bin/vidaction
+
+build/obj/%.o: %.c $(HEADERS) $(PRIV_HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_LIB) -c $< -o $@
+
+build/asan/%.o: %.c $(HEADERS) $(PRIV_HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -O1 $(ASAN_FLAGS) -c $< -o $@
+
+lib/libvidaction.a: $(OBJS)
+	@mkdir -p lib
+	rm -f $@
+	ar rcs $@ $(OBJS)
+
+lib/libvidaction.so.$(VERSION): $(OBJS) src/libvidaction.map
+	@mkdir -p lib
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/libvidaction.map \
+	    -Wl,--no-undefined -o $@ $(OBJS) $(LIBS)
+
+lib/$(SONAME): lib/libvidaction.so.$(VERSION)
+	ln -sf libvidaction.so.$(VERSION) $@
+
+lib/libvidaction.so: lib/$(SONAME)
+	ln -sf $(SONAME) $@
+
+bin/vidaction: examples/vidaction.c lib/libvidaction.a $(HEADERS)
+	@mkdir -p bin
+	$(CC) $(BASE_CFLAGS) $(OPT) $(CFLAGS) -o $@ examples/vidaction.c lib/libvidaction.a $(LIBS)
+
+build/test/%: test/unit/%.c test/test_main.c test/test.h lib/libvidaction.a
+	@mkdir -p build/test
+	$(CC) $(BASE_CFLAGS) $(OPT) -Itest -o $@ $< test/test_main.c lib/libvidaction.a $(LIBS)
+
+build/asan-test/%: test/unit/%.c test/test_main.c test/test.h $(ASAN_OBJS)
+	@mkdir -p build/asan-test
+	$(CC) $(BASE_CFLAGS) -O1 $(ASAN_FLAGS) -Itest -o $@ $< test/test_main.c $(ASAN_OBJS) $(LIBS)
+
+# --- packages -----------------------------------------------------------------
+DEB_PACKAGES := gcc make pkg-config libopenblas-dev python3
+deps:
+	@sh test/deps.sh install $(DEB_PACKAGES)
+deps-check:
+	@sh test/deps.sh ensure $(DEB_PACKAGES)
+
+# --- tests --------------------------------------------------------------------
+check: deps-check
+	$(MAKE) all $(TEST_BINS) $(ASAN_TEST_BINS)
+	@sh test/run-tests.sh $(TEST_BINS) -- $(ASAN_TEST_BINS)
+
+check-unit: $(TEST_BINS)
+	@sh test/run-tests.sh $(TEST_BINS) --
+
+check-asan: $(ASAN_TEST_BINS)
+	@sh test/run-tests.sh -- $(ASAN_TEST_BINS)
+
+check-abi: lib/libvidaction.so
+	@sh test/abi/check-symbols.sh lib/libvidaction.so
+
+# Regenerates the golden fixtures (needs Debian's python3-torch and python3-torchvision).
+fixtures:
+	PYTHONPATH=bindings/python /usr/bin/python3 test/golden/make_fixtures.py test/golden
+
+bench: all
+	sh test/bench/bench_cpu.sh
+
+demo: deps-check all
+	@sh examples/demo.sh
+
+# --- install ------------------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(PREFIX)/include/vidaction $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 include/vidaction.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/vidaction/*.h $(DESTDIR)$(PREFIX)/include/vidaction/
+	install -m 644 lib/libvidaction.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 lib/libvidaction.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libvidaction.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libvidaction.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@BLAS_LIBS@|$(BLAS_LIBS)|' \
+	    pkgconfig/vidaction.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/vidaction.pc
+	install -m 755 bin/vidaction $(DESTDIR)$(PREFIX)/bin/
+
+uninstall:
+	rm -rf $(DESTDIR)$(PREFIX)/include/vidaction $(DESTDIR)$(PREFIX)/include/vidaction.h
+	rm -f $(DESTDIR)$(PREFIX)/lib/libvidaction.* $(DESTDIR)$(PREFIX)/lib/pkgconfig/vidaction.pc
+	rm -f $(DESTDIR)$(PREFIX)/bin/vidaction
+
+clean:
+	rm -rf build lib bin

@@ -1,0 +1,289 @@
+/*
+ * vidaction: the command-line program, a thin client of the public API.
+ *
+ *   vidaction --version
+ *   vidaction create --arch r2plus1d --depth 18 [--classes N] [--midplanes per-conv|per-block]
+ *                    [--pool1] [--width W] [--bn-eps E] [--seed S] -o MODEL.safetensors
+ *   vidaction model-info MODEL.safetensors
+ *   vidaction forward MODEL INPUT.safetensors -o OUT.safetensors [--threads N]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <vidaction.h>
+
+static const char *prog = "vidaction";
+
+static int fail(const char *what)
+{
+    fprintf(stderr, "%s: error: %s%s%s\n", prog, what, *vida_last_error() ? ": " : "",
+            vida_last_error());
+    return 1;
+}
+
+static int usage_error(const char *msg, const char *arg)
+{
+    fprintf(stderr, "%s: error: %s%s%s (see `%s --help`)\n", prog, msg, arg ? " " : "",
+            arg ? arg : "", prog);
+    return 2;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: %s <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  create --arch A --depth D -o MODEL   a model with fresh weights\n"
+            "      --classes N (400) --midplanes per-block|per-conv --pool1 --width W\n"
+            "      --bn-eps E --dropout P --seed S\n"
+            "  model-info MODEL                     architecture, parameters, metadata\n"
+            "  forward MODEL INPUT -o OUT           run tensor 'input' [N,3,T,H,W] float32;\n"
+            "      writes 'logits' [N,classes] and 'features' [N,C]   (--threads N)\n"
+            "\n"
+            "  --version   print the version and build features\n"
+            "  --help      this text\n",
+            prog);
+}
+
+static const char *arg_value(int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc)
+        return NULL;
+    return argv[++*i];
+}
+
+static int parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    long v;
+    if (!s || !*s)
+        return -1;
+    v = strtol(s, &end, 10);
+    if (*end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_double(const char *s, double *out)
+{
+    char *end;
+    if (!s || !*s)
+        return -1;
+    *out = strtod(s, &end);
+    return *end ? -1 : 0;
+}
+
+static int make_context(vida_context **ctx, long threads, long seed)
+{
+    vida_context_params cp;
+    vida_context_params_init(&cp);
+    cp.n_threads = (int)threads;
+    cp.seed = (uint64_t)seed;
+    if (vida_context_create(ctx, &cp) != VIDA_OK)
+        return fail("cannot create context");
+    return 0;
+}
+
+static int cmd_create(int argc, char **argv)
+{
+    vida_model_params p;
+    vida_context *ctx = NULL;
+    vida_model *m = NULL;
+    const char *out = NULL, *v;
+    long l, seed = 0;
+    double d;
+    int i, rc;
+    vida_model_params_init(&p);
+    for (i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--pool1") == 0) {
+            p.pool1 = 1;
+            continue;
+        }
+        v = arg_value(argc, argv, &i);
+        if (!v)
+            return usage_error("missing value after", a);
+        if (strcmp(a, "--arch") == 0) {
+            if (strcmp(v, "r2plus1d") == 0) p.arch = VIDA_ARCH_R2PLUS1D;
+            else if (strcmp(v, "r3d") == 0) p.arch = VIDA_ARCH_R3D;
+            else if (strcmp(v, "mc3") == 0) p.arch = VIDA_ARCH_MC3;
+            else if (strcmp(v, "r2d") == 0) p.arch = VIDA_ARCH_R2D;
+            else return usage_error("unknown --arch (r2plus1d, r3d, mc3, r2d):", v);
+        } else if (strcmp(a, "--depth") == 0) {
+            if (parse_long(v, 1, 1000, &l)) return usage_error("bad --depth", v);
+            p.depth = (int)l;
+        } else if (strcmp(a, "--classes") == 0) {
+            if (parse_long(v, 1, 1000000, &l)) return usage_error("bad --classes", v);
+            p.num_classes = (int)l;
+        } else if (strcmp(a, "--midplanes") == 0) {
+            if (strcmp(v, "per-conv") == 0) p.midplanes = VIDA_MIDPLANES_PER_CONV;
+            else if (strcmp(v, "per-block") == 0) p.midplanes = VIDA_MIDPLANES_PER_BLOCK;
+            else return usage_error("bad --midplanes (per-conv, per-block):", v);
+        } else if (strcmp(a, "--width") == 0) {
+            if (parse_double(v, &d)) return usage_error("bad --width", v);
+            p.width = (float)d;
+        } else if (strcmp(a, "--bn-eps") == 0) {
+            if (parse_double(v, &d)) return usage_error("bad --bn-eps", v);
+            p.bn_eps = (float)d;
+        } else if (strcmp(a, "--dropout") == 0) {
+            if (parse_double(v, &d)) return usage_error("bad --dropout", v);
+            p.dropout = (float)d;
+        } else if (strcmp(a, "--seed") == 0) {
+            if (parse_long(v, 0, 0x7fffffffL, &seed)) return usage_error("bad --seed", v);
+        } else if (strcmp(a, "-o") == 0) {
+            out = v;
+        } else {
+            return usage_error("unknown option", a);
+        }
+    }
+    if (!out)
+        return usage_error("create needs -o MODEL", NULL);
+    if (make_context(&ctx, 1, seed))
+        return 1;
+    rc = vida_model_create(&m, ctx, &p) != VIDA_OK ? fail("cannot create the model")
+         : vida_model_save(m, out) != VIDA_OK     ? fail("cannot save the model")
+                                                  : 0;
+    vida_model_free(m);
+    vida_context_free(ctx);
+    return rc;
+}
+
+static int cmd_model_info(int argc, char **argv)
+{
+    static const char *keys[] = {"arch", "depth", "midplanes", "pool1", "width", "bn_eps",
+                                 "bn_momentum", "num_classes", "dropout", "clip_frames", "crop",
+                                 "short_side", "mean", "std", "source"};
+    vida_context *ctx = NULL;
+    vida_model *m = NULL;
+    size_t k;
+    if (argc != 3)
+        return usage_error("model-info takes one MODEL argument", NULL);
+    if (make_context(&ctx, 1, 0))
+        return 1;
+    if (vida_model_load(&m, ctx, argv[2]) != VIDA_OK) {
+        vida_context_free(ctx);
+        return fail("cannot load the model");
+    }
+    printf("file: %s\n", argv[2]);
+    for (k = 0; k < sizeof keys / sizeof keys[0]; k++)
+        if (vida_model_get_meta(m, keys[k]))
+            printf("%s: %s\n", keys[k], vida_model_get_meta(m, keys[k]));
+    printf("parameters: %lld\n", (long long)vida_model_num_params(m));
+    printf("tensors: %d\n", vida_model_n_tensors(m));
+    printf("feature_dim: %d\n", vida_model_feature_dim(m));
+    vida_model_free(m);
+    vida_context_free(ctx);
+    return 0;
+}
+
+static int cmd_forward(int argc, char **argv)
+{
+    const char *pos[2] = {NULL, NULL}, *out = NULL, *v;
+    vida_context *ctx = NULL;
+    vida_model *m = NULL;
+    vida_tensorfile *in = NULL;
+    vida_tensor x, outs[2];
+    const char *names[2] = {"logits", "features"};
+    float *logits = NULL, *features = NULL;
+    int64_t shape[2];
+    long threads = 0;
+    int i, npos = 0, rc = 1;
+    for (i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--threads") == 0) {
+            v = arg_value(argc, argv, &i);
+            if (!v)
+                return usage_error("missing value after", a);
+            if (a[1] == 'o')
+                out = v;
+            else if (parse_long(v, 0, 1024, &threads))
+                return usage_error("bad --threads", v);
+        } else if (a[0] == '-' && a[1]) {
+            return usage_error("unknown option", a);
+        } else if (npos < 2) {
+            pos[npos++] = a;
+        } else {
+            return usage_error("unexpected argument", a);
+        }
+    }
+    if (npos != 2 || !out)
+        return usage_error("forward needs MODEL INPUT -o OUT", NULL);
+    if (make_context(&ctx, threads, 0))
+        return 1;
+    if (vida_model_load(&m, ctx, pos[0]) != VIDA_OK) {
+        fail("cannot load the model");
+        goto done;
+    }
+    if (vida_tensorfile_read(&in, pos[1]) != VIDA_OK) {
+        fail("cannot read the input");
+        goto done;
+    }
+    if (vida_tensorfile_get(in, "input", &x) != VIDA_OK) {
+        fail(pos[1]);
+        goto done;
+    }
+    x.layout = VIDA_LAYOUT_NCTHW;
+    if (x.dtype != VIDA_DTYPE_F32 || x.ndim != 5) {
+        fprintf(stderr, "%s: error: %s: tensor 'input' must be float32 [N,3,T,H,W]\n", prog, pos[1]);
+        goto done;
+    }
+    shape[0] = x.shape[0];
+    logits = malloc((size_t)(x.shape[0] > 0 ? x.shape[0] : 1) * (size_t)vida_model_num_classes(m) * sizeof(float));
+    features = malloc((size_t)(x.shape[0] > 0 ? x.shape[0] : 1) * (size_t)vida_model_feature_dim(m) * sizeof(float));
+    if (!logits || !features) {
+        fprintf(stderr, "%s: error: out of memory\n", prog);
+        goto done;
+    }
+    shape[1] = vida_model_num_classes(m);
+    vida_tensor_f32(&outs[0], logits, 2, shape);
+    shape[1] = vida_model_feature_dim(m);
+    vida_tensor_f32(&outs[1], features, 2, shape);
+    if (vida_model_forward(m, &x, &outs[0], &outs[1]) != VIDA_OK) {
+        fail("forward failed");
+        goto done;
+    }
+    if (vida_tensorfile_write(out, 2, names, outs) != VIDA_OK) {
+        fail("cannot write the output");
+        goto done;
+    }
+    rc = 0;
+done:
+    free(logits);
+    free(features);
+    vida_tensorfile_free(in);
+    vida_model_free(m);
+    vida_context_free(ctx);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("vidaction %s (%s)\n", vida_version_string(), vida_features_string());
+        return 0;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "create") == 0)
+        return cmd_create(argc, argv);
+    if (strcmp(argv[1], "model-info") == 0)
+        return cmd_model_info(argc, argv);
+    if (strcmp(argv[1], "forward") == 0)
+        return cmd_forward(argc, argv);
+    return usage_error("unknown command", argv[1]);
+}

@@ -1,0 +1,11 @@
+/* libvidaction: video action recognition in C. The umbrella header. */
+#ifndef VIDACTION_H
+#define VIDACTION_H
+
+#include "vidaction/version.h"
+#include "vidaction/common.h"
+#include "vidaction/context.h"
+#include "vidaction/model.h"
+#include "vidaction/tensorfile.h"
+
+#endif

@@ -1,0 +1,69 @@
+/*
+ * vida_context: the backend, thread count, seed and log callback shared by the
+ * handles made from it. Handles made from a context keep it alive: it is
+ * freed when the last of them (and the caller's reference) is freed.
+ */
+#ifndef VIDACTION_CONTEXT_H
+#define VIDACTION_CONTEXT_H
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vida_context vida_context;
+
+enum {
+    VIDA_BACKEND_AUTO = 0, /* the GPU when there is one, else the CPU */
+    VIDA_BACKEND_CPU = 1,
+    VIDA_BACKEND_CUDA = 2
+};
+
+enum {
+    VIDA_LOG_ERROR = 0,
+    VIDA_LOG_WARN = 1,
+    VIDA_LOG_INFO = 2,
+    VIDA_LOG_DEBUG = 3
+};
+
+typedef void (*vida_log_fn)(int level, const char *msg, void *user_data);
+
+typedef struct vida_context_params {
+    size_t size;       /* sizeof(vida_context_params), set by _params_init */
+    int backend;       /* VIDA_BACKEND_*; default AUTO */
+    int device;        /* device index for CUDA; default 0 */
+    int n_threads;     /* CPU threads; 0 = number of online CPUs */
+    uint64_t seed;     /* base seed of all randomness; default 0 */
+    int log_level;     /* messages above this level are dropped; default WARN */
+    vida_log_fn log;   /* NULL: messages go to stderr */
+    void *log_user_data;
+} vida_context_params;
+
+/* Fills *p with defaults. */
+VIDA_API void vida_context_params_init(vida_context_params *p);
+
+/*
+ * Creates a context. p may be NULL for defaults.
+ * Returns VIDA_OK, VIDA_EINVAL (bad params or size), VIDA_EUNSUPPORTED
+ * (CUDA asked for but not compiled in), VIDA_EDEVICE (no such device),
+ * VIDA_ENOMEM.
+ */
+VIDA_API int vida_context_create(vida_context **out, const vida_context_params *p);
+
+/* Drops the caller's reference. NULL is a no-op. */
+VIDA_API void vida_context_free(vida_context *ctx);
+
+/* The backend actually in use (VIDA_BACKEND_CPU or _CUDA); -1 for NULL. */
+VIDA_API int vida_context_backend(const vida_context *ctx);
+
+/* The number of CPU threads the context uses; -1 for NULL. */
+VIDA_API int vida_context_n_threads(const vida_context *ctx);
+
+/* The number of CUDA devices visible (0 without CUDA). */
+VIDA_API int vida_device_count(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,131 @@
+/*
+ * The private op table: every numeric operation a model needs, on raw arrays.
+ * The CPU implementation (cpu/) is the readable reference; a CUDA one will
+ * implement the same signatures and be tested op by op against it.
+ *
+ * Conventions
+ * - Activations are channels-last: N, T, H, W, C, float32, dense.
+ * - Convolution weights are [Cout][kT][kH][kW][Cin] ("OTHWI"); the model
+ *   converts from PyTorch's [Cout][Cin][kT][kH][kW] at load and save.
+ * - Linear weights are PyTorch's [out][in].
+ * - Forward ops write (overwrite) their outputs.
+ * - Backward ops ADD into every gradient they produce (dx, dw, db, dgamma,
+ *   dbeta); the caller zeroes gradients first. This makes fan-out (residual
+ *   branches) free.
+ * - `pool` may be NULL (serial). Ops never fail on valid sizes, except for
+ *   allocation of scratch memory: those return VIDA_ENOMEM.
+ */
+#ifndef VIDAI_BACKEND_H
+#define VIDAI_BACKEND_H
+
+#include <stdint.h>
+
+#include "core/core.h"
+
+/* A 3-D convolution: sizes of input, filter, stride, padding, and output. */
+typedef struct vidai_conv_desc {
+    int n, t, h, w, cin;  /* input [n][t][h][w][cin] */
+    int cout, kt, kh, kw; /* filter [cout][kt][kh][kw][cin] */
+    int st, sh, sw;       /* stride */
+    int pt, ph, pw;       /* zero padding, both sides */
+    int to, ho, wo;       /* output [n][to][ho][wo][cout], set by vidai_conv_desc_init */
+} vidai_conv_desc;
+
+/* Computes to/ho/wo; returns VIDA_EINVAL if any size is < 1 or the output is empty. */
+int vidai_conv_desc_init(vidai_conv_desc *d);
+
+/* y = conv(x, w) (+ bias[cout] if bias) (then max(0, .) if relu). */
+int vidai_cpu_conv_forward(vidai_pool *pool, const vidai_conv_desc *d, const float *x,
+                           const float *w, const float *bias, int relu, float *y);
+/* dx += conv_transpose(dy, w). */
+int vidai_cpu_conv_backward_data(vidai_pool *pool, const vidai_conv_desc *d, const float *dy,
+                                 const float *w, float *dx);
+/* dw += correlation of x and dy. */
+int vidai_cpu_conv_backward_filter(vidai_pool *pool, const vidai_conv_desc *d, const float *x,
+                                   const float *dy, float *dw);
+
+/*
+ * Batch norm over rows (N*T*H*W) x c channels.
+ * Training: normalise with the batch's biased variance; save mean and
+ * 1/sqrt(var+eps) for backward; update running_mean/var (if not NULL) as
+ * PyTorch does: r = (1-momentum) r + momentum * batch, with the unbiased
+ * variance (rows/(rows-1)) for running_var.
+ */
+void vidai_cpu_bn_forward_train(vidai_pool *pool, int64_t rows, int c, const float *x,
+                                const float *gamma, const float *beta, float eps, float momentum,
+                                float *running_mean, float *running_var, float *save_mean,
+                                float *save_invstd, float *y);
+/* Inference: y = (x - mean) / sqrt(var + eps) * gamma + beta. */
+void vidai_cpu_bn_forward_eval(vidai_pool *pool, int64_t rows, int c, const float *x,
+                               const float *gamma, const float *beta, const float *mean,
+                               const float *var, float eps, float *y);
+/* Backward of the training-mode forward: dx, dgamma, dbeta += ... */
+void vidai_cpu_bn_backward_train(vidai_pool *pool, int64_t rows, int c, const float *x,
+                                 const float *dy, const float *gamma, const float *save_mean,
+                                 const float *save_invstd, float *dx, float *dgamma, float *dbeta);
+/* Backward of the eval-mode forward (frozen BN): dx += dy*gamma*invstd; dgamma, dbeta may be NULL. */
+void vidai_cpu_bn_backward_eval(vidai_pool *pool, int64_t rows, int c, const float *x,
+                                const float *dy, const float *gamma, const float *mean,
+                                const float *var, float eps, float *dx, float *dgamma,
+                                float *dbeta);
+
+/* y = max(x, 0) (y may equal x); dx += dy * (y > 0). */
+void vidai_cpu_relu_forward(vidai_pool *pool, int64_t n, const float *x, float *y);
+void vidai_cpu_relu_backward(vidai_pool *pool, int64_t n, const float *y, const float *dy,
+                             float *dx);
+/* y = a + b (then relu if relu); y may equal a or b. */
+void vidai_cpu_add_forward(vidai_pool *pool, int64_t n, const float *a, const float *b, int relu,
+                           float *y);
+/* y += x. */
+void vidai_cpu_accumulate(vidai_pool *pool, int64_t n, const float *x, float *y);
+
+/*
+ * Pooling over [n][t][h][w][c] with kernel/stride/padding as in a conv desc
+ * (cin == cout == c). Max: padding is -inf, argmax stores the flat input
+ * index (within the sample) for backward. Average: count_include_pad as
+ * PyTorch's default (divisor kt*kh*kw).
+ */
+void vidai_cpu_maxpool_forward(vidai_pool *pool, const vidai_conv_desc *d, const float *x,
+                               float *y, int32_t *argmax);
+void vidai_cpu_maxpool_backward(vidai_pool *pool, const vidai_conv_desc *d, const float *dy,
+                                const int32_t *argmax, float *dx);
+void vidai_cpu_avgpool_forward(vidai_pool *pool, const vidai_conv_desc *d, const float *x,
+                               float *y);
+void vidai_cpu_avgpool_backward(vidai_pool *pool, const vidai_conv_desc *d, const float *dy,
+                                float *dx);
+/* Global average pool: x [n][s][c] -> y [n][c]; dx += dy / s. */
+void vidai_cpu_global_avgpool_forward(vidai_pool *pool, int n, int64_t s, int c, const float *x,
+                                      float *y);
+void vidai_cpu_global_avgpool_backward(vidai_pool *pool, int n, int64_t s, int c, const float *dy,
+                                       float *dx);
+
+/* y[n][out] = x[n][in] w[out][in]^T + b (b may be NULL). */
+void vidai_cpu_linear_forward(int n, int in, int out, const float *x, const float *w,
+                              const float *b, float *y);
+/* dx (may be NULL), dw, db (may be NULL) += ... */
+void vidai_cpu_linear_backward(int n, int in, int out, const float *x, const float *w,
+                               const float *dy, float *dx, float *dw, float *db);
+
+/*
+ * Inverted dropout: mask[i] = (rng(key, i) >= p) / (1-p); y = x * mask.
+ * Backward: dx += dy * mask.
+ */
+void vidai_cpu_dropout_forward(int64_t n, float p, uint64_t key, const float *x, float *mask,
+                               float *y);
+void vidai_cpu_dropout_backward(int64_t n, const float *mask, const float *dy, float *dx);
+
+/*
+ * Losses over logits [n][k]: returns the mean loss in *loss (double
+ * accumulation) and, if dlogits is not NULL, writes (overwrites) its gradient.
+ * Hard: labels in [0, k) (checked by the caller). Soft: target rows are
+ * probability vectors. BCE: mean over n*k elements, as PyTorch's
+ * BCEWithLogitsLoss(reduction='mean').
+ */
+void vidai_cpu_softmax_xent_hard(int n, int k, const float *logits, const int32_t *labels,
+                                 float *loss, float *dlogits);
+void vidai_cpu_softmax_xent_soft(int n, int k, const float *logits, const float *target,
+                                 float *loss, float *dlogits);
+void vidai_cpu_sigmoid_bce(int n, int k, const float *logits, const float *target, float *loss,
+                           float *dlogits);
+
+#endif

@@ -1,0 +1,63 @@
+/* Version, feature bits, and tensor-view helpers. */
+#include <stdio.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "core/core.h"
+
+#define VIDAI_STR2(x) #x
+#define VIDAI_STR(x) VIDAI_STR2(x)
+
+int vida_version_number(void)
+{
+    return VIDA_VERSION_NUMBER;
+}
+
+const char *vida_version_string(void)
+{
+    return VIDAI_STR(VIDA_VERSION_MAJOR) "." VIDAI_STR(VIDA_VERSION_MINOR) "." VIDAI_STR(
+        VIDA_VERSION_PATCH);
+}
+
+unsigned vida_features(void)
+{
+    return VIDA_FEATURE_CPU | VIDA_FEATURE_CBLAS;
+}
+
+const char *vida_features_string(void)
+{
+    static _Thread_local char buf[256];
+    const char *config = openblas_get_config();
+    const char *core = openblas_get_corename();
+    snprintf(buf, sizeof buf, "cpu cblas(%s; core %s)", config ? config : "?", core ? core : "?");
+    return buf;
+}
+
+void vida_tensor_f32(vida_tensor *t, float *data, int ndim, const int64_t *shape)
+{
+    int i;
+    if (!t)
+        return;
+    memset(t, 0, sizeof *t);
+    t->data = data;
+    t->dtype = VIDA_DTYPE_F32;
+    t->layout = ndim == 5 ? VIDA_LAYOUT_NCTHW : VIDA_LAYOUT_ANY;
+    t->ndim = ndim < 0 ? 0 : ndim > VIDA_MAX_DIMS ? VIDA_MAX_DIMS : ndim;
+    for (i = 0; i < t->ndim; i++)
+        t->shape[i] = shape[i];
+}
+
+int64_t vida_tensor_numel(const vida_tensor *t)
+{
+    int64_t n = 1;
+    int i;
+    if (!t || t->ndim < 0 || t->ndim > VIDA_MAX_DIMS)
+        return 0;
+    for (i = 0; i < t->ndim; i++) {
+        if (t->shape[i] < 0 || (t->shape[i] != 0 && n > INT64_MAX / t->shape[i]))
+            return 0;
+        n *= t->shape[i];
+    }
+    return n;
+}

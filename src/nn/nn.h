@@ -1,0 +1,119 @@
+/*
+ * Internal model representation: a flat program of ops over activation slots,
+ * built once per architecture, plus named parameters in state_dict order.
+ *
+ * Activations are channels-last (N, T, H, W, C). Slot 0 is the input. Every
+ * op writes one new slot, so training keeps all activations for backward.
+ * In eval mode each conv that feeds a BN (and a ReLU) runs as one fused
+ * conv with the BN folded into its weights and bias, writing straight into
+ * the slot of the last op it replaces.
+ */
+#ifndef VIDAI_NN_H
+#define VIDAI_NN_H
+
+#include "backend/backend.h"
+#include "core/core.h"
+#include "vidaction/model.h"
+
+enum {
+    VIDAI_PARAM_CONV = 1,   /* conv weight: file [O][I][kT][kH][kW] (or [O][I][kH][kW]), internal OTHWI */
+    VIDAI_PARAM_LINEAR = 2, /* [out][in] */
+    VIDAI_PARAM_VEC = 3,    /* BN weight/bias/running stats, fc bias */
+    VIDAI_PARAM_COUNT = 4   /* num_batches_tracked: I64 scalar */
+};
+
+typedef struct vidai_param {
+    char *name;
+    int kind;
+    int learnable;
+    int ndim; /* file shape */
+    int64_t shape[5];
+    int64_t numel;
+    int cout, cin, kt, kh, kw; /* conv geometry */
+    float *data;               /* internal layout; NULL for COUNT */
+    float *grad;               /* learnable only; allocated on first use */
+    int64_t count;             /* COUNT */
+} vidai_param;
+
+enum {
+    VIDAI_OP_CONV = 1,
+    VIDAI_OP_BN,
+    VIDAI_OP_RELU,
+    VIDAI_OP_ADD_RELU,
+    VIDAI_OP_MAXPOOL,
+    VIDAI_OP_GAP,
+    VIDAI_OP_DROPOUT,
+    VIDAI_OP_LINEAR
+};
+
+typedef struct vidai_op {
+    int type;
+    int in, in2, out; /* slots */
+    /* conv / pool geometry (per-sample sizes filled at forward time) */
+    int cout, kt, kh, kw, st, sh, sw, pt, ph, pw;
+    int weight;               /* param index: conv weight, linear weight, BN gamma */
+    int bias;                 /* linear bias, BN beta */
+    int rmean, rvar, nbt;     /* BN buffers */
+    float *save_mean, *save_invstd; /* BN training */
+    /* eval-mode fusion (conv ops): BN op folded in, relu fused, slot written */
+    int fold_bn;              /* op index of the BN, or -1 */
+    int fuse_relu;
+    int eval_out;
+    int eval_skip;            /* BN/ReLU ops absorbed by a fused conv */
+    float *wfold, *bfold;
+    int32_t *argmax;          /* maxpool */
+    size_t argmax_cap;
+    float *mask;              /* dropout */
+    size_t mask_cap;
+} vidai_op;
+
+typedef struct vidai_slot {
+    int n, t, h, w, c;
+    float *data, *grad;
+    size_t cap, grad_cap; /* floats */
+} vidai_slot;
+
+typedef struct vidai_meta {
+    char *key, *value;
+} vidai_meta;
+
+struct vida_model {
+    vida_context *ctx;
+    vida_model_params p;
+    int feature_dim;
+    int n_params;
+    vidai_param *params;
+    int n_ops;
+    vidai_op *ops;
+    int n_slots;
+    vidai_slot *slots;
+    int feature_slot, logits_slot;
+    int mode;
+    int have_train_forward; /* activations of a training forward are kept */
+    int folded_valid;
+    uint64_t step; /* training forwards so far (dropout key) */
+    int n_meta;
+    vidai_meta *meta;
+};
+
+/* Builds the op program and parameters (no weight values). */
+int vidai_model_build(vida_model **out, vida_context *ctx, const vida_model_params *p);
+/* He-normal / BN / classifier initialisation from the context seed. */
+void vidai_model_init_weights(vida_model *m);
+/* Weights changed: drop the eval-mode folded copies. */
+void vidai_model_weights_changed(vida_model *m);
+int vidai_model_find_param(const vida_model *m, const char *name);
+/* Layout conversions between the file's conv layout and the internal OTHWI. */
+void vidai_conv_to_internal(const vidai_param *p, const float *src, float *dst);
+void vidai_conv_to_file(const vidai_param *p, const float *src, float *dst);
+/* "r2plus1d" etc.; NULL for an unknown arch. */
+const char *vidai_arch_name(int arch);
+int vidai_arch_from_name(const char *s);
+
+
+
+/* Rewrites the architecture metadata keys from m->p. */
+int vidai_model_sync_meta(vida_model *m);
+/* Sets any metadata key (no check against the architecture keys). */
+int vidai_model_set_meta(vida_model *m, const char *key, const char *value);
+#endif

@@ -1,0 +1,35 @@
+#!/bin/sh
+# Runs test binaries (before "--") and ASan/UBSan test binaries (after "--"),
+# then the script tests, and prints one total line "N passed, N failed".
+passed=0
+failed=0
+failed_names=""
+run() {
+    out=$("$@" 2>&1)
+    status=$?
+    printf '%s\n' "$out" | grep -v '^ok  ' | grep -v ' passed, .* failed$' | grep -v '^$'
+    p=$(printf '%s\n' "$out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' | tail -1)
+    f=$(printf '%s\n' "$out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p' | tail -1)
+    [ -n "$p" ] || p=0
+    [ -n "$f" ] || f=0
+    if [ $status -ne 0 ] && [ "$f" = 0 ]; then f=1; fi
+    echo "$*: $p passed, $f failed"
+    passed=$((passed + p))
+    failed=$((failed + f))
+    [ "$f" = 0 ] || failed_names="$failed_names $1"
+}
+asan=0
+for t in "$@"; do
+    if [ "$t" = "--" ]; then asan=1; continue; fi
+    if [ $asan = 1 ]; then
+        ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 run "$t"
+    else
+        run "$t"
+    fi
+done
+for s in test/cli/*.sh; do
+    [ -f "$s" ] && run sh "$s"
+done
+[ -z "$failed_names" ] || echo "failing:$failed_names"
+echo "$passed passed, $failed failed"
+[ $failed = 0 ]

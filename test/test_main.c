@@ -1,0 +1,70 @@
+/* The harness's main: runs registered cases, alone or all, and counts. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "test.h"
+
+struct vt_case vt_cases[VT_MAX];
+int vt_n_cases;
+int vt_failed_now;
+
+static char vt_tmp[256];
+
+const char *vt_data_dir(void)
+{
+    const char *d = getenv("VIDA_TEST_DATA");
+    return d && *d ? d : "test";
+}
+
+static void vt_rm_tmp(void)
+{
+    if (vt_tmp[0]) {
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", vt_tmp);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", vt_tmp);
+    }
+}
+
+const char *vt_tmp_dir(void)
+{
+    if (!vt_tmp[0]) {
+        const char *base = getenv("TMPDIR");
+        snprintf(vt_tmp, sizeof vt_tmp, "%s/vidatest.XXXXXX", base && *base ? base : "/tmp");
+        if (!mkdtemp(vt_tmp)) {
+            perror("mkdtemp");
+            exit(2);
+        }
+        atexit(vt_rm_tmp);
+    }
+    return vt_tmp;
+}
+
+int main(int argc, char **argv)
+{
+    int passed = 0, failed = 0, i, j;
+    for (i = 0; i < vt_n_cases; i++) {
+        int want = argc < 2;
+        for (j = 1; j < argc; j++)
+            if (strcmp(argv[j], vt_cases[i].name) == 0)
+                want = 1;
+        if (!want)
+            continue;
+        vt_failed_now = 0;
+        vt_cases[i].fn();
+        printf("%s %s\n", vt_failed_now ? "FAIL" : "ok  ", vt_cases[i].name);
+        fflush(stdout);
+        if (vt_failed_now)
+            failed++;
+        else
+            passed++;
+    }
+    if (argc >= 2 && passed + failed == 0) {
+        fprintf(stderr, "no test case matched\n");
+        return 2;
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}

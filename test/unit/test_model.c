@@ -1,0 +1,458 @@
+/*
+ * Model tests: parameter counts against torchvision/VMZ, any clip size,
+ * save/load, losses against hand computation, and the golden tests against
+ * PyTorch fixtures (test/golden, made by make_fixtures.py): eval-mode logits
+ * of torchvision r2plus1d_18, r3d_18, mc3_18 and the IG-65M R(2+1)D-34, and
+ * one training-mode forward+backward of r2plus1d_18.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <vidaction.h>
+
+#include "golden_util.h"
+#include "io/io.h"
+#include "test.h"
+
+static vida_context *ctx_new(int threads)
+{
+    vida_context_params cp;
+    vida_context *ctx = NULL;
+    vida_context_params_init(&cp);
+    cp.n_threads = threads;
+    cp.seed = 7;
+    if (vida_context_create(&ctx, &cp) != VIDA_OK)
+        return NULL;
+    return ctx;
+}
+
+static int64_t count_params(int arch, int depth, int midplanes, int classes)
+{
+    vida_context *ctx = ctx_new(1);
+    vida_model_params p;
+    vida_model *m = NULL;
+    int64_t n = -1;
+    vida_model_params_init(&p);
+    p.arch = arch;
+    p.depth = depth;
+    p.midplanes = midplanes;
+    p.num_classes = classes;
+    if (vida_model_create(&m, ctx, &p) == VIDA_OK)
+        n = vida_model_num_params(m);
+    vida_model_free(m);
+    vida_context_free(ctx);
+    return n;
+}
+
+TEST(model, param_counts)
+{
+    /* torchvision's documented counts, and VMZ's for the per-conv models (paper.md 1.2) */
+    int64_t n;
+    CHECK(count_params(VIDA_ARCH_R2PLUS1D, 18, VIDA_MIDPLANES_PER_BLOCK, 400) == 31505325);
+    CHECK(count_params(VIDA_ARCH_R3D, 18, VIDA_MIDPLANES_PER_BLOCK, 400) == 33371472);
+    CHECK(count_params(VIDA_ARCH_MC3, 18, VIDA_MIDPLANES_PER_BLOCK, 400) == 11695440);
+    CHECK(count_params(VIDA_ARCH_R2D, 18, VIDA_MIDPLANES_PER_BLOCK, 1000) == 11689512);
+    CHECK(count_params(VIDA_ARCH_R2D, 50, VIDA_MIDPLANES_PER_BLOCK, 1000) == 25557032);
+    n = count_params(VIDA_ARCH_R2PLUS1D, 34, VIDA_MIDPLANES_PER_CONV, 400);
+    CHECKF(llabs(n - 63700000) <= 50000, "R(2+1)D-34 per-conv: %lld", (long long)n);
+    n = count_params(VIDA_ARCH_R2PLUS1D, 152, VIDA_MIDPLANES_PER_CONV, 400);
+    CHECKF(llabs(n - 118200000) <= 100000, "R(2+1)D-152 per-conv: %lld", (long long)n);
+    /* torchvision's per-block rule gives the smaller R(2+1)D-34 that IG-65M weights do not fit */
+    n = count_params(VIDA_ARCH_R2PLUS1D, 34, VIDA_MIDPLANES_PER_BLOCK, 400);
+    CHECKF(llabs(n - 61830000) <= 50000, "R(2+1)D-34 per-block: %lld", (long long)n);
+}
+
+TEST(model, every_depth_builds_and_runs_small_clips)
+{
+    static const struct {
+        int arch, depth;
+    } cases[] = {{VIDA_ARCH_R2PLUS1D, 10}, {VIDA_ARCH_R2PLUS1D, 16}, {VIDA_ARCH_R2PLUS1D, 18},
+                 {VIDA_ARCH_R2PLUS1D, 26}, {VIDA_ARCH_R2PLUS1D, 34}, {VIDA_ARCH_R2PLUS1D, 50},
+                 {VIDA_ARCH_R2PLUS1D, 101}, {VIDA_ARCH_R2PLUS1D, 152}, {VIDA_ARCH_R3D, 18},
+                 {VIDA_ARCH_R3D, 34}, {VIDA_ARCH_MC3, 18}, {VIDA_ARCH_R2D, 18}, {VIDA_ARCH_R2D, 50}};
+    static const int64_t sizes[][3] = {{1, 16, 16}, {3, 17, 23}, {8, 16, 16}};
+    vida_context *ctx = ctx_new(2);
+    size_t c, s;
+    for (c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        vida_model_params p;
+        vida_model *m = NULL;
+        vida_model_params_init(&p);
+        p.arch = cases[c].arch;
+        p.depth = cases[c].depth;
+        p.width = 0.125f;
+        p.num_classes = 5;
+        p.pool1 = c % 2;
+        CHECK_OK(vida_model_create(&m, ctx, &p));
+        for (s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+            int64_t shape[5] = {2, 3, sizes[s][0], sizes[s][1], sizes[s][2]}, oshape[2] = {2, 5};
+            int64_t numel = 2 * 3 * sizes[s][0] * sizes[s][1] * sizes[s][2], i;
+            float *x = malloc((size_t)numel * sizeof(float)), logits[10], logits2[10];
+            vida_tensor tx, tl;
+            for (i = 0; i < numel; i++)
+                x[i] = sinf((float)i * 0.37f);
+            vida_tensor_f32(&tx, x, 5, shape);
+            vida_tensor_f32(&tl, logits, 2, oshape);
+            CHECK_OK(vida_model_forward(m, &tx, &tl, NULL));
+            for (i = 0; i < 10; i++)
+                CHECKF(isfinite(logits[i]), "arch %d depth %d", cases[c].arch, cases[c].depth);
+            /* training mode runs too, and backward goes through */
+            CHECK_OK(vida_model_set_mode(m, VIDA_MODE_TRAIN));
+            vida_tensor_f32(&tl, logits2, 2, oshape);
+            CHECK_OK(vida_model_forward(m, &tx, &tl, NULL));
+            CHECK_OK(vida_model_zero_grad(m));
+            CHECK_OK(vida_model_backward(m, &tl, NULL));
+            CHECK_OK(vida_model_set_mode(m, VIDA_MODE_EVAL));
+            free(x);
+        }
+        vida_model_free(m);
+    }
+    vida_context_free(ctx);
+}
+
+TEST(model, save_load_roundtrip)
+{
+    vida_context *ctx = ctx_new(1);
+    vida_model_params p;
+    vida_model *m = NULL, *m2 = NULL;
+    char path[512];
+    int64_t shape[5] = {1, 3, 4, 32, 32}, oshape[2] = {1, 7}, i;
+    float x[1 * 3 * 4 * 32 * 32], a[7], b[7];
+    vida_tensor tx, ta, tb;
+    vida_model_params_init(&p);
+    p.depth = 10;
+    p.width = 0.25f;
+    p.num_classes = 7;
+    p.midplanes = VIDA_MIDPLANES_PER_CONV;
+    p.bn_eps = 1e-3f;
+    CHECK_OK(vida_model_create(&m, ctx, &p));
+    CHECK_OK(vida_model_set_meta(m, "labels", "[\"a\",\"b\"]"));
+    CHECK(vida_model_set_meta(m, "arch", "r3d") == VIDA_EINVAL);
+    snprintf(path, sizeof path, "%s/rt.safetensors", vt_tmp_dir());
+    CHECK_OK(vida_model_save(m, path));
+    CHECK_OK(vida_model_load(&m2, ctx, path));
+    CHECK(strcmp(vida_model_get_meta(m2, "labels"), "[\"a\",\"b\"]") == 0);
+    CHECK(strcmp(vida_model_get_meta(m2, "midplanes"), "per-conv") == 0);
+    CHECK(vida_model_num_params(m2) == vida_model_num_params(m));
+    for (i = 0; i < (int64_t)(sizeof x / sizeof x[0]); i++)
+        x[i] = cosf((float)i);
+    vida_tensor_f32(&tx, x, 5, shape);
+    vida_tensor_f32(&ta, a, 2, oshape);
+    vida_tensor_f32(&tb, b, 2, oshape);
+    CHECK_OK(vida_model_forward(m, &tx, &ta, NULL));
+    CHECK_OK(vida_model_forward(m2, &tx, &tb, NULL));
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    vida_model_free(m);
+    vida_context_free(ctx); /* the model keeps its context alive */
+    vida_model_free(m2);
+}
+
+TEST(model, losses_match_hand_computation)
+{
+    float logits[6] = {1, 2, 3, 0.5f, -1, 0}, d[6], loss;
+    int32_t labels[2] = {2, 0};
+    float soft[6] = {0, 0.5f, 0.5f, 1, 0, 0}, hot[6] = {0, 1, 1, 1, 0, 0};
+    int64_t s2[2] = {2, 3}, s1[1] = {2};
+    vida_tensor tl, tt, td;
+    double l0, l1, want;
+    int i;
+    vida_tensor_f32(&tl, logits, 2, s2);
+    vida_tensor_f32(&td, d, 2, s2);
+    memset(&tt, 0, sizeof tt);
+    tt.data = labels;
+    tt.dtype = VIDA_DTYPE_I32;
+    tt.ndim = 1;
+    tt.shape[0] = s1[0];
+    CHECK_OK(vida_loss(VIDA_LOSS_SOFTMAX_CE, &tl, &tt, &loss, &td));
+    l0 = log(exp(1) + exp(2) + exp(3)) - 3;
+    l1 = log(exp(0.5) + exp(-1) + exp(0)) - 0.5;
+    CHECKF(fabs(loss - (l0 + l1) / 2) < 1e-6, "%g", (double)loss);
+    CHECK(fabs(d[2] - (exp(3) / (exp(1) + exp(2) + exp(3)) - 1) / 2) < 1e-6);
+    labels[1] = 3;
+    CHECK(vida_loss(VIDA_LOSS_SOFTMAX_CE, &tl, &tt, &loss, &td) == VIDA_EINVAL);
+    CHECK(strstr(vida_last_error(), "label 3") != NULL);
+    vida_tensor_f32(&tt, soft, 2, s2);
+    CHECK_OK(vida_loss(VIDA_LOSS_SOFTMAX_CE_SOFT, &tl, &tt, &loss, &td));
+    want = (0.5 * (log(exp(1) + exp(2) + exp(3)) - 2) + 0.5 * (log(exp(1) + exp(2) + exp(3)) - 3) + l1) / 2;
+    CHECKF(fabs(loss - want) < 1e-6, "%g vs %g", (double)loss, want);
+    vida_tensor_f32(&tt, hot, 2, s2);
+    CHECK_OK(vida_loss(VIDA_LOSS_SIGMOID_BCE, &tl, &tt, &loss, &td));
+    want = 0;
+    for (i = 0; i < 6; i++)
+        want += hot[i] ? log1p(exp(-logits[i])) : log1p(exp(logits[i]));
+    CHECKF(fabs(loss - want / 6) < 1e-6, "%g vs %g", (double)loss, want / 6);
+    CHECK(fabs(d[0] - (1 / (1 + exp(-1.0)) - 0) / 6) < 1e-6);
+    logits[0] = NAN;
+    CHECK(vida_loss(VIDA_LOSS_SIGMOID_BCE, &tl, &tt, &loss, &td) == VIDA_ENONFINITE);
+}
+
+TEST(model, api_misuse_returns_errors)
+{
+    vida_context *ctx = ctx_new(1);
+    vida_model_params p;
+    vida_model *m = NULL;
+    float buf[16];
+    int64_t shape[5] = {1, 3, 1, 8, 8}, oshape[2] = {1, 400};
+    vida_tensor tx, tl;
+    vida_model_params_init(&p);
+    CHECK(vida_model_create(NULL, ctx, &p) == VIDA_EINVAL);
+    CHECK(vida_model_create(&m, NULL, &p) == VIDA_EINVAL);
+    p.size = 3;
+    CHECK(vida_model_create(&m, ctx, &p) == VIDA_EINVAL);
+    CHECK(strstr(vida_last_error(), "params.size") != NULL);
+    vida_model_params_init(&p);
+    p.depth = 19;
+    CHECK(vida_model_create(&m, ctx, &p) == VIDA_EUNSUPPORTED);
+    vida_model_params_init(&p);
+    p.width = 0.0f;
+    CHECK(vida_model_create(&m, ctx, &p) == VIDA_EINVAL);
+    CHECK(m == NULL);
+    vida_model_params_init(&p);
+    p.depth = 10;
+    p.width = 0.125f;
+    CHECK_OK(vida_model_create(&m, ctx, &p));
+    vida_tensor_f32(&tx, buf, 5, shape);
+    vida_tensor_f32(&tl, buf, 2, oshape);
+    CHECK(vida_model_forward(m, &tx, &tl, NULL) == VIDA_EINVAL); /* H, W < 16 */
+    CHECK(strstr(vida_last_error(), "H, W >= 16") != NULL);
+    CHECK(vida_model_forward(NULL, &tx, &tl, NULL) == VIDA_EINVAL);
+    CHECK(vida_model_forward(m, NULL, &tl, NULL) == VIDA_EINVAL);
+    CHECK(vida_model_backward(m, &tl, NULL) == VIDA_ESTATE);
+    CHECK(vida_model_get_tensor(m, "no.such", buf, 1) == VIDA_EINVAL);
+    CHECK(strstr(vida_last_error(), "no.such") != NULL);
+    CHECK(vida_model_get_tensor(m, "fc.bias", buf, 1) == VIDA_EINVAL);
+    CHECK(vida_model_set_mode(m, 5) == VIDA_EINVAL);
+    CHECK(vida_model_load(&m, NULL, "x") == VIDA_EINVAL);
+    CHECK(vida_model_save(NULL, "x") == VIDA_EINVAL);
+    vida_model_free(NULL);
+    vida_context_free(NULL);
+    vida_model_free(m);
+    vida_context_free(ctx);
+}
+
+/* --- golden tests against PyTorch -------------------------------------------------- */
+
+static vidai_st_file *load_fixture(const char *name, const char *suffix)
+{
+    char path[512];
+    vidai_st_file *f = NULL;
+    snprintf(path, sizeof path, "%s/golden/%s.%s", vt_data_dir(), name, suffix);
+    if (vidai_st_read(&f, path) != VIDA_OK) {
+        fprintf(stderr, "  %s\n", vida_last_error());
+        return NULL;
+    }
+    return f;
+}
+
+static vida_model *golden_model(vida_context *ctx, const char *name, const vidai_st_file *fx)
+{
+    char header[512], path[512];
+    vida_model *m = NULL;
+    snprintf(header, sizeof header, "%s/golden/%s.header.json", vt_data_dir(), name);
+    snprintf(path, sizeof path, "%s/%s.safetensors", vt_tmp_dir(), name);
+    if (gu_rebuild_model(header, fx, path) != 0) {
+        fprintf(stderr, "  cannot rebuild %s from %s\n", path, header);
+        return NULL;
+    }
+    if (vida_model_load(&m, ctx, path) != VIDA_OK)
+        fprintf(stderr, "  %s\n", vida_last_error());
+    return m;
+}
+
+static void f32_view(vida_tensor *t, const vidai_st_tensor *st)
+{
+    int i;
+    memset(t, 0, sizeof *t);
+    t->data = (void *)st->data;
+    t->dtype = VIDA_DTYPE_F32;
+    t->layout = VIDA_LAYOUT_NCTHW;
+    t->ndim = st->ndim;
+    for (i = 0; i < st->ndim; i++)
+        t->shape[i] = st->shape[i];
+}
+
+static void golden_eval(const char *name)
+{
+    vida_context *ctx = ctx_new(2);
+    vidai_st_file *fx = load_fixture(name, "fixture.safetensors");
+    vida_model *m;
+    const vidai_st_tensor *in, *ref_logits, *ref_feat;
+    vida_tensor tx, tl, tf;
+    float *logits, *feat;
+    double e_logits, e_feat;
+    CHECKF(fx != NULL, "fixture %s missing (make fixtures)", name);
+    m = golden_model(ctx, name, fx);
+    CHECK(m != NULL);
+    in = vidai_st_find(fx, "input");
+    ref_logits = vidai_st_find(fx, "logits");
+    ref_feat = vidai_st_find(fx, "features");
+    CHECK(in && ref_logits && ref_feat);
+    logits = malloc(ref_logits->size);
+    feat = malloc(ref_feat->size);
+    f32_view(&tx, in);
+    vida_tensor_f32(&tl, logits, 2, ref_logits->shape);
+    vida_tensor_f32(&tf, feat, 2, ref_feat->shape);
+    CHECK_OK(vida_model_forward(m, &tx, &tl, &tf));
+    {
+        float *rl = malloc(ref_logits->size), *rf = malloc(ref_feat->size);
+        memcpy(rl, ref_logits->data, ref_logits->size);
+        memcpy(rf, ref_feat->data, ref_feat->size);
+        e_logits = gu_rel_err(logits, rl, ref_logits->numel);
+        e_feat = gu_rel_err(feat, rf, ref_feat->numel);
+        free(rl);
+        free(rf);
+    }
+    printf("  %s: |ours - torch| / |torch|: logits %.2e, features %.2e\n", name, e_logits, e_feat);
+    CHECKF(e_logits <= 1e-4, "%s logits rel err %g", name, e_logits);
+    CHECKF(e_feat <= 1e-4, "%s features rel err %g", name, e_feat);
+    free(logits);
+    free(feat);
+    vida_model_free(m);
+    vidai_st_free(fx);
+    vida_context_free(ctx);
+}
+
+TEST(golden, r2plus1d_18) { golden_eval("r2plus1d_18"); }
+TEST(golden, r3d_18) { golden_eval("r3d_18"); }
+TEST(golden, mc3_18) { golden_eval("mc3_18"); }
+TEST(golden, ig65m_r2plus1d_34) { golden_eval("ig65m_r2plus1d_34"); }
+
+static double st_scalar(const vidai_st_tensor *t, int64_t i)
+{
+    float v;
+    memcpy(&v, t->data + i * 4, 4);
+    return v;
+}
+
+TEST(golden, r2plus1d_18_training_step)
+{
+    vida_context *ctx = ctx_new(2);
+    vidai_st_file *fx = load_fixture("r2plus1d_18", "fixture.safetensors");
+    vidai_st_file *tr = load_fixture("r2plus1d_18", "train.safetensors");
+    vida_model *m;
+    const vidai_st_tensor *in, *lab, *ref_loss, *ref_din, *ref_logits;
+    vida_tensor tx, tl, tt, td, tdin;
+    float *logits, *dlogits, *din, *rdin, loss;
+    double e, worst_norm = 0, worst_proj = 0, worst_sample = 0;
+    int i, n_checked = 0;
+    CHECK(fx && tr);
+    m = golden_model(ctx, "r2plus1d_18", fx);
+    CHECK(m != NULL);
+    in = vidai_st_find(tr, "input");
+    lab = vidai_st_find(tr, "labels");
+    ref_loss = vidai_st_find(tr, "loss");
+    ref_din = vidai_st_find(tr, "dinput");
+    ref_logits = vidai_st_find(tr, "logits");
+    CHECK(in && lab && ref_loss && ref_din && ref_logits);
+    logits = malloc(ref_logits->size);
+    dlogits = malloc(ref_logits->size);
+    din = malloc(ref_din->size);
+    rdin = malloc(ref_din->size);
+    memcpy(rdin, ref_din->data, ref_din->size);
+    f32_view(&tx, in);
+    vida_tensor_f32(&tl, logits, 2, ref_logits->shape);
+    vida_tensor_f32(&td, dlogits, 2, ref_logits->shape);
+    vida_tensor_f32(&tdin, din, 5, ref_din->shape);
+    memset(&tt, 0, sizeof tt);
+    tt.data = (void *)lab->data;
+    tt.dtype = VIDA_DTYPE_I32;
+    tt.ndim = 1;
+    tt.shape[0] = lab->shape[0];
+    CHECK_OK(vida_model_set_mode(m, VIDA_MODE_TRAIN));
+    CHECK_OK(vida_model_forward(m, &tx, &tl, NULL));
+    CHECK_OK(vida_loss(VIDA_LOSS_SOFTMAX_CE, &tl, &tt, &loss, &td));
+    CHECK_OK(vida_model_zero_grad(m));
+    CHECK_OK(vida_model_backward(m, &td, &tdin));
+    e = fabs(loss - st_scalar(ref_loss, 0)) / fabs(st_scalar(ref_loss, 0));
+    printf("  loss %.6f (torch %.6f), rel err %.2e\n", (double)loss, st_scalar(ref_loss, 0), e);
+    CHECK(e <= 1e-3);
+    e = gu_rel_err(din, rdin, ref_din->numel);
+    printf("  input gradient rel err %.2e\n", e);
+    CHECK(e <= 1e-3);
+    for (i = 0; i < vida_model_n_tensors(m); i++) {
+        const char *name;
+        int ndim, dtype, k;
+        int64_t shape[8], numel = 1, j;
+        char key[300];
+        const vidai_st_tensor *gn, *gp, *gs, *after;
+        float *g;
+        double norm = 0, ref_norm;
+        CHECK_OK(vida_model_tensor_info(m, i, &name, &ndim, shape, &dtype));
+        for (k = 0; k < ndim; k++)
+            numel *= shape[k];
+        snprintf(key, sizeof key, "after:%s", name);
+        after = vidai_st_find(tr, key);
+        if (after) {
+            /* running statistics after the step */
+            float *v = malloc((size_t)numel * sizeof(float));
+            if (dtype == VIDA_DTYPE_I64) {
+                int64_t want;
+                memcpy(&want, after->data, 8);
+                CHECK_OK(vida_model_get_tensor(m, name, v, 1));
+                CHECKF((int64_t)v[0] == want, "%s: %g vs %lld", name, (double)v[0], (long long)want);
+            } else {
+                float *r = malloc(after->size);
+                memcpy(r, after->data, after->size);
+                CHECK_OK(vida_model_get_tensor(m, name, v, numel));
+                e = gu_rel_err(v, r, numel);
+                CHECKF(e <= 1e-4, "%s after the step: rel err %g", name, e);
+                free(r);
+            }
+            free(v);
+            continue;
+        }
+        snprintf(key, sizeof key, "grad_norm:%s", name);
+        gn = vidai_st_find(tr, key);
+        snprintf(key, sizeof key, "grad_proj:%s", name);
+        gp = vidai_st_find(tr, key);
+        snprintf(key, sizeof key, "grad_sample:%s", name);
+        gs = vidai_st_find(tr, key);
+        CHECKF(gn && gp && gs, "no reference gradient for %s", name);
+        g = malloc((size_t)numel * sizeof(float));
+        CHECK_OK(vida_model_get_grad(m, name, g, numel));
+        for (j = 0; j < numel; j++)
+            norm += (double)g[j] * g[j];
+        norm = sqrt(norm);
+        ref_norm = st_scalar(gn, 0);
+        e = fabs(norm - ref_norm) / (ref_norm > 0 ? ref_norm : 1);
+        if (e > worst_norm)
+            worst_norm = e;
+        CHECKF(e <= 1e-3, "%s: gradient norm %g vs torch %g", name, norm, ref_norm);
+        for (k = 0; k < 4; k++) {
+            char pname[320];
+            uint32_t key32;
+            double proj = 0;
+            snprintf(pname, sizeof pname, "proj%d:%s", k, name);
+            key32 = gu_fnv1a32(pname);
+            for (j = 0; j < numel; j++)
+                proj += (double)g[j] * gu_u(key32, (uint64_t)j);
+            e = fabs(proj - st_scalar(gp, k)) / (ref_norm > 0 ? ref_norm : 1);
+            if (e > worst_proj)
+                worst_proj = e;
+            CHECKF(e <= 2e-3, "%s: projection %d %g vs torch %g (|g| %g)", name, k, proj,
+                   st_scalar(gp, k), ref_norm);
+        }
+        for (k = 0; k < 32; k++) {
+            const uint32_t idx = gu_lowbias32((uint32_t)k * 0x9E3779B9u + gu_fnv1a32(name)) % (uint32_t)numel;
+            const double ref = st_scalar(gs, k), rms = ref_norm / sqrt((double)numel);
+            e = fabs(g[idx] - ref) / (fabs(ref) + 0.1 * rms + 1e-30);
+            if (e > worst_sample)
+                worst_sample = e;
+            CHECKF(e <= 1e-2, "%s[%u]: %g vs torch %g", name, idx, (double)g[idx], ref);
+        }
+        free(g);
+        n_checked++;
+    }
+    printf("  %d parameter gradients: worst rel err norm %.2e, projection %.2e, element %.2e\n",
+           n_checked, worst_norm, worst_proj, worst_sample);
+    CHECK(n_checked > 100);
+    free(logits);
+    free(dlogits);
+    free(din);
+    free(rdin);
+    vida_model_free(m);
+    vidai_st_free(fx);
+    vidai_st_free(tr);
+    vida_context_free(ctx);
+}

@@ -1,0 +1,314 @@
+/*
+ * Bad model files (shared/reference/reliability.md 21-28 as they reach a
+ * model): each must fail with a clear code and a message naming the problem,
+ * never crash or leak. This binary also runs under ASan + UBSan.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <vidaction.h>
+
+#include "io/io.h"
+#include "test.h"
+
+static vida_context *g_ctx;
+
+static void free_ctx(void)
+{
+    vida_context_free(g_ctx);
+}
+
+static vida_context *ctx(void)
+{
+    if (!g_ctx) {
+        atexit(free_ctx);
+        vida_context_params cp;
+        vida_context_params_init(&cp);
+        cp.n_threads = 1;
+        vida_context_create(&g_ctx, &cp);
+    }
+    return g_ctx;
+}
+
+/* A small valid model file; returns its path. */
+static const char *valid_model(void)
+{
+    static char path[512];
+    vida_model_params p;
+    vida_model *m = NULL;
+    if (path[0])
+        return path;
+    snprintf(path, sizeof path, "%s/valid.safetensors", vt_tmp_dir());
+    vida_model_params_init(&p);
+    p.depth = 10;
+    p.width = 0.125f;
+    p.num_classes = 3;
+    if (vida_model_create(&m, ctx(), &p) != VIDA_OK || vida_model_save(m, path) != VIDA_OK)
+        fprintf(stderr, "cannot make %s: %s\n", path, vida_last_error());
+    vida_model_free(m);
+    return path;
+}
+
+static unsigned char *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char *b;
+    long len;
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    b = malloc((size_t)len + 1);
+    if (fread(b, 1, (size_t)len, f) != (size_t)len) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    *n = (size_t)len;
+    return b;
+}
+
+static const char *write_bytes(const char *name, const void *b, size_t n)
+{
+    static char path[512];
+    FILE *f;
+    snprintf(path, sizeof path, "%s/%s", vt_tmp_dir(), name);
+    f = fopen(path, "wb");
+    if (f) {
+        if (n)
+            fwrite(b, 1, n, f);
+        fclose(f);
+    }
+    return path;
+}
+
+/* Loads path, expects code and a message containing `word`. */
+#define EXPECT_LOAD_FAILS(path, code, word)                                                   \
+    do {                                                                                      \
+        vida_model *m_ = NULL;                                                                \
+        int rc_ = vida_model_load(&m_, ctx(), (path));                                        \
+        CHECKF(rc_ == (code), "load returned %d (%s), wanted %d", rc_, vida_last_error(), (code)); \
+        CHECK(m_ == NULL);                                                                    \
+        CHECKF(strstr(vida_last_error(), (word)) != NULL, "message '%s' lacks '%s'",           \
+               vida_last_error(), (word));                                                    \
+    } while (0)
+
+/* A file with the given header JSON and `data_size` zero bytes of data. */
+static const char *with_header(const char *name, const char *json, size_t data_size)
+{
+    size_t hl = strlen(json), n = 8 + hl + data_size;
+    unsigned char *b = calloc(1, n);
+    uint64_t h = hl;
+    const char *path;
+    memcpy(b, &h, 8);
+    memcpy(b + 8, json, hl);
+    path = write_bytes(name, b, n);
+    free(b);
+    return path;
+}
+
+TEST(modelfile, valid_file_loads)
+{
+    vida_model *m = NULL;
+    CHECK_OK(vida_model_load(&m, ctx(), valid_model()));
+    vida_model_free(m);
+}
+
+TEST(modelfile, missing_and_empty_files)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/does-not-exist.safetensors", vt_tmp_dir());
+    EXPECT_LOAD_FAILS(path, VIDA_EIO, "does-not-exist");
+    EXPECT_LOAD_FAILS(write_bytes("empty.safetensors", "", 0), VIDA_EFORMAT, "empty.safetensors");
+    EXPECT_LOAD_FAILS(write_bytes("one.safetensors", "x", 1), VIDA_EFORMAT, "one.safetensors");
+    EXPECT_LOAD_FAILS(write_bytes("text.safetensors", "hello, this is not a model\n", 27),
+                      VIDA_EFORMAT, "text.safetensors");
+}
+
+TEST(modelfile, truncated_at_every_sixteenth)
+{
+    size_t n, k;
+    unsigned char *b = slurp(valid_model(), &n);
+    CHECK(b != NULL);
+    for (k = 0; k < 16; k++) {
+        const char *path = write_bytes("trunc.safetensors", b, n * k / 16);
+        vida_model *m = NULL;
+        int rc = vida_model_load(&m, ctx(), path);
+        CHECKF(rc == VIDA_EFORMAT, "truncated to %zu/%zu: rc %d (%s)", n * k / 16, n, rc,
+               vida_last_error());
+        CHECK(strstr(vida_last_error(), "trunc.safetensors") != NULL);
+    }
+    free(b);
+}
+
+TEST(modelfile, header_length_past_the_end)
+{
+    size_t n;
+    unsigned char *b = slurp(valid_model(), &n);
+    uint64_t h = (uint64_t)n; /* header claims the whole file */
+    memcpy(b, &h, 8);
+    EXPECT_LOAD_FAILS(write_bytes("hlen.safetensors", b, n), VIDA_EFORMAT, "header");
+    h = UINT64_MAX;
+    memcpy(b, &h, 8);
+    EXPECT_LOAD_FAILS(write_bytes("hmax.safetensors", b, n), VIDA_EFORMAT, "header");
+    free(b);
+}
+
+TEST(modelfile, overlapping_and_out_of_range_offsets)
+{
+    EXPECT_LOAD_FAILS(with_header("overlap.safetensors",
+                                  "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                                  "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+                                  12),
+                      VIDA_EFORMAT, "offset");
+    EXPECT_LOAD_FAILS(with_header("range.safetensors",
+                                  "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                                  "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
+                                  8),
+                      VIDA_EFORMAT, "b");
+    EXPECT_LOAD_FAILS(with_header("size.safetensors",
+                                  "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}",
+                                  8),
+                      VIDA_EFORMAT, "a");
+    EXPECT_LOAD_FAILS(with_header("overflow.safetensors",
+                                  "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],"
+                                  "\"data_offsets\":[0,0]}}",
+                                  0),
+                      VIDA_EFORMAT, "a");
+}
+
+/* Rewrites the valid model through the writer with one change made by `edit`. */
+typedef int (*edit_fn)(const vidai_st_tensor *t, int *dtype, int *ndim, int64_t *shape,
+                       const void **data, void *scratch);
+
+static const char *rewrite(const char *name, edit_fn edit, const char *extra_meta_key,
+                           const char *extra_meta_value)
+{
+    static char path[512];
+    vidai_st_file *f = NULL;
+    vidai_st_writer *w = NULL;
+    void *scratch[4096];
+    int i, ns = 0;
+    snprintf(path, sizeof path, "%s/%s", vt_tmp_dir(), name);
+    if (vidai_st_read(&f, valid_model()) != VIDA_OK || vidai_st_writer_create(&w) != VIDA_OK)
+        return NULL;
+    for (i = 0; i < f->n_meta; i++) {
+        const char *v = f->meta_values[i];
+        if (extra_meta_key && strcmp(f->meta_keys[i], extra_meta_key) == 0)
+            continue;
+        vidai_st_writer_meta(w, f->meta_keys[i], v);
+    }
+    if (extra_meta_key && extra_meta_value)
+        vidai_st_writer_meta(w, extra_meta_key, extra_meta_value);
+    for (i = 0; i < f->n_tensors; i++) {
+        const vidai_st_tensor *t = &f->tensors[i];
+        int dtype = t->dtype, ndim = t->ndim;
+        int64_t shape[8];
+        const void *data = t->data;
+        memcpy(shape, t->shape, sizeof shape);
+        scratch[ns] = calloc(1, t->size * 2 + 64);
+        if (edit && !edit(t, &dtype, &ndim, shape, &data, scratch[ns])) {
+            free(scratch[ns]);
+            continue;
+        }
+        ns++;
+        vidai_st_writer_add(w, t->name, dtype, ndim, shape, data);
+    }
+    if (edit == NULL && !extra_meta_key) {
+        int64_t one = 1;
+        vidai_st_writer_add(w, "extra.weight", VIDAI_ST_F32, 1, &one, scratch[0]);
+    }
+    if (vidai_st_writer_write(w, path) != VIDA_OK)
+        fprintf(stderr, "rewrite: %s\n", vida_last_error());
+    vidai_st_writer_free(w);
+    for (i = 0; i < ns; i++)
+        free(scratch[i]);
+    vidai_st_free(f);
+    return path;
+}
+
+static int drop_fc_weight(const vidai_st_tensor *t, int *dtype, int *ndim, int64_t *shape,
+                          const void **data, void *scratch)
+{
+    return strcmp(t->name, "fc.weight") != 0;
+}
+
+static int fc_wrong_shape(const vidai_st_tensor *t, int *dtype, int *ndim, int64_t *shape,
+                          const void **data, void *scratch)
+{
+    if (strcmp(t->name, "fc.weight") == 0) {
+        shape[0] = 1;
+        shape[1] = t->shape[0] * t->shape[1];
+    }
+    return 1;
+}
+
+static int fc_f16(const vidai_st_tensor *t, int *dtype, int *ndim, int64_t *shape,
+                  const void **data, void *scratch)
+{
+    if (strcmp(t->name, "fc.weight") == 0)
+        *dtype = VIDAI_ST_F16;
+    return 1;
+}
+
+static int fc_nan(const vidai_st_tensor *t, int *dtype, int *ndim, int64_t *shape,
+                  const void **data, void *scratch)
+{
+    if (strcmp(t->name, "fc.bias") == 0) {
+        float nan = NAN;
+        memcpy(scratch, t->data, t->size);
+        memcpy((char *)scratch + 4, &nan, 4);
+        *data = scratch;
+    }
+    return 1;
+}
+
+TEST(modelfile, tensor_missing)
+{
+    EXPECT_LOAD_FAILS(rewrite("missing.safetensors", drop_fc_weight, NULL, NULL), VIDA_EMISMATCH,
+                      "'fc.weight' is missing");
+}
+
+TEST(modelfile, tensor_unexpected)
+{
+    EXPECT_LOAD_FAILS(rewrite("unexpected.safetensors", NULL, NULL, NULL), VIDA_EMISMATCH,
+                      "'extra.weight'");
+}
+
+TEST(modelfile, shape_disagrees_with_architecture)
+{
+    EXPECT_LOAD_FAILS(rewrite("shape.safetensors", fc_wrong_shape, NULL, NULL), VIDA_EMISMATCH,
+                      "'fc.weight' has shape");
+    /* metadata says 4 classes, the tensors have 3 */
+    EXPECT_LOAD_FAILS(rewrite("classes.safetensors", NULL, "num_classes", "4"), VIDA_EMISMATCH,
+                      "fc.weight");
+}
+
+TEST(modelfile, wrong_dtype)
+{
+    /* F16 with F32's byte count is a container error (size), so it fails either way */
+    vida_model *m = NULL;
+    int rc = vida_model_load(&m, ctx(), rewrite("dtype.safetensors", fc_f16, NULL, NULL));
+    CHECK(rc == VIDA_EFORMAT);
+    CHECK(strstr(vida_last_error(), "fc.weight") != NULL);
+}
+
+TEST(modelfile, non_finite_weight)
+{
+    EXPECT_LOAD_FAILS(rewrite("nan.safetensors", fc_nan, NULL, NULL), VIDA_ENONFINITE,
+                      "'fc.bias' holds NaN");
+}
+
+TEST(modelfile, bad_metadata)
+{
+    EXPECT_LOAD_FAILS(rewrite("arch.safetensors", NULL, "arch", "transformer"),
+                      VIDA_EUNSUPPORTED, "transformer");
+    EXPECT_LOAD_FAILS(rewrite("depth.safetensors", NULL, "depth", "ten"), VIDA_EFORMAT, "depth");
+    EXPECT_LOAD_FAILS(rewrite("depth2.safetensors", NULL, "depth", "19"), VIDA_EUNSUPPORTED, "19");
+    EXPECT_LOAD_FAILS(rewrite("format.safetensors", NULL, "format", NULL), VIDA_EFORMAT,
+                      "not a libvidaction model file");
+    EXPECT_LOAD_FAILS(rewrite("eps.safetensors", NULL, "bn_eps", "-1"), VIDA_EINVAL, "bn_eps");
+}
+
