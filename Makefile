@@ -76,6 +76,10 @@ build/test/%: test/unit/%.c test/test_main.c test/test.h lib/libvidaction.a
 	@mkdir -p build/test
 	$(CC) $(BASE_CFLAGS) $(OPT) -Itest -o $@ $< test/test_main.c lib/libvidaction.a $(LIBS)
 
+build/bench/%: test/bench/%.c lib/libvidaction.a $(HEADERS)
+	@mkdir -p build/bench
+	$(CC) $(BASE_CFLAGS) $(OPT) -o $@ $< lib/libvidaction.a $(LIBS)
+
 build/asan-test/%: test/unit/%.c test/test_main.c test/test.h $(ASAN_OBJS)
 	@mkdir -p build/asan-test
 	$(CC) $(BASE_CFLAGS) -O1 $(ASAN_FLAGS) -Itest -o $@ $< test/test_main.c $(ASAN_OBJS) $(LIBS)
@@ -105,7 +109,7 @@ check-abi: lib/libvidaction.so
 fixtures:
 	PYTHONPATH=bindings/python /usr/bin/python3 test/golden/make_fixtures.py test/golden
 
-bench: all
+bench: all build/bench/bench_forward
 	sh test/bench/bench_cpu.sh
 
 demo: deps-check all

@@ -272,6 +272,31 @@ static void f32_view(vida_tensor *t, const vidai_st_tensor *st)
         t->shape[i] = st->shape[i];
 }
 
+/* The same model and input through `vidaction forward`: the program's output must match too. */
+static double cli_forward_err(const char *name, const vidai_st_tensor *in, const float *ref,
+                              int64_t n)
+{
+    char model[512], input[512], output[512], cmd[2048];
+    const char *bin = getenv("VIDACTION") ? getenv("VIDACTION") : "bin/vidaction";
+    const char *names[1] = {"input"};
+    vida_tensorfile *tf = NULL;
+    vida_tensor tx, tl;
+    double e = 1e30;
+    snprintf(model, sizeof model, "%s/%s.safetensors", vt_tmp_dir(), name);
+    snprintf(input, sizeof input, "%s/%s.input.safetensors", vt_tmp_dir(), name);
+    snprintf(output, sizeof output, "%s/%s.output.safetensors", vt_tmp_dir(), name);
+    f32_view(&tx, in);
+    if (vida_tensorfile_write(input, 1, names, &tx) != VIDA_OK)
+        return e;
+    snprintf(cmd, sizeof cmd, "%s forward '%s' '%s' -o '%s' --threads 2", bin, model, input, output);
+    if (system(cmd) != 0 || vida_tensorfile_read(&tf, output) != VIDA_OK)
+        return e;
+    if (vida_tensorfile_get(tf, "logits", &tl) == VIDA_OK && vida_tensor_numel(&tl) == n)
+        e = gu_rel_err(tl.data, ref, n);
+    vida_tensorfile_free(tf);
+    return e;
+}
+
 static void golden_eval(const char *name)
 {
     vida_context *ctx = ctx_new(2);
@@ -300,6 +325,12 @@ static void golden_eval(const char *name)
         memcpy(rf, ref_feat->data, ref_feat->size);
         e_logits = gu_rel_err(logits, rl, ref_logits->numel);
         e_feat = gu_rel_err(feat, rf, ref_feat->numel);
+        if (strcmp(name, "r2plus1d_18") == 0) {
+            double e_cli = cli_forward_err(name, in, rl, ref_logits->numel);
+            printf("  %s through `vidaction forward`: logits rel err %.2e\n", name, e_cli);
+            if (e_cli > 1e-4)
+                vt_failed_now = 1;
+        }
         free(rl);
         free(rf);
     }

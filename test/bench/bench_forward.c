@@ -1,0 +1,101 @@
+/*
+ * Benchmark (not a test): inference latency of one clip through a model,
+ * median of R runs after one warm-up. Prints one JSON line, the same shape as
+ * bench_torch.py's, so bench_cpu.sh can tabulate both.
+ *
+ *   bench_forward [--threads N] [--repeat R] [--arch r2plus1d] [--depth 18]
+ *                 [--frames 16] [--size 112] [--batch 1]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cblas.h>
+#include <vidaction.h>
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+    int threads = 1, repeat = 7, depth = 18, frames = 16, size = 112, batch = 1, i;
+    const char *arch = "r2plus1d";
+    vida_context_params cp;
+    vida_context *ctx = NULL;
+    vida_model_params mp;
+    vida_model *m = NULL;
+    vida_tensor tx, tl;
+    int64_t shape[5], oshape[2];
+    float *x, *logits;
+    double *t;
+    size_t n;
+    for (i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--threads") == 0) threads = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--repeat") == 0) repeat = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--arch") == 0) arch = argv[i + 1];
+        else if (strcmp(argv[i], "--depth") == 0) depth = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--frames") == 0) frames = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--size") == 0) size = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--batch") == 0) batch = atoi(argv[i + 1]);
+        else {
+            fprintf(stderr, "bench_forward: unknown option %s\n", argv[i]);
+            return 2;
+        }
+    }
+    if (repeat < 1 || threads < 1 || batch < 1) {
+        fprintf(stderr, "bench_forward: bad arguments\n");
+        return 2;
+    }
+    vida_context_params_init(&cp);
+    cp.n_threads = threads;
+    vida_model_params_init(&mp);
+    mp.depth = depth;
+    mp.arch = strcmp(arch, "r3d") == 0 ? VIDA_ARCH_R3D : strcmp(arch, "mc3") == 0 ? VIDA_ARCH_MC3
+              : strcmp(arch, "r2d") == 0 ? VIDA_ARCH_R2D : VIDA_ARCH_R2PLUS1D;
+    if (vida_context_create(&ctx, &cp) || vida_model_create(&m, ctx, &mp)) {
+        fprintf(stderr, "bench_forward: %s\n", vida_last_error());
+        return 1;
+    }
+    shape[0] = batch, shape[1] = 3, shape[2] = frames, shape[3] = size, shape[4] = size;
+    oshape[0] = batch, oshape[1] = vida_model_num_classes(m);
+    n = (size_t)batch * 3 * frames * size * size;
+    x = malloc(n * sizeof(float));
+    logits = malloc((size_t)oshape[0] * oshape[1] * sizeof(float));
+    t = malloc((size_t)repeat * sizeof(double));
+    for (i = 0; i < (int)n; i++)
+        x[i] = (float)((i * 7919) % 1000) / 500.0f - 1.0f;
+    vida_tensor_f32(&tx, x, 5, shape);
+    vida_tensor_f32(&tl, logits, 2, oshape);
+    if (vida_model_forward(m, &tx, &tl, NULL) != VIDA_OK) { /* warm-up */
+        fprintf(stderr, "bench_forward: %s\n", vida_last_error());
+        return 1;
+    }
+    for (i = 0; i < repeat; i++) {
+        double t0 = now_ms();
+        vida_model_forward(m, &tx, &tl, NULL);
+        t[i] = now_ms() - t0;
+    }
+    qsort(t, (size_t)repeat, sizeof *t, cmp_double);
+    printf("{\"impl\":\"libvidaction\",\"model\":\"%s_%d\",\"threads\":%d,\"repeat\":%d,"
+           "\"median_ms\":%.1f,\"min_ms\":%.1f,\"max_ms\":%.1f,\"blas_core\":\"%s\","
+           "\"version\":\"%s\"}\n",
+           arch, depth, threads, repeat, t[repeat / 2], t[0], t[repeat - 1],
+           openblas_get_corename(), vida_version_string());
+    free(x);
+    free(logits);
+    free(t);
+    vida_model_free(m);
+    vida_context_free(ctx);
+    return 0;
+}

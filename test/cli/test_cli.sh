@@ -1,0 +1,36 @@
+#!/bin/sh
+# The vidaction program: exit codes and messages, create / model-info / forward.
+# Prints "ok/FAIL name" per case and "N passed, N failed".
+V=${VIDACTION:-bin/vidaction}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0
+fail=0
+t() { # name, then a shell condition
+    name=$1
+    shift
+    if eval "$@"; then pass=$((pass + 1)); echo "ok   test_cli__$name"
+    else fail=$((fail + 1)); echo "FAIL test_cli__$name: $*"; fi
+}
+
+t version '$V --version | grep -q "^vidaction 0\.[0-9]*\.[0-9]* (cpu cblas"'
+t help '$V --help | grep -q "forward MODEL INPUT -o OUT"'
+$V frobnicate >/dev/null 2>"$tmp/err"; rc=$?
+t unknown_command_exit_2 '[ $rc = 2 ] && grep -q "vidaction: error: unknown command frobnicate" "$tmp/err"'
+$V create --arch r2plus1d --depth 10 --width 0.125 --classes 3 -o "$tmp/m.safetensors" 2>"$tmp/err"; rc=$?
+t create '[ $rc = 0 ] && [ -s "$tmp/m.safetensors" ]'
+$V model-info "$tmp/m.safetensors" >"$tmp/info" 2>&1
+t model_info 'grep -q "^arch: r2plus1d" "$tmp/info" && grep -q "^num_classes: 3" "$tmp/info" && grep -q "^parameters: [0-9]" "$tmp/info"'
+$V create --arch r2plus1d --depth 19 -o "$tmp/x.safetensors" 2>"$tmp/err"; rc=$?
+t create_bad_depth '[ $rc = 1 ] && grep -q "no depth 19" "$tmp/err" && [ ! -e "$tmp/x.safetensors" ]'
+$V forward "$tmp/none.safetensors" "$tmp/in.safetensors" -o "$tmp/o.safetensors" 2>"$tmp/err"; rc=$?
+t forward_missing_model '[ $rc = 1 ] && grep -q "none.safetensors" "$tmp/err"'
+head -c 100 "$tmp/m.safetensors" > "$tmp/trunc.safetensors"
+$V forward "$tmp/trunc.safetensors" "$tmp/in.safetensors" -o "$tmp/o.safetensors" 2>"$tmp/err"; rc=$?
+t forward_truncated_model '[ $rc = 1 ] && grep -q "vidaction: error: cannot load the model: .*trunc.safetensors" "$tmp/err"'
+$V forward "$tmp/m.safetensors" "$tmp/m.safetensors" -o "$tmp/o.safetensors" 2>"$tmp/err"; rc=$?
+t forward_input_without_tensor '[ $rc = 1 ] && grep -q "no tensor .input." "$tmp/err"'
+$V forward "$tmp/m.safetensors" 2>"$tmp/err"; rc=$?
+t forward_usage '[ $rc = 2 ]'
+echo "$pass passed, $fail failed"
+[ $fail = 0 ]
