@@ -42,6 +42,9 @@ ASAN_TEST_BINS := $(ASAN_TESTS:%=build/asan-test/%)
 .PHONY: all check check-unit check-golden check-asan check-abi demo install uninstall deps \
         deps-check clean bench fixtures
 
+# Keep the ASan objects between builds (they are intermediates of the test binaries).
+.SECONDARY:
+
 all: lib/libvidaction.a lib/libvidaction.so bin/vidaction
 
 build/obj/%.o: %.c $(HEADERS) $(PRIV_HEADERS)

@@ -6,12 +6,13 @@
 
 struct vida_tensorfile {
     vidai_st_file *f;
+    void **copies; /* aligned copies of tensors whose data is misaligned in the file */
 };
 
 int vida_tensorfile_read(vida_tensorfile **out, const char *path)
 {
     vida_tensorfile *tf;
-    int rc;
+    int rc, i;
     if (!out || !path)
         return vidai_error(VIDA_EINVAL, "vida_tensorfile_read: %s is NULL", !out ? "out" : "path");
     *out = NULL;
@@ -23,14 +24,37 @@ int vida_tensorfile_read(vida_tensorfile **out, const char *path)
         vidai_free(tf);
         return rc;
     }
+    tf->copies = vidai_calloc((size_t)tf->f->n_tensors + 1, sizeof *tf->copies);
+    if (!tf->copies) {
+        vida_tensorfile_free(tf);
+        return VIDA_ENOMEM;
+    }
+    /* Views are typed pointers: a foreign file may place a tensor at any offset. */
+    for (i = 0; i < tf->f->n_tensors; i++) {
+        vidai_st_tensor *t = &tf->f->tensors[i];
+        size_t align = vidai_st_dtype_size(t->dtype);
+        if (align > 1 && ((uintptr_t)t->data % align) != 0) {
+            tf->copies[i] = vidai_malloc(t->size);
+            if (!tf->copies[i]) {
+                vida_tensorfile_free(tf);
+                return VIDA_ENOMEM;
+            }
+            memcpy(tf->copies[i], t->data, t->size);
+            t->data = tf->copies[i];
+        }
+    }
     *out = tf;
     return VIDA_OK;
 }
 
 void vida_tensorfile_free(vida_tensorfile *f)
 {
+    int i;
     if (!f)
         return;
+    for (i = 0; f->copies && i < f->f->n_tensors; i++)
+        vidai_free(f->copies[i]);
+    vidai_free(f->copies);
     vidai_st_free(f->f);
     vidai_free(f);
 }

@@ -60,6 +60,8 @@ uint64_t vidai_rng_u64(uint64_t key, uint64_t counter);
 float vidai_rng_uniform(uint64_t key, uint64_t counter);
 /* Standard normal (Box-Muller over counters 2*counter and 2*counter+1). */
 float vidai_rng_normal(uint64_t key, uint64_t counter);
+/* Both values of the Box-Muller pair for counter (the first is vidai_rng_normal's). */
+void vidai_rng_normal2(uint64_t key, uint64_t counter, float *a, float *b);
 
 /* The context, shared by reference among the handles made from it. */
 struct vida_context {

@@ -25,10 +25,19 @@ float vidai_rng_uniform(uint64_t key, uint64_t counter)
     return (float)(vidai_rng_u64(key, counter) >> 40) * (1.0f / 16777216.0f);
 }
 
-float vidai_rng_normal(uint64_t key, uint64_t counter)
+void vidai_rng_normal2(uint64_t key, uint64_t counter, float *a, float *b)
 {
     /* u1 in (0, 1] so the log is finite. */
     double u1 = ((double)(vidai_rng_u64(key, 2 * counter) >> 11) + 1.0) * (1.0 / 9007199254740992.0);
     double u2 = (double)(vidai_rng_u64(key, 2 * counter + 1) >> 11) * (1.0 / 9007199254740992.0);
-    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+    double r = sqrt(-2.0 * log(u1));
+    *a = (float)(r * cos(6.283185307179586 * u2));
+    *b = (float)(r * sin(6.283185307179586 * u2));
+}
+
+float vidai_rng_normal(uint64_t key, uint64_t counter)
+{
+    float a, b;
+    vidai_rng_normal2(key, counter, &a, &b);
+    return a;
 }

@@ -80,8 +80,12 @@ const char *vidai_st_meta(const vidai_st_file *f, const char *key);
 /*
  * Writer: collects tensors (data referenced, not copied: it must stay valid
  * until vidai_st_writer_write returns) and metadata, then writes the file
- * atomically. Tensors are stored in the order added; the header is padded
- * with spaces to a multiple of 8.
+ * atomically. The header lists the tensors in the order added and is padded
+ * with spaces so that 8 + N is a multiple of 8; the data is laid out by
+ * descending element size (stable), as the reference writer does, so that
+ * every tensor starts at a multiple of its element size. Setting a metadata
+ * key again replaces its value. add returns VIDA_EINVAL for a bad dtype,
+ * ndim, shape, NULL data, non-UTF-8 or duplicate name.
  */
 typedef struct vidai_st_writer vidai_st_writer;
 int vidai_st_writer_create(vidai_st_writer **out);
@@ -133,12 +137,13 @@ struct vidai_json {
  */
 int vidai_json_parse(vidai_json **out, const char *text, size_t len, const char *what);
 /*
- * As vidai_json_parse, but stops after the first value: *end receives the
- * offset just past it, and what follows is the caller's to check (the
- * safetensors header allows only space padding there).
+ * Parses one value starting at text[*pos] (after any whitespace) and sets
+ * *pos just past it; what follows is the caller's to check. Error offsets
+ * count from text[0]. For callers that walk a document themselves, such as
+ * the safetensors reader, which never builds a tree of a hostile header.
  */
-int vidai_json_parse_prefix(vidai_json **out, const char *text, size_t len, const char *what,
-                            size_t *end);
+int vidai_json_parse_at(vidai_json **out, const char *text, size_t len, size_t *pos,
+                        const char *what);
 void vidai_json_free(vidai_json *j);
 const vidai_json *vidai_json_get(const vidai_json *obj, const char *key);
 /* Appends s as a JSON string literal (quotes, escapes) to f. */

@@ -569,32 +569,55 @@ int vidai_model_find_param(const vida_model *m, const char *name)
     return -1;
 }
 
+typedef struct init_job {
+    vida_model *m;
+    uint64_t key;
+} init_job;
+
+/* data[j] = std * N(0, 1), the pair (2k, 2k+1) from one Box-Muller draw. */
+static void fill_normal(float *data, int64_t n, float std, uint64_t key)
+{
+    int64_t j;
+    float a, b;
+    for (j = 0; j + 1 < n; j += 2) {
+        vidai_rng_normal2(key, (uint64_t)j / 2, &a, &b);
+        data[j] = std * a;
+        data[j + 1] = std * b;
+    }
+    if (j < n) {
+        vidai_rng_normal2(key, (uint64_t)j / 2, &a, &b);
+        data[j] = std * a;
+    }
+}
+
+static void init_param(void *arg, int64_t i)
+{
+    const init_job *job = arg;
+    vidai_param *p = &job->m->params[i];
+    const uint64_t pkey = vidai_rng_u64(job->key, (uint64_t)i);
+    const char *leaf = strrchr(p->name, '.');
+    int64_t j;
+    leaf = leaf ? leaf + 1 : p->name;
+    if (p->kind == VIDAI_PARAM_CONV) {
+        /* kaiming_normal_(mode="fan_out", nonlinearity="relu"), as torchvision */
+        const double fan_out = (double)p->cout * p->kt * p->kh * p->kw;
+        fill_normal(p->data, p->numel, (float)sqrt(2.0 / fan_out), pkey);
+    } else if (p->kind == VIDAI_PARAM_LINEAR) {
+        fill_normal(p->data, p->numel, 0.01f, pkey);
+    } else if (p->kind == VIDAI_PARAM_VEC) {
+        const float v = strcmp(leaf, "weight") == 0 || strcmp(leaf, "running_var") == 0;
+        for (j = 0; j < p->numel; j++)
+            p->data[j] = v;
+    } else {
+        p->count = 0;
+    }
+}
+
 void vidai_model_init_weights(vida_model *m)
 {
-    const uint64_t key = vidai_hash64(m->ctx->seed ^ 0x6d6f64656c696e69ull); /* "modelini" */
-    int i;
-    int64_t j;
-    for (i = 0; i < m->n_params; i++) {
-        vidai_param *p = &m->params[i];
-        const uint64_t pkey = vidai_rng_u64(key, (uint64_t)i);
-        const char *leaf = strrchr(p->name, '.');
-        leaf = leaf ? leaf + 1 : p->name;
-        if (p->kind == VIDAI_PARAM_CONV) {
-            /* kaiming_normal_(mode="fan_out", nonlinearity="relu"), as torchvision */
-            const double fan_out = (double)p->cout * p->kt * p->kh * p->kw;
-            const float std = (float)sqrt(2.0 / fan_out);
-            for (j = 0; j < p->numel; j++)
-                p->data[j] = std * vidai_rng_normal(pkey, (uint64_t)j);
-        } else if (p->kind == VIDAI_PARAM_LINEAR) {
-            for (j = 0; j < p->numel; j++)
-                p->data[j] = 0.01f * vidai_rng_normal(pkey, (uint64_t)j);
-        } else if (p->kind == VIDAI_PARAM_VEC) {
-            const float v = strcmp(leaf, "weight") == 0 || strcmp(leaf, "running_var") == 0;
-            for (j = 0; j < p->numel; j++)
-                p->data[j] = v;
-        } else {
-            p->count = 0;
-        }
-    }
+    init_job job;
+    job.m = m;
+    job.key = vidai_hash64(m->ctx->seed ^ 0x6d6f64656c696e69ull); /* "modelini" */
+    vidai_pool_run(m->ctx->pool, m->n_params, init_param, &job);
     vidai_model_weights_changed(m);
 }

@@ -30,7 +30,7 @@ static vida_context *ctx_new(int threads)
 
 static int64_t count_params(int arch, int depth, int midplanes, int classes)
 {
-    vida_context *ctx = ctx_new(1);
+    vida_context *ctx = ctx_new(2);
     vida_model_params p;
     vida_model *m = NULL;
     int64_t n = -1;
