@@ -347,7 +347,7 @@ static void golden_eval(const char *name)
 TEST(golden, r2plus1d_18) { golden_eval("r2plus1d_18"); }
 TEST(golden, r3d_18) { golden_eval("r3d_18"); }
 TEST(golden, mc3_18) { golden_eval("mc3_18"); }
-TEST(golden, ig65m_r2plus1d_34) { golden_eval("ig65m_r2plus1d_34"); }
+TEST(golden, ig65m_r2plus1d_34) { golden_eval("r2plus1d_34"); }
 
 static double st_scalar(const vidai_st_tensor *t, int64_t i)
 {
@@ -470,7 +470,7 @@ TEST(golden, r2plus1d_18_training_step)
             e = fabs(g[idx] - ref) / (fabs(ref) + 0.1 * rms + 1e-30);
             if (e > worst_sample)
                 worst_sample = e;
-            CHECKF(e <= 1e-2, "%s[%u]: %g vs torch %g", name, idx, (double)g[idx], ref);
+            CHECKF(e <= 1e-3, "%s[%u]: %g vs torch %g", name, idx, (double)g[idx], ref);
         }
         free(g);
         n_checked++;
