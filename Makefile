@@ -88,7 +88,7 @@ build/asan-test/%: test/unit/%.c test/test_main.c test/test.h $(ASAN_OBJS)
 	$(CC) $(BASE_CFLAGS) -O1 $(ASAN_FLAGS) -Itest -o $@ $< test/test_main.c $(ASAN_OBJS) $(LIBS)
 
 # --- packages -----------------------------------------------------------------
-DEB_PACKAGES := gcc make pkg-config libopenblas-dev python3
+DEB_PACKAGES := gcc g++ make binutils pkg-config libopenblas-dev python3
 deps:
 	@sh test/deps.sh install $(DEB_PACKAGES)
 deps-check:
@@ -105,8 +105,8 @@ check-unit: $(TEST_BINS)
 check-asan: $(ASAN_TEST_BINS)
 	@sh test/run-tests.sh -- $(ASAN_TEST_BINS)
 
-check-abi: lib/libvidaction.so
-	@sh test/abi/check-symbols.sh lib/libvidaction.so
+check-abi: all
+	@sh test/abi/test_abi.sh
 
 # Regenerates the golden fixtures (needs Debian's python3-torch and python3-torchvision).
 fixtures:

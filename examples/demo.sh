@@ -1,0 +1,25 @@
+#!/bin/sh
+# make demo: what works today, end to end. (The SynthActions demo — decode,
+# train, evaluate on generated videos — arrives with the data issues.)
+set -e
+V=bin/vidaction
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+echo "== $($V --version)"
+echo
+echo "== a torchvision-compatible R(2+1)D-18 (random weights), and its file"
+$V create --arch r2plus1d --depth 18 --classes 400 -o "$tmp/r2plus1d_18.safetensors"
+$V model-info "$tmp/r2plus1d_18.safetensors"
+echo
+echo "== the IG-65M R(2+1)D-34 architecture (mid-channels per conv, BN eps 1e-3)"
+$V create --arch r2plus1d --depth 34 --midplanes per-conv --bn-eps 1e-3 --classes 359 -o "$tmp/r2p1d34.safetensors"
+$V model-info "$tmp/r2p1d34.safetensors" | grep -E "^(arch|depth|midplanes|parameters)"
+echo
+echo "== agreement with PyTorch (torchvision fixtures in test/golden)"
+make -s build/test/test_model >/dev/null
+build/test/test_model test_golden__r2plus1d_18 test_golden__r3d_18 test_golden__mc3_18 \
+    test_golden__ig65m_r2plus1d_34 test_golden__r2plus1d_18_training_step
+echo
+echo "== one 3x16x112x112 clip through R(2+1)D-18 on the CPU (2 threads, median of 3)"
+make -s build/bench/bench_forward >/dev/null
+build/bench/bench_forward --threads 2 --repeat 3
