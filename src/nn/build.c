@@ -466,6 +466,25 @@ static void build_net(builder *b, const vida_model_params *p, const int layers[4
     b->m->logits_slot = x;
 }
 
+/* Which slots eval mode writes, and the last eval op that reads each. */
+static void plan_eval_liveness(vida_model *m)
+{
+    int i;
+    for (i = 0; i < m->n_slots; i++) {
+        m->slots[i].eval_written = i == 0;
+        m->slots[i].eval_last_read = -1;
+    }
+    for (i = 0; i < m->n_ops; i++) {
+        const vidai_op *op = &m->ops[i];
+        if (op->eval_skip)
+            continue;
+        m->slots[op->type == VIDAI_OP_CONV && op->fold_bn >= 0 ? op->eval_out : op->out].eval_written = 1;
+        m->slots[op->in].eval_last_read = i;
+        if (op->in2 >= 0)
+            m->slots[op->in2].eval_last_read = i;
+    }
+}
+
 /* Marks conv -> BN (-> ReLU) chains whose intermediate slots have no other reader. */
 static void plan_fusion(vida_model *m)
 {
@@ -556,6 +575,12 @@ int vidai_model_build(vida_model **out, vida_context *ctx, const vida_model_para
                            p->depth);
     }
     plan_fusion(m);
+    plan_eval_liveness(m);
+    m->slot_buf = vidai_malloc((size_t)m->n_slots * sizeof(int));
+    if (!m->slot_buf) {
+        vida_model_free(m);
+        return VIDA_ENOMEM;
+    }
     *out = m;
     return VIDA_OK;
 }

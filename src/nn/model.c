@@ -103,6 +103,10 @@ void vida_model_free(vida_model *m)
         vidai_free(m->slots[i].data);
         vidai_free(m->slots[i].grad);
     }
+    for (i = 0; i < m->n_bufs; i++)
+        vidai_free(m->bufs[i].data);
+    vidai_free(m->bufs);
+    vidai_free(m->slot_buf);
     for (i = 0; i < m->n_meta; i++) {
         vidai_free(m->meta[i].key);
         vidai_free(m->meta[i].value);
@@ -311,7 +315,7 @@ static void load_input(vida_model *m, const vida_tensor *in, int nthwc)
     const vidai_slot *s = &m->slots[0];
     const int64_t plane = (int64_t)s->t * s->h * s->w;
     const float *src = in->data;
-    float *dst = s->data;
+    float *dst = s->act;
     int64_t n, c, i;
     if (nthwc) {
         memcpy(dst, src, slot_numel(s) * sizeof(float));
@@ -337,30 +341,30 @@ static int run_op(vida_model *m, int idx, int train)
         op_desc(m, op, &d);
         vidai_conv_desc_init(&d);
         if (!train && op->fold_bn >= 0)
-            rc = vidai_cpu_conv_forward(pool, &d, x->data, op->wfold, op->bfold, op->fuse_relu,
-                                        m->slots[op->eval_out].data);
+            rc = vidai_cpu_conv_forward(pool, &d, x->act, op->wfold, op->bfold, op->fuse_relu,
+                                        m->slots[op->eval_out].act);
         else
-            rc = vidai_cpu_conv_forward(pool, &d, x->data, m->params[op->weight].data, NULL, 0,
-                                        y->data);
+            rc = vidai_cpu_conv_forward(pool, &d, x->act, m->params[op->weight].data, NULL, 0,
+                                        y->act);
         break;
     case VIDAI_OP_BN:
         if (train) {
-            vidai_cpu_bn_forward_train(pool, rows, x->c, x->data, m->params[op->weight].data,
+            vidai_cpu_bn_forward_train(pool, rows, x->c, x->act, m->params[op->weight].data,
                                        m->params[op->bias].data, m->p.bn_eps, m->p.bn_momentum,
                                        m->params[op->rmean].data, m->params[op->rvar].data,
-                                       op->save_mean, op->save_invstd, y->data);
+                                       op->save_mean, op->save_invstd, y->act);
             m->params[op->nbt].count++;
         } else {
-            vidai_cpu_bn_forward_eval(pool, rows, x->c, x->data, m->params[op->weight].data,
+            vidai_cpu_bn_forward_eval(pool, rows, x->c, x->act, m->params[op->weight].data,
                                       m->params[op->bias].data, m->params[op->rmean].data,
-                                      m->params[op->rvar].data, m->p.bn_eps, y->data);
+                                      m->params[op->rvar].data, m->p.bn_eps, y->act);
         }
         break;
     case VIDAI_OP_RELU:
-        vidai_cpu_relu_forward(pool, nx, x->data, y->data);
+        vidai_cpu_relu_forward(pool, nx, x->act, y->act);
         break;
     case VIDAI_OP_ADD_RELU:
-        vidai_cpu_add_forward(pool, nx, x->data, m->slots[op->in2].data, 1, y->data);
+        vidai_cpu_add_forward(pool, nx, x->act, m->slots[op->in2].act, 1, y->act);
         break;
     case VIDAI_OP_MAXPOOL: {
         const size_t need = slot_numel(y);
@@ -374,31 +378,94 @@ static int run_op(vida_model *m, int idx, int train)
                 return VIDA_ENOMEM;
             op->argmax_cap = need;
         }
-        vidai_cpu_maxpool_forward(pool, &d, x->data, y->data, op->argmax);
+        vidai_cpu_maxpool_forward(pool, &d, x->act, y->act, op->argmax);
         break;
     }
     case VIDAI_OP_GAP:
-        vidai_cpu_global_avgpool_forward(pool, x->n, (int64_t)x->t * x->h * x->w, x->c, x->data,
-                                         y->data);
+        vidai_cpu_global_avgpool_forward(pool, x->n, (int64_t)x->t * x->h * x->w, x->c, x->act,
+                                         y->act);
         break;
     case VIDAI_OP_DROPOUT:
         if (train) {
             rc = ensure(&op->mask, &op->mask_cap, (size_t)nx);
             if (rc == VIDA_OK)
                 vidai_cpu_dropout_forward(nx, m->p.dropout, vidai_rng_u64(m->ctx->seed ^ 0x64726f70ull, m->step),
-                                          x->data, op->mask, y->data);
+                                          x->act, op->mask, y->act);
         } else {
-            memcpy(y->data, x->data, (size_t)nx * sizeof(float));
+            memcpy(y->act, x->act, (size_t)nx * sizeof(float));
         }
         break;
     case VIDAI_OP_LINEAR:
-        vidai_cpu_linear_forward(x->n, x->c, y->c, x->data, m->params[op->weight].data,
-                                 m->params[op->bias].data, y->data);
+        vidai_cpu_linear_forward(x->n, x->c, y->c, x->act, m->params[op->weight].data,
+                                 m->params[op->bias].data, y->act);
         break;
     default:
         break;
     }
     return rc;
+}
+
+/*
+ * Eval mode keeps only live activations: a slot takes a free buffer (the
+ * smallest that fits, else the largest free one grown, else a new one) when
+ * its op runs, and gives it back after its last reader.
+ */
+static int acquire(vida_model *m, int slot)
+{
+    const size_t need = slot_numel(&m->slots[slot]);
+    int i, best = -1, largest = -1;
+    for (i = 0; i < m->n_bufs; i++) {
+        const vidai_buf *b = &m->bufs[i];
+        if (b->busy)
+            continue;
+        if (b->cap >= need && (best < 0 || b->cap < m->bufs[best].cap))
+            best = i;
+        if (largest < 0 || b->cap > m->bufs[largest].cap)
+            largest = i;
+    }
+    if (best < 0 && largest >= 0) {
+        best = largest;
+        if (ensure(&m->bufs[best].data, &m->bufs[best].cap, need) != VIDA_OK)
+            return VIDA_ENOMEM;
+    }
+    if (best < 0) {
+        vidai_buf *nb = vidai_calloc((size_t)m->n_bufs + 1, sizeof *nb);
+        if (!nb)
+            return VIDA_ENOMEM;
+        if (m->n_bufs)
+            memcpy(nb, m->bufs, (size_t)m->n_bufs * sizeof *nb);
+        vidai_free(m->bufs);
+        m->bufs = nb;
+        best = m->n_bufs++;
+        if (ensure(&m->bufs[best].data, &m->bufs[best].cap, need) != VIDA_OK)
+            return VIDA_ENOMEM;
+    }
+    m->bufs[best].busy = 1;
+    m->slot_buf[slot] = best;
+    m->slots[slot].act = m->bufs[best].data;
+    return VIDA_OK;
+}
+
+static void release_after(vida_model *m, int slot, int op_index)
+{
+    if (m->slots[slot].eval_last_read != op_index || slot == m->feature_slot ||
+        slot == m->logits_slot || m->slot_buf[slot] < 0)
+        return;
+    m->bufs[m->slot_buf[slot]].busy = 0;
+    m->slot_buf[slot] = -1;
+}
+
+/* Training activations and gradients are not needed for inference. */
+static void release_training_memory(vida_model *m)
+{
+    int i;
+    for (i = 0; i < m->n_slots; i++) {
+        vidai_slot *sl = &m->slots[i];
+        vidai_free(sl->data);
+        vidai_free(sl->grad);
+        sl->data = sl->grad = NULL;
+        sl->cap = sl->grad_cap = 0;
+    }
 }
 
 int vida_model_forward(vida_model *m, const vida_tensor *input, vida_tensor *logits,
@@ -445,34 +512,45 @@ int vida_model_forward(vida_model *m, const vida_tensor *input, vida_tensor *log
         return rc;
     train = m->mode == VIDA_MODE_TRAIN;
     m->have_train_forward = 0;
-    for (i = 0; i < m->n_slots; i++) {
-        int needed = 1, j;
-        if (!train) {
-            needed = i == 0;
-            for (j = 0; j < m->n_ops && !needed; j++) {
-                const vidai_op *op = &m->ops[j];
-                if (op->type == VIDAI_OP_CONV && op->fold_bn >= 0)
-                    needed = op->eval_out == i;
-                else if (!op->eval_skip && op->out == i)
-                    needed = 1;
-            }
+    if (train) {
+        for (i = 0; i < m->n_slots; i++) {
+            vidai_slot *sl = &m->slots[i];
+            if (ensure(&sl->data, &sl->cap, slot_numel(sl)) != VIDA_OK)
+                return vidai_error(VIDA_ENOMEM, "vida_model_forward: out of memory for activations");
+            sl->act = sl->data;
         }
-        if (needed && ensure(&m->slots[i].data, &m->slots[i].cap, slot_numel(&m->slots[i])) != VIDA_OK)
+    } else {
+        release_training_memory(m);
+        for (i = 0; i < m->n_bufs; i++)
+            m->bufs[i].busy = 0;
+        for (i = 0; i < m->n_slots; i++) {
+            m->slot_buf[i] = -1;
+            m->slots[i].act = NULL;
+        }
+        if (acquire(m, 0) != VIDA_OK)
             return vidai_error(VIDA_ENOMEM, "vida_model_forward: out of memory for activations");
     }
     if (!train && !m->folded_valid && fold_weights(m) != VIDA_OK)
         return vidai_error(VIDA_ENOMEM, "vida_model_forward: out of memory folding batch norm");
     load_input(m, input, nthwc);
     for (i = 0; i < m->n_ops; i++) {
-        if (!train && m->ops[i].eval_skip)
+        const vidai_op *op = &m->ops[i];
+        if (!train && op->eval_skip)
             continue;
+        if (!train && acquire(m, op->type == VIDAI_OP_CONV && op->fold_bn >= 0 ? op->eval_out : op->out) != VIDA_OK)
+            return vidai_error(VIDA_ENOMEM, "vida_model_forward: out of memory for activations");
         rc = run_op(m, i, train);
         if (rc != VIDA_OK)
             return vidai_error_prefix(rc, "vida_model_forward: ");
+        if (!train) {
+            release_after(m, op->in, i);
+            if (op->in2 >= 0)
+                release_after(m, op->in2, i);
+        }
     }
-    memcpy(logits->data, m->slots[m->logits_slot].data, (size_t)n * m->p.num_classes * sizeof(float));
+    memcpy(logits->data, m->slots[m->logits_slot].act, (size_t)n * m->p.num_classes * sizeof(float));
     if (features)
-        memcpy(features->data, m->slots[m->feature_slot].data,
+        memcpy(features->data, m->slots[m->feature_slot].act,
                (size_t)n * m->feature_dim * sizeof(float));
     if (train) {
         m->have_train_forward = 1;
@@ -525,21 +603,21 @@ static int backward_op(vida_model *m, int idx, int want_dinput)
     case VIDAI_OP_CONV:
         op_desc(m, op, &d);
         vidai_conv_desc_init(&d);
-        rc = vidai_cpu_conv_backward_filter(pool, &d, x->data, y->grad, m->params[op->weight].grad);
+        rc = vidai_cpu_conv_backward_filter(pool, &d, x->act, y->grad, m->params[op->weight].grad);
         if (rc == VIDA_OK && need_dx)
             rc = vidai_cpu_conv_backward_data(pool, &d, y->grad, m->params[op->weight].data, x->grad);
         break;
     case VIDAI_OP_BN:
-        vidai_cpu_bn_backward_train(pool, rows, x->c, x->data, y->grad, m->params[op->weight].data,
+        vidai_cpu_bn_backward_train(pool, rows, x->c, x->act, y->grad, m->params[op->weight].data,
                                     op->save_mean, op->save_invstd, x->grad,
                                     m->params[op->weight].grad, m->params[op->bias].grad);
         break;
     case VIDAI_OP_RELU:
-        vidai_cpu_relu_backward(pool, nx, y->data, y->grad, x->grad);
+        vidai_cpu_relu_backward(pool, nx, y->act, y->grad, x->grad);
         break;
     case VIDAI_OP_ADD_RELU:
-        vidai_cpu_relu_backward(pool, nx, y->data, y->grad, x->grad);
-        vidai_cpu_relu_backward(pool, nx, y->data, y->grad, m->slots[op->in2].grad);
+        vidai_cpu_relu_backward(pool, nx, y->act, y->grad, x->grad);
+        vidai_cpu_relu_backward(pool, nx, y->act, y->grad, m->slots[op->in2].grad);
         break;
     case VIDAI_OP_MAXPOOL:
         op_desc(m, op, &d);
@@ -554,7 +632,7 @@ static int backward_op(vida_model *m, int idx, int want_dinput)
         vidai_cpu_dropout_backward(nx, op->mask, y->grad, x->grad);
         break;
     case VIDAI_OP_LINEAR:
-        vidai_cpu_linear_backward(x->n, x->c, y->c, x->data, m->params[op->weight].data, y->grad,
+        vidai_cpu_linear_backward(x->n, x->c, y->c, x->act, m->params[op->weight].data, y->grad,
                                   x->grad, m->params[op->weight].grad, m->params[op->bias].grad);
         break;
     default:

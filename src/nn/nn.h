@@ -69,9 +69,19 @@ typedef struct vidai_op {
 
 typedef struct vidai_slot {
     int n, t, h, w, c;
-    float *data, *grad;
+    float *act;          /* what ops read and write: data (training) or an eval buffer */
+    float *data, *grad;  /* owned, training mode */
     size_t cap, grad_cap; /* floats */
+    int eval_written;    /* eval mode: some op writes this slot */
+    int eval_last_read;  /* eval mode: index of the last op reading it, -1 if none */
 } vidai_slot;
+
+/* Eval-mode activation buffers, reused once a slot's last reader has run. */
+typedef struct vidai_buf {
+    float *data;
+    size_t cap; /* floats */
+    int busy;
+} vidai_buf;
 
 typedef struct vidai_meta {
     char *key, *value;
@@ -94,6 +104,9 @@ struct vida_model {
     uint64_t step; /* training forwards so far (dropout key) */
     int n_meta;
     vidai_meta *meta;
+    int n_bufs;
+    vidai_buf *bufs;
+    int *slot_buf; /* eval: buffer index of each slot, -1 if none */
 };
 
 /* Builds the op program and parameters (no weight values). */

@@ -487,3 +487,42 @@ TEST(golden, r2plus1d_18_training_step)
     vidai_st_free(tr);
     vida_context_free(ctx);
 }
+
+#include "nn/nn.h"
+
+TEST(model, eval_keeps_only_live_activations)
+{
+    /* R(2+1)D-152 has hundreds of activation slots; inference needs a handful of buffers */
+    vida_context *ctx = ctx_new(2);
+    vida_model_params p;
+    vida_model *m = NULL;
+    int64_t shape[5] = {1, 3, 4, 32, 32}, oshape[2] = {1, 5}, i;
+    float x[3 * 4 * 32 * 32], a[5], b[5], c[5];
+    vida_tensor tx, tl;
+    vida_model_params_init(&p);
+    p.depth = 152;
+    p.width = 0.0625f;
+    p.num_classes = 5;
+    CHECK_OK(vida_model_create(&m, ctx, &p));
+    for (i = 0; i < (int64_t)(sizeof x / sizeof x[0]); i++)
+        x[i] = sinf((float)i);
+    vida_tensor_f32(&tx, x, 5, shape);
+    vida_tensor_f32(&tl, a, 2, oshape);
+    CHECK_OK(vida_model_forward(m, &tx, &tl, NULL));
+    printf("  %d slots, %d eval buffers\n", m->n_slots, m->n_bufs);
+    CHECK(m->n_slots > 400);
+    CHECK(m->n_bufs <= 8);
+    /* the same answer again, after a training forward in between, and with fresh buffers */
+    vida_tensor_f32(&tl, b, 2, oshape);
+    CHECK_OK(vida_model_forward(m, &tx, &tl, NULL));
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    CHECK_OK(vida_model_set_mode(m, VIDA_MODE_TRAIN));
+    CHECK_OK(vida_model_forward(m, &tx, &tl, NULL));
+    CHECK_OK(vida_model_set_mode(m, VIDA_MODE_EVAL));
+    vida_tensor_f32(&tl, c, 2, oshape);
+    CHECK_OK(vida_model_forward(m, &tx, &tl, NULL));
+    for (i = 0; i < 5; i++)
+        CHECK(isfinite(c[i]));
+    vida_model_free(m);
+    vida_context_free(ctx);
+}
