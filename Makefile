@@ -36,7 +36,7 @@ PRIV_HEADERS := $(wildcard src/*/*.h src/backend/cpu/*.h)
 
 TEST_SRCS := $(sort $(wildcard test/unit/test_*.c))
 TEST_BINS := $(TEST_SRCS:test/unit/%.c=build/test/%)
-ASAN_TESTS := test_core test_backend test_safetensors test_modelfile
+ASAN_TESTS := test_core test_backend test_safetensors test_modelfile test_model
 ASAN_TEST_BINS := $(ASAN_TESTS:%=build/asan-test/%)
 
 .PHONY: all check check-unit check-golden check-asan check-abi demo install uninstall deps \

@@ -7,6 +7,10 @@
  * (and torchvision's ResNet for the 2D baseline), so a model file loads in
  * PyTorch with load_state_dict and a torchvision checkpoint converts by a
  * change of format only.
+ *
+ * Threads: a model handle is used by one thread at a time (it holds its
+ * activations); different models may run concurrently. Each call spreads its
+ * work over the context's threads.
  */
 #ifndef VIDACTION_MODEL_H
 #define VIDACTION_MODEL_H

@@ -223,7 +223,11 @@ TEST(model, api_misuse_returns_errors)
     CHECK(strstr(vida_last_error(), "no.such") != NULL);
     CHECK(vida_model_get_tensor(m, "fc.bias", buf, 1) == VIDA_EINVAL);
     CHECK(vida_model_set_mode(m, 5) == VIDA_EINVAL);
-    CHECK(vida_model_load(&m, NULL, "x") == VIDA_EINVAL);
+    {
+        vida_model *m2 = (vida_model *)1;
+        CHECK(vida_model_load(&m2, NULL, "x") == VIDA_EINVAL);
+        CHECK(m2 == NULL); /* *out is cleared on failure */
+    }
     CHECK(vida_model_save(NULL, "x") == VIDA_EINVAL);
     vida_model_free(NULL);
     vida_context_free(NULL);
