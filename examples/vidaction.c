@@ -4,7 +4,7 @@
  *   vidaction --version
  *   vidaction create --arch r2plus1d --depth 18 [--classes N] [--midplanes per-conv|per-block]
  *                    [--pool1] [--width W] [--bn-eps E] [--seed S] -o MODEL.safetensors
- *   vidaction model-info MODEL.safetensors
+ *   vidaction model-info MODEL.safetensors [--json]
  *   vidaction forward MODEL INPUT.safetensors -o OUT.safetensors [--threads N]
  */
 #include <stdio.h>
@@ -38,7 +38,7 @@ static void usage(FILE *f)
             "  create --arch A --depth D -o MODEL   a model with fresh weights\n"
             "      --classes N (400) --midplanes per-block|per-conv --pool1 --width W\n"
             "      --bn-eps E --dropout P --seed S\n"
-            "  model-info MODEL                     architecture, parameters, metadata\n"
+            "  model-info MODEL [--json]            architecture, parameters, metadata\n"
             "  forward MODEL INPUT -o OUT           run tensor 'input' [N,3,T,H,W] float32;\n"
             "      writes 'logits' [N,classes] and 'features' [N,C]   (--threads N)\n"
             "\n"
@@ -154,29 +154,73 @@ static int cmd_create(int argc, char **argv)
     return rc;
 }
 
+static void json_string(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
 static int cmd_model_info(int argc, char **argv)
 {
     static const char *keys[] = {"arch", "depth", "midplanes", "pool1", "width", "bn_eps",
                                  "bn_momentum", "num_classes", "dropout", "clip_frames", "crop",
-                                 "short_side", "mean", "std", "source"};
+                                 "short_side", "mean", "std", "labels", "source"};
     vida_context *ctx = NULL;
     vida_model *m = NULL;
+    const char *path = NULL;
+    int json = 0, i;
     size_t k;
-    if (argc != 3)
+    for (i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = 1;
+        else if (strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (argv[i][0] == '-' && argv[i][1])
+            return usage_error("unknown option", argv[i]);
+        else if (!path)
+            path = argv[i];
+        else
+            return usage_error("unexpected argument", argv[i]);
+    }
+    if (!path)
         return usage_error("model-info takes one MODEL argument", NULL);
     if (make_context(&ctx, 1, 0))
         return 1;
-    if (vida_model_load(&m, ctx, argv[2]) != VIDA_OK) {
+    if (vida_model_load(&m, ctx, path) != VIDA_OK) {
         vida_context_free(ctx);
         return fail("cannot load the model");
     }
-    printf("file: %s\n", argv[2]);
-    for (k = 0; k < sizeof keys / sizeof keys[0]; k++)
-        if (vida_model_get_meta(m, keys[k]))
-            printf("%s: %s\n", keys[k], vida_model_get_meta(m, keys[k]));
-    printf("parameters: %lld\n", (long long)vida_model_num_params(m));
-    printf("tensors: %d\n", vida_model_n_tensors(m));
-    printf("feature_dim: %d\n", vida_model_feature_dim(m));
+    if (json) {
+        printf("{\"file\":");
+        json_string(path);
+        for (k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+            if (!vida_model_get_meta(m, keys[k]))
+                continue;
+            printf(",\"%s\":", keys[k]);
+            json_string(vida_model_get_meta(m, keys[k]));
+        }
+        printf(",\"parameters\":%lld,\"tensors\":%d,\"feature_dim\":%d}\n",
+               (long long)vida_model_num_params(m), vida_model_n_tensors(m),
+               vida_model_feature_dim(m));
+    } else {
+        printf("file: %s\n", path);
+        for (k = 0; k < sizeof keys / sizeof keys[0]; k++)
+            if (vida_model_get_meta(m, keys[k]))
+                printf("%s: %s\n", keys[k], vida_model_get_meta(m, keys[k]));
+        printf("parameters: %lld\n", (long long)vida_model_num_params(m));
+        printf("tensors: %d\n", vida_model_n_tensors(m));
+        printf("feature_dim: %d\n", vida_model_feature_dim(m));
+    }
     vida_model_free(m);
     vida_context_free(ctx);
     return 0;

@@ -21,6 +21,8 @@ $V create --arch r2plus1d --depth 10 --width 0.125 --classes 3 -o "$tmp/m.safete
 t create '[ $rc = 0 ] && [ -s "$tmp/m.safetensors" ]'
 $V model-info "$tmp/m.safetensors" >"$tmp/info" 2>&1
 t model_info 'grep -q "^arch: r2plus1d" "$tmp/info" && grep -q "^num_classes: 3" "$tmp/info" && grep -q "^parameters: [0-9]" "$tmp/info"'
+$V model-info --json "$tmp/m.safetensors" >"$tmp/info.json" 2>&1
+t model_info_json 'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d[\"arch\"]==\"r2plus1d\" and d[\"num_classes\"]==\"3\" and d[\"parameters\"]>0" "$tmp/info.json"'
 $V create --arch r2plus1d --depth 19 -o "$tmp/x.safetensors" 2>"$tmp/err"; rc=$?
 t create_bad_depth '[ $rc = 1 ] && grep -q "no depth 19" "$tmp/err" && [ ! -e "$tmp/x.safetensors" ]'
 $V forward "$tmp/none.safetensors" "$tmp/in.safetensors" -o "$tmp/o.safetensors" 2>"$tmp/err"; rc=$?
