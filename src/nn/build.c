@@ -390,14 +390,6 @@ static void build_net(builder *b, const vida_model_params *p, const int layers[4
             const int s = bi == 0 && li > 0 ? 2 : 1;
             int y, shortcut = x;
             snprintf(name, sizeof name, "layer%d.%d", li + 1, bi);
-            if (bi == 0 && (s != 1 || inplanes != planes * expansion)) {
-                /* projection shortcut: 1x1x1 conv with the conv builder's downsample stride */
-                const int ts = kind == VIDA_ARCH_R3D || kind == VIDA_ARCH_R2PLUS1D ? s : 1;
-                snprintf(sub, sizeof sub, "%s.downsample.0", name);
-                shortcut = conv(b, sub, x, planes * expansion, 1, 1, 1, ts, s, s, 0, 0, 0, twod);
-                snprintf(sub, sizeof sub, "%s.downsample.1", name);
-                shortcut = batchnorm(b, sub, shortcut);
-            }
             if (twod) {
                 if (!bottleneck) {
                     snprintf(sub, sizeof sub, "%s.conv1", name);
@@ -450,6 +442,15 @@ static void build_net(builder *b, const vida_model_params *p, const int layers[4
                 y = conv(b, sub, y, planes * 4, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0);
                 snprintf(sub, sizeof sub, "%s.conv3.1", name);
                 y = batchnorm(b, sub, y);
+            }
+            if (bi == 0 && (s != 1 || inplanes != planes * expansion)) {
+                /* projection shortcut, after the branch as in state_dict order; 1x1x1
+                 * with the conv builder's downsample stride */
+                const int ts = kind == VIDA_ARCH_R3D || kind == VIDA_ARCH_R2PLUS1D ? s : 1;
+                snprintf(sub, sizeof sub, "%s.downsample.0", name);
+                shortcut = conv(b, sub, x, planes * expansion, 1, 1, 1, ts, s, s, 0, 0, 0, twod);
+                snprintf(sub, sizeof sub, "%s.downsample.1", name);
+                shortcut = batchnorm(b, sub, shortcut);
             }
             x = add_relu(b, y, shortcut);
             inplanes = planes * expansion;

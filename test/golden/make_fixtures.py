@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Generates the golden fixtures the C tests compare against (see README.md here).
 
-    PYTHONPATH=bindings/python /usr/bin/python3 test/golden/make_fixtures.py test/golden
+    PYTHONPATH=bindings/python /usr/bin/python3 test/golden/make_fixtures.py test/golden [NAME ...]
     (or: make fixtures)
 
 Needs PyTorch and torchvision (Debian python3-torch, python3-torchvision).
+With NAMEs, only those models are made (the others' files are left alone).
 
 For each model (torchvision r2plus1d_18, r3d_18, mc3_18; the IG-65M R(2+1)D-34
-built as ig65m-pytorch builds it) the conv and fc tensors are filled by a
+built as ig65m-pytorch builds it; torchvision resnet18 run on every frame, the
+2D baseline "r2d") the conv and fc tensors are filled by a
 hash generator that the C test reproduces bit for bit, so no weights are
 stored; BN parameters are drawn from torch's RNG and BN running statistics
 measured on random clips. The model is saved with torch.save and converted
@@ -32,6 +34,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
+from torchvision.models.resnet import BasicBlock as BasicBlock2d
+from torchvision.models.resnet import ResNet
 from torchvision.models.video import mc3_18, r2plus1d_18, r3d_18
 from torchvision.models.video.resnet import BasicBlock, Conv2Plus1D, R2Plus1dStem, VideoResNet
 
@@ -121,6 +125,29 @@ def ig65m_r2plus1d_34(num_classes=400):
     return model
 
 
+class FrameResNet(ResNet):
+    """The 2D baseline (arch "r2d"): torchvision's ResNet run on every frame of an
+    N,3,T,H,W clip; the logits are the mean over the T frames of the per-frame
+    logits. Same modules and state_dict as torchvision.models.resnetN."""
+
+    def forward(self, x):
+        n, c, t, h, w = x.shape
+        frames = x.permute(0, 2, 1, 3, 4).reshape(-1, c, h, w)
+        return super().forward(frames).reshape(n, t, -1).mean(1)
+
+
+def r2d_18(num_classes=400):
+    """torchvision.models.resnet18(num_classes=...) as a FrameResNet."""
+    return FrameResNet(BasicBlock2d, [2, 2, 2, 2], num_classes=num_classes)
+
+
+def clip_features(model, pooled, n):
+    """The flattened avgpool output; for the per-frame ResNet, its mean over the frames."""
+    if isinstance(model, FrameResNet):
+        return pooled.reshape(n, -1, pooled.shape[1]).mean(1)
+    return pooled
+
+
 # name, constructor, converter --from, --arch, seed, eval tolerance. The deeper
 # R(2+1)D-34 accumulates more rounding (float32 vs float64 forward: 1.6e-5 against
 # 5e-6 for the 18-layer models), so its tolerance is wider to keep a 10x margin.
@@ -129,6 +156,7 @@ MODELS = (
     ("r3d_18", lambda: r3d_18(num_classes=400), "torchvision", "r3d_18", 318, 1e-4),
     ("mc3_18", lambda: mc3_18(num_classes=400), "torchvision", "mc3_18", 418, 1e-4),
     ("r2plus1d_34", ig65m_r2plus1d_34, "ig65m", "r2plus1d_34", 34, 2e-4),
+    ("r2d_18", r2d_18, "torchvision", "resnet18", 218, 1e-4),
 )
 
 
@@ -136,7 +164,7 @@ def generated_names(model):
     """State_dict names filled by the generator: conv weights, fc weight and bias."""
     names = []
     for mname, m in model.named_modules():
-        if isinstance(m, nn.Conv3d):
+        if isinstance(m, (nn.Conv3d, nn.Conv2d)):
             assert m.bias is None
             names.append(mname + ".weight")
         elif isinstance(m, nn.Linear):
@@ -156,8 +184,9 @@ def prepare(model, seed):
         # training-mode gradients of float32 and float64 PyTorch differed by ~1e-2
         # relative), which no float32 implementation could be tested against.
         g = torch.Generator().manual_seed(seed)
-        bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm3d)]
+        bns = [m for m in model.modules() if isinstance(m, (nn.BatchNorm3d, nn.BatchNorm2d))]
         branch_end = set(id(b.conv2[1]) for b in model.modules() if isinstance(b, BasicBlock))
+        branch_end |= set(id(b.bn2) for b in model.modules() if isinstance(b, BasicBlock2d))
         for m in bns:
             if id(m) in branch_end:
                 m.weight.uniform_(0.1, 0.5, generator=g)
@@ -240,7 +269,7 @@ def make_model(outdir, tmp, name, ctor, source, arch, seed, tol):
     with torch.no_grad():
         logits = model(x)
     hook.remove()
-    features = feats[0]
+    features = clip_features(model, feats[0], x.shape[0])
     assert tuple(features.shape) == (2, 512) and tuple(logits.shape) == (2, 400)
 
     # The same forward in float64: how far float32 rounding alone moves the outputs.
@@ -249,8 +278,9 @@ def make_model(outdir, tmp, name, ctor, source, arch, seed, tol):
     m64.avgpool.register_forward_hook(lambda m, i, o: feats64.append(o.flatten(1)))
     with torch.no_grad():
         logits64 = m64(x.double())
+    features64 = clip_features(m64, feats64[0], x.shape[0])
     f64_diff = max((logits.double() - logits64).abs().max().item(),
-                   (features.double() - feats64[0]).abs().max().item())
+                   (features.double() - features64).abs().max().item())
     if f64_diff * 10 > tol:
         raise SystemExit("%s: float32 and float64 forwards differ by %.3g, too close to the "
                          "tolerance %g: the fixture is ill-conditioned" % (name, f64_diff, tol))
@@ -385,10 +415,13 @@ def self_check():
 
 
 def main(argv):
-    if len(argv) != 2:
-        print("usage: make_fixtures.py OUTDIR", file=sys.stderr)
+    known = [m[0] for m in MODELS]
+    if len(argv) < 2 or any(a not in known for a in argv[2:]):
+        print("usage: make_fixtures.py OUTDIR [NAME ...]   (NAME: %s; default all)"
+              % ", ".join(known), file=sys.stderr)
         return 2
     outdir = argv[1]
+    only = set(argv[2:]) or set(known)
     os.makedirs(outdir, exist_ok=True)
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     self_check()
@@ -397,6 +430,8 @@ def main(argv):
     counts = OrderedDict()
     with tempfile.TemporaryDirectory(prefix="vidaction-fixtures-") as tmp:
         for name, ctor, source, arch, seed, tol in MODELS:
+            if name not in only:
+                continue
             print("  %s (%s %s)" % (name, source, arch))
             model, counts[name] = make_model(outdir, tmp, name, ctor, source, arch, seed, tol)
             if name == "r2plus1d_18":

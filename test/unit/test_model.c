@@ -530,3 +530,48 @@ TEST(model, eval_keeps_only_live_activations)
     vida_model_free(m);
     vida_context_free(ctx);
 }
+
+/* torchvision resnet18 on every frame, logits averaged (the 2D baseline), from make_fixtures.py */
+TEST(golden, r2d_18) { golden_eval("r2d_18"); }
+
+/* Tensors come in the converter's (= PyTorch state_dict) order, for every golden model. */
+TEST(golden, tensor_order_is_state_dict_order)
+{
+    static const char *names[] = {"r2plus1d_18", "r3d_18", "mc3_18", "r2plus1d_34", "r2d_18"};
+    vida_context *ctx = ctx_new(1);
+    size_t k;
+    for (k = 0; k < sizeof names / sizeof names[0]; k++) {
+        char path[512];
+        size_t size = 0, i;
+        char *text;
+        vidai_json *j = NULL;
+        vida_model_params p;
+        vida_model *m = NULL;
+        int idx = 0;
+        snprintf(path, sizeof path, "%s/golden/%s.header.json", vt_data_dir(), names[k]);
+        text = gu_read_file(path, &size);
+        CHECK(text != NULL);
+        CHECK_OK(vidai_json_parse(&j, text, size, path));
+        /* a fresh model of the same architecture, made by the C builder */
+        vida_model_params_init(&p);
+        p.arch = vidai_arch_from_name(vidai_json_get(vidai_json_get(j, "__metadata__"), "arch")->string);
+        p.depth = atoi(vidai_json_get(vidai_json_get(j, "__metadata__"), "depth")->string);
+        p.midplanes = strcmp(vidai_json_get(vidai_json_get(j, "__metadata__"), "midplanes")->string,
+                             "per-conv") == 0 ? VIDA_MIDPLANES_PER_CONV : VIDA_MIDPLANES_PER_BLOCK;
+        p.width = 0.0625f; /* names and order do not depend on width */
+        CHECK_OK(vida_model_create(&m, ctx, &p));
+        for (i = 0; i < j->length; i++) {
+            const char *name;
+            if (strcmp(j->keys[i], "__metadata__") == 0)
+                continue;
+            CHECK_OK(vida_model_tensor_info(m, idx++, &name, NULL, NULL, NULL));
+            CHECKF(strcmp(name, j->keys[i]) == 0, "%s: tensor %d is %s, state_dict has %s",
+                   names[k], idx - 1, name, j->keys[i]);
+        }
+        CHECK(idx == vida_model_n_tensors(m));
+        vida_model_free(m);
+        vidai_json_free(j);
+        free(text);
+    }
+    vida_context_free(ctx);
+}

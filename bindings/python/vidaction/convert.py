@@ -6,7 +6,10 @@
 
 Sources:
   torchvision  a state_dict of torchvision.models.video r3d_18, mc3_18 or
-               r2plus1d_18 (BN eps 1e-5, (2+1)D mid-channels once per block).
+               r2plus1d_18 (BN eps 1e-5, (2+1)D mid-channels once per block),
+               or of torchvision.models resnet18/34/50/101/152 (e.g. the
+               ImageNet weights): the frame-based 2D baseline, arch "r2d",
+               which runs the ResNet on every frame and averages the logits.
   ig65m        a state_dict of ig65m-pytorch's R(2+1)D (torchvision VideoResNet
                names, BN eps 1e-3, mid-channels per (2+1)D conv, as Caffe2).
   vmz          a VMZ Caffe2 pickle (a top-level "blobs" dict, blob names as in
@@ -65,12 +68,17 @@ BLOCK_CONFIG = {
     152: (3, 8, 36, 3),
 }
 
+# torchvision.models.resnetN (2D, per frame): depths and whether blocks are bottlenecks.
+R2D_DEPTHS = (18, 34, 50, 101, 152)
+
 ARCHS = OrderedDict([("r3d_18", ("r3d", 18)), ("mc3_18", ("mc3", 18))] +
-                    [("r2plus1d_%d" % d, ("r2plus1d", d)) for d in sorted(BLOCK_CONFIG)])
+                    [("r2plus1d_%d" % d, ("r2plus1d", d)) for d in sorted(BLOCK_CONFIG)] +
+                    [("resnet%d" % d, ("r2d", d)) for d in R2D_DEPTHS])
 
 SOURCES = {
-    "torchvision": {"archs": ("r3d_18", "mc3_18", "r2plus1d_18"), "midplanes": "per-block",
-                    "bn_eps": 1e-5, "frames": 16},
+    "torchvision": {"archs": ("r3d_18", "mc3_18", "r2plus1d_18") +
+                    tuple("resnet%d" % d for d in R2D_DEPTHS),
+                    "midplanes": "per-block", "bn_eps": 1e-5, "frames": 16},
     "ig65m": {"archs": tuple(a for a in ARCHS if a.startswith("r2plus1d_")),
               "midplanes": "per-conv", "bn_eps": 1e-3, "frames": 32},
     "vmz": {"archs": tuple(a for a in ARCHS if a.startswith("r2plus1d_")),
@@ -79,6 +87,8 @@ SOURCES = {
 
 KINETICS_MEAN = "0.43216,0.394666,0.37645"
 KINETICS_STD = "0.22803,0.22145,0.216989"
+IMAGENET_MEAN = "0.485,0.456,0.406"
+IMAGENET_STD = "0.229,0.224,0.225"
 
 # BN tensor suffixes in state_dict order, with the Caffe2 blob suffix of each.
 _BN_PARTS = (("weight", "_s"), ("bias", "_b"), ("running_mean", "_rm"),
@@ -120,12 +130,64 @@ def is_bottleneck(depth):
     return not (depth <= 18 or depth == 34)
 
 
-def arch_spec(family, depth, rule, num_classes):
-    """Tensors of a VideoResNet in state_dict order.
+def r2d_spec(depth, num_classes):
+    """Tensors of torchvision.models.resnetN (the per-frame 2D baseline) in state_dict order.
 
-    family: "r2plus1d", "r3d" or "mc3"; rule: "per-block" (torchvision) or
+    Conv weights are 4-D [O, I, kH, kW] as in the state_dict; no Caffe2 names.
+    """
+    if depth not in R2D_DEPTHS:
+        raise ConvertError("r2d exists at depth %s only, not %d"
+                           % (", ".join(str(d) for d in R2D_DEPTHS), depth))
+    out = []
+
+    def conv(name, shape):
+        out.append(TensorSpec(name + ".weight", shape, "conv", None))
+
+    def bn(name, channels):
+        for part, _ in _BN_PARTS:
+            shape = () if part == "num_batches_tracked" else (channels,)
+            out.append(TensorSpec(name + "." + part, shape, "bn." + part, None))
+
+    conv("conv1", (64, 3, 7, 7))
+    bn("bn1", 64)
+    bottleneck = is_bottleneck(depth)
+    expansion = 4 if bottleneck else 1
+    inplanes = 64
+    for li, (planes, n_blocks) in enumerate(zip((64, 128, 256, 512), BLOCK_CONFIG[depth])):
+        for b in range(n_blocks):
+            stride = 2 if (li > 0 and b == 0) else 1
+            p = "layer%d.%d." % (li + 1, b)
+            if not bottleneck:
+                conv(p + "conv1", (planes, inplanes, 3, 3))
+                bn(p + "bn1", planes)
+                conv(p + "conv2", (planes, planes, 3, 3))
+                bn(p + "bn2", planes)
+            else:
+                conv(p + "conv1", (planes, inplanes, 1, 1))
+                bn(p + "bn1", planes)
+                conv(p + "conv2", (planes, planes, 3, 3))
+                bn(p + "bn2", planes)
+                conv(p + "conv3", (planes * 4, planes, 1, 1))
+                bn(p + "bn3", planes * 4)
+            if stride != 1 or inplanes != planes * expansion:
+                conv(p + "downsample.0", (planes * expansion, inplanes, 1, 1))
+                bn(p + "downsample.1", planes * expansion)
+            inplanes = planes * expansion
+    out.append(TensorSpec("fc.weight", (num_classes, 512 * expansion), "fc.weight", None))
+    out.append(TensorSpec("fc.bias", (num_classes,), "fc.bias", None))
+    return out
+
+
+def arch_spec(family, depth, rule, num_classes):
+    """Tensors of a VideoResNet (or, for "r2d", a torchvision ResNet) in state_dict order.
+
+    family: "r2plus1d", "r3d", "mc3" or "r2d"; rule: "per-block" (torchvision) or
     "per-conv" (Caffe2/VMZ/IG-65M). Caffe2 blob names are given for R(2+1)D.
     """
+    if family == "r2d":
+        if rule != "per-block":
+            raise ConvertError("r2d has no (2+1)D convs: midplanes rule must be per-block")
+        return r2d_spec(depth, num_classes)
     if depth not in BLOCK_CONFIG or family not in ("r2plus1d", "r3d", "mc3"):
         raise ConvertError("unknown architecture %s depth %d" % (family, depth))
     if family != "r2plus1d" and depth not in (18, 34):
@@ -545,6 +607,12 @@ def validate(state, spec, source_rule):
             other = "per-block (torchvision)" if source_rule == "per-conv" else "per-conv (ig65m/vmz)"
             lines.append("hint: the (2+1)D mid-channel counts differ; the checkpoint may use the "
                          "%s rule: check --from" % other)
+        if spec[0].name == "conv1.weight" and "stem.0.weight" in state:
+            lines.append("hint: this is a torchvision.models.video network (stem.*), not a 2D "
+                         "ResNet: check --arch (r3d_18, mc3_18, r2plus1d_18)")
+        elif spec[0].name == "stem.0.weight" and "conv1.weight" in state:
+            lines.append("hint: this is a 2D torchvision ResNet (conv1, bn1), not a video network: "
+                         "check --arch (resnet18, resnet34, resnet50, resnet101, resnet152)")
         raise ConvertError("checkpoint does not match the architecture:\n  " + "\n  ".join(lines))
     return out
 
@@ -601,10 +669,16 @@ def build_metadata(source, arch, num_classes, frames, labels=None):
     if labels is not None:
         meta["labels"] = json.dumps(labels, ensure_ascii=False, separators=(",", ":"))
     meta["clip_frames"] = str(frames)
-    meta["crop"] = "112"
-    meta["short_side"] = "128"
-    meta["mean"] = KINETICS_MEAN
-    meta["std"] = KINETICS_STD
+    if family == "r2d":  # torchvision's ImageNet preprocessing
+        meta["crop"] = "224"
+        meta["short_side"] = "256"
+        meta["mean"] = IMAGENET_MEAN
+        meta["std"] = IMAGENET_STD
+    else:
+        meta["crop"] = "112"
+        meta["short_side"] = "128"
+        meta["mean"] = KINETICS_MEAN
+        meta["std"] = KINETICS_STD
     meta["source"] = "%s %s via vidaction.convert" % (source, arch)
     return meta
 
@@ -694,7 +768,12 @@ def self_test():
             ("R(2+1)D-34 per-conv, 487 classes", "r2plus1d", 34, "per-conv", 487),
             ("R(2+1)D-34 per-block, 400 classes", "r2plus1d", 34, "per-block", 400),
             ("R(2+1)D-152 per-conv, 400 classes", "r2plus1d", 152, "per-conv", 400),
-            ("R(2+1)D-152 per-conv, 359 classes", "r2plus1d", 152, "per-conv", 359)):
+            ("R(2+1)D-152 per-conv, 359 classes", "r2plus1d", 152, "per-conv", 359),
+            ("torchvision resnet18, 1000 classes", "r2d", 18, "per-block", 1000),
+            ("torchvision resnet34, 1000 classes", "r2d", 34, "per-block", 1000),
+            ("torchvision resnet50, 1000 classes", "r2d", 50, "per-block", 1000),
+            ("torchvision resnet101, 1000 classes", "r2d", 101, "per-block", 1000),
+            ("torchvision resnet152, 1000 classes", "r2d", 152, "per-block", 1000)):
         n = num_params(arch_spec(fam, depth, rule, k))
         counts[label] = n
         print("  %-36s %14s parameters" % (label, format(n, ",")))
@@ -714,6 +793,19 @@ def self_test():
     mids152 = sorted(set(t.shape[0] for t in arch_spec("r2plus1d", 152, "per-conv", 400)
                          if t.name.endswith("conv2.0.0.weight")))
     _check(mids152 == [144, 288, 576, 1152], "R(2+1)D-152 mid-channels 144/288/576/1152")
+    _check(counts["torchvision resnet18, 1000 classes"] == 11689512,
+           "resnet18 has 11,689,512 parameters (torchvision meta)")
+    _check(counts["torchvision resnet50, 1000 classes"] == 25557032,
+           "resnet50 has 25,557,032 parameters (torchvision meta)")
+    _check(counts["torchvision resnet34, 1000 classes"] == 21797672
+           and counts["torchvision resnet101, 1000 classes"] == 44549160
+           and counts["torchvision resnet152, 1000 classes"] == 60192808,
+           "resnet34/101/152 have 21,797,672 / 44,549,160 / 60,192,808 (torchvision meta)")
+    r2d50 = arch_spec("r2d", 50, "per-block", 1000)
+    _check(all(len(t.shape) == 4 for t in r2d50 if t.role == "conv")
+           and r2d50[0].name == "conv1.weight" and r2d50[0].shape == (64, 3, 7, 7)
+           and r2d50[-2].shape == (1000, 2048),
+           "r2d conv weights are 4-D [O,I,kH,kW]; resnet50 fc is 2048 -> classes")
 
     tmp = tempfile.mkdtemp(prefix="vidaction-selftest-")
     try:
@@ -749,6 +841,15 @@ def self_test():
             spec = arch_spec("r2plus1d", depth, "per-conv", 400)
             _check([(k, tuple(v.shape)) for k, v in sd.items()] == [(t.name, t.shape) for t in spec],
                    "R(2+1)D-%d per-conv: equals a VideoResNet with per-conv Conv2Plus1D" % depth)
+        import torchvision.models as tvm
+        for depth in R2D_DEPTHS:
+            net = getattr(tvm, "resnet%d" % depth)()
+            sd = net.state_dict()
+            spec = arch_spec("r2d", depth, "per-block", 1000)
+            _check([(k, tuple(v.shape)) for k, v in sd.items()] == [(t.name, t.shape) for t in spec]
+                   and sum(p.numel() for p in net.parameters()) == num_params(spec),
+                   "resnet%d: names, order, shapes and parameter count equal torchvision's" % depth)
+            del net, sd
 
         # The ig65m-pytorch construction: torchvision r2plus1d_34 patched in three places.
         from torchvision.models.video.resnet import (VideoResNet, BasicBlock, Conv2Plus1D,
@@ -774,6 +875,13 @@ def self_test():
             r = subprocess.run([sys.executable, "-m", "vidaction.convert"] + list(args), env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
             return r.returncode, r.stdout + r.stderr
+
+        def run_here(*args):  # the same command line in this process (no torch import to wait for)
+            import contextlib
+            buf = io.StringIO()
+            with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+                rc = main(list(args))
+            return rc, buf.getvalue()
 
         rng = np.random.default_rng(1)
         spec = arch_spec("r2plus1d", 18, "per-conv", 10)
@@ -838,6 +946,54 @@ def self_test():
         _check(rc == 1 and "fc.weight" in log, "--classes that disagrees with fc: exit 1")
         rc, log = run("--from", "torchvision", "--arch", "r2plus1d_34", src, out)
         _check(rc == 1 and "not available" in log, "unknown source/arch pair: exit 1")
+        rc, log = run_here("--from", "torchvision", "--arch", "resnet18", src, out)
+        _check(rc == 1 and "not a 2D" in log and open(out, "rb").read() == before,
+               "a video checkpoint given as resnet18: exit 1 with a hint, output untouched")
+        rc, log = run_here("--from", "ig65m", "--arch", "resnet50", src, out)
+        _check(rc == 1 and "not available" in log, "resnet50 --from ig65m: exit 1")
+
+        # torchvision ResNet (the 2D baseline): converts to arch r2d with 4-D conv weights.
+        torch.manual_seed(0)
+        net = tvm.resnet18(num_classes=10)
+        for mod in net.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.running_mean.uniform_(-0.1, 0.1)
+                mod.running_var.uniform_(0.5, 1.5)
+                mod.num_batches_tracked.fill_(7)
+        r18 = OrderedDict((k, v.clone()) for k, v in net.state_dict().items())
+        torch.save(r18, src)
+        rc, log = run("--from", "torchvision", "--arch", "resnet18", src, out)
+        _check(rc == 0, "torchvision resnet18 state_dict converts")
+        hdr, meta, ts = read_safetensors(out)
+        _check(list(ts) == list(r18) and all(np.array_equal(ts[k], r18[k].numpy()) for k in ts)
+               and ts["conv1.weight"].shape == (64, 3, 7, 7)
+               and ts["layer2.0.downsample.0.weight"].shape == (128, 64, 1, 1),
+               "resnet18: tensors in state_dict order, unchanged, conv weights 4-D")
+        _check(meta["arch"] == "r2d" and meta["depth"] == "18" and meta["bn_eps"] == "1e-05"
+               and meta["num_classes"] == "10" and meta["midplanes"] == "per-block"
+               and meta["mean"] == IMAGENET_MEAN,
+               "resnet18 metadata: arch r2d, depth 18, bn_eps 1e-05, ImageNet normalisation")
+        net2 = tvm.resnet18(num_classes=10)
+        net2.load_state_dict(OrderedDict((k, torch.from_numpy(np.array(v))) for k, v in ts.items()),
+                             strict=True)
+        _check(True, "the resnet18 file loads back into torchvision with strict=True")
+        before = open(out, "rb").read()
+        for what, mutate, needle in (
+                ("resnet: missing tensor", lambda s: s.pop("layer4.1.bn2.running_var"),
+                 "layer4.1.bn2.running_var"),
+                ("resnet: 5-D conv weight", lambda s: s.__setitem__(
+                    "layer1.0.conv1.weight", s["layer1.0.conv1.weight"][:, :, None]),
+                 "layer1.0.conv1.weight")):
+            bad = OrderedDict((k, v.clone()) for k, v in r18.items())
+            mutate(bad)
+            torch.save(bad, src)
+            rc, log = run_here("--from", "torchvision", "--arch", "resnet18", src, out)
+            _check(rc == 1 and needle in log and open(out, "rb").read() == before,
+                   "%s: exit 1, names %s, output untouched" % (what, needle))
+        torch.save(r18, src)
+        rc, log = run_here("--from", "torchvision", "--arch", "resnet34", src, out)
+        _check(rc == 1 and "missing" in log and open(out, "rb").read() == before,
+               "resnet18 weights given as resnet34: exit 1, output untouched")
         print("self-test passed")
         return 0
     finally:
