@@ -575,3 +575,100 @@ TEST(golden, tensor_order_is_state_dict_order)
     }
     vida_context_free(ctx);
 }
+
+static void fill_input(float *x, int64_t n, float phase)
+{
+    int64_t i;
+    for (i = 0; i < n; i++)
+        x[i] = sinf((float)i * 0.731f + phase);
+}
+
+TEST(model, channels_last_input_and_tensor_access)
+{
+    vida_context *ctx = ctx_new(2);
+    vida_model_params p;
+    vida_model *m = NULL;
+    enum { N = 2, T = 3, H = 20, W = 18 };
+    static float x[N * 3 * T * H * W], xl[N * T * H * W * 3];
+    float a[N * 6], b[N * 6], *w, *w2;
+    int64_t shape[5] = {N, 3, T, H, W}, lshape[5] = {N, T, H, W, 3}, oshape[2] = {N, 6};
+    int64_t n, c, k, numel = 64 * 3 * 3 * 7 * 7;
+    vida_tensor tx, tl;
+    int i;
+    vida_model_params_init(&p);
+    p.arch = VIDA_ARCH_R3D;
+    p.width = 1.0f;
+    p.num_classes = 6;
+    CHECK_OK(vida_model_create(&m, ctx, &p));
+    fill_input(x, N * 3 * T * H * W, 0.3f);
+    for (n = 0; n < N; n++)
+        for (c = 0; c < 3; c++)
+            for (k = 0; k < T * H * W; k++)
+                xl[(n * T * H * W + k) * 3 + c] = x[(n * 3 + c) * T * H * W + k];
+    vida_tensor_f32(&tx, x, 5, shape);
+    vida_tensor_f32(&tl, a, 2, oshape);
+    CHECK_OK(vida_model_forward(m, &tx, &tl, NULL));
+    vida_tensor_f32(&tx, xl, 5, lshape);
+    tx.layout = VIDA_LAYOUT_NTHWC;
+    vida_tensor_f32(&tl, b, 2, oshape);
+    CHECK_OK(vida_model_forward(m, &tx, &tl, NULL));
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    /* stem.0.weight [64,3,3,7,7] out and back in PyTorch layout: unchanged */
+    w = malloc((size_t)numel * sizeof(float));
+    w2 = malloc((size_t)numel * sizeof(float));
+    CHECK_OK(vida_model_get_tensor(m, "stem.0.weight", w, numel));
+    CHECK_OK(vida_model_set_tensor(m, "stem.0.weight", w, numel));
+    CHECK_OK(vida_model_get_tensor(m, "stem.0.weight", w2, numel));
+    CHECK(memcmp(w, w2, (size_t)numel * sizeof(float)) == 0);
+    vida_tensor_f32(&tl, b, 2, oshape);
+    CHECK_OK(vida_model_forward(m, &tx, &tl, NULL));
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    /* the eval-mode folded weights follow a change of BN statistics */
+    for (i = 0; i < 64; i++)
+        w[i] = 4.0f;
+    CHECK_OK(vida_model_set_tensor(m, "stem.1.running_var", w, 64));
+    CHECK_OK(vida_model_forward(m, &tx, &tl, NULL));
+    CHECK(memcmp(a, b, sizeof a) != 0);
+    CHECK(vida_model_get_grad(m, "stem.1.running_var", w, 64) == VIDA_EINVAL);
+    free(w);
+    free(w2);
+    vida_model_free(m);
+    vida_context_free(ctx);
+}
+
+TEST(model, dropout_only_in_training)
+{
+    vida_context *ctx = ctx_new(1);
+    vida_model_params p;
+    vida_model *m = NULL;
+    static float x[2 * 3 * 2 * 16 * 16];
+    float a[8], b[8], c[8], d[8], f[2 * 256];
+    int64_t shape[5] = {2, 3, 2, 16, 16}, oshape[2] = {2, 4}, fshape[2] = {2, 0};
+    vida_tensor tx, tl, tf;
+    vida_model_params_init(&p);
+    p.depth = 10;
+    p.width = 0.5f;
+    p.num_classes = 4;
+    p.dropout = 0.5f;
+    CHECK_OK(vida_model_create(&m, ctx, &p));
+    fshape[1] = vida_model_feature_dim(m);
+    CHECK(fshape[1] == 256);
+    fill_input(x, (int64_t)(sizeof x / sizeof x[0]), 1.0f);
+    vida_tensor_f32(&tx, x, 5, shape);
+    vida_tensor_f32(&tf, f, 2, fshape);
+    vida_tensor_f32(&tl, a, 2, oshape);
+    CHECK_OK(vida_model_forward(m, &tx, &tl, &tf));
+    vida_tensor_f32(&tl, b, 2, oshape);
+    CHECK_OK(vida_model_forward(m, &tx, &tl, NULL));
+    CHECK(memcmp(a, b, sizeof a) == 0); /* eval: no dropout, deterministic */
+    CHECK_OK(vida_model_set_mode(m, VIDA_MODE_TRAIN));
+    vida_tensor_f32(&tl, c, 2, oshape);
+    CHECK_OK(vida_model_forward(m, &tx, &tl, NULL));
+    vida_tensor_f32(&tl, d, 2, oshape);
+    CHECK_OK(vida_model_forward(m, &tx, &tl, NULL));
+    CHECK(memcmp(c, d, sizeof c) != 0); /* a new mask each step */
+    CHECK_OK(vida_model_zero_grad(m));
+    CHECK_OK(vida_model_backward(m, &tl, NULL));
+    vida_model_free(m);
+    vida_context_free(ctx);
+}
