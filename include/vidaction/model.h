@@ -61,6 +61,9 @@ VIDA_API void vida_model_params_init(vida_model_params *p);
 /*
  * Creates a model with freshly initialised weights (He-normal convs, BN
  * gamma 1 beta 0, classifier N(0, 0.01)), drawn from the context's seed.
+ * Its metadata gets the default clip geometry and normalisation (16 frames,
+ * stride 1, short side 128, crop 112, the IG-65M mean/std; keys in
+ * docs/model-format.md), which vida_model_set_meta can change.
  * Returns VIDA_OK, VIDA_EINVAL (NULL, bad size), VIDA_EUNSUPPORTED (arch and
  * depth pair unknown, width too small), VIDA_ENOMEM.
  */

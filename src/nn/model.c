@@ -72,6 +72,13 @@ int vida_model_create(vida_model **out, vida_context *ctx, const vida_model_para
         return rc;
     vidai_model_init_weights(m);
     rc = vidai_model_sync_meta(m);
+    /* the clip geometry and normalisation of the R(2+1)D/IG-65M recipe (paper.md 1.6) */
+    rc = rc ? rc : set_meta(m, "clip_frames", "16");
+    rc = rc ? rc : set_meta(m, "frame_stride", "1");
+    rc = rc ? rc : set_meta(m, "crop", "112");
+    rc = rc ? rc : set_meta(m, "short_side", "128");
+    rc = rc ? rc : set_meta(m, "mean", "0.43216,0.394666,0.37645");
+    rc = rc ? rc : set_meta(m, "std", "0.22803,0.22145,0.216989");
     if (rc != VIDA_OK) {
         vida_model_free(m);
         return rc;

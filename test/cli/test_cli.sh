@@ -20,7 +20,7 @@ t unknown_command_exit_2 '[ $rc = 2 ] && grep -q "vidaction: error: unknown comm
 $V create --arch r2plus1d --depth 10 --width 0.125 --classes 3 -o "$tmp/m.safetensors" 2>"$tmp/err"; rc=$?
 t create '[ $rc = 0 ] && [ -s "$tmp/m.safetensors" ]'
 $V model-info "$tmp/m.safetensors" >"$tmp/info" 2>&1
-t model_info 'grep -q "^arch: r2plus1d" "$tmp/info" && grep -q "^num_classes: 3" "$tmp/info" && grep -q "^parameters: [0-9]" "$tmp/info"'
+t model_info 'grep -q "^arch: r2plus1d" "$tmp/info" && grep -q "^num_classes: 3" "$tmp/info" && grep -q "^parameters: [0-9]" "$tmp/info" && grep -q "^crop: 112" "$tmp/info" && grep -q "^mean: 0.43216,0.394666,0.37645" "$tmp/info"'
 $V model-info --json "$tmp/m.safetensors" >"$tmp/info.json" 2>&1
 t model_info_json 'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d[\"arch\"]==\"r2plus1d\" and d[\"num_classes\"]==\"3\" and d[\"parameters\"]>0" "$tmp/info.json"'
 $V create --arch r2plus1d --depth 19 -o "$tmp/x.safetensors" 2>"$tmp/err"; rc=$?
