@@ -13,6 +13,9 @@
 set -eu
 
 THREADS=${THREADS:-"1 2"}
+MODE=${MODE:-infer}     # infer: one clip, eval; train: one training step of BATCH clips
+BATCH=${BATCH:-1}
+FRAMES=${FRAMES:-16}
 REPEAT=${REPEAT:-7}
 BENCH_C=${BENCH_C:-build/bench/bench_forward}
 TORCH_PYTHON=${TORCH_PYTHON:-/usr/bin/python3}
@@ -36,16 +39,20 @@ table="$OUTDIR/cpu-$stamp.md"
 
 for n in $THREADS; do
     echo "threads $n: libvidaction ..." >&2
-    c=$("$BENCH_C" --threads "$n" --repeat "$REPEAT" | tail -n 1)
+    train=0
+    [ "$MODE" = train ] && train=1
+    c=$("$BENCH_C" --threads "$n" --repeat "$REPEAT" --batch "$BATCH" --frames "$FRAMES" --train $train | tail -n 1)
     echo "{\"impl\":\"libvidaction\",\"result\":$c}" >> "$raw"
     echo "threads $n: PyTorch ..." >&2
-    t=$("$TORCH_PYTHON" "$HERE/bench_torch.py" --threads "$n" --repeat "$REPEAT" | tail -n 1)
+    targ=""
+    [ "$MODE" = train ] && targ=--train
+    t=$("$TORCH_PYTHON" "$HERE/bench_torch.py" --threads "$n" --repeat "$REPEAT" --batch "$BATCH" --frames "$FRAMES" $targ | tail -n 1)
     echo "{\"impl\":\"torch\",\"result\":$t}" >> "$raw"
 done
 
-"$TORCH_PYTHON" - "$raw" "${OPENBLAS_CORETYPE-}" "$REPEAT" > "$table" <<'EOF'
+"$TORCH_PYTHON" - "$raw" "${OPENBLAS_CORETYPE-}" "$REPEAT" "$MODE" "$BATCH" "$FRAMES" > "$table" <<'EOF'
 import json, sys
-raw, coretype, repeat = sys.argv[1], sys.argv[2], sys.argv[3]
+raw, coretype, repeat, mode, batch, frames = sys.argv[1:7]
 rows, core, torch_version = {}, None, None
 for line in open(raw):
     r = json.loads(line)
@@ -59,7 +66,10 @@ for line in open(raw):
 def cell(r):
     return "%.1f (%.1f–%.1f)" % (r["median_ms"], r["min_ms"], r["max_ms"]) if r else "n/a"
 
-print("r2plus1d_18 forward, 1x3x16x112x112, eval; median of %s runs after one warm-up" % repeat)
+what = ("training step (train-mode forward, cross-entropy, backward)" if mode == "train"
+        else "forward, eval")
+print("r2plus1d_18 %s, %sx3x%sx112x112; median of %s runs after one warm-up"
+      % (what, batch, frames, repeat))
 print()
 print("| threads | libvidaction median ms (min–max) | PyTorch median ms (min–max) | ratio torch/ours |")
 print("|---|---|---|---|")

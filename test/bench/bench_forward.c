@@ -1,10 +1,12 @@
 /*
- * Benchmark (not a test): inference latency of one clip through a model,
- * median of R runs after one warm-up. Prints one JSON line, the same shape as
- * bench_torch.py's, so bench_cpu.sh can tabulate both.
+ * Benchmark (not a test): inference latency of one clip through a model, or
+ * with --train 1 one training step (training-mode forward, softmax
+ * cross-entropy, backward of every parameter), median of R runs after one
+ * warm-up. Prints one JSON line, the same shape as bench_torch.py's, so
+ * bench_cpu.sh can tabulate both.
  *
  *   bench_forward [--threads N] [--repeat R] [--arch r2plus1d] [--depth 18]
- *                 [--frames 16] [--size 112] [--batch 1]
+ *                 [--frames 16] [--size 112] [--batch 1] [--train 0|1]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,15 +31,16 @@ static int cmp_double(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    int threads = 1, repeat = 7, depth = 18, frames = 16, size = 112, batch = 1, i;
+    int threads = 1, repeat = 7, depth = 18, frames = 16, size = 112, batch = 1, train = 0, i;
     const char *arch = "r2plus1d";
     vida_context_params cp;
     vida_context *ctx = NULL;
     vida_model_params mp;
     vida_model *m = NULL;
-    vida_tensor tx, tl;
+    vida_tensor tx, tl, tg, tt;
     int64_t shape[5], oshape[2];
-    float *x, *logits;
+    float *x, *logits, *dlogits, loss;
+    int32_t *labels;
     double *t;
     size_t n;
     for (i = 1; i + 1 < argc; i += 2) {
@@ -48,6 +51,7 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--frames") == 0) frames = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--size") == 0) size = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--batch") == 0) batch = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--train") == 0) train = atoi(argv[i + 1]);
         else {
             fprintf(stderr, "bench_forward: unknown option %s\n", argv[i]);
             return 2;
@@ -72,28 +76,50 @@ int main(int argc, char **argv)
     n = (size_t)batch * 3 * frames * size * size;
     x = malloc(n * sizeof(float));
     logits = malloc((size_t)oshape[0] * oshape[1] * sizeof(float));
+    dlogits = malloc((size_t)oshape[0] * oshape[1] * sizeof(float));
+    labels = malloc((size_t)batch * sizeof(int32_t));
     t = malloc((size_t)repeat * sizeof(double));
     for (i = 0; i < (int)n; i++)
         x[i] = (float)((i * 7919) % 1000) / 500.0f - 1.0f;
+    for (i = 0; i < batch; i++)
+        labels[i] = (i * 37) % (int)oshape[1];
     vida_tensor_f32(&tx, x, 5, shape);
     vida_tensor_f32(&tl, logits, 2, oshape);
-    if (vida_model_forward(m, &tx, &tl, NULL) != VIDA_OK) { /* warm-up */
-        fprintf(stderr, "bench_forward: %s\n", vida_last_error());
-        return 1;
-    }
-    for (i = 0; i < repeat; i++) {
+    vida_tensor_f32(&tg, dlogits, 2, oshape);
+    memset(&tt, 0, sizeof tt);
+    tt.data = labels;
+    tt.dtype = VIDA_DTYPE_I32;
+    tt.ndim = 1;
+    tt.shape[0] = batch;
+    if (train)
+        vida_model_set_mode(m, VIDA_MODE_TRAIN);
+    for (i = -1; i < repeat; i++) { /* i = -1: warm-up */
         double t0 = now_ms();
-        vida_model_forward(m, &tx, &tl, NULL);
-        t[i] = now_ms() - t0;
+        int rc = vida_model_forward(m, &tx, &tl, NULL);
+        if (rc == VIDA_OK && train) {
+            rc = vida_loss(VIDA_LOSS_SOFTMAX_CE, &tl, &tt, &loss, &tg);
+            rc = rc ? rc : vida_model_zero_grad(m);
+            rc = rc ? rc : vida_model_backward(m, &tg, NULL);
+        }
+        if (rc != VIDA_OK) {
+            fprintf(stderr, "bench_forward: %s\n", vida_last_error());
+            return 1;
+        }
+        if (i >= 0)
+            t[i] = now_ms() - t0;
     }
     qsort(t, (size_t)repeat, sizeof *t, cmp_double);
-    printf("{\"impl\":\"libvidaction\",\"model\":\"%s_%d\",\"threads\":%d,\"repeat\":%d,"
+    printf("{\"impl\":\"libvidaction\",\"model\":\"%s_%d\",\"mode\":\"%s\",\"batch\":%d,"
+           "\"frames\":%d,\"threads\":%d,\"repeat\":%d,"
            "\"median_ms\":%.1f,\"min_ms\":%.1f,\"max_ms\":%.1f,\"blas_core\":\"%s\","
            "\"version\":\"%s\"}\n",
-           arch, depth, threads, repeat, t[repeat / 2], t[0], t[repeat - 1],
+           arch, depth, train ? "train" : "infer", batch, frames, threads, repeat, t[repeat / 2],
+           t[0], t[repeat - 1],
            openblas_get_corename(), vida_version_string());
     free(x);
     free(logits);
+    free(dlogits);
+    free(labels);
     free(t);
     vida_model_free(m);
     vida_context_free(ctx);
