@@ -2,16 +2,8 @@
 # The library as a user sees it: exported symbols, SONAME, the headers in
 # C99/C11/C++, and `make install` + pkg-config with shared and static linking.
 # Prints "ok/FAIL name" per case and "N passed, N failed".
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-t() {
-    name=$1
-    shift
-    if eval "$@" >"$tmp/out" 2>&1; then pass=$((pass + 1)); echo "ok   test_abi__$name"
-    else fail=$((fail + 1)); echo "FAIL test_abi__$name: $*"; sed 's/^/    /' "$tmp/out" | tail -15; fi
-}
+. test/testlib.sh
+vt_begin abi
 t only_vida_symbols_exported 'sh test/abi/check-symbols.sh lib/libvidaction.so'
 t no_exported_variables '[ -z "$(nm -D --defined-only lib/libvidaction.so | awk "\$2 ~ /[BDGRS]/" )" ]'
 printf '#include <vidaction.h>\nint main(void) { return vida_version_number() == VIDA_VERSION_NUMBER ? 0 : 1; }\n' > "$tmp/h.c"
@@ -44,5 +36,4 @@ C
 export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig"
 t pkgconfig_shared 'cc "$tmp/use.c" -o "$tmp/use_shared" $(pkg-config --cflags --libs vidaction) && LD_LIBRARY_PATH="$tmp/prefix/lib" "$tmp/use_shared" && LD_LIBRARY_PATH="$tmp/prefix/lib" ldd "$tmp/use_shared" | grep -q "libvidaction.so.0 => $tmp/prefix/lib"'
 t pkgconfig_static 'cc "$tmp/use.c" -o "$tmp/use_static" $(pkg-config --cflags vidaction) "$tmp/prefix/lib/libvidaction.a" $(pkg-config --libs-only-other --libs --static vidaction | sed "s/-lvidaction//") && "$tmp/use_static" && ! ldd "$tmp/use_static" | grep -q libvidaction'
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+vt_end

@@ -2,16 +2,8 @@
 # The vidaction program: exit codes and messages, create / model-info / forward.
 # Prints "ok/FAIL name" per case and "N passed, N failed".
 V=${VIDACTION:-bin/vidaction}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-t() { # name, then a shell condition
-    name=$1
-    shift
-    if eval "$@"; then pass=$((pass + 1)); echo "ok   test_cli__$name"
-    else fail=$((fail + 1)); echo "FAIL test_cli__$name: $*"; fi
-}
+. test/testlib.sh
+vt_begin cli
 
 t version '$V --version | grep -q "^vidaction 0\.[0-9]*\.[0-9]* (cpu cblas"'
 t help '$V --help | grep -q "forward MODEL INPUT -o OUT"'
@@ -34,5 +26,4 @@ $V forward "$tmp/m.safetensors" "$tmp/m.safetensors" -o "$tmp/o.safetensors" 2>"
 t forward_input_without_tensor '[ $rc = 1 ] && grep -q "no tensor .input." "$tmp/err"'
 $V forward "$tmp/m.safetensors" 2>"$tmp/err"; rc=$?
 t forward_usage '[ $rc = 2 ]'
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+vt_end

@@ -5,21 +5,9 @@
 # Debian's python3-torch/python3-torchvision; without them it says so and
 # counts nothing (the golden tests cover the C side without PyTorch).
 PY=/usr/bin/python3
-if ! $PY -c "import torch, torchvision, numpy" 2>/dev/null; then
-    echo "skipped: test_convert needs python3-torch and python3-torchvision"
-    echo "0 passed, 0 failed"
-    exit 0
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-t() {
-    name=$1
-    shift
-    if eval "$@" >"$tmp/out" 2>&1; then pass=$((pass + 1)); echo "ok   test_convert__$name"
-    else fail=$((fail + 1)); echo "FAIL test_convert__$name"; tail -15 "$tmp/out" | sed 's/^/    /'; fi
-}
+. test/testlib.sh
+vt_begin convert
+vt_need_torch
 t self_test 'PYTHONPATH=bindings/python $PY -m vidaction.convert --self-test'
 cat > "$tmp/make.py" <<'PY'
 import sys, torch, torchvision, struct, json
@@ -58,5 +46,4 @@ print("rel err", e); sys.exit(0 if e <= 1e-4 else 1)
 PY
 t logits_match_pytorch '$PY "$tmp/cmp.py" "$tmp/out.safetensors" "$tmp/ref.safetensors"'
 t rejects_wrong_arch '! PYTHONPATH=bindings/python $PY -m vidaction.convert --from torchvision --arch r2plus1d_18 "$tmp/m.pth" "$tmp/bad.safetensors" && [ ! -e "$tmp/bad.safetensors" ]'
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+vt_end

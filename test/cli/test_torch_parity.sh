@@ -12,21 +12,9 @@
 # Debian's python3-torch/python3-torchvision; without them it says so and
 # counts nothing.
 PY=/usr/bin/python3
-if ! $PY -c "import torch, torchvision, numpy" 2>/dev/null; then
-    echo "skipped: test_torch_parity needs python3-torch and python3-torchvision"
-    echo "0 passed, 0 failed"
-    exit 0
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-t() {
-    name=$1
-    shift
-    if eval "$@" >"$tmp/out" 2>&1; then pass=$((pass + 1)); echo "ok   test_torch_parity__$name"
-    else fail=$((fail + 1)); echo "FAIL test_torch_parity__$name"; tail -15 "$tmp/out" | sed 's/^/    /'; fi
-}
+. test/testlib.sh
+vt_begin torch_parity
+vt_need_torch
 cat > "$tmp/parity.py" <<'PY'
 """prep MODEL DIR SEED: load MODEL into PyTorch, set BN, write DIR/{model,input,ref}.safetensors.
    cmp NAME DIR: compare DIR/out.safetensors (vidaction forward) with DIR/ref.safetensors."""
@@ -200,5 +188,4 @@ case_ r2plus1d_50_per_block 501 --arch r2plus1d --depth 50 --midplanes per-block
 case_ r2plus1d_50_per_conv_pool1 502 --arch r2plus1d --depth 50 --midplanes per-conv --pool1 --bn-eps 1e-3
 case_ r3d_34 341 --arch r3d --depth 34
 case_ r2d_50 50 --arch r2d --depth 50
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+vt_end
