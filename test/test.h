@@ -67,5 +67,9 @@ extern int vt_failed_now;
 const char *vt_data_dir(void);
 /* A fresh temporary directory for this process (removed at exit). */
 const char *vt_tmp_dir(void);
+/* A whole file in a malloc'd buffer with a NUL after the end; NULL on failure. */
+char *vt_read_file(const char *path, size_t *size);
+/* Writes size bytes to path; 0 on success, -1 on failure. */
+int vt_write_file(const char *path, const void *data, size_t size);
 
 #endif

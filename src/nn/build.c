@@ -467,19 +467,16 @@ static void build_net(builder *b, const vida_model_params *p, const int layers[4
     b->m->logits_slot = x;
 }
 
-/* Which slots eval mode writes, and the last eval op that reads each. */
+/* The last eval-mode op that reads each slot (eval buffers are released after it). */
 static void plan_eval_liveness(vida_model *m)
 {
     int i;
-    for (i = 0; i < m->n_slots; i++) {
-        m->slots[i].eval_written = i == 0;
+    for (i = 0; i < m->n_slots; i++)
         m->slots[i].eval_last_read = -1;
-    }
     for (i = 0; i < m->n_ops; i++) {
         const vidai_op *op = &m->ops[i];
         if (op->eval_skip)
             continue;
-        m->slots[op->type == VIDAI_OP_CONV && op->fold_bn >= 0 ? op->eval_out : op->out].eval_written = 1;
         m->slots[op->in].eval_last_read = i;
         if (op->in2 >= 0)
             m->slots[op->in2].eval_last_read = i;

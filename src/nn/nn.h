@@ -72,7 +72,6 @@ typedef struct vidai_slot {
     float *act;          /* what ops read and write: data (training) or an eval buffer */
     float *data, *grad;  /* owned, training mode */
     size_t cap, grad_cap; /* floats */
-    int eval_written;    /* eval mode: some op writes this slot */
     int eval_last_read;  /* eval mode: index of the last op reading it, -1 if none */
 } vidai_slot;
 

@@ -15,6 +15,7 @@
 #include <vidaction.h>
 
 #include "io/io.h"
+#include "test.h"
 
 static inline uint32_t gu_fnv1a32(const char *s)
 {
@@ -58,28 +59,6 @@ static inline void gu_fill(const char *name, int ndim, const int64_t *shape, flo
         dst[j] = gu_u(key, (uint64_t)j) * s;
 }
 
-static inline char *gu_read_file(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) {
-        buf[n] = 0;
-        *size = (size_t)n;
-    }
-    return buf;
-}
 
 /*
  * Writes to out_path the model file whose header is header_path (the
@@ -90,7 +69,7 @@ static inline int gu_rebuild_model(const char *header_path, const vidai_st_file 
                                    const char *out_path)
 {
     size_t hsize = 0, total = 0, i;
-    char *header = gu_read_file(header_path, &hsize);
+    char *header = vt_read_file(header_path, &hsize);
     vidai_json *j = NULL;
     uint8_t *data = NULL;
     FILE *f = NULL;

@@ -549,7 +549,7 @@ TEST(golden, tensor_order_is_state_dict_order)
         vida_model *m = NULL;
         int idx = 0;
         snprintf(path, sizeof path, "%s/golden/%s.header.json", vt_data_dir(), names[k]);
-        text = gu_read_file(path, &size);
+        text = vt_read_file(path, &size);
         CHECK(text != NULL);
         CHECK_OK(vidai_json_parse(&j, text, size, path));
         /* a fresh model of the same architecture, made by the C builder */

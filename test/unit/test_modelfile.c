@@ -50,37 +50,12 @@ static const char *valid_model(void)
     return path;
 }
 
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    unsigned char *b;
-    long len;
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    b = malloc((size_t)len + 1);
-    if (fread(b, 1, (size_t)len, f) != (size_t)len) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
 
 static const char *write_bytes(const char *name, const void *b, size_t n)
 {
     static char path[512];
-    FILE *f;
     snprintf(path, sizeof path, "%s/%s", vt_tmp_dir(), name);
-    f = fopen(path, "wb");
-    if (f) {
-        if (n)
-            fwrite(b, 1, n, f);
-        fclose(f);
-    }
+    vt_write_file(path, b, n);
     return path;
 }
 
@@ -130,7 +105,7 @@ TEST(modelfile, missing_and_empty_files)
 TEST(modelfile, truncated_at_every_sixteenth)
 {
     size_t n, k;
-    unsigned char *b = slurp(valid_model(), &n);
+    unsigned char *b = (unsigned char *)vt_read_file(valid_model(), &n);
     CHECK(b != NULL);
     for (k = 0; k < 16; k++) {
         const char *path = write_bytes("trunc.safetensors", b, n * k / 16);
@@ -146,7 +121,7 @@ TEST(modelfile, truncated_at_every_sixteenth)
 TEST(modelfile, header_length_past_the_end)
 {
     size_t n;
-    unsigned char *b = slurp(valid_model(), &n);
+    unsigned char *b = (unsigned char *)vt_read_file(valid_model(), &n);
     uint64_t h = (uint64_t)n; /* header claims the whole file */
     memcpy(b, &h, 8);
     EXPECT_LOAD_FAILS(write_bytes("hlen.safetensors", b, n), VIDA_EFORMAT, "header");

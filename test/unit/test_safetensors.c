@@ -25,38 +25,7 @@ static char *tmp_path(const char *name)
     return buf[k];
 }
 
-static int write_bytes(const char *path, const void *data, size_t size)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return -1;
-    if (size && fwrite(data, 1, size, f) != size) {
-        fclose(f);
-        return -1;
-    }
-    return fclose(f);
-}
 
-/* Reads a whole file into a malloc'd buffer; NULL on failure. */
-static uint8_t *read_bytes(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf;
-    long n;
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc(n > 0 ? (size_t)n : 1);
-    if (buf && n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *size = (size_t)n;
-    return buf;
-}
 
 static void put_u64le(uint8_t *p, uint64_t v)
 {
@@ -376,7 +345,7 @@ TEST(safetensors, round_trip)
      * The bytes, as the format describes them: the header lists the tensors in
      * the order added, the data is laid out by descending element size.
      */
-    raw = read_bytes(path, &size);
+    raw = (uint8_t *)vt_read_file(path, &size);
     CHECK(raw != NULL);
     n = (size_t)get_u64le(raw);
     CHECKF((8 + n) % 8 == 0, "8 + N = %zu", 8 + n);
@@ -527,7 +496,7 @@ TEST(safetensors, bad_length_prefix)
     for (k = 0; k < 8; k++) {
         CHECK(vidai_st_parse(&f, buf, k, "m.safetensors") == VIDA_EFORMAT);
         CHECK(strstr(vida_last_error(), "m.safetensors: ") && strstr(vida_last_error(), "8-byte"));
-        CHECK(write_bytes(path, buf, k) == 0);
+        CHECK(vt_write_file(path, buf, k) == 0);
         CHECK(vidai_st_read(&f, path) == VIDA_EFORMAT && f == NULL);
         CHECK(strstr(vida_last_error(), path) && strstr(vida_last_error(), "shorter"));
     }
@@ -555,7 +524,7 @@ TEST(safetensors, bad_length_prefix)
             CHECKF(strstr(vida_last_error(), lens[k].word), "N=%llu: %s",
                    (unsigned long long)lens[k].n, vida_last_error());
             /* The reader rejects it from the first 8 bytes, the same way. */
-            CHECK(write_bytes(path, buf, 16) == 0);
+            CHECK(vt_write_file(path, buf, 16) == 0);
             CHECK(vidai_st_read(&f, path) == VIDA_EFORMAT && f == NULL);
             CHECK(strstr(vida_last_error(), lens[k].word));
         }
@@ -828,7 +797,7 @@ static uint8_t *valid_file(size_t *size)
         return NULL;
     }
     vidai_st_writer_free(wr);
-    return read_bytes(path, size);
+    return (uint8_t *)vt_read_file(path, size);
 }
 
 TEST(safetensors, truncated_files)
@@ -841,7 +810,7 @@ TEST(safetensors, truncated_files)
     CHECK(buf != NULL);
     for (k = 0; k <= 16; k++) {
         size_t len = size * k / 16;
-        CHECK(write_bytes(path, buf, len) == 0);
+        CHECK(vt_write_file(path, buf, len) == 0);
         vida_clear_error();
         rc = vidai_st_read(&f, path);
         if (k == 16) {
@@ -932,7 +901,7 @@ static int fill_text(void *arg, FILE *f)
 static int file_equals(const char *path, const char *text)
 {
     size_t size;
-    uint8_t *buf = read_bytes(path, &size);
+    uint8_t *buf = (uint8_t *)vt_read_file(path, &size);
     int eq = buf && size == strlen(text) && memcmp(buf, text, size) == 0;
     free(buf);
     return eq;
@@ -944,7 +913,7 @@ TEST(safetensors, atomic_write)
     struct fill_arg ok = {"new contents", 0}, bad = {"partial", VIDA_EIO},
                     nomem = {"partial", VIDA_ENOMEM};
     struct stat st;
-    CHECK(write_bytes(path, "old", 3) == 0);
+    CHECK(vt_write_file(path, "old", 3) == 0);
     CHECK(chmod(path, 0640) == 0);
 
     /* A failing fill leaves the old file and no temporary file. */

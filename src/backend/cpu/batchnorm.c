@@ -157,6 +157,17 @@ static void bn_pass(vidai_pool *pool, bn_job *j, vidai_task_fn fn)
     vidai_pool_run(pool, j->n_tasks, fn, j);
 }
 
+static void bn_job_init(bn_job *j, int64_t rows, int c, const float *x, const float *dy,
+                        float *out)
+{
+    memset(j, 0, sizeof *j);
+    j->rows = rows;
+    j->c = c;
+    j->x = x;
+    j->dy = dy;
+    j->out = out;
+}
+
 static void bn_segment(bn_job *j, int c0)
 {
     j->c0 = c0;
@@ -172,11 +183,7 @@ void vidai_cpu_bn_forward_train(vidai_pool *pool, int64_t rows, int c, const flo
     int c0, k;
     if (rows < 1 || c < 1)
         return;
-    memset(&j, 0, sizeof j);
-    j.rows = rows;
-    j.c = c;
-    j.x = x;
-    j.out = y;
+    bn_job_init(&j, rows, c, x, NULL, y);
     for (c0 = 0; c0 < c; c0 += BN_SEG) {
         bn_segment(&j, c0);
         for (k = 0; k < j.cs; k++)
@@ -216,11 +223,7 @@ void vidai_cpu_bn_forward_eval(vidai_pool *pool, int64_t rows, int c, const floa
     int c0, k;
     if (rows < 1 || c < 1)
         return;
-    memset(&j, 0, sizeof j);
-    j.rows = rows;
-    j.c = c;
-    j.x = x;
-    j.out = y;
+    bn_job_init(&j, rows, c, x, NULL, y);
     for (c0 = 0; c0 < c; c0 += BN_SEG) {
         bn_segment(&j, c0);
         for (k = 0; k < j.cs; k++) {
@@ -247,12 +250,7 @@ void vidai_cpu_bn_backward_train(vidai_pool *pool, int64_t rows, int c, const fl
     int c0, k;
     if (rows < 1 || c < 1)
         return;
-    memset(&j, 0, sizeof j);
-    j.rows = rows;
-    j.c = c;
-    j.x = x;
-    j.dy = dy;
-    j.out = dx;
+    bn_job_init(&j, rows, c, x, dy, dx);
     for (c0 = 0; c0 < c; c0 += BN_SEG) {
         bn_segment(&j, c0);
         memcpy(j.mean, save_mean + c0, (size_t)j.cs * sizeof *j.mean);
@@ -281,12 +279,7 @@ void vidai_cpu_bn_backward_eval(vidai_pool *pool, int64_t rows, int c, const flo
     int c0, k;
     if (rows < 1 || c < 1)
         return;
-    memset(&j, 0, sizeof j);
-    j.rows = rows;
-    j.c = c;
-    j.x = x;
-    j.dy = dy;
-    j.out = dx;
+    bn_job_init(&j, rows, c, x, dy, dx);
     for (c0 = 0; c0 < c; c0 += BN_SEG) {
         bn_segment(&j, c0);
         for (k = 0; k < j.cs; k++) {
