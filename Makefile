@@ -19,14 +19,17 @@ SONAME := libvidaction.so.$(VERSION_MAJOR)
 
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
 BLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+AV_PKGS := libavformat libavcodec libswscale libavutil
+AV_CFLAGS := $(shell pkg-config --cflags $(AV_PKGS) 2>/dev/null)
+AV_LIBS := $(shell pkg-config --libs $(AV_PKGS) 2>/dev/null || echo -lavformat -lavcodec -lswscale -lavutil)
 
 OPT ?= -O3
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(WARN) -Iinclude -Isrc $(BLAS_CFLAGS) -pthread
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(WARN) -Iinclude -Isrc $(BLAS_CFLAGS) $(AV_CFLAGS) -pthread
 CFLAGS_LIB := $(BASE_CFLAGS) $(OPT) -march=x86-64-v2 -fPIC -fvisibility=hidden $(CFLAGS)
-LIBS := $(BLAS_LIBS) -lm -pthread
+LIBS := $(BLAS_LIBS) $(AV_LIBS) -lm -pthread
 
-SRCS := $(sort $(wildcard src/core/*.c src/io/*.c src/backend/*.c src/backend/cpu/*.c src/nn/*.c src/api/*.c))
+SRCS := $(sort $(wildcard src/core/*.c src/io/*.c src/backend/*.c src/backend/cpu/*.c src/nn/*.c src/video/*.c src/api/*.c))
 OBJS := $(SRCS:%.c=build/obj/%.o)
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 ASAN_OBJS := $(SRCS:%.c=build/asan/%.o)
@@ -36,11 +39,11 @@ PRIV_HEADERS := $(wildcard src/*/*.h src/backend/cpu/*.h)
 
 TEST_SRCS := $(sort $(wildcard test/unit/test_*.c))
 TEST_BINS := $(TEST_SRCS:test/unit/%.c=build/test/%)
-ASAN_TESTS := test_core test_backend test_safetensors test_modelfile test_model
+ASAN_TESTS := test_core test_backend test_safetensors test_modelfile test_model test_video test_sampler
 ASAN_TEST_BINS := $(ASAN_TESTS:%=build/asan-test/%)
 
 .PHONY: all check check-unit check-golden check-asan check-abi demo install uninstall deps \
-        deps-check clean bench fixtures
+        deps-check clean bench fixtures test-videos
 
 # Keep the ASan objects between builds (they are intermediates of the test binaries).
 .SECONDARY:
@@ -75,20 +78,21 @@ bin/vidaction: examples/vidaction.c lib/libvidaction.a $(HEADERS)
 	@mkdir -p bin
 	$(CC) $(BASE_CFLAGS) $(OPT) $(CFLAGS) -o $@ examples/vidaction.c lib/libvidaction.a $(LIBS)
 
-build/test/%: test/unit/%.c test/test_main.c test/test.h lib/libvidaction.a
+build/test/%: test/unit/%.c test/test_main.c test/test.h test/video/framecode.h lib/libvidaction.a
 	@mkdir -p build/test
-	$(CC) $(BASE_CFLAGS) $(OPT) -Itest -o $@ $< test/test_main.c lib/libvidaction.a $(LIBS)
+	$(CC) $(BASE_CFLAGS) $(OPT) -Itest -Itest/video -o $@ $< test/test_main.c lib/libvidaction.a $(LIBS)
 
 build/bench/%: test/bench/%.c lib/libvidaction.a $(HEADERS)
 	@mkdir -p build/bench
 	$(CC) $(BASE_CFLAGS) $(OPT) -o $@ $< lib/libvidaction.a $(LIBS)
 
-build/asan-test/%: test/unit/%.c test/test_main.c test/test.h $(ASAN_OBJS)
+build/asan-test/%: test/unit/%.c test/test_main.c test/test.h test/video/framecode.h $(ASAN_OBJS)
 	@mkdir -p build/asan-test
-	$(CC) $(BASE_CFLAGS) -O1 $(ASAN_FLAGS) -Itest -o $@ $< test/test_main.c $(ASAN_OBJS) $(LIBS)
+	$(CC) $(BASE_CFLAGS) -O1 $(ASAN_FLAGS) -Itest -Itest/video -o $@ $< test/test_main.c $(ASAN_OBJS) $(LIBS)
 
 # --- packages -----------------------------------------------------------------
-DEB_PACKAGES := gcc g++ make binutils pkg-config libopenblas-dev python3
+DEB_PACKAGES := gcc g++ make binutils pkg-config libopenblas-dev python3 \
+    libavformat-dev libavcodec-dev libavutil-dev libswscale-dev ffmpeg
 deps:
 	@sh test/deps.sh install $(DEB_PACKAGES)
 deps-check:
@@ -96,7 +100,7 @@ deps-check:
 
 # --- tests --------------------------------------------------------------------
 check: deps-check
-	$(MAKE) all $(TEST_BINS) $(ASAN_TEST_BINS)
+	$(MAKE) all $(TEST_BINS) $(ASAN_TEST_BINS) test-videos
 	@sh test/run-tests.sh $(TEST_BINS) -- $(ASAN_TEST_BINS)
 
 check-unit: $(TEST_BINS)
@@ -107,6 +111,18 @@ check-asan: $(ASAN_TEST_BINS)
 
 check-abi: all
 	@sh test/abi/test_abi.sh
+
+# Test videos: numbered frames (test/video/framecode.h) encoded by the ffmpeg
+# program in every container/codec it supports; the tests read them from
+# $(TEST_VIDEOS) (env VIDA_TEST_VIDEOS).
+TEST_VIDEOS := build/testvideos
+build/tools/vt_frames: test/video/vt_frames.c test/video/framecode.h
+	@mkdir -p build/tools
+	$(CC) -O2 -Wall -Wextra -o $@ test/video/vt_frames.c
+$(TEST_VIDEOS)/.done: test/video/make-videos.sh build/tools/vt_frames
+	@sh test/video/make-videos.sh $(TEST_VIDEOS) build/tools/vt_frames
+	@touch $@
+test-videos: $(TEST_VIDEOS)/.done
 
 # Regenerates the golden fixtures (needs Debian's python3-torch and python3-torchvision).
 fixtures:

@@ -7,5 +7,7 @@
 #include "vidaction/context.h"
 #include "vidaction/model.h"
 #include "vidaction/tensorfile.h"
+#include "vidaction/video.h"
+#include "vidaction/sampler.h"
 
 #endif
