@@ -84,10 +84,20 @@ struct vida_video {
     /* decoder state */
     int positioned;     /* the decoder runs from a known point */
     int64_t last_pts;   /* pts of the last frame out of the decoder (INT64_MIN: none) */
+    int64_t sent_pts;   /* largest pts of a packet sent to the decoder since the seek */
     int64_t seq_next;   /* sequential: index of the next frame out of the decoder */
     int wait_key;       /* after a seek: drop packets until a keyframe */
     int demux_eof;
     int decoder_eof;
+
+    /* the frames the current read wants (sorted), for skipping unwanted non-reference frames */
+    const int64_t *want_idx;
+    int64_t n_want;
+    int64_t want_stride;
+    int skip_nonref;   /* 0 after a frame went missing with skipping on: this video never skips */
+    int64_t skipped[64]; /* pts of packets sent with skipping, not yet passed by the output */
+    int n_skipped;
+    int skipped_overflow;
 
     /* conversion */
     struct SwsContext *sws;
@@ -623,6 +633,8 @@ int vida_video_open(vida_video **out, vida_context *ctx, const char *path,
         goto fail;
     fill_info(v);
     v->last_pts = INT64_MIN;
+    v->sent_pts = INT64_MIN;
+    v->skip_nonref = !v->sequential;
     *out = v;
     return VIDA_OK;
 fail:
@@ -913,7 +925,9 @@ static int do_seek(vida_video *v, int64_t k)
     v->stats.seeks++;
     v->demux_eof = v->decoder_eof = 0;
     v->last_pts = INT64_MIN;
+    v->sent_pts = INT64_MIN;
     v->wait_key = 1;
+    v->n_skipped = v->skipped_overflow = 0;
     if (k < 0)
         return seek_start(v);
     int64_t ts = v->key_ts[k];
@@ -932,8 +946,10 @@ static int seek_start(vida_video *v)
     avcodec_flush_buffers(v->dec);
     v->demux_eof = v->decoder_eof = 0;
     v->last_pts = INT64_MIN;
+    v->sent_pts = INT64_MIN;
     v->seq_next = 0;
     v->wait_key = 1;
+    v->n_skipped = v->skipped_overflow = 0;
     e = av_seek_frame(v->fmt, v->si, INT64_MIN, AVSEEK_FLAG_BACKWARD);
     if (e < 0)
         e = av_seek_frame(v->fmt, -1, 0, AVSEEK_FLAG_BYTE);
@@ -943,6 +959,31 @@ static int seek_start(vida_video *v)
         return av_fail(v, e, "cannot seek to the start");
     v->positioned = 1;
     return VIDA_OK;
+}
+
+/* Whether the frame with timestamp ts is one the current read wants. */
+static int wanted_ts(const vida_video *v, int64_t ts)
+{
+    if (ts == AV_NOPTS_VALUE || v->sequential)
+        return 1;
+    int64_t fi = lower_bound(v->pts, v->n, ts);
+    if (fi >= v->n || v->pts[fi] != ts)
+        return 0;
+    /* Beyond this read's last frame: decode, the next read may want it. */
+    if (v->n_want == 0 || fi > v->want_idx[(v->n_want - 1) * v->want_stride])
+        return 1;
+    int64_t lo = 0, hi = v->n_want;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        int64_t x = v->want_idx[mid * v->want_stride];
+        if (x == fi)
+            return 1;
+        if (x < fi)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
 }
 
 /*
@@ -999,6 +1040,19 @@ static int next_frame(vida_video *v, int64_t *decoded, int64_t want)
             }
             v->wait_key = 0;
             v->stats.packets++;
+            if (v->pkt->pts != AV_NOPTS_VALUE && v->pkt->pts > v->sent_pts)
+                v->sent_pts = v->pkt->pts;
+            /* Frames nobody wants and nothing references need not be decoded at all. */
+            if (v->skip_nonref) {
+                int keep = wanted_ts(v, v->pkt->pts);
+                v->dec->skip_frame = keep ? AVDISCARD_DEFAULT : AVDISCARD_NONREF;
+                if (!keep && !(v->pkt->flags & AV_PKT_FLAG_KEY)) {
+                    if (v->n_skipped < (int)(sizeof v->skipped / sizeof v->skipped[0]))
+                        v->skipped[v->n_skipped++] = v->pkt->pts;
+                    else
+                        v->skipped_overflow = 1;
+                }
+            }
             e = avcodec_send_packet(v->dec, v->pkt);
             av_packet_unref(v->pkt);
             if (e == AVERROR(EAGAIN)) /* cannot happen after receive gave EAGAIN; be safe */
@@ -1013,6 +1067,29 @@ static int next_frame(vida_video *v, int64_t *decoded, int64_t want)
 static int64_t frame_ts(const AVFrame *f)
 {
     return f->best_effort_timestamp != AV_NOPTS_VALUE ? f->best_effort_timestamp : f->pts;
+}
+
+/*
+ * Whether keyframe k is far enough ahead of what the decoder has been sent
+ * that seeking to it beats decoding forward (more than 2 frames between).
+ */
+static int key_far(const vida_video *v, int64_t k)
+{
+    if (v->sent_pts == INT64_MIN)
+        return 1;
+    int64_t sent = lower_bound(v->pts, v->n, v->sent_pts);
+    return v->key_idx[k] > sent + 2;
+}
+
+/* Whether the frame with timestamp ts may have been skipped by an earlier read. */
+static int was_skipped(const vida_video *v, int64_t ts)
+{
+    if (v->skipped_overflow)
+        return 1;
+    for (int j = 0; j < v->n_skipped; j++)
+        if (v->skipped[j] == ts)
+            return 1;
+    return 0;
 }
 
 typedef struct want {
@@ -1059,6 +1136,9 @@ int vida_video_read(vida_video *v, const int64_t *indices, int64_t n, const vida
         w[i].idx = indices[i], w[i].slot = i;
     qsort(w, (size_t)n, sizeof *w, cmp_want);
     start_clock(v);
+    v->want_idx = &w[0].idx;
+    v->want_stride = sizeof *w / sizeof(int64_t);
+    v->n_want = n;
 
     int64_t decoded = 0;
     int retries = 0;
@@ -1071,8 +1151,8 @@ int vida_video_read(vida_video *v, const int64_t *indices, int64_t n, const vida
         if (v->sequential)
             seek = !v->positioned || v->seq_next > idx || (k >= 0 && v->key_idx[k] > v->seq_next);
         else
-            seek = !v->positioned || v->last_pts >= v->pts[idx] ||
-                   (k >= 0 && v->key_pts[k] > v->last_pts);
+            seek = !v->positioned || v->last_pts >= v->pts[idx] || was_skipped(v, v->pts[idx]) ||
+                   (k >= 0 && v->key_pts[k] > v->last_pts && key_far(v, k));
         if (seek) {
             if (v->sequential)
                 rc = seek_start(v), v->stats.seeks++;
@@ -1104,6 +1184,11 @@ int vida_video_read(vida_video *v, const int64_t *indices, int64_t n, const vida
                     continue;
                 }
                 v->last_pts = ts;
+                for (int j = 0; j < v->n_skipped;)
+                    if (v->skipped[j] <= ts)
+                        v->skipped[j] = v->skipped[--v->n_skipped];
+                    else
+                        j++;
                 fi = lower_bound(v->pts, v->n, ts);
                 if (fi >= v->n || v->pts[fi] != ts) {
                     av_frame_unref(v->frame); /* not a frame of the table (leading, discarded) */
@@ -1117,6 +1202,13 @@ int vida_video_read(vida_video *v, const int64_t *indices, int64_t n, const vida
             if (fi > idx) {
                 /* idx was skipped: the seek landed late, or the decoder dropped it */
                 av_frame_unref(v->frame);
+                if (v->skip_nonref) {
+                    /* never trust skipping again on this video: retry decoding everything */
+                    v->skip_nonref = 0;
+                    v->dec->skip_frame = AVDISCARD_DEFAULT;
+                    v->positioned = 0;
+                    break;
+                }
                 if (!v->sequential && retries <= VIDAI_SEEK_RETRIES) {
                     retries++;
                     v->positioned = 0;
@@ -1141,6 +1233,8 @@ int vida_video_read(vida_video *v, const int64_t *indices, int64_t n, const vida
     }
     rc = VIDA_OK;
 out:
+    v->want_idx = NULL;
+    v->n_want = 0;
     vidai_free(w);
     return rc;
 }
