@@ -143,7 +143,7 @@ install: all
 	install -m 755 lib/libvidaction.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libvidaction.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libvidaction.so
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@BLAS_LIBS@|$(BLAS_LIBS)|' \
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@BLAS_LIBS@|$(BLAS_LIBS)|' -e 's|@AV_LIBS@|$(AV_LIBS)|' \
 	    pkgconfig/vidaction.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/vidaction.pc
 	install -m 755 bin/vidaction $(DESTDIR)$(PREFIX)/bin/
 

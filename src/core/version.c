@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include <cblas.h>
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
 
 #include "core/core.h"
 
@@ -22,7 +24,7 @@ const char *vida_version_string(void)
 
 unsigned vida_features(void)
 {
-    return VIDA_FEATURE_CPU | VIDA_FEATURE_CBLAS;
+    return VIDA_FEATURE_CPU | VIDA_FEATURE_CBLAS | VIDA_FEATURE_FFMPEG;
 }
 
 const char *vida_features_string(void)
@@ -30,7 +32,10 @@ const char *vida_features_string(void)
     static _Thread_local char buf[256];
     const char *config = openblas_get_config();
     const char *core = openblas_get_corename();
-    snprintf(buf, sizeof buf, "cpu cblas(%s; core %s)", config ? config : "?", core ? core : "?");
+    unsigned fv = avformat_version();
+    snprintf(buf, sizeof buf, "cpu cblas(%s; core %s) ffmpeg(libavformat %u.%u.%u, libavcodec %u.%u.%u)",
+             config ? config : "?", core ? core : "?", fv >> 16, (fv >> 8) & 255, fv & 255,
+             avcodec_version() >> 16, (avcodec_version() >> 8) & 255, avcodec_version() & 255);
     return buf;
 }
 

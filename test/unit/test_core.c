@@ -11,7 +11,9 @@
 TEST(core, version)
 {
     CHECK(vida_version_number() == VIDA_VERSION_NUMBER);
-    CHECK(strcmp(vida_version_string(), "0.1.0") == 0 || vida_version_number() != 100);
+    CHECK(strcmp(vida_version_string(), "0.2.0") == 0 && vida_version_number() == 200);
+    CHECK(vida_features() & VIDA_FEATURE_FFMPEG);
+    CHECK(strstr(vida_features_string(), " ffmpeg(libavformat ") != NULL);
     CHECK(vida_features() & VIDA_FEATURE_CPU);
     CHECK(vida_features() & VIDA_FEATURE_CBLAS);
     CHECK(!(vida_features() & VIDA_FEATURE_CUDA));

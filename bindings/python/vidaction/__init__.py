@@ -5,4 +5,4 @@ into libvidaction model files (safetensors); see `python -m vidaction.convert -h
 Importing this package needs neither PyTorch nor the C library.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
