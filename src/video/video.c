@@ -565,7 +565,19 @@ int vida_video_open(vida_video **out, vida_context *ctx, const char *path,
             rc = av_fail(v, e, "cannot open");
         goto fail;
     }
-    e = avformat_find_stream_info(v->fmt, NULL);
+    /* Probe decoders run on one thread: spawning FFmpeg's thread pool per open costs more
+       than the probe itself. */
+    AVDictionary **sopts = av_calloc(v->fmt->nb_streams ? v->fmt->nb_streams : 1, sizeof *sopts);
+    if (!sopts) {
+        rc = vidai_error(VIDA_ENOMEM, "%s: out of memory", path);
+        goto fail;
+    }
+    for (unsigned i = 0; i < v->fmt->nb_streams; i++)
+        av_dict_set(&sopts[i], "threads", "1", 0);
+    e = avformat_find_stream_info(v->fmt, sopts);
+    for (unsigned i = 0; i < v->fmt->nb_streams; i++)
+        av_dict_free(&sopts[i]);
+    av_free(sopts);
     if (e < 0) {
         rc = av_fail(v, e, "cannot read the stream parameters");
         goto fail;
