@@ -6,6 +6,14 @@
  *                    [--pool1] [--width W] [--bn-eps E] [--seed S] -o MODEL.safetensors
  *   vidaction model-info MODEL.safetensors [--json]
  *   vidaction forward MODEL INPUT.safetensors -o OUT.safetensors [--threads N]
+ *   vidaction info VIDEO... [--json]
+ *   vidaction clip VIDEO [--start-frame F | --time SECONDS] [--frames L] [--stride R]
+ *                  [--short-side S] [--crop C] -o OUT.safetensors
+ *
+ * `info` prints what vida_video_open measured (frame count, timestamps, keyframes),
+ * not what the container claims. `clip` decodes frames F, F+R, ..., F+(L-1)R with
+ * vida_video_read and writes them as tensors 'frames' uint8 [L,H,W,3] and 'indices'
+ * int64 [L], the way a clip would reach a model (without the sampler's randomness).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +49,11 @@ static void usage(FILE *f)
             "  model-info MODEL [--json]            architecture, parameters, metadata\n"
             "  forward MODEL INPUT -o OUT           run tensor 'input' [N,3,T,H,W] float32;\n"
             "      writes 'logits' [N,classes] and 'features' [N,C]   (--threads N)\n"
+            "  info VIDEO... [--json]               frames, size, codec, timing, keyframes\n"
+            "  clip VIDEO -o OUT                    decode one clip: frames F, F+R, ..., F+(L-1)R;\n"
+            "      writes 'frames' uint8 [L,H,W,3] and 'indices' int64 [L]\n"
+            "      --start-frame F (0) or --time SECONDS, --frames L (16), --stride R (1),\n"
+            "      --short-side S (scale), --crop C (centre CxC); default native size\n"
             "\n"
             "  --version   print the version and build features\n"
             "  --help      this text\n",
@@ -309,6 +322,286 @@ done:
     return rc;
 }
 
+/*
+ * An error about one file. The library's messages name the file already, most of
+ * the time; the path is put in front only when the message does not have it.
+ */
+static int fail_file(const char *path)
+{
+    const char *msg = vida_last_error();
+    fflush(stdout);
+    if (*msg && strstr(msg, path))
+        fprintf(stderr, "%s: error: %s\n", prog, msg);
+    else
+        fprintf(stderr, "%s: error: %s%s%s\n", prog, path, *msg ? ": " : "", msg);
+    return 1;
+}
+
+/* A finite double as a JSON number, anything else as null. */
+static void json_double(double d)
+{
+    if (d - d == 0)
+        printf("%.10g", d);
+    else
+        printf("null");
+}
+
+static const char *yes_no(int b)
+{
+    return b ? "yes" : "no";
+}
+
+static const char *json_bool(int b)
+{
+    return b ? "true" : "false";
+}
+
+static void print_video_info(const char *path, const vida_video_info *in, int json)
+{
+    if (json) {
+        printf("{\"path\":");
+        json_string(path);
+        printf(",\"format\":");
+        json_string(in->format);
+        printf(",\"codec\":");
+        json_string(in->codec);
+        printf(",\"pix_fmt\":");
+        json_string(in->pix_fmt);
+        printf(",\"bit_depth\":%d,\"full_range\":%s,\"width\":%d,\"height\":%d,"
+               "\"coded_width\":%d,\"coded_height\":%d,\"rotation\":%d,\"frames\":%lld,"
+               "\"header_frames\":",
+               in->bit_depth, json_bool(in->full_range), in->width, in->height,
+               in->coded_width, in->coded_height, in->rotation, (long long)in->n_frames);
+        if (in->header_frames >= 0)
+            printf("%lld", (long long)in->header_frames);
+        else
+            printf("null");
+        printf(",\"duration\":");
+        json_double(in->duration);
+        printf(",\"avg_fps\":");
+        json_double(in->avg_fps);
+        printf(",\"real_fps\":");
+        if (in->real_fps > 0)
+            json_double(in->real_fps);
+        else
+            printf("null");
+        printf(",\"vfr\":%s,\"keyframes\":%lld,\"max_keyframe_gap\":%lld,\"start_time\":",
+               json_bool(in->vfr), (long long)in->n_keyframes, (long long)in->max_keyframe_gap);
+        json_double(in->start_time);
+        printf(",\"sequential\":%s}", json_bool(in->sequential));
+        return;
+    }
+    printf("path: %s\n", path);
+    printf("format: %s\n", in->format);
+    printf("codec: %s\n", in->codec);
+    printf("pix_fmt: %s\n", in->pix_fmt);
+    printf("bit_depth: %d\n", in->bit_depth);
+    printf("full_range: %s\n", yes_no(in->full_range));
+    printf("size: %dx%d\n", in->width, in->height);
+    printf("coded_size: %dx%d\n", in->coded_width, in->coded_height);
+    printf("rotation: %d\n", in->rotation);
+    printf("frames: %lld\n", (long long)in->n_frames);
+    if (in->header_frames >= 0)
+        printf("header_frames: %lld\n", (long long)in->header_frames);
+    else
+        printf("header_frames: unknown\n");
+    printf("duration: %.6g\n", in->duration);
+    printf("avg_fps: %.6g\n", in->avg_fps);
+    if (in->real_fps > 0)
+        printf("real_fps: %.6g\n", in->real_fps);
+    else
+        printf("real_fps: unknown\n");
+    printf("vfr: %s\n", yes_no(in->vfr));
+    printf("keyframes: %lld\n", (long long)in->n_keyframes);
+    printf("max_keyframe_gap: %lld\n", (long long)in->max_keyframe_gap);
+    printf("start_time: %.6g\n", in->start_time);
+    printf("sequential: %s\n", yes_no(in->sequential));
+}
+
+static int cmd_info(int argc, char **argv)
+{
+    int json = 0, npaths = 0, shown = 0, rc = 0, i;
+    for (i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = 1;
+        else if (strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (argv[i][0] == '-' && argv[i][1])
+            return usage_error("unknown option", argv[i]);
+        else
+            npaths++;
+    }
+    if (!npaths)
+        return usage_error("info takes one or more VIDEO arguments", NULL);
+    if (json)
+        printf("[");
+    /* A file that fails is reported and skipped; the others are still shown. */
+    for (i = 2; i < argc; i++) {
+        const char *path = argv[i];
+        vida_video *v = NULL;
+        vida_video_info info;
+        if (path[0] == '-' && path[1])
+            continue;
+        memset(&info, 0, sizeof info);
+        info.size = sizeof info;
+        if (vida_video_open(&v, NULL, path, NULL) != VIDA_OK ||
+            vida_video_get_info(v, &info) != VIDA_OK) {
+            rc = fail_file(path);
+            vida_video_free(v);
+            continue;
+        }
+        if (json)
+            printf("%s\n", shown ? "," : "");
+        else if (shown)
+            printf("\n");
+        print_video_info(path, &info, json);
+        shown++;
+        vida_video_free(v);
+    }
+    if (json)
+        printf("%s]\n", shown ? "\n" : "");
+    return rc;
+}
+
+static int cmd_clip(int argc, char **argv)
+{
+    const char *path = NULL, *out = NULL, *v;
+    const char *names[2] = {"frames", "indices"};
+    vida_video *vid = NULL;
+    vida_video_info info;
+    vida_frame_geometry g;
+    vida_tensor t[2];
+    int64_t *indices = NULL, start, last, k;
+    uint8_t *frames = NULL;
+    long start_frame = -1, n = 16, stride = 1, short_side = 0, crop = 0;
+    double seconds = -1;
+    int i, w, h, rc = 1;
+    size_t frame_bytes;
+    for (i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--start-frame") == 0 || strcmp(a, "--time") == 0 ||
+                   strcmp(a, "--frames") == 0 || strcmp(a, "--stride") == 0 ||
+                   strcmp(a, "--short-side") == 0 || strcmp(a, "--crop") == 0 ||
+                   strcmp(a, "-o") == 0) {
+            v = arg_value(argc, argv, &i);
+            if (!v)
+                return usage_error("missing value after", a);
+            if (strcmp(a, "--start-frame") == 0) {
+                if (parse_long(v, 0, 1000000000L, &start_frame))
+                    return usage_error("bad --start-frame", v);
+            } else if (strcmp(a, "--time") == 0) {
+                /* also refuses nan and inf */
+                if (parse_double(v, &seconds) || !(seconds >= 0 && seconds < 1e9))
+                    return usage_error("bad --time", v);
+            } else if (strcmp(a, "--frames") == 0) {
+                if (parse_long(v, 1, 65536, &n))
+                    return usage_error("bad --frames", v);
+            } else if (strcmp(a, "--stride") == 0) {
+                if (parse_long(v, 1, 1000000, &stride))
+                    return usage_error("bad --stride", v);
+            } else if (strcmp(a, "--short-side") == 0) {
+                if (parse_long(v, 1, 16384, &short_side))
+                    return usage_error("bad --short-side", v);
+            } else if (strcmp(a, "--crop") == 0) {
+                if (parse_long(v, 1, 16384, &crop))
+                    return usage_error("bad --crop", v);
+            } else {
+                out = v;
+            }
+        } else if (a[0] == '-' && a[1]) {
+            return usage_error("unknown option", a);
+        } else if (!path) {
+            path = a;
+        } else {
+            return usage_error("unexpected argument", a);
+        }
+    }
+    if (!path || !out)
+        return usage_error("clip needs VIDEO -o OUT", NULL);
+    if (start_frame >= 0 && seconds >= 0)
+        return usage_error("give --start-frame or --time, not both", NULL);
+
+    memset(&info, 0, sizeof info);
+    info.size = sizeof info;
+    if (vida_video_open(&vid, NULL, path, NULL) != VIDA_OK ||
+        vida_video_get_info(vid, &info) != VIDA_OK) {
+        fail_file(path);
+        goto done;
+    }
+    start = start_frame > 0 ? start_frame : 0;
+    if (seconds >= 0 && vida_video_frame_at(vid, seconds, &start) != VIDA_OK) {
+        fail_file(path);
+        goto done;
+    }
+    last = start + (int64_t)(n - 1) * stride;
+    if (last >= info.n_frames) {
+        fprintf(stderr,
+                "%s: error: %s: clip of %ld frames with stride %ld from frame %lld needs "
+                "frame %lld, video has %lld frames\n",
+                prog, path, n, stride, (long long)start, (long long)last,
+                (long long)info.n_frames);
+        goto done;
+    }
+
+    vida_frame_geometry_init(&g);
+    g.short_side = (int)short_side;
+    if (crop) {
+        g.crop_width = g.crop_height = (int)crop;
+        g.crop_x = g.crop_y = -1;
+    }
+    if (vida_video_output_size(vid, &g, &w, &h) != VIDA_OK) {
+        fail_file(path);
+        goto done;
+    }
+    frame_bytes = (size_t)w * (size_t)h * 3;
+    indices = malloc((size_t)n * sizeof *indices);
+    frames = frame_bytes <= SIZE_MAX / (size_t)n ? malloc(frame_bytes * (size_t)n) : NULL;
+    if (!indices || !frames) {
+        fprintf(stderr, "%s: error: out of memory for %ld frames of %dx%d\n", prog, n, w, h);
+        goto done;
+    }
+    for (k = 0; k < n; k++)
+        indices[k] = start + k * stride;
+    if (vida_video_read(vid, indices, n, &g, frames, frame_bytes * (size_t)n) != VIDA_OK) {
+        fail_file(path);
+        goto done;
+    }
+
+    memset(t, 0, sizeof t);
+    t[0].data = frames;
+    t[0].dtype = VIDA_DTYPE_U8;
+    t[0].layout = VIDA_LAYOUT_ANY;
+    t[0].ndim = 4;
+    t[0].shape[0] = n;
+    t[0].shape[1] = h;
+    t[0].shape[2] = w;
+    t[0].shape[3] = 3;
+    t[1].data = indices;
+    t[1].dtype = VIDA_DTYPE_I64;
+    t[1].layout = VIDA_LAYOUT_ANY;
+    t[1].ndim = 1;
+    t[1].shape[0] = n;
+    if (vida_tensorfile_write(out, 2, names, t) != VIDA_OK) {
+        fail("cannot write the output");
+        goto done;
+    }
+    printf("wrote %s: frames [%ld,%d,%d,3] from frames %lld..%lld", out, n, h, w,
+           (long long)start, (long long)last);
+    if (stride > 1)
+        printf(" (stride %ld)", stride);
+    printf(" of %s\n", path);
+    rc = 0;
+done:
+    free(frames);
+    free(indices);
+    vida_video_free(vid);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -329,5 +622,9 @@ int main(int argc, char **argv)
         return cmd_model_info(argc, argv);
     if (strcmp(argv[1], "forward") == 0)
         return cmd_forward(argc, argv);
+    if (strcmp(argv[1], "info") == 0)
+        return cmd_info(argc, argv);
+    if (strcmp(argv[1], "clip") == 0)
+        return cmd_clip(argc, argv);
     return usage_error("unknown command", argv[1]);
 }
