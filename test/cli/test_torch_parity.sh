@@ -177,11 +177,11 @@ case_() {
     mkdir -p "$d"
     t create_$cn 'bin/vidaction create $cargs --classes 7 --seed $seed -o "$d/created.safetensors"'
     t load_into_torch_$cn '$PY "$tmp/parity.py" prep "$d/created.safetensors" "$d" $seed'
-    sed -n 's/^\(torch float32 vs float64.*\)$/    '$cn': \1/p' "$tmp/out"
+    sed -n 's/^\(torch float32 vs float64.*\)$/    '$cn': \1/p' "$tmp/.out"
     rm -f "$d/created.safetensors"
     t forward_$cn 'bin/vidaction forward "$d/model.safetensors" "$d/input.safetensors" -o "$d/out.safetensors" --threads 2'
     t matches_torch_$cn '$PY "$tmp/parity.py" cmp $cn "$d"'
-    sed -n 's/^\(.*||ours - torch||.*\)$/    \1/p' "$tmp/out"
+    sed -n 's/^\(.*||ours - torch||.*\)$/    \1/p' "$tmp/.out"
     rm -rf "$d"
 }
 case_ r2plus1d_50_per_block 501 --arch r2plus1d --depth 50 --midplanes per-block
