@@ -1,0 +1,1315 @@
+/*
+ * Tests of vida_video (include/vidaction/video.h) on the videos that
+ * test/video/make-videos.sh encodes (see test/video/README.md): every frame
+ * shows its own number (framecode.h), so each read is checked against the
+ * index asked for. Pixels are compared with the ffmpeg program's own decode
+ * (run through popen). Broken inputs are made here, in the temporary folder.
+ *
+ * A case skips (prints "skip: ...") only when its video is absent and listed
+ * in skipped.txt, i.e. this ffmpeg had no encoder for it. The measured
+ * numbers (pixel differences, seeks, frames decoded) are always printed;
+ * VIDA_TEST_VERBOSE=1 also prints what each bad input returned.
+ */
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "framecode.h"
+#include "test.h"
+#include "vidaction.h"
+
+/* Details of each case go to stdout only with VIDA_TEST_VERBOSE=1. */
+static int verbose(void)
+{
+    const char *e = getenv("VIDA_TEST_VERBOSE");
+    return e && *e && strcmp(e, "0") != 0;
+}
+#define NOTE(...)                                                                                  \
+    do {                                                                                           \
+        if (verbose())                                                                             \
+            printf(__VA_ARGS__);                                                                   \
+    } while (0)
+
+/* --- the videos ---------------------------------------------------------- */
+
+struct vfile {
+    const char *name;
+    int64_t n_frames;
+    int width, height; /* after rotation */
+};
+
+/* What make-videos.sh makes (test/video/README.md). */
+static const struct vfile vfiles[] = {
+    {"h264.mp4", 300, 160, 120},          {"h264.mkv", 300, 160, 120},
+    {"h264.avi", 300, 160, 120},          {"h264.ts", 300, 160, 120},
+    {"h264.mov", 300, 160, 120},          {"h264_gop300.mp4", 600, 160, 120},
+    {"h264_gop16.mp4", 300, 160, 120},    {"h264_opengop.mkv", 300, 160, 120},
+    {"h264_faststart.mp4", 50, 160, 120}, {"one_frame.mp4", 1, 160, 120},
+    {"short.mp4", 10, 160, 120},          {"h264_fullrange.mp4", 300, 160, 120},
+    {"h264_10bit.mp4", 300, 160, 120},    {"hevc_10bit.mp4", 300, 160, 120},
+    {"vfr.mkv", 100, 160, 120},           {"rot90.mp4", 100, 120, 160},
+    {"rot180.mp4", 100, 160, 120},        {"rot270.mp4", 100, 120, 160},
+    {"sizechange.mkv", 100, 160, 120},    {"hevc.mp4", 300, 160, 120},
+    {"hevc.mkv", 300, 160, 120},          {"vp8.webm", 300, 160, 120},
+    {"vp9.webm", 300, 192, 144},          {"av1.mkv", 300, 160, 120},
+    {"mpeg4.avi", 300, 160, 120},         {"odd.avi", 50, 161, 121},
+    {"mjpeg.avi", 150, 160, 120},         {"mpeg2.ts", 300, 160, 120},
+};
+#define N_VFILES ((int)(sizeof vfiles / sizeof vfiles[0]))
+
+static const char *video_dir(void)
+{
+    const char *d = getenv("VIDA_TEST_VIDEOS");
+    return d && *d ? d : "build/testvideos";
+}
+
+static void video_path(char *buf, size_t n, const char *name)
+{
+    snprintf(buf, n, "%s/%s", video_dir(), name);
+}
+
+static int file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* 1 when make-videos.sh listed name in skipped.txt (no encoder for it). */
+static int was_skipped(const char *name)
+{
+    char path[512], line[256];
+    int found = 0;
+    video_path(path, sizeof path, "skipped.txt");
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        found = strcmp(line, name) == 0;
+    }
+    fclose(f);
+    return found;
+}
+
+/*
+ * Sets path to the video name. Returns 1 when it is there, 0 when it may be
+ * skipped (printing why); fails the case (vt_failed_now) when it is missing
+ * for another reason.
+ */
+static int have_video(char *path, size_t n, const char *name)
+{
+    video_path(path, n, name);
+    if (file_exists(path))
+        return 1;
+    if (was_skipped(name)) {
+        printf("  skip: %s missing (ffmpeg had no encoder for it)\n", name);
+        return 0;
+    }
+    fprintf(stderr, "  %s is missing: run `make test-videos`\n", path);
+    vt_failed_now = 1;
+    return 0;
+}
+
+/* Opens a video (default params) or reports why not; *v NULL when skipped. */
+#define OPEN_VIDEO(v, name, path)                                                                  \
+    do {                                                                                           \
+        v = NULL;                                                                                  \
+        if (!have_video(path, sizeof path, name))                                                  \
+            return;                                                                                \
+        CHECK_OK(vida_video_open(&v, NULL, path, NULL));                                           \
+    } while (0)
+
+static vida_video_info get_info(const vida_video *v)
+{
+    vida_video_info info;
+    memset(&info, 0, sizeof info);
+    info.size = sizeof info;
+    if (vida_video_get_info(v, &info) != VIDA_OK)
+        info.n_frames = -1;
+    return info;
+}
+
+static vida_video_stats get_stats(const vida_video *v)
+{
+    vida_video_stats s;
+    memset(&s, 0, sizeof s);
+    s.size = sizeof s;
+    if (vida_video_get_stats(v, &s) != VIDA_OK)
+        s.seeks = -1;
+    return s;
+}
+
+/* A small deterministic generator (the tests must not depend on rand()). */
+static uint32_t rng_next(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(*s >> 33);
+}
+
+/*
+ * Reads indices[0..n) of v with geometry g and checks that frame k shows
+ * number indices[k] in orientation orient (-1: any). Fails the case otherwise.
+ */
+static void read_and_check(vida_video *v, const char *what, const int64_t *idx, int64_t n,
+                           const vida_frame_geometry *g, int orient)
+{
+    int w = 0, h = 0;
+    CHECK_OK(vida_video_output_size(v, g, &w, &h));
+    size_t fb = (size_t)w * h * 3, bytes = fb * (size_t)n;
+    uint8_t *out = malloc(bytes);
+    CHECK(out);
+    int rc = vida_video_read(v, idx, n, g, out, bytes);
+    if (rc != VIDA_OK) {
+        fprintf(stderr, "  %s: read of %lld frames (first %lld) returned %d: %s\n", what,
+                (long long)n, (long long)idx[0], rc, vida_last_error());
+        free(out);
+        vt_failed_now = 1;
+        return;
+    }
+    for (int64_t k = 0; k < n; k++) {
+        int num = -1, o = vt_frame_orientation(out + fb * (size_t)k, w, h, &num);
+        if (o < 0 || num != idx[k] || (orient >= 0 && o != orient)) {
+            fprintf(stderr,
+                    "  %s: frame %lld (item %lld of %lld) reads as %d, orientation %d "
+                    "(want %d) at %dx%d\n",
+                    what, (long long)idx[k], (long long)k, (long long)n, num, o, orient, w, h);
+            free(out);
+            vt_failed_now = 1;
+            return;
+        }
+    }
+    free(out);
+}
+
+/* --- frame identity -------------------------------------------------------- */
+
+/* Random and uniform reads of one video; every frame must be the one asked for. */
+static void identity_one(const struct vfile *f, const vida_video_params *p, uint64_t seed)
+{
+    char path[512];
+    vida_video *v = NULL;
+    if (!have_video(path, sizeof path, f->name))
+        return;
+    int rc = vida_video_open(&v, NULL, path, p);
+    CHECKF(rc == VIDA_OK, "open %s: %d %s", f->name, rc, vida_last_error());
+    vida_video_info info = get_info(v);
+    int64_t n = info.n_frames;
+    if (n != f->n_frames || info.width != f->width || info.height != f->height) {
+        fprintf(stderr, "  %s: n_frames %lld %dx%d, expected %lld %dx%d\n", f->name, (long long)n,
+                info.width, info.height, (long long)f->n_frames, f->width, f->height);
+        vida_video_free(v);
+        vt_failed_now = 1;
+        return;
+    }
+    int orient = info.rotation / 90;
+    double t0 = -1, tprev = -1;
+    if (vida_video_frame_time(v, 0, &t0) != VIDA_OK || t0 != 0.0) {
+        fprintf(stderr, "  %s: frame_time(0) = %g, expected 0\n", f->name, t0);
+        vt_failed_now = 1;
+    }
+    for (int64_t i = 0; i < n && !vt_failed_now; i++) {
+        double t = -1;
+        if (vida_video_frame_time(v, i, &t) != VIDA_OK || (i > 0 && !(t > tprev))) {
+            fprintf(stderr, "  %s: frame_time(%lld) = %g after %g\n", f->name, (long long)i, t,
+                    tprev);
+            vt_failed_now = 1;
+        }
+        tprev = t;
+    }
+
+    /* One call with first, last, repeats and backward jumps. */
+    int64_t idx[24];
+    int m = 0;
+    idx[m++] = 0;
+    idx[m++] = n - 1;
+    for (int k = 0; k < 14; k++)
+        idx[m++] = (int64_t)(rng_next(&seed) % (uint32_t)n);
+    idx[m++] = idx[3];
+    idx[m++] = n / 2;
+    idx[m++] = n > 1 ? n / 2 - 1 : 0;
+    idx[m++] = 0;
+    idx[m++] = n - 1;
+    idx[m++] = idx[5];
+    char what[600];
+    snprintf(what, sizeof what, "%s (random set)", f->name);
+    if (!vt_failed_now)
+        read_and_check(v, what, idx, m, NULL, orient);
+
+    /* Single-frame calls in random order: seeks back and forth between calls. */
+    snprintf(what, sizeof what, "%s (single reads)", f->name);
+    for (int k = 0; k < 8 && !vt_failed_now; k++) {
+        int64_t i = k == 0 ? n - 1 : (int64_t)(rng_next(&seed) % (uint32_t)n);
+        read_and_check(v, what, &i, 1, NULL, orient);
+    }
+
+    /* Uniform clips: 8 frames, stride 1..4, from a random start. */
+    snprintf(what, sizeof what, "%s (uniform clip)", f->name);
+    for (int stride = 1; stride <= 4 && !vt_failed_now; stride *= 2) {
+        int64_t clip[8], span = 7 * stride + 1;
+        int64_t start = n > span ? (int64_t)(rng_next(&seed) % (uint32_t)(n - span + 1)) : 0;
+        for (int k = 0; k < 8; k++)
+            clip[k] = (start + k * stride) % n;
+        read_and_check(v, what, clip, 8, NULL, orient);
+    }
+    vida_video_free(v);
+}
+
+TEST(video, frame_identity_all_files)
+{
+    int failed = 0;
+    for (int i = 0; i < N_VFILES; i++) {
+        uint64_t seed = 1234 + (uint64_t)i * 77;
+        identity_one(&vfiles[i], NULL, seed);
+        failed |= vt_failed_now;
+        vt_failed_now = 0;
+    }
+    vt_failed_now = failed;
+}
+
+TEST(video, frame_identity_threads)
+{
+    vida_video_params p;
+    vida_video_params_init(&p);
+    p.threads = 2;
+    static const char *const names[] = {"h264.mp4", "hevc.mkv", "h264_opengop.mkv", "vp9.webm"};
+    int failed = 0;
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+        for (int i = 0; i < N_VFILES; i++)
+            if (strcmp(vfiles[i].name, names[k]) == 0) {
+                identity_one(&vfiles[i], &p, 99 + k);
+                failed |= vt_failed_now;
+                vt_failed_now = 0;
+            }
+    vt_failed_now = failed;
+}
+
+/* --- info ------------------------------------------------------------------- */
+
+TEST(video, info_fields)
+{
+    char path[512];
+    vida_video *v;
+    OPEN_VIDEO(v, "h264.mp4", path);
+    vida_video_info in = get_info(v);
+    vida_video_free(v);
+    NOTE("  h264.mp4: codec %s format %s pix_fmt %s n %lld header %lld dur %.3f avg %.3f "
+         "real %.3f start %.3f keys %lld gap %lld vfr %d seq %d\n",
+         in.codec, in.format, in.pix_fmt, (long long)in.n_frames, (long long)in.header_frames,
+         in.duration, in.avg_fps, in.real_fps, in.start_time, (long long)in.n_keyframes,
+         (long long)in.max_keyframe_gap, in.vfr, in.sequential);
+    CHECK(strcmp(in.codec, "h264") == 0);
+    CHECK(strstr(in.format, "mp4") != NULL);
+    CHECK(strcmp(in.pix_fmt, "yuv420p") == 0);
+    CHECK(in.n_frames == 300 && in.header_frames == 300);
+    CHECK(fabs(in.duration - 12.0) < 1e-6);
+    CHECK(fabs(in.avg_fps - 25.0) < 1e-6 && fabs(in.real_fps - 25.0) < 1e-6);
+    CHECK(fabs(in.start_time) < 1e-9);
+    CHECK(in.vfr == 0 && in.sequential == 0 && in.rotation == 0);
+    CHECK(in.bit_depth == 8 && in.full_range == 0);
+    CHECK(in.coded_width == 160 && in.coded_height == 120);
+    /* x264's default GOP of 250: keyframes at 0 and 250 (ffprobe agrees) */
+    CHECK(in.n_keyframes == 2 && in.max_keyframe_gap == 250);
+
+    OPEN_VIDEO(v, "h264_gop300.mp4", path);
+    in = get_info(v);
+    vida_video_free(v);
+    CHECK(in.n_frames == 600 && in.n_keyframes == 2 && in.max_keyframe_gap == 300);
+
+    OPEN_VIDEO(v, "h264_gop16.mp4", path);
+    in = get_info(v);
+    vida_video_free(v);
+    CHECK(in.n_keyframes == 19 && in.max_keyframe_gap == 16);
+
+    OPEN_VIDEO(v, "h264.ts", path);
+    in = get_info(v);
+    vida_video_free(v);
+    NOTE("  h264.ts: start %.3f dur %.3f\n", in.start_time, in.duration);
+    CHECK(in.start_time > 0.5 && fabs(in.duration - 12.0) < 1e-3);
+
+    OPEN_VIDEO(v, "h264_fullrange.mp4", path);
+    in = get_info(v);
+    vida_video_free(v);
+    CHECK(in.full_range == 1 && in.bit_depth == 8);
+
+    static const struct {
+        const char *name, *codec;
+        int bit_depth, coded_w, coded_h;
+    } cods[] = {
+        {"hevc.mp4", "hevc", 8, 160, 120},        {"vp8.webm", "vp8", 8, 160, 120},
+        {"vp9.webm", "vp9", 8, 192, 144},         {"av1.mkv", "av1", 8, 160, 120},
+        {"mpeg4.avi", "mpeg4", 8, 160, 120},      {"odd.avi", "mpeg4", 8, 161, 121},
+        {"mjpeg.avi", "mjpeg", 8, 160, 120},      {"mpeg2.ts", "mpeg2video", 8, 160, 120},
+        {"h264_10bit.mp4", "h264", 10, 160, 120}, {"hevc_10bit.mp4", "hevc", 10, 160, 120},
+        {"rot90.mp4", "h264", 8, 160, 120},       {"sizechange.mkv", "h264", 8, 160, 120},
+    };
+    for (size_t k = 0; k < sizeof cods / sizeof cods[0]; k++) {
+        video_path(path, sizeof path, cods[k].name);
+        if (!file_exists(path) && was_skipped(cods[k].name))
+            continue;
+        CHECK_OK(vida_video_open(&v, NULL, path, NULL));
+        in = get_info(v);
+        vida_video_free(v);
+        CHECKF(strcmp(in.codec, cods[k].codec) == 0 && in.bit_depth == cods[k].bit_depth &&
+                   in.coded_width == cods[k].coded_w && in.coded_height == cods[k].coded_h,
+               "%s: codec %s depth %d coded %dx%d", cods[k].name, in.codec, in.bit_depth,
+               in.coded_width, in.coded_height);
+        if (strcmp(cods[k].name, "mjpeg.avi") == 0)
+            CHECK(in.full_range == 1);
+        if (cods[k].bit_depth == 10)
+            CHECK(strcmp(in.pix_fmt, "yuv420p10le") == 0);
+    }
+}
+
+/* --- time and variable frame rate --------------------------------------------- */
+
+TEST(video, vfr_frame_at)
+{
+    char path[512], ptspath[512];
+    vida_video *v;
+    OPEN_VIDEO(v, "vfr.mkv", path);
+    double pts[128];
+    int np = 0;
+    video_path(ptspath, sizeof ptspath, "vfr.pts");
+    FILE *f = fopen(ptspath, "r");
+    if (!f)
+        vida_video_free(v);
+    CHECKF(f, "cannot read %s", ptspath);
+    while (np < 128 && fscanf(f, "%lf", &pts[np]) == 1)
+        np++;
+    fclose(f);
+    vida_video_info in = get_info(v);
+    NOTE("  vfr.mkv: %lld frames, vfr %d, avg_fps %.3f, real_fps %.3f, duration %.3f\n",
+         (long long)in.n_frames, in.vfr, in.avg_fps, in.real_fps, in.duration);
+    if (np != 100 || in.n_frames != 100 || in.vfr != 1)
+        vida_video_free(v);
+    CHECK(np == 100 && in.n_frames == 100 && in.vfr == 1);
+
+    int bad = 0;
+    for (int i = 0; i < np && !bad; i++) {
+        double t = -1, want = pts[i] - pts[0];
+        if (vida_video_frame_time(v, i, &t) != VIDA_OK || fabs(t - want) > 1e-6) {
+            fprintf(stderr, "  vfr.mkv: frame_time(%d) = %.6f, ffprobe says %.6f\n", i, t, want);
+            bad = 1;
+        }
+    }
+    /* Times at, just after, between and just before frames; before and after the video. */
+    for (int i = 0; i < np && !bad; i++) {
+        double t0 = pts[i] - pts[0], t1 = i + 1 < np ? pts[i + 1] - pts[0] : t0 + 1.0;
+        double ts[4] = {t0, t0 + 0.0005, (t0 + t1) / 2, t1 - 0.0005};
+        for (int k = 0; k < 4 && !bad; k++) {
+            int64_t got = -1;
+            if (vida_video_frame_at(v, ts[k], &got) != VIDA_OK || got != i) {
+                fprintf(stderr, "  vfr.mkv: frame_at(%.4f) = %lld, ffprobe says frame %d\n", ts[k],
+                        (long long)got, i);
+                bad = 1;
+            }
+        }
+    }
+    int64_t got = -1;
+    if (!bad && (vida_video_frame_at(v, -5.0, &got) != VIDA_OK || got != 0)) {
+        fprintf(stderr, "  vfr.mkv: frame_at(-5) = %lld\n", (long long)got);
+        bad = 1;
+    }
+    if (!bad && (vida_video_frame_at(v, 1e6, &got) != VIDA_OK || got != np - 1)) {
+        fprintf(stderr, "  vfr.mkv: frame_at(1e6) = %lld\n", (long long)got);
+        bad = 1;
+    }
+    if (bad) {
+        vida_video_free(v);
+        CHECK(!bad);
+    }
+    /* Sample by time: the frame shown at t = 0, 0.25, ..., read back. */
+    int64_t idx[40];
+    int m = 0;
+    for (double t = 0; t < 9.9 && m < 40; t += 0.25) {
+        int want = 0;
+        for (int i = 0; i < np; i++)
+            if (pts[i] - pts[0] <= t + 1e-9)
+                want = i;
+        CHECK_OK(vida_video_frame_at(v, t, &idx[m]));
+        if (idx[m] != want)
+            vida_video_free(v);
+        CHECKF(idx[m] == want, "frame_at(%.2f) = %lld, want %d", t, (long long)idx[m], want);
+        m++;
+    }
+    read_and_check(v, "vfr.mkv (by time)", idx, m, NULL, 0);
+    vida_video_free(v);
+}
+
+/* --- seeks and decoding work ----------------------------------------------------- */
+
+TEST(video, stats_seeks_bounded)
+{
+    char path[512];
+    vida_video *v;
+    OPEN_VIDEO(v, "h264.mp4", path);
+    vida_video_stats s0 = get_stats(v), s1, s2;
+    CHECK(s0.seeks == 0 && s0.frames_decoded == 0 && s0.frames_converted == 0);
+    int64_t a[3] = {10, 11, 12};
+    read_and_check(v, "h264.mp4", a, 3, NULL, 0);
+    s1 = get_stats(v);
+    printf("  h264.mp4 {10,11,12}: seeks %lld packets %lld decoded %lld converted %lld\n",
+           (long long)s1.seeks, (long long)s1.packets, (long long)s1.frames_decoded,
+           (long long)s1.frames_converted);
+    if (vt_failed_now || s1.seeks > 1 || s1.frames_converted != 3 || s1.frames_decoded > 13 + 8)
+        vida_video_free(v);
+    CHECK(!vt_failed_now);
+    CHECK(s1.seeks <= 1 && s1.frames_converted == 3 && s1.frames_decoded <= 13 + 8);
+    /*
+     * The next frames right after: at most one seek, bounded work (the
+     * decoder may have skipped them as unwanted in the call before).
+     */
+    int64_t b[2] = {13, 14};
+    read_and_check(v, "h264.mp4", b, 2, NULL, 0);
+    s2 = get_stats(v);
+    printf("  h264.mp4 then {13,14}: seeks +%lld decoded +%lld\n", (long long)(s2.seeks - s1.seeks),
+           (long long)(s2.frames_decoded - s1.frames_decoded));
+    if (s2.seeks - s1.seeks > 1 || s2.frames_decoded - s1.frames_decoded > 15 + 8)
+        vida_video_free(v);
+    CHECK(s2.seeks - s1.seeks <= 1 && s2.frames_decoded - s1.frames_decoded <= 15 + 8);
+    /* Forward in the same GOP, to frames the decoder has not reached: no seek. */
+    int64_t c[2] = {40, 60};
+    for (int k = 0; k < 2; k++) {
+        s1 = get_stats(v);
+        read_and_check(v, "h264.mp4", &c[k], 1, NULL, 0);
+        s2 = get_stats(v);
+        printf("  h264.mp4 then {%lld}: seeks +%lld decoded +%lld\n", (long long)c[k],
+               (long long)(s2.seeks - s1.seeks),
+               (long long)(s2.frames_decoded - s1.frames_decoded));
+        if (vt_failed_now || s2.seeks != s1.seeks || s2.frames_decoded - s1.frames_decoded > 20 + 8)
+            vida_video_free(v);
+        CHECK(!vt_failed_now);
+        CHECK(s2.seeks == s1.seeks && s2.frames_decoded - s1.frames_decoded <= 20 + 8);
+    }
+    vida_video_free(v);
+
+    /* GOP 300: a read decodes at most the frames from its keyframe (plus reorder delay). */
+    OPEN_VIDEO(v, "h264_gop300.mp4", path);
+    static const int64_t want[][2] = {{299, 300}, {310, 11}, {599, 300}, {5, 6}, {450, 151}};
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+        s1 = get_stats(v);
+        read_and_check(v, "h264_gop300.mp4", &want[k][0], 1, NULL, 0);
+        s2 = get_stats(v);
+        int64_t dec = s2.frames_decoded - s1.frames_decoded;
+        printf("  h264_gop300.mp4 frame %lld: seeks +%lld decoded +%lld (bound %lld)\n",
+               (long long)want[k][0], (long long)(s2.seeks - s1.seeks), (long long)dec,
+               (long long)want[k][1] + 8);
+        if (vt_failed_now || dec > want[k][1] + 8 || s2.seeks - s1.seeks > 1)
+            vida_video_free(v);
+        CHECK(!vt_failed_now);
+        CHECK(dec <= want[k][1] + 8 && s2.seeks - s1.seeks <= 1);
+    }
+    vida_video_free(v);
+
+    /* max_decode_frames caps the work of one read. */
+    vida_video_params p;
+    vida_video_params_init(&p);
+    p.max_decode_frames = 50;
+    CHECK_OK(vida_video_open(&v, NULL, path, &p));
+    int64_t far = 250, near = 5;
+    uint8_t *out = malloc(160 * 120 * 3);
+    CHECK(out);
+    int rc = vida_video_read(v, &far, 1, NULL, out, 160 * 120 * 3);
+    NOTE("  max_decode_frames 50, frame 250: %d (%s)\n", rc, vida_last_error());
+    int rc2 = vida_video_read(v, &near, 1, NULL, out, 160 * 120 * 3);
+    int num = rc2 == VIDA_OK ? vt_frame_read(out, 160, 120) : -1;
+    free(out);
+    vida_video_free(v);
+    CHECK(rc == VIDA_ENOMEM && strstr(vida_last_error(), "h264_gop300.mp4") != NULL);
+    CHECK(rc2 == VIDA_OK && num == 5);
+}
+
+/* --- pixels against the ffmpeg program ------------------------------------------------ */
+
+static const int64_t pix_idx[10] = {0, 1, 2, 3, 37, 38, 60, 61, 62, 99};
+
+/* pix_idx for a video of n >= 10 frames: the indices past the end become its last ones. */
+static void pixel_indices(int64_t idx[10], int64_t n)
+{
+    for (int k = 0; k < 10; k++)
+        idx[k] = pix_idx[k] < n ? pix_idx[k] : n - (10 - k);
+}
+
+/*
+ * The ffmpeg program's rgb24 decode of frames idx[0..10) (ascending) of
+ * path, scaled to w x h when scale is set, which must be exactly 10*w*h*3
+ * bytes. NULL (with a message) when it is not.
+ */
+static uint8_t *ffmpeg_frames(const char *path, const int64_t idx[10], int w, int h, int scale)
+{
+    char cmd[2048], sel[512];
+    size_t len = 0;
+    if (strchr(path, '\''))
+        return NULL;
+    for (int k = 0; k < 10; k++)
+        len += (size_t)snprintf(sel + len, sizeof sel - len, "%seq(n\\,%lld)", k ? "+" : "",
+                                (long long)idx[k]);
+    if (scale)
+        snprintf(sel + len, sizeof sel - len, ",scale=%d:%d", w, h);
+    snprintf(cmd, sizeof cmd,
+             "ffmpeg -hide_banner -loglevel error -nostdin -i '%s' -an -vf 'select=%s' "
+             "-fps_mode passthrough -frames:v 10 -f rawvideo -pix_fmt rgb24 -",
+             path, sel);
+    FILE *f = popen(cmd, "r");
+    if (!f) {
+        fprintf(stderr, "  cannot run: %s\n", cmd);
+        return NULL;
+    }
+    size_t bytes = (size_t)w * h * 3 * 10;
+    uint8_t *buf = malloc(bytes);
+    size_t got = buf ? fread(buf, 1, bytes, f) : 0;
+    int extra = 0;
+    while (fgetc(f) != EOF)
+        extra++;
+    int st = pclose(f);
+    if (!buf || got != bytes || extra || st != 0) {
+        fprintf(stderr, "  `%s` gave %zu+%d bytes (status %d), expected %zu\n", cmd, got, extra, st,
+                bytes);
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static void pixels_one(const char *name)
+{
+    char path[512];
+    vida_video *v;
+    OPEN_VIDEO(v, name, path);
+    vida_video_info in = get_info(v);
+    int w = in.width, h = in.height;
+    size_t fb = (size_t)w * h * 3;
+    int64_t idx[10];
+    pixel_indices(idx, in.n_frames);
+    uint8_t *ours = malloc(fb * 10), *ref = ffmpeg_frames(path, idx, w, h, 0);
+    int rc = ours ? vida_video_read(v, idx, 10, NULL, ours, fb * 10) : VIDA_ENOMEM;
+    vida_video_free(v);
+    if (rc != VIDA_OK || !ref) {
+        fprintf(stderr, "  %s: read %d (%s), reference %s\n", name, rc, vida_last_error(),
+                ref ? "ok" : "missing");
+        free(ours);
+        free(ref);
+        vt_failed_now = 1;
+        return;
+    }
+    double mad[3] = {0, 0, 0};
+    int maxd = 0;
+    for (size_t i = 0; i < fb * 10; i++) {
+        int d = abs((int)ours[i] - (int)ref[i]);
+        mad[i % 3] += d;
+        if (d > maxd)
+            maxd = d;
+    }
+    for (int c = 0; c < 3; c++)
+        mad[c] /= (double)(fb * 10 / 3);
+    int o_ours = -1, o_ref = -1, n_ours = -1, n_ref = -1;
+    o_ours = vt_frame_orientation(ours + fb * 4, w, h, &n_ours);
+    o_ref = vt_frame_orientation(ref + fb * 4, w, h, &n_ref);
+    printf("  %-20s %dx%d rot %3d: MAD r %.3f g %.3f b %.3f (max %d), orientation ours %d "
+           "ffmpeg %d\n",
+           name, w, h, in.rotation, mad[0], mad[1], mad[2], maxd, o_ours, o_ref);
+    free(ours);
+    free(ref);
+    CHECKF(n_ref == idx[4] && n_ours == idx[4], "%s: frame %lld reads %d (ours) %d (ffmpeg)", name,
+           (long long)idx[4], n_ours, n_ref);
+    CHECKF(o_ours == o_ref && o_ours == in.rotation / 90,
+           "%s: orientation %d, ffmpeg %d, info.rotation %d", name, o_ours, o_ref, in.rotation);
+    CHECKF(mad[0] <= 1.0 && mad[1] <= 1.0 && mad[2] <= 1.0, "%s: MAD %.3f %.3f %.3f > 1", name,
+           mad[0], mad[1], mad[2]);
+}
+
+TEST(video, pixels_match_ffmpeg)
+{
+    static const char *const names[] = {
+        "h264.mp4",  "hevc.mp4",   "vp9.webm",   "h264_10bit.mp4",     "hevc_10bit.mp4",
+        "rot90.mp4", "rot180.mp4", "rot270.mp4", "h264_fullrange.mp4", "mjpeg.avi",
+        "odd.avi",   "vp8.webm",   "av1.mkv",    "mpeg2.ts",           "h264_opengop.mkv",
+    };
+    int failed = 0;
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        pixels_one(names[k]);
+        failed |= vt_failed_now;
+        vt_failed_now = 0;
+    }
+    vt_failed_now = failed;
+}
+
+/* --- geometry ------------------------------------------------------------------ */
+
+static void geom_case(vida_video *v, const char *what, const vida_frame_geometry *g, int want_w,
+                      int want_h, int orient)
+{
+    int w = 0, h = 0;
+    CHECK_OK(vida_video_output_size(v, g, &w, &h));
+    CHECKF(w == want_w && h == want_h, "%s: output size %dx%d, want %dx%d", what, w, h, want_w,
+           want_h);
+    static const int64_t idx[4] = {0, 150, 299, 7};
+    vida_video_info in = get_info(v);
+    int64_t use[4];
+    for (int k = 0; k < 4; k++)
+        use[k] = idx[k] % in.n_frames;
+    read_and_check(v, what, use, 4, g, orient);
+}
+
+/* Reads frame index of v with g into a malloc'd buffer; sets *w, *h. */
+static uint8_t *read_one(vida_video *v, int64_t index, const vida_frame_geometry *g, int *w, int *h)
+{
+    if (vida_video_output_size(v, g, w, h) != VIDA_OK)
+        return NULL;
+    size_t bytes = (size_t)*w * *h * 3;
+    uint8_t *out = malloc(bytes);
+    if (out && vida_video_read(v, &index, 1, g, out, bytes) != VIDA_OK) {
+        free(out);
+        out = NULL;
+    }
+    return out;
+}
+
+/* Scaled output against the ffmpeg program's scale filter (bicubic, its default). */
+TEST(video, scaled_pixels_match_ffmpeg)
+{
+    /*
+     * ffmpeg rotates, then scales; vida_video scales, then rotates (the same
+     * geometry, resampled in the other order), hence the wider bound there.
+     */
+    static const struct {
+        const char *name;
+        int short_side, scale_w, scale_h;
+        double max_mad;
+    } cases[] = {
+        {"h264.mp4", 64, 0, 0, 1.0},    {"h264.mp4", 0, 96, 96, 1.0},
+        {"h264.mp4", 0, 320, 240, 1.0}, {"rot90.mp4", 64, 0, 0, 4.0},
+        {"vp9.webm", 112, 0, 0, 1.0},   {"h264_10bit.mp4", 0, 80, 60, 1.0},
+    };
+    int failed = 0;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char path[512];
+        vida_video *v;
+        vida_frame_geometry g;
+        int w = 0, h = 0;
+        if (!have_video(path, sizeof path, cases[k].name)) {
+            failed |= vt_failed_now;
+            vt_failed_now = 0;
+            continue;
+        }
+        CHECK_OK(vida_video_open(&v, NULL, path, NULL));
+        vida_frame_geometry_init(&g);
+        g.short_side = cases[k].short_side;
+        g.scale_width = cases[k].scale_w;
+        g.scale_height = cases[k].scale_h;
+        int64_t idx[10];
+        pixel_indices(idx, get_info(v).n_frames);
+        int rc = vida_video_output_size(v, &g, &w, &h);
+        size_t fb = (size_t)w * h * 3;
+        uint8_t *ours = rc == VIDA_OK ? malloc(fb * 10) : NULL;
+        uint8_t *ref = ours ? ffmpeg_frames(path, idx, w, h, 1) : NULL;
+        if (ours)
+            rc = vida_video_read(v, idx, 10, &g, ours, fb * 10);
+        vida_video_free(v);
+        double mad = 0;
+        int maxd = 0;
+        if (rc == VIDA_OK && ref) {
+            for (size_t i = 0; i < fb * 10; i++) {
+                int d = abs((int)ours[i] - (int)ref[i]);
+                mad += d;
+                maxd = d > maxd ? d : maxd;
+            }
+            mad /= (double)(fb * 10);
+            printf("  %-16s -> %dx%d: MAD %.3f (max %d)\n", cases[k].name, w, h, mad, maxd);
+        } else {
+            fprintf(stderr, "  %s: scaled read %d (%s), reference %s\n", cases[k].name, rc,
+                    vida_last_error(), ref ? "ok" : "missing");
+            failed = 1;
+        }
+        free(ours);
+        free(ref);
+        if (mad > cases[k].max_mad) {
+            fprintf(stderr, "  %s -> %dx%d: MAD %.3f > %.1f\n", cases[k].name, w, h, mad,
+                    cases[k].max_mad);
+            failed = 1;
+        }
+    }
+    vt_failed_now = failed;
+}
+
+TEST(video, geometry)
+{
+    char path[512];
+    vida_video *v;
+    vida_frame_geometry g;
+    OPEN_VIDEO(v, "h264.mp4", path);
+
+    vida_frame_geometry_init(&g);
+    geom_case(v, "native", &g, 160, 120, 0);
+    geom_case(v, "NULL geometry", NULL, 160, 120, 0);
+    g.short_side = 64; /* 160x120 -> 85.3x64 */
+    geom_case(v, "short_side 64", &g, 85, 64, 0);
+    g.crop_width = g.crop_height = 64;
+    g.crop_x = g.crop_y = -1;
+    geom_case(v, "short_side 64 + centre crop 64", &g, 64, 64, 0);
+    g.flip = 1;
+    geom_case(v, "short_side 64 + centre crop + flip", &g, 64, 64, 4);
+    vida_frame_geometry_init(&g);
+    g.scale_width = 80;
+    g.scale_height = 60;
+    geom_case(v, "scale 80x60", &g, 80, 60, 0);
+    g.scale_width = 120;
+    g.scale_height = 90;
+    geom_case(v, "scale 120x90", &g, 120, 90, 0);
+    vida_frame_geometry_init(&g);
+    g.flip = 1;
+    geom_case(v, "flip", &g, 160, 120, 4);
+    if (vt_failed_now) {
+        vida_video_free(v);
+        return;
+    }
+
+    /* crop_x/y pick the region out of the native frame; flip mirrors it. */
+    int nw, nh, cw, ch, fw, fh, cw2, ch2;
+    uint8_t *nat = read_one(v, 42, NULL, &nw, &nh);
+    vida_frame_geometry_init(&g);
+    g.crop_width = 100;
+    g.crop_height = 90;
+    g.crop_x = 44;
+    g.crop_y = 20;
+    uint8_t *crop = read_one(v, 42, &g, &cw, &ch);
+    g.flip = 1;
+    uint8_t *flip = read_one(v, 42, &g, &fw, &fh);
+    g.flip = 0;
+    g.crop_x = g.crop_y = -1;
+    g.crop_width = g.crop_height = 100;
+    uint8_t *cen = read_one(v, 42, &g, &cw2, &ch2);
+    g.crop_x = 30; /* (160-100)/2 */
+    g.crop_y = 10;
+    int ew, eh;
+    uint8_t *at = read_one(v, 42, &g, &ew, &eh);
+    double dc = 0, df = 0;
+    int ok = nat && crop && flip && cen && at && cw == 100 && ch == 90 && fw == 100 && fh == 90;
+    if (ok) {
+        for (int y = 0; y < 90; y++)
+            for (int x = 0; x < 100; x++)
+                for (int c = 0; c < 3; c++) {
+                    int a = nat[((size_t)(y + 20) * nw + x + 44) * 3 + c];
+                    dc += abs(a - crop[((size_t)y * 100 + x) * 3 + c]);
+                    df += abs(a - flip[((size_t)y * 100 + 99 - x) * 3 + c]);
+                }
+        dc /= 100 * 90 * 3;
+        df /= 100 * 90 * 3;
+        printf("  crop 100x90 at (44,20) vs native: MAD %.3f, flipped %.3f\n", dc, df);
+    }
+    int same = ok && cw2 == 100 && ch2 == 100 && ew == 100 && eh == 100 &&
+               memcmp(cen, at, 100 * 100 * 3) == 0;
+    int code = ok ? vt_frame_read(cen, 100, 100) : -1;
+    free(nat);
+    free(crop);
+    free(flip);
+    free(cen);
+    free(at);
+    if (!ok || dc > 1.0 || df > 1.0 || !same || code != 42)
+        vida_video_free(v);
+    CHECKF(ok, "a crop read failed: %s", vida_last_error());
+    CHECK(dc <= 1.0 && df <= 1.0);
+    CHECKF(same, "centred crop differs from crop at (30,10)");
+    CHECK(code == 42);
+
+    /* Bad geometry. */
+    int w, h;
+    uint8_t buf[16];
+    int64_t i0 = 0;
+    vida_frame_geometry_init(&g);
+    g.crop_width = 161;
+    g.crop_height = 10;
+    int rc1 = vida_video_output_size(v, &g, &w, &h);
+    int rc2 = vida_video_read(v, &i0, 1, &g, buf, sizeof buf);
+    vida_frame_geometry_init(&g);
+    g.short_side = 64;
+    g.crop_width = g.crop_height = 65; /* larger than 85x64 */
+    int rc3 = vida_video_output_size(v, &g, &w, &h);
+    vida_frame_geometry_init(&g);
+    g.crop_width = g.crop_height = 50;
+    g.crop_x = 120; /* 120 + 50 > 160 */
+    g.crop_y = 0;
+    int rc4 = vida_video_output_size(v, &g, &w, &h);
+    vida_frame_geometry_init(&g);
+    g.short_side = -3;
+    int rc5 = vida_video_output_size(v, &g, &w, &h);
+    vida_frame_geometry_init(&g);
+    g.size = 0;
+    int rc6 = vida_video_output_size(v, &g, &w, &h);
+    vida_video_free(v);
+    NOTE("  bad geometry: %d %d %d %d %d %d\n", rc1, rc2, rc3, rc4, rc5, rc6);
+    CHECK(rc1 == VIDA_EINVAL && rc2 == VIDA_EINVAL && rc3 == VIDA_EINVAL && rc4 == VIDA_EINVAL);
+    CHECK(rc5 == VIDA_EINVAL && rc6 == VIDA_EINVAL);
+}
+
+TEST(video, geometry_rotated)
+{
+    static const char *const names[] = {"rot90.mp4", "rot180.mp4", "rot270.mp4"};
+    for (int k = 0; k < 3; k++) {
+        char path[512];
+        vida_video *v;
+        OPEN_VIDEO(v, names[k], path);
+        vida_video_info in = get_info(v);
+        int q = in.rotation / 90;
+        int swap = (q & 1) != 0;
+        vida_frame_geometry g;
+        vida_frame_geometry_init(&g);
+        g.short_side = 64;
+        g.flip = 1;
+        /* rotation comes first: 90/270 show 120x160, short side 64 -> 64x85 */
+        geom_case(v, names[k], &g, swap ? 64 : 85, swap ? 85 : 64, q | 4);
+        vida_video_free(v);
+        CHECKF(k == 1 ? in.rotation == 180 : (in.rotation == 90 || in.rotation == 270),
+               "%s: rotation %d", names[k], in.rotation);
+        CHECK(in.width == (swap ? 120 : 160) && in.coded_width == 160);
+        if (vt_failed_now)
+            return;
+    }
+}
+
+TEST(video, sizechange_keeps_first_size)
+{
+    char path[512];
+    vida_video *v;
+    OPEN_VIDEO(v, "sizechange.mkv", path);
+    int64_t idx[6] = {75, 10, 49, 50, 99, 0};
+    read_and_check(v, "sizechange.mkv", idx, 6, NULL, 0);
+    vida_frame_geometry g;
+    vida_frame_geometry_init(&g);
+    g.short_side = 60;
+    read_and_check(v, "sizechange.mkv short_side 60", idx, 6, &g, 0);
+    vida_video_free(v);
+}
+
+/* --- bad inputs ---------------------------------------------------------------- */
+
+/*
+ * Opens path expecting status want1 or want2; a failure must leave *out NULL
+ * and give a message naming name_in_msg. Returns the status.
+ */
+static int open_expect(const char *path, const char *name_in_msg, int want1, int want2)
+{
+    vida_video *v = NULL;
+    int rc = vida_video_open(&v, NULL, path, NULL);
+    const char *msg = vida_last_error();
+    NOTE("  open %-28s -> %d %s\n", name_in_msg, rc, rc ? msg : "");
+    if (rc == VIDA_OK)
+        vida_video_free(v);
+    if (rc != want1 && rc != want2) {
+        fprintf(stderr, "  open %s returned %d (%s), expected %d or %d\n", path, rc, msg, want1,
+                want2);
+        vt_failed_now = 1;
+    } else if (rc != VIDA_OK && (v != NULL || !strstr(msg, name_in_msg))) {
+        fprintf(stderr, "  open %s: message \"%s\" does not name %s (or *out set)\n", path, msg,
+                name_in_msg);
+        vt_failed_now = 1;
+    }
+    return rc;
+}
+
+static const char *tmp_path(char *buf, size_t n, const char *name)
+{
+    snprintf(buf, n, "%s/%s", vt_tmp_dir(), name);
+    return buf;
+}
+
+static char *read_video(const char *name, size_t *size)
+{
+    char path[512];
+    video_path(path, sizeof path, name);
+    return vt_read_file(path, size);
+}
+
+TEST(video, bad_files)
+{
+    char p[600];
+    uint8_t junk[4096];
+    uint64_t seed = 7;
+    CHECK(vt_write_file(tmp_path(p, sizeof p, "empty.mp4"), "", 0) == 0);
+    open_expect(p, "empty.mp4", VIDA_EDECODE, VIDA_EIO);
+    CHECK(vt_write_file(tmp_path(p, sizeof p, "one_byte.mp4"), "\0", 1) == 0);
+    open_expect(p, "one_byte.mp4", VIDA_EDECODE, VIDA_EDECODE);
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (uint8_t)rng_next(&seed);
+    CHECK(vt_write_file(tmp_path(p, sizeof p, "random.mp4"), junk, sizeof junk) == 0);
+    open_expect(p, "random.mp4", VIDA_EDECODE, VIDA_EDECODE);
+    const char *text = "This is not a video.\nJust some text named .mp4\n";
+    CHECK(vt_write_file(tmp_path(p, sizeof p, "text.mp4"), text, strlen(text)) == 0);
+    open_expect(p, "text.mp4", VIDA_EDECODE, VIDA_EDECODE);
+    open_expect(tmp_path(p, sizeof p, "does_not_exist.mp4"), "does_not_exist.mp4", VIDA_EIO,
+                VIDA_EIO);
+    CHECK(mkdir(tmp_path(p, sizeof p, "adir.mp4"), 0700) == 0);
+    open_expect(p, "adir.mp4", VIDA_EIO, VIDA_EIO);
+    CHECK(!vt_failed_now);
+
+    char path[512];
+    if (have_video(path, sizeof path, "audio.m4a"))
+        open_expect(path, "audio.m4a", VIDA_EDECODE, VIDA_EDECODE);
+    CHECK(!vt_failed_now);
+
+    /* mp4 with the moov atom at the end, cut in half: no index. */
+    size_t size;
+    char *data = read_video("h264.mp4", &size);
+    CHECK(data);
+    int wr = vt_write_file(tmp_path(p, sizeof p, "no_moov.mp4"), data, size / 2);
+    free(data);
+    CHECK(wr == 0);
+    open_expect(p, "no_moov.mp4", VIDA_EDECODE, VIDA_EDECODE);
+}
+
+/* Offset of the payload of the first top-level box of type fourcc, or -1. */
+static long mp4_box(const uint8_t *d, size_t size, const char *fourcc, size_t *box_size)
+{
+    size_t off = 0;
+    while (off + 8 <= size) {
+        uint64_t len = ((uint64_t)d[off] << 24) | ((uint64_t)d[off + 1] << 16) |
+                       ((uint64_t)d[off + 2] << 8) | d[off + 3];
+        size_t hdr = 8;
+        if (len == 1 && off + 16 <= size) {
+            len = 0;
+            for (int k = 0; k < 8; k++)
+                len = (len << 8) | d[off + 8 + k];
+            hdr = 16;
+        } else if (len == 0) {
+            len = size - off;
+        }
+        if (len < hdr)
+            return -1;
+        if (memcmp(d + off + 4, fourcc, 4) == 0) {
+            *box_size = (size_t)len - hdr;
+            return (long)(off + hdr);
+        }
+        off += (size_t)len;
+    }
+    return -1;
+}
+
+/*
+ * Opens a damaged file: it may open (with at most n_max frames) or fail with
+ * a clear error; reads (in chunks of 10 frames) may fail only with EDECODE or
+ * ENOMEM, naming the file, and frames that come back must be the ones asked
+ * for when check_frames is set.
+ */
+static void damaged(const char *path, const char *name, int64_t n_max, int check_frames)
+{
+    vida_video *v = NULL;
+    int rc = vida_video_open(&v, NULL, path, NULL);
+    if (rc != VIDA_OK) {
+        NOTE("  %-24s open -> %d %s\n", name, rc, vida_last_error());
+        CHECKF(rc == VIDA_EDECODE || rc == VIDA_EIO || rc == VIDA_ENOMEM, "%s: open returned %d",
+               name, rc);
+        CHECKF(strstr(vida_last_error(), name) != NULL, "%s: message \"%s\"", name,
+               vida_last_error());
+        return;
+    }
+    vida_video_info in = get_info(v);
+    int64_t n_ok = 0, n_err = 0, first_err = -1, chunk = 10;
+    int wrong = 0, firstrc = 0;
+    size_t fb = (size_t)in.width * in.height * 3;
+    uint8_t *out = malloc(fb * (size_t)chunk);
+    /* chunks of 10 consecutive frames, last chunk first, then from the start */
+    int64_t n_chunks = (in.n_frames + chunk - 1) / chunk;
+    for (int64_t c = -1; out && c < n_chunks; c++) {
+        int64_t idx[10], m = 0, first = (c < 0 ? n_chunks - 1 : c) * chunk;
+        for (int64_t i = first; i < in.n_frames && m < chunk; i++)
+            idx[m++] = i;
+        int r = vida_video_read(v, idx, m, NULL, out, fb * (size_t)chunk);
+        if (r == VIDA_OK) {
+            n_ok += c >= 0 ? m : 0;
+            for (int64_t k = 0; check_frames && k < m; k++)
+                if (vt_frame_read(out + fb * (size_t)k, in.width, in.height) != idx[k])
+                    wrong++;
+        } else {
+            if (first_err < 0) {
+                first_err = first;
+                firstrc = r;
+                NOTE("  %-24s frames %lld.. -> %d %s\n", name, (long long)first, r,
+                     vida_last_error());
+            }
+            n_err += c >= 0 ? m : 0;
+            if ((r != VIDA_EDECODE && r != VIDA_ENOMEM) || !strstr(vida_last_error(), name))
+                wrong += 1000;
+        }
+    }
+    free(out);
+    vida_video_free(v);
+    NOTE("  %-24s opened: %lld frames, %lld read ok, %lld failed (first %lld: %d), %d wrong\n",
+         name, (long long)in.n_frames, (long long)n_ok, (long long)n_err, (long long)first_err,
+         firstrc, wrong);
+    CHECK(in.n_frames >= 1 && in.n_frames <= n_max);
+    CHECK(wrong == 0);
+}
+
+TEST(video, truncated_and_corrupt)
+{
+    char p[600];
+    size_t size, mdat_size = 0;
+    char *data = read_video("h264_faststart.mp4", &size);
+    CHECK(data);
+    long mdat = mp4_box((const uint8_t *)data, size, "mdat", &mdat_size);
+    size_t moov_size = 0;
+    long moov = mp4_box((const uint8_t *)data, size, "moov", &moov_size);
+    if (mdat < 0 || moov < 0 || moov > mdat)
+        free(data);
+    CHECKF(mdat > 0 && moov > 0 && moov < mdat, "h264_faststart.mp4: moov %ld mdat %ld", moov,
+           mdat);
+    /* inside the first frame's data (the first keyframe is a few KB) */
+    int wr = vt_write_file(tmp_path(p, sizeof p, "cut_first_frame.mp4"), data, (size_t)mdat + 200);
+    if (wr == 0)
+        damaged(p, "cut_first_frame.mp4", 50, 0);
+    if (wr == 0 && !vt_failed_now) {
+        wr = vt_write_file(tmp_path(p, sizeof p, "cut_middle.mp4"), data,
+                           (size_t)mdat + mdat_size / 2);
+        if (wr == 0)
+            damaged(p, "cut_middle.mp4", 50, 1);
+    }
+    free(data);
+    CHECK(wr == 0);
+    CHECK(!vt_failed_now);
+
+    /* Bit flips in the middle of h264.mp4's mdat, and in its moov. */
+    data = read_video("h264.mp4", &size);
+    CHECK(data);
+    mdat = mp4_box((const uint8_t *)data, size, "mdat", &mdat_size);
+    moov = mp4_box((const uint8_t *)data, size, "moov", &moov_size);
+    if (mdat < 0 || moov < 0)
+        free(data);
+    CHECK(mdat > 0 && moov > 0);
+    char *bad = malloc(size);
+    if (!bad)
+        free(data);
+    CHECK(bad);
+    uint64_t seed = 42;
+    for (int variant = 0; variant < 4 && !vt_failed_now; variant++) {
+        char name[64];
+        memcpy(bad, data, size);
+        if (variant < 3) {
+            /* 64 random bytes flipped in the middle half of the frame data */
+            for (int k = 0; k < 64; k++) {
+                size_t at = (size_t)mdat + mdat_size / 4 + rng_next(&seed) % (mdat_size / 2);
+                bad[at] ^= (char)(1 + rng_next(&seed) % 255);
+            }
+            snprintf(name, sizeof name, "flip_mdat%d.mp4", variant);
+        } else {
+            /* 16 bytes of the index */
+            for (int k = 0; k < 16; k++) {
+                size_t at = (size_t)moov + rng_next(&seed) % moov_size;
+                bad[at] ^= (char)(1 + rng_next(&seed) % 255);
+            }
+            snprintf(name, sizeof name, "flip_moov.mp4");
+        }
+        if (vt_write_file(tmp_path(p, sizeof p, name), bad, size) != 0) {
+            vt_failed_now = 1;
+            break;
+        }
+        damaged(p, name, variant < 3 ? 300 : INT64_MAX, 0);
+    }
+    free(bad);
+    free(data);
+}
+
+TEST(video, names_are_not_urls)
+{
+    char cwd[PATH_MAX], src[PATH_MAX], abs_ts[PATH_MAX];
+    size_t s_short, s_long, s_ts;
+    char *short_mp4 = read_video("short.mp4", &s_short);
+    char *long_mp4 = read_video("h264.mp4", &s_long);
+    char *ts = read_video("h264.ts", &s_ts);
+    video_path(src, sizeof src, "h264.ts");
+    int ok = short_mp4 && long_mp4 && ts && getcwd(cwd, sizeof cwd) && realpath(src, abs_ts);
+    ok = ok && chdir(vt_tmp_dir()) == 0;
+    if (ok) {
+        /* If these names were URLs, each would open something else. */
+        ok = vt_write_file("a", ts, s_ts) == 0 && vt_write_file("b", ts, s_ts) == 0 &&
+             vt_write_file("x.mp4", long_mp4, s_long) == 0 &&
+             vt_write_file("file:x.mp4", short_mp4, s_short) == 0;
+        if (ok) {
+            open_expect("concat:a|b", "concat:a|b", VIDA_EIO, VIDA_EIO);
+            open_expect("http://example.com/a.mp4", "http://example.com/a.mp4", VIDA_EIO, VIDA_EIO);
+            open_expect("pipe:0", "pipe:0", VIDA_EIO, VIDA_EIO);
+            open_expect("subfile,,start,0,end,1000,,:x.mp4", "subfile,,start,0,end,1000,,:x.mp4",
+                        VIDA_EIO, VIDA_EIO);
+            /* a plain file named file:x.mp4 is short.mp4's 10 frames, not x.mp4's 300 */
+            vida_video *v = NULL;
+            int rc = vida_video_open(&v, NULL, "file:x.mp4", NULL);
+            vida_video_info in = get_info(v);
+            NOTE("  open file:x.mp4 -> %d, %lld frames\n", rc, (long long)in.n_frames);
+            if (rc != VIDA_OK || in.n_frames != 10) {
+                fprintf(stderr, "  file:x.mp4: %d %s, %lld frames\n", rc, vida_last_error(),
+                        (long long)in.n_frames);
+                vt_failed_now = 1;
+            }
+            vida_video_free(v);
+
+            /* Playlists and concat lists pointing at a real file are refused. */
+            char list[2 * PATH_MAX + 200];
+            snprintf(list, sizeof list,
+                     "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:12\n"
+                     "#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:12.0,\n%s\n#EXT-X-ENDLIST\n",
+                     abs_ts);
+            if (vt_write_file("list.m3u8", list, strlen(list)) == 0)
+                open_expect("list.m3u8", "list.m3u8", VIDA_EDECODE, VIDA_EDECODE);
+            snprintf(list, sizeof list, "ffconcat version 1.0\nfile '%s'\nfile '%s'\n", abs_ts,
+                     abs_ts);
+            if (vt_write_file("list.ffconcat", list, strlen(list)) == 0)
+                open_expect("list.ffconcat", "list.ffconcat", VIDA_EDECODE, VIDA_EDECODE);
+            snprintf(list, sizeof list, "[Reference]\nRef1=%s\n", abs_ts);
+            if (vt_write_file("list.asx", list, strlen(list)) == 0)
+                open_expect("list.asx", "list.asx", VIDA_EDECODE, VIDA_EDECODE);
+        }
+        if (chdir(cwd) != 0)
+            ok = 0;
+    }
+    free(short_mp4);
+    free(long_mp4);
+    free(ts);
+    CHECKF(ok, "could not set up the files in %s", vt_tmp_dir());
+}
+
+TEST(video, bad_arguments)
+{
+    char path[512];
+    vida_video *v = NULL;
+    CHECK(vida_video_open(NULL, NULL, "x.mp4", NULL) == VIDA_EINVAL);
+    CHECK(vida_video_open(&v, NULL, NULL, NULL) == VIDA_EINVAL && v == NULL);
+    vida_video_params p;
+    vida_video_params_init(&p);
+    p.size = 0;
+    if (have_video(path, sizeof path, "h264.mp4")) {
+        CHECK(vida_video_open(&v, NULL, path, &p) == VIDA_EINVAL && v == NULL);
+    }
+    CHECK(!vt_failed_now);
+    vida_video_free(NULL);
+
+    /* NULL handles */
+    vida_video_info in;
+    memset(&in, 0, sizeof in);
+    in.size = sizeof in;
+    vida_video_stats st;
+    memset(&st, 0, sizeof st);
+    st.size = sizeof st;
+    double t;
+    int64_t i0 = 0, idx;
+    int w, h;
+    uint8_t buf[160 * 120 * 3];
+    CHECK(vida_video_get_info(NULL, &in) == VIDA_EINVAL);
+    CHECK(vida_video_get_stats(NULL, &st) == VIDA_EINVAL);
+    CHECK(vida_video_frame_time(NULL, 0, &t) == VIDA_EINVAL);
+    CHECK(vida_video_frame_at(NULL, 0.0, &idx) == VIDA_EINVAL);
+    CHECK(vida_video_output_size(NULL, NULL, &w, &h) == VIDA_EINVAL);
+    CHECK(vida_video_read(NULL, &i0, 1, NULL, buf, sizeof buf) == VIDA_EINVAL);
+
+    OPEN_VIDEO(v, "one_frame.mp4", path);
+    vida_video_info one = get_info(v);
+    CHECK(one.n_frames == 1 && one.n_keyframes == 1);
+    int rcs[16], k = 0;
+    rcs[k++] = vida_video_get_info(v, NULL);
+    in.size = 0;
+    rcs[k++] = vida_video_get_info(v, &in);
+    rcs[k++] = vida_video_get_stats(v, NULL);
+    rcs[k++] = vida_video_frame_time(v, 0, NULL);
+    rcs[k++] = vida_video_frame_time(v, 1, &t);
+    rcs[k++] = vida_video_frame_time(v, -1, &t);
+    rcs[k++] = vida_video_frame_at(v, 0.0, NULL);
+    int64_t badi[3] = {0, 1, -1};
+    rcs[k++] = vida_video_read(v, &badi[1], 1, NULL, buf, sizeof buf); /* index 1 of 1 */
+    rcs[k++] = vida_video_read(v, &badi[2], 1, NULL, buf, sizeof buf); /* -1 */
+    rcs[k++] = vida_video_read(v, badi, 2, NULL, buf, sizeof buf);     /* 0 then 1 */
+    rcs[k++] = vida_video_read(v, &i0, 1, NULL, buf, sizeof buf - 1);  /* too small */
+    rcs[k++] = vida_video_read(v, NULL, 1, NULL, buf, sizeof buf);
+    rcs[k++] = vida_video_read(v, &i0, 1, NULL, NULL, sizeof buf);
+    rcs[k++] = vida_video_read(v, &i0, -1, NULL, buf, sizeof buf);
+    for (int j = 0; j < k; j++)
+        if (rcs[j] != VIDA_EINVAL) {
+            fprintf(stderr, "  bad argument case %d returned %d\n", j, rcs[j]);
+            vt_failed_now = 1;
+        }
+    /* the index error names the file */
+    vida_video_read(v, &badi[1], 1, NULL, buf, sizeof buf);
+    int names = strstr(vida_last_error(), "one_frame.mp4") != NULL;
+    NOTE("  index 1 of 1: %s\n", vida_last_error());
+    /* and the one frame reads */
+    int rc = vida_video_read(v, &i0, 1, NULL, buf, sizeof buf);
+    int num = rc == VIDA_OK ? vt_frame_read(buf, 160, 120) : -1;
+    CHECK_OK(vida_video_frame_at(v, 100.0, &idx));
+    vida_video_free(v);
+    CHECK(!vt_failed_now);
+    CHECK(names);
+    CHECK(rc == VIDA_OK && num == 0);
+    CHECK(idx == 0);
+}
+
+TEST(video, limits)
+{
+    char path[512];
+    vida_video *v = NULL;
+    if (!have_video(path, sizeof path, "h264.mp4"))
+        return;
+    vida_video_params p;
+    vida_video_params_init(&p);
+    CHECK(p.size == sizeof p && p.max_pixels == 4096LL * 4096 && p.max_decode_frames == 8192);
+    CHECK(p.deadline == 60 && p.threads == 1 && p.stream == -1);
+    p.max_pixels = 160 * 120 - 1;
+    int rc = vida_video_open(&v, NULL, path, &p);
+    NOTE("  max_pixels 19199: %d %s\n", rc, vida_last_error());
+    CHECK(rc == VIDA_ENOMEM && v == NULL && strstr(vida_last_error(), "h264.mp4"));
+    p.max_pixels = 160 * 120;
+    CHECK_OK(vida_video_open(&v, NULL, path, &p));
+    vida_video_free(v);
+    v = NULL;
+
+    vida_video_params_init(&p);
+    p.deadline = 1e-9;
+    rc = vida_video_open(&v, NULL, path, &p);
+    int rc2 = rc;
+    if (rc == VIDA_OK) {
+        uint8_t buf[160 * 120 * 3];
+        int64_t i = 150;
+        rc2 = vida_video_read(v, &i, 1, NULL, buf, sizeof buf);
+        vida_video_free(v);
+    }
+    NOTE("  deadline 1e-9: open %d, read %d: %s\n", rc, rc2, vida_last_error());
+    CHECK(rc2 == VIDA_ECANCELLED && strstr(vida_last_error(), "h264.mp4"));
+}
+
+TEST(video, open_read_free_no_leak)
+{
+    static const char *const names[] = {"h264.mp4", "h264.mkv", "vp9.webm", "h264.ts"};
+    uint8_t *buf = malloc(192 * 144 * 3);
+    CHECK(buf);
+    for (int it = 0; it < 200; it++) {
+        char path[512];
+        const char *name = names[it % 4];
+        video_path(path, sizeof path, name);
+        if (!file_exists(path)) {
+            if (was_skipped(name))
+                continue;
+            free(buf);
+            CHECKF(0, "%s missing: run make test-videos", path);
+        }
+        vida_video *v = NULL;
+        int rc = vida_video_open(&v, NULL, path, NULL);
+        int64_t i = it % 7;
+        vida_video_info in = get_info(v);
+        if (rc == VIDA_OK)
+            rc = vida_video_read(v, &i, 1, NULL, buf, (size_t)in.width * in.height * 3);
+        vida_video_free(v);
+        if (rc != VIDA_OK || vt_frame_read(buf, in.width, in.height) != i) {
+            free(buf);
+            CHECKF(0, "%s iteration %d: %d %s", name, it, rc, vida_last_error());
+        }
+    }
+    /* failing opens must not leak either */
+    char p[600];
+    CHECK(vt_write_file(tmp_path(p, sizeof p, "leak.mp4"), "garbage garbage", 15) == 0);
+    for (int it = 0; it < 50; it++) {
+        vida_video *v = NULL;
+        if (vida_video_open(&v, NULL, p, NULL) == VIDA_OK)
+            vida_video_free(v);
+    }
+    free(buf);
+}

@@ -1,0 +1,186 @@
+#!/bin/sh
+# make-videos.sh DIR VT_FRAMES: encodes the test videos of test/video/README.md
+# into DIR with the ffmpeg program. Every video shows numbered frames
+# (framecode.h, written by VT_FRAMES), so a test can read which frame it got.
+#
+# Codecs whose encoder this ffmpeg lacks are skipped with a note on stderr and
+# their file names are listed in DIR/skipped.txt (tests skip those and only
+# those); libx264 is required. Every file's frame count is checked with
+# ffprobe, so the counts in the README are what the files hold.
+set -u
+
+die() {
+    echo "make-videos.sh: $*" >&2
+    exit 1
+}
+
+[ $# -eq 2 ] || die "usage: make-videos.sh DIR VT_FRAMES"
+DIR=$1
+VT=$2
+[ -x "$VT" ] || die "$VT is not an executable (make build/tools/vt_frames)"
+command -v ffmpeg >/dev/null 2>&1 || die "the ffmpeg program is missing (make deps)"
+command -v ffprobe >/dev/null 2>&1 || die "the ffprobe program is missing (make deps)"
+mkdir -p "$DIR" || die "cannot create $DIR"
+: >"$DIR/skipped.txt" || die "cannot write $DIR/skipped.txt"
+
+FF="ffmpeg -hide_banner -loglevel error -nostdin -y"
+ENCODERS=$(ffmpeg -hide_banner -loglevel error -encoders 2>/dev/null | awk '{print $2}')
+
+have() {
+    printf '%s\n' "$ENCODERS" | grep -qx "$1"
+}
+
+# skip NAME ENCODER: notes that NAME cannot be made here.
+skip() {
+    echo "make-videos.sh: note: ffmpeg has no $2 encoder, $1 not made" >&2
+    echo "$1" >>"$DIR/skipped.txt"
+}
+
+# enc NAME W H N FIRST OPTIONS...: frames FIRST..FIRST+N-1 of size WxH at
+# 25 fps, encoded with the ffmpeg output OPTIONS into DIR/NAME.
+enc() {
+    name=$1 w=$2 h=$3 n=$4 first=$5
+    shift 5
+    "$VT" "$w" "$h" "$n" "$first" |
+        $FF -f rawvideo -pix_fmt rgb24 -s "${w}x$h" -r 25 -i - "$@" "$DIR/$name" ||
+        die "ffmpeg failed to make $name"
+}
+
+# check NAME N: DIR/NAME must decode to N video frames.
+check() {
+    got=$(ffprobe -v error -select_streams v:0 -count_frames \
+        -show_entries stream=nb_read_frames -of default=nw=1:nk=1 "$DIR/$1" | head -n 1)
+    [ "$got" = "$2" ] || die "$1 has $got frames, expected $2"
+}
+
+# make NAME N OPTIONS...: enc at 160x120 from frame 0, then check.
+make1() {
+    name=$1 n=$2
+    shift 2
+    enc "$name" 160 120 "$n" 0 "$@"
+    check "$name" "$n"
+}
+
+X264="-c:v libx264 -pix_fmt yuv420p -preset veryfast"
+have libx264 || die "ffmpeg has no libx264 encoder (Debian's ffmpeg has it)"
+
+# H.264 with 3 B-frames in every common container.
+for f in h264.mp4 h264.mkv h264.avi h264.ts h264.mov; do
+    make1 $f 300 $X264 -bf 3
+done
+make1 h264_gop300.mp4 600 $X264 -bf 3 -g 300 -keyint_min 300 -sc_threshold 0
+make1 h264_gop16.mp4 300 $X264 -bf 3 -g 16 -keyint_min 16 -sc_threshold 0
+make1 h264_opengop.mkv 300 $X264 -bf 3 -g 50 -keyint_min 50 -sc_threshold 0 \
+    -x264-params open-gop=1
+make1 h264_faststart.mp4 50 $X264 -bf 3 -movflags +faststart
+make1 one_frame.mp4 1 $X264
+make1 short.mp4 10 $X264 -bf 3
+make1 h264_fullrange.mp4 300 -c:v libx264 -pix_fmt yuvj420p -preset veryfast -bf 3 \
+    -color_range pc
+
+# 10-bit: libx264 built for 10 bits, else x265.
+if "$VT" 160 120 300 0 | $FF -f rawvideo -pix_fmt rgb24 -s 160x120 -r 25 -i - \
+    -c:v libx264 -pix_fmt yuv420p10le -preset veryfast -bf 3 "$DIR/h264_10bit.mp4" 2>/dev/null; then
+    check h264_10bit.mp4 300
+    echo hevc_10bit.mp4 >>"$DIR/skipped.txt"
+else
+    rm -f "$DIR/h264_10bit.mp4"
+    echo "make-videos.sh: note: libx264 cannot encode 10 bits, trying hevc_10bit.mp4" >&2
+    echo h264_10bit.mp4 >>"$DIR/skipped.txt"
+    if have libx265; then
+        make1 hevc_10bit.mp4 300 -c:v libx265 -pix_fmt yuv420p10le -preset ultrafast \
+            -x265-params log-level=error
+    else
+        skip hevc_10bit.mp4 libx265
+    fi
+fi
+
+# Variable frame rate: durations cycle 20, 60, 100, 200, 120 ms (10 fps on
+# average); vfr.pts lists each frame's time as ffprobe reads it.
+enc vfr.mkv 160 120 100 0 -vf 'settb=1/1000,setpts=(floor(N/5)*500+gte(mod(N\,5)\,1)*20+gte(mod(N\,5)\,2)*60+gte(mod(N\,5)\,3)*100+gte(mod(N\,5)\,4)*200)/1000/TB' \
+    -fps_mode passthrough -enc_time_base 1/1000 $X264 -bf 3
+check vfr.mkv 100
+ffprobe -v error -select_streams v:0 -show_entries frame=pts_time -of default=nw=1:nk=1 \
+    "$DIR/vfr.mkv" | grep -E '^[0-9.]+$' >"$DIR/vfr.pts" || die "ffprobe failed on vfr.mkv"
+[ "$(wc -l <"$DIR/vfr.pts")" -eq 100 ] || die "vfr.pts does not have 100 lines"
+
+# Rotation: the mov muxer writes the display matrix from the rotate tag when
+# the stream is copied (not when encoding).
+make1 rot_base.mp4 100 $X264 -bf 3
+for r in 90 180 270; do
+    $FF -i "$DIR/rot_base.mp4" -c copy -metadata:s:v:0 rotate=$r "$DIR/rot$r.mp4" ||
+        die "ffmpeg failed to make rot$r.mp4"
+    ffprobe -v error -select_streams v:0 -show_entries stream_side_data=rotation \
+        -of default=nw=1:nk=1 "$DIR/rot$r.mp4" | grep -qE '^-?[0-9]+$' ||
+        die "rot$r.mp4 has no display matrix"
+done
+rm -f "$DIR/rot_base.mp4"
+
+# A mid-stream size change: frames 0-49 at 160x120 then 50-99 at 192x144,
+# two raw H.264 streams (each with its own SPS) joined and put in Matroska.
+enc sc_a.h264 160 120 50 0 $X264 -bf 0 -f h264
+enc sc_b.h264 192 144 50 50 $X264 -bf 0 -f h264
+cat "$DIR/sc_a.h264" "$DIR/sc_b.h264" >"$DIR/sc_ab.h264" || die "cannot write sc_ab.h264"
+$FF -fflags +genpts -framerate 25 -f h264 -i "$DIR/sc_ab.h264" -c copy "$DIR/sizechange.mkv" ||
+    die "ffmpeg failed to make sizechange.mkv"
+rm -f "$DIR/sc_a.h264" "$DIR/sc_b.h264" "$DIR/sc_ab.h264"
+check sizechange.mkv 100
+
+# Audio only.
+$FF -f lavfi -i sine=frequency=440:duration=2 -c:a aac "$DIR/audio.m4a" ||
+    die "ffmpeg failed to make audio.m4a"
+
+if have libx265; then
+    for f in hevc.mp4 hevc.mkv; do
+        make1 $f 300 -c:v libx265 -pix_fmt yuv420p -preset ultrafast \
+            -x265-params log-level=error:bframes=3
+    done
+else
+    skip hevc.mp4 libx265
+    skip hevc.mkv libx265
+fi
+
+if have libvpx; then
+    make1 vp8.webm 300 -c:v libvpx -pix_fmt yuv420p -b:v 150k -deadline realtime -cpu-used 8
+else
+    skip vp8.webm libvpx
+fi
+
+if have libvpx-vp9; then
+    enc vp9.webm 192 144 300 0 -c:v libvpx-vp9 -pix_fmt yuv420p -b:v 150k -deadline realtime \
+        -cpu-used 8 -row-mt 1
+    check vp9.webm 300
+else
+    skip vp9.webm libvpx-vp9
+fi
+
+if have libaom-av1; then
+    make1 av1.mkv 300 -c:v libaom-av1 -pix_fmt yuv420p -usage realtime -cpu-used 8 -b:v 150k
+elif have libsvtav1; then
+    SVT_LOG=1 make1 av1.mkv 300 -c:v libsvtav1 -pix_fmt yuv420p -preset 12
+else
+    skip av1.mkv libaom-av1
+fi
+
+if have mpeg4; then
+    make1 mpeg4.avi 300 -c:v mpeg4 -q:v 5 -bf 2
+    # odd size with 4:2:0 chroma
+    enc odd.avi 161 121 50 0 -c:v mpeg4 -pix_fmt yuv420p -q:v 4
+    check odd.avi 50
+else
+    skip mpeg4.avi mpeg4
+    skip odd.avi mpeg4
+fi
+
+if have mjpeg; then
+    make1 mjpeg.avi 150 -c:v mjpeg -pix_fmt yuvj420p -q:v 8
+else
+    skip mjpeg.avi mjpeg
+fi
+
+if have mpeg2video; then
+    make1 mpeg2.ts 300 -c:v mpeg2video -q:v 6 -bf 2
+else
+    skip mpeg2.ts mpeg2video
+fi
+exit 0
