@@ -101,10 +101,11 @@ struct vida_video {
     int skipped_overflow;
 
     /* conversion */
-    struct SwsContext *sws;
-    uint8_t *tmp;
-    size_t tmp_size;
-    int sws_key[6];
+    struct SwsContext *sws;  /* frame to RGB (or to scaled YUV 4:4:4) */
+    struct SwsContext *sws2; /* scaled YUV 4:4:4 to RGB */
+    uint8_t *tmp, *yuv;
+    size_t tmp_size, yuv_size;
+    int sws_key[8], sws2_key[4];
 
     vida_video_stats stats;
 };
@@ -660,6 +661,8 @@ void vida_video_free(vida_video *v)
     if (!v)
         return;
     sws_freeContext(v->sws);
+    sws_freeContext(v->sws2);
+    vidai_free(v->yuv);
     av_frame_free(&v->frame);
     av_packet_free(&v->pkt);
     avcodec_free_context(&v->dec);
@@ -827,7 +830,46 @@ static int sws_colorspace(int cs)
     }
 }
 
-/* Converts v->frame (frame index idx) into out (cw x ch x 3). */
+/* Sets the YUV matrix and range of a context (srcr/dstr: 1 = full, -1 = keep). */
+static void set_colors(struct SwsContext *c, int cs, int srcr, int dstr)
+{
+    int *inv, sr, *tab, dr, b, ct, sat;
+    if (sws_getColorspaceDetails(c, &inv, &sr, &tab, &dr, &b, &ct, &sat) < 0)
+        return;
+    sws_setColorspaceDetails(c, sws_getCoefficients(cs), srcr >= 0 ? srcr : sr, tab,
+                             dstr >= 0 ? dstr : dr, b, ct, sat);
+}
+
+/* Whether frames of format fmt are scaled in 8-bit YUV 4:4:4 first (see convert). */
+static int scale_in_yuv(int fmt)
+{
+    const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(fmt);
+    return d && d->nb_components >= 3 && d->comp[0].depth == 8 &&
+           (d->flags & AV_PIX_FMT_FLAG_PLANAR) &&
+           !(d->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL | AV_PIX_FMT_FLAG_HWACCEL |
+                         AV_PIX_FMT_FLAG_BITSTREAM | AV_PIX_FMT_FLAG_ALPHA));
+}
+
+static int grow_tmp(uint8_t **buf, size_t *size, size_t need)
+{
+    if (need <= *size)
+        return VIDA_OK;
+    vidai_free(*buf);
+    *buf = vidai_malloc(need);
+    *size = *buf ? need : 0;
+    return *buf ? VIDA_OK : VIDA_ENOMEM;
+}
+
+/*
+ * Converts v->frame (frame index idx) into out (cw x ch x 3).
+ *
+ * At native size: one swscale pass to RGB24 (what the ffmpeg program does, byte
+ * for byte). Scaled, from 8-bit YUV: swscale scales to YUV 4:4:4 (bicubic),
+ * then converts only the pixels that survive the crop to RGB24; this is 1.8x
+ * cheaper than scaling straight to RGB24 (whose output stage has no SIMD) and
+ * differs from it by less than 0.1 of 255 on average. Then rotation, crop and
+ * mirror are a copy.
+ */
 static int convert(vida_video *v, int64_t idx, const geom *o, uint8_t *out)
 {
     AVFrame *f = v->frame;
@@ -835,64 +877,103 @@ static int convert(vida_video *v, int64_t idx, const geom *o, uint8_t *out)
     if (f->width <= 0 || f->height <= 0 || (int64_t)f->width * f->height > v->p.max_pixels)
         return vidai_error(VIDA_ENOMEM, "%s: frame %lld: %dx%d exceeds max_pixels", v->path,
                            (long long)idx, f->width, f->height);
-    int key[6] = {f->width, f->height, f->format, o->uw, o->uh,
-                  f->colorspace * 4 + (f->color_range == AVCOL_RANGE_JPEG)};
+    int cs = sws_colorspace(f->colorspace);
+    int full = f->color_range == AVCOL_RANGE_JPEG ? 1 : f->color_range == AVCOL_RANGE_MPEG ? 0 : -1;
+    int two = (o->uw != f->width || o->uh != f->height) && scale_in_yuv(f->format);
+
+    /* the region of the unrotated scaled frame that the crop keeps */
+    int rx, ry, rw, rh;
+    if (rot == 0)
+        rx = o->cx, ry = o->cy, rw = o->cw, rh = o->ch;
+    else if (rot == 180)
+        rx = o->uw - o->cx - o->cw, ry = o->uh - o->cy - o->ch, rw = o->cw, rh = o->ch;
+    else if (rot == 90)
+        rx = o->cy, ry = o->uh - o->cx - o->cw, rw = o->ch, rh = o->cw;
+    else
+        rx = o->uw - o->cy - o->ch, ry = o->cx, rw = o->ch, rh = o->cw;
+    if (!two)
+        rx = ry = 0, rw = o->uw, rh = o->uh; /* one pass makes the whole scaled frame */
+
+    int key[8] = {f->width, f->height, f->format, o->uw, o->uh, cs * 4 + full + 1, two, 0};
     if (!v->sws || memcmp(key, v->sws_key, sizeof key)) {
         sws_freeContext(v->sws);
-        v->sws = sws_getContext(f->width, f->height, f->format, o->uw, o->uh, AV_PIX_FMT_RGB24,
-                                SWS_BICUBIC, NULL, NULL, NULL);
+        v->sws = sws_getContext(f->width, f->height, f->format, o->uw, o->uh,
+                                two ? AV_PIX_FMT_YUV444P : AV_PIX_FMT_RGB24, SWS_BICUBIC, NULL, NULL,
+                                NULL);
         if (!v->sws) {
             memset(v->sws_key, 0, sizeof v->sws_key);
             return vidai_error(VIDA_EDECODE, "%s: frame %lld: cannot convert %s %dx%d to RGB",
                                v->path, (long long)idx, av_get_pix_fmt_name(f->format), f->width,
                                f->height);
         }
-        int cs = sws_colorspace(f->colorspace);
-        if (cs != SWS_CS_DEFAULT || f->color_range != AVCOL_RANGE_UNSPECIFIED) {
-            int *inv, srcr, *tab, dstr, b, c, s;
-            if (sws_getColorspaceDetails(v->sws, &inv, &srcr, &tab, &dstr, &b, &c, &s) >= 0) {
-                if (f->color_range != AVCOL_RANGE_UNSPECIFIED)
-                    srcr = f->color_range == AVCOL_RANGE_JPEG;
-                sws_setColorspaceDetails(v->sws, sws_getCoefficients(cs), srcr, tab, dstr, b, c, s);
-            }
-        }
+        if (two)
+            set_colors(v->sws, cs, full, full < 0 ? -1 : full); /* YUV to YUV: keep the range */
+        else if (cs != SWS_CS_DEFAULT || full >= 0)
+            set_colors(v->sws, cs, full, -1);
         memcpy(v->sws_key, key, sizeof key);
     }
-    int direct = rot == 0 && !o->flip && o->cw == o->sw && o->ch == o->sh;
+    int direct = rot == 0 && !o->flip && rw == o->cw && rh == o->ch && (two || (o->cw == o->sw &&
+                                                                              o->ch == o->sh));
     uint8_t *dst = out;
     if (!direct) {
-        size_t need = (size_t)o->uw * o->uh * 3;
-        if (need > v->tmp_size) {
-            vidai_free(v->tmp);
-            v->tmp = vidai_malloc(need);
-            v->tmp_size = v->tmp ? need : 0;
-            if (!v->tmp)
-                return VIDA_ENOMEM;
-        }
+        if (grow_tmp(&v->tmp, &v->tmp_size, (size_t)rw * rh * 3))
+            return VIDA_ENOMEM;
         dst = v->tmp;
     }
     uint8_t *dp[4] = {dst, NULL, NULL, NULL};
-    int dl[4] = {o->uw * 3, 0, 0, 0};
-    if (sws_scale(v->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dp, dl) !=
-        o->uh)
+    int dl[4] = {rw * 3, 0, 0, 0};
+    if (two) {
+        /* scale to YUV 4:4:4, then convert the kept region */
+        int ls = (o->uw + 63) & ~63;
+        if (grow_tmp(&v->yuv, &v->yuv_size, (size_t)ls * o->uh * 3))
+            return VIDA_ENOMEM;
+        uint8_t *yp[4] = {v->yuv, v->yuv + (size_t)ls * o->uh, v->yuv + (size_t)2 * ls * o->uh, NULL};
+        int yl[4] = {ls, ls, ls, 0};
+        if (sws_scale(v->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, yp, yl) !=
+            o->uh)
+            return vidai_error(VIDA_EDECODE, "%s: frame %lld: scaling failed", v->path,
+                               (long long)idx);
+        int key2[4] = {rw, rh, cs * 4 + full + 1, 1};
+        if (!v->sws2 || memcmp(key2, v->sws2_key, sizeof key2)) {
+            sws_freeContext(v->sws2);
+            v->sws2 = sws_getContext(rw, rh, AV_PIX_FMT_YUV444P, rw, rh, AV_PIX_FMT_RGB24,
+                                     SWS_BICUBIC, NULL, NULL, NULL);
+            if (!v->sws2) {
+                memset(v->sws2_key, 0, sizeof v->sws2_key);
+                return vidai_error(VIDA_ENOMEM, "%s: out of memory for the RGB conversion", v->path);
+            }
+            set_colors(v->sws2, cs, full, -1);
+            memcpy(v->sws2_key, key2, sizeof key2);
+        }
+        const uint8_t *sp[4] = {yp[0] + (size_t)ry * ls + rx, yp[1] + (size_t)ry * ls + rx,
+                                yp[2] + (size_t)ry * ls + rx, NULL};
+        if (sws_scale(v->sws2, sp, yl, 0, rh, dp, dl) != rh)
+            return vidai_error(VIDA_EDECODE, "%s: frame %lld: conversion to RGB failed", v->path,
+                               (long long)idx);
+    } else if (sws_scale(v->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dp,
+                         dl) != o->uh) {
         return vidai_error(VIDA_EDECODE, "%s: frame %lld: conversion to RGB failed", v->path,
                            (long long)idx);
+    }
     v->stats.frames_converted++;
     if (direct)
         return VIDA_OK;
-    /* crop (and flip) in the rotated frame; map each output pixel back to the unrotated one */
+    /*
+     * crop (and flip) in the rotated frame: map each output pixel back to the
+     * unrotated scaled frame, whose region (rx, ry, rw, rh) is in v->tmp
+     */
     const uint8_t *src = v->tmp;
     int uw = o->uw, uh = o->uh;
     for (int y = 0; y < o->ch; y++) {
         uint8_t *row = out + (size_t)y * o->cw * 3;
         int Y = y + o->cy;
         if (rot == 0) {
-            const uint8_t *s = src + ((size_t)Y * uw + o->cx) * 3;
+            const uint8_t *sr = src + ((size_t)(Y - ry) * rw + (o->cx - rx)) * 3;
             if (!o->flip) {
-                memcpy(row, s, (size_t)o->cw * 3);
+                memcpy(row, sr, (size_t)o->cw * 3);
             } else {
                 for (int x = 0; x < o->cw; x++)
-                    memcpy(row + (size_t)(o->cw - 1 - x) * 3, s + (size_t)x * 3, 3);
+                    memcpy(row + (size_t)(o->cw - 1 - x) * 3, sr + (size_t)x * 3, 3);
             }
             continue;
         }
@@ -906,7 +987,7 @@ static int convert(vida_video *v, int64_t idx, const geom *o, uint8_t *out)
             } else {
                 ux = uw - 1 - Y, uy = X;
             }
-            memcpy(row + (size_t)x * 3, src + ((size_t)uy * uw + ux) * 3, 3);
+            memcpy(row + (size_t)x * 3, src + ((size_t)(uy - ry) * rw + (ux - rx)) * 3, 3);
         }
     }
     return VIDA_OK;

@@ -536,8 +536,9 @@ static void pixel_indices(int64_t idx[10], int64_t n)
 
 /*
  * The ffmpeg program's rgb24 decode of frames idx[0..10) (ascending) of
- * path, scaled to w x h when scale is set, which must be exactly 10*w*h*3
- * bytes. NULL (with a message) when it is not.
+ * path, scaled to w x h when scale is set (2: scaled in YUV 4:4:4, then
+ * converted to RGB; 3: the same, keeping full range), which must be exactly 10*w*h*3 bytes. NULL (with a
+ * message) when it is not.
  */
 static uint8_t *ffmpeg_frames(const char *path, const int64_t idx[10], int w, int h, int scale)
 {
@@ -549,7 +550,8 @@ static uint8_t *ffmpeg_frames(const char *path, const int64_t idx[10], int w, in
         len += (size_t)snprintf(sel + len, sizeof sel - len, "%seq(n\\,%lld)", k ? "+" : "",
                                 (long long)idx[k]);
     if (scale)
-        snprintf(sel + len, sizeof sel - len, ",scale=%d:%d", w, h);
+        snprintf(sel + len, sizeof sel - len, ",scale=%d:%d%s%s", w, h,
+                 scale == 3 ? ":out_range=full" : "", scale >= 2 ? ",format=yuv444p" : "");
     snprintf(cmd, sizeof cmd,
              "ffmpeg -hide_banner -loglevel error -nostdin -i '%s' -an -vf 'select=%s' "
              "-fps_mode passthrough -frames:v 10 -f rawvideo -pix_fmt rgb24 -",
@@ -669,7 +671,13 @@ static uint8_t *read_one(vida_video *v, int64_t index, const vida_frame_geometry
     return out;
 }
 
-/* Scaled output against the ffmpeg program's scale filter (bicubic, its default). */
+/*
+ * Scaled output against the ffmpeg program's scale filter (bicubic, its
+ * default). vida_video scales 8-bit YUV to YUV 4:4:4 and then converts to RGB
+ * (docs/video.md), which is exactly ffmpeg's `scale=W:H,format=yuv444p`
+ * followed by its rgb24 conversion; other sources (10-bit) scale straight to
+ * RGB, exactly ffmpeg's `scale=W:H`.
+ */
 TEST(video, scaled_pixels_match_ffmpeg)
 {
     /*
@@ -678,12 +686,13 @@ TEST(video, scaled_pixels_match_ffmpeg)
      */
     static const struct {
         const char *name;
-        int short_side, scale_w, scale_h;
+        int short_side, scale_w, scale_h, chain;
         double max_mad;
     } cases[] = {
-        {"h264.mp4", 64, 0, 0, 1.0},    {"h264.mp4", 0, 96, 96, 1.0},
-        {"h264.mp4", 0, 320, 240, 1.0}, {"rot90.mp4", 64, 0, 0, 4.0},
-        {"vp9.webm", 112, 0, 0, 1.0},   {"h264_10bit.mp4", 0, 80, 60, 1.0},
+        {"h264.mp4", 64, 0, 0, 2, 0.0},    {"h264.mp4", 0, 96, 96, 2, 0.0},
+        {"h264.mp4", 0, 320, 240, 2, 0.0}, {"rot90.mp4", 64, 0, 0, 2, 4.0},
+        {"vp9.webm", 112, 0, 0, 2, 0.0},   {"h264_10bit.mp4", 0, 80, 60, 1, 0.0},
+        {"h264_fullrange.mp4", 64, 0, 0, 3, 0.0},
     };
     int failed = 0;
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
@@ -706,7 +715,7 @@ TEST(video, scaled_pixels_match_ffmpeg)
         int rc = vida_video_output_size(v, &g, &w, &h);
         size_t fb = (size_t)w * h * 3;
         uint8_t *ours = rc == VIDA_OK ? malloc(fb * 10) : NULL;
-        uint8_t *ref = ours ? ffmpeg_frames(path, idx, w, h, 1) : NULL;
+        uint8_t *ref = ours ? ffmpeg_frames(path, idx, w, h, cases[k].chain) : NULL;
         if (ours)
             rc = vida_video_read(v, idx, 10, &g, ours, fb * 10);
         vida_video_free(v);
