@@ -6,6 +6,7 @@
 #   make install PREFIX=DIR
 #   make deps            apt-get the Debian packages the build and tests need (prints the command if not root)
 #   make bench           CPU benchmark against PyTorch (not a test)
+#   make bench-decode    decode + clip sampling benchmark against PyAV (not a test)
 
 PREFIX ?= /usr/local
 CC ?= cc
@@ -43,7 +44,7 @@ ASAN_TESTS := test_core test_backend test_safetensors test_modelfile test_model 
 ASAN_TEST_BINS := $(ASAN_TESTS:%=build/asan-test/%)
 
 .PHONY: all check check-unit check-golden check-asan check-abi demo install uninstall deps \
-        deps-check clean bench fixtures test-videos
+        deps-check clean bench bench-decode fixtures test-videos
 
 # Keep the ASan objects between builds (they are intermediates of the test binaries).
 .SECONDARY:
@@ -130,6 +131,10 @@ fixtures:
 
 bench: all build/bench/bench_forward
 	sh test/bench/bench_cpu.sh
+
+# Decode + clip sampling against PyAV (and decord when importable); not a test.
+bench-decode: all build/bench/bench_decode build/tools/vt_frames
+	sh test/bench/bench_decode.sh
 
 demo: deps-check all
 	@sh examples/demo.sh
