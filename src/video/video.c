@@ -79,6 +79,8 @@ struct vida_video {
     double frame_dur; /* seconds, median */
 
     vida_video_info info;
+    int pix_fmt;        /* of the stream: from the header, a parser, or the first frame */
+    int color_range;
     int base_w, base_h; /* coded size of the first frame: what every frame is scaled to */
 
     /* decoder state */
@@ -252,6 +254,8 @@ static int64_t lower_bound(const int64_t *a, int64_t n, int64_t key)
     return lo;
 }
 
+static void probe_format(vida_video *v, const AVPacket *pkt);
+
 typedef struct scan_pkt {
     int64_t pts, dts, dur;
     int key;
@@ -288,8 +292,11 @@ static int scan_stream(vida_video *v)
             pk[np].dts = v->pkt->dts;
             pk[np].dur = v->pkt->duration;
             pk[np].key = (v->pkt->flags & AV_PKT_FLAG_KEY) != 0;
-            if (pk[np].key && first_key < 0)
+            if (pk[np].key && first_key < 0) {
                 first_key = np;
+                if (v->pix_fmt < 0 || v->color_range == AVCOL_RANGE_UNSPECIFIED)
+                    probe_format(v, v->pkt);
+            }
             np++;
         }
         av_packet_unref(v->pkt);
@@ -420,7 +427,7 @@ static void fill_info(vida_video *v)
     AVStream *st = v->fmt->streams[v->si];
     AVCodecParameters *cp = st->codecpar;
     vida_video_info *in = &v->info;
-    const AVPixFmtDescriptor *pd = av_pix_fmt_desc_get(cp->format);
+    const AVPixFmtDescriptor *pd = av_pix_fmt_desc_get(v->pix_fmt);
 
     in->size = sizeof *in;
     in->n_frames = v->n;
@@ -440,7 +447,7 @@ static void fill_info(vida_video *v)
             in->max_keyframe_gap = next - v->key_idx[k];
     }
     in->bit_depth = pd ? pd->comp[0].depth : 8;
-    in->full_range = cp->color_range == AVCOL_RANGE_JPEG ||
+    in->full_range = v->color_range == AVCOL_RANGE_JPEG ||
                      (pd && (pd->flags & AV_PIX_FMT_FLAG_RGB)) ||
                      (pd && strncmp(pd->name, "yuvj", 4) == 0);
     in->sequential = v->sequential;
@@ -469,6 +476,260 @@ static int display_rotation(AVStream *st)
 }
 
 static int seek_start(vida_video *v);
+static int next_frame(vida_video *v, int64_t *decoded, int64_t want);
+
+/* Whether the container's header alone describes its video stream (see vida_video_open). */
+static int header_complete(const AVFormatContext *fmt)
+{
+    const char *name = fmt->iformat->name;
+    if (!strstr(name, "mov") && !strstr(name, "matroska"))
+        return 0;
+    int best = av_find_best_stream((AVFormatContext *)fmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
+    if (best < 0)
+        return 0;
+    const AVCodecParameters *cp = fmt->streams[best]->codecpar;
+    return cp->codec_id != AV_CODEC_ID_NONE && cp->width > 0 && cp->height > 0;
+}
+
+static int find_stream_info(vida_video *v)
+{
+    /* Probe decoders run on one thread: spawning FFmpeg's thread pool per open costs more
+       than the probe itself. */
+    AVDictionary **sopts = av_calloc(v->fmt->nb_streams ? v->fmt->nb_streams : 1, sizeof *sopts);
+    if (!sopts)
+        return vidai_error(VIDA_ENOMEM, "%s: out of memory", v->path);
+    for (unsigned i = 0; i < v->fmt->nb_streams; i++)
+        av_dict_set(&sopts[i], "threads", "1", 0);
+    int e = avformat_find_stream_info(v->fmt, sopts);
+    for (unsigned i = 0; i < v->fmt->nb_streams; i++)
+        av_dict_free(&sopts[i]);
+    av_free(sopts);
+    return e < 0 ? av_fail(v, e, "cannot read the stream parameters") : VIDA_OK;
+}
+
+/* ---- H.264 sequence parameter set: the full-range flag without decoding --- */
+
+typedef struct bits {
+    const uint8_t *p;
+    size_t n, pos; /* in bits */
+    int bad;
+} bits;
+
+static unsigned get_bit(bits *b)
+{
+    if (b->pos >= b->n) {
+        b->bad = 1;
+        return 0;
+    }
+    unsigned v = (b->p[b->pos >> 3] >> (7 - (b->pos & 7))) & 1;
+    b->pos++;
+    return v;
+}
+
+static uint32_t get_bits(bits *b, int k)
+{
+    uint32_t v = 0;
+    while (k-- > 0)
+        v = v << 1 | get_bit(b);
+    return v;
+}
+
+static uint32_t get_ue(bits *b)
+{
+    int zeros = 0;
+    while (!get_bit(b) && !b->bad)
+        if (++zeros > 31) {
+            b->bad = 1;
+            return 0;
+        }
+    return ((1u << zeros) - 1) + get_bits(b, zeros);
+}
+
+static int32_t get_se(bits *b)
+{
+    uint32_t u = get_ue(b);
+    return u & 1 ? (int32_t)((u + 1) / 2) : -(int32_t)(u / 2);
+}
+
+/*
+ * The range an H.264 SPS NAL unit (header byte included) declares: 1 full,
+ * 0 limited (also when it has no video signal type: the standard's default),
+ * -1 when it cannot be read. H.264 7.3.2.1.1 and E.1.1.
+ */
+static int h264_sps_full_range(const uint8_t *nal, size_t size)
+{
+    uint8_t rbsp[512];
+    size_t n = 0;
+    if (size < 4 || (nal[0] & 0x1F) != 7)
+        return -1;
+    for (size_t i = 1; i < size && n < sizeof rbsp; i++) {
+        if (i + 2 < size && nal[i] == 0 && nal[i + 1] == 0 && nal[i + 2] == 3) {
+            rbsp[n++] = 0;
+            if (n < sizeof rbsp)
+                rbsp[n++] = 0;
+            i += 2; /* drop the emulation prevention byte */
+            continue;
+        }
+        rbsp[n++] = nal[i];
+    }
+    bits b = {rbsp, n * 8, 0, 0};
+    unsigned profile = get_bits(&b, 8);
+    get_bits(&b, 16); /* constraint flags, level */
+    get_ue(&b);       /* seq_parameter_set_id */
+    if (profile == 100 || profile == 110 || profile == 122 || profile == 244 || profile == 44 ||
+        profile == 83 || profile == 86 || profile == 118 || profile == 128 || profile == 138 ||
+        profile == 139 || profile == 134 || profile == 135) {
+        uint32_t chroma = get_ue(&b);
+        if (chroma == 3)
+            get_bit(&b); /* separate_colour_plane_flag */
+        get_ue(&b);      /* bit depths */
+        get_ue(&b);
+        get_bit(&b);     /* qpprime_y_zero_transform_bypass_flag */
+        if (get_bit(&b)) { /* seq_scaling_matrix_present_flag */
+            for (int i = 0; i < (chroma != 3 ? 8 : 12) && !b.bad; i++) {
+                if (!get_bit(&b))
+                    continue;
+                int last = 8, next = 8;
+                for (int j = 0; j < (i < 6 ? 16 : 64) && !b.bad; j++) {
+                    if (next != 0)
+                        next = (last + get_se(&b) + 256) % 256;
+                    last = next == 0 ? last : next;
+                }
+            }
+        }
+    }
+    get_ue(&b); /* log2_max_frame_num_minus4 */
+    uint32_t poc = get_ue(&b);
+    if (poc == 0) {
+        get_ue(&b);
+    } else if (poc == 1) {
+        get_bit(&b);
+        get_se(&b);
+        get_se(&b);
+        uint32_t cycle = get_ue(&b);
+        if (cycle > 255)
+            return -1;
+        for (uint32_t i = 0; i < cycle && !b.bad; i++)
+            get_se(&b);
+    }
+    get_ue(&b);  /* max_num_ref_frames */
+    get_bit(&b); /* gaps_in_frame_num_value_allowed_flag */
+    get_ue(&b);  /* pic_width_in_mbs_minus1 */
+    get_ue(&b);  /* pic_height_in_map_units_minus1 */
+    if (!get_bit(&b)) /* frame_mbs_only_flag */
+        get_bit(&b);
+    get_bit(&b); /* direct_8x8_inference_flag */
+    if (get_bit(&b)) { /* frame_cropping_flag */
+        for (int i = 0; i < 4; i++)
+            get_ue(&b);
+    }
+    int range = 0;
+    if (get_bit(&b)) {       /* vui_parameters_present_flag */
+        if (get_bit(&b)) {   /* aspect_ratio_info_present_flag */
+            if (get_bits(&b, 8) == 255)
+                get_bits(&b, 32);
+        }
+        if (get_bit(&b))     /* overscan_info_present_flag */
+            get_bit(&b);
+        if (get_bit(&b)) {   /* video_signal_type_present_flag */
+            get_bits(&b, 3); /* video_format */
+            range = (int)get_bit(&b);
+        }
+    }
+    return b.bad ? -1 : range;
+}
+
+/* The range the first SPS of H.264 extradata (avcC or Annex B) declares, or -1. */
+static int h264_extradata_full_range(const uint8_t *x, size_t n)
+{
+    if (!x || n < 8)
+        return -1;
+    if (x[0] == 1) { /* avcC: version, profile, compat, level, length size, SPS count, SPS */
+        if ((x[5] & 0x1F) == 0)
+            return -1;
+        size_t len = (size_t)x[6] << 8 | x[7];
+        return 8 + len <= n ? h264_sps_full_range(x + 8, len) : -1;
+    }
+    for (size_t i = 0; i + 3 < n; i++) { /* Annex B: find the SPS start code */
+        if (x[i] == 0 && x[i + 1] == 0 && x[i + 2] == 1 && (x[i + 3] & 0x1F) == 7) {
+            size_t end = i + 3;
+            while (end + 2 < n && !(x[end] == 0 && x[end + 1] == 0 && x[end + 2] <= 1))
+                end++;
+            if (end + 2 >= n)
+                end = n;
+            return h264_sps_full_range(x + i + 3, end - (i + 3));
+        }
+    }
+    return -1;
+}
+
+/*
+ * The pixel format and range of the stream from its first keyframe: the
+ * codec's parser gives the format for free, and an H.264 SPS the range; when
+ * they do not, and the container does not say the range, the keyframe is
+ * decoded on its own (send it, drain, flush) -- one picture, where probing the
+ * stream (avformat_find_stream_info) decodes several.
+ */
+static void probe_format(vida_video *v, const AVPacket *pkt)
+{
+    AVCodecParserContext *pc = av_parser_init(v->dec->codec_id);
+    AVCodecContext *c = avcodec_alloc_context3(NULL);
+    if (pc && c && avcodec_parameters_to_context(c, v->fmt->streams[v->si]->codecpar) >= 0) {
+        uint8_t *o = NULL;
+        int os = 0;
+        pc->flags |= PARSER_FLAG_COMPLETE_FRAMES;
+        av_parser_parse2(pc, c, &o, &os, pkt->data, pkt->size, pkt->pts, pkt->dts, pkt->pos);
+        if (pc->format >= 0 && v->pix_fmt < 0)
+            v->pix_fmt = pc->format;
+        if (c->color_range != AVCOL_RANGE_UNSPECIFIED && v->color_range == AVCOL_RANGE_UNSPECIFIED)
+            v->color_range = c->color_range;
+    }
+    av_parser_close(pc);
+    avcodec_free_context(&c);
+    const AVCodecParameters *cp = v->fmt->streams[v->si]->codecpar;
+    if (v->color_range == AVCOL_RANGE_UNSPECIFIED && cp->codec_id == AV_CODEC_ID_H264) {
+        int full = h264_extradata_full_range(cp->extradata, (size_t)cp->extradata_size);
+        if (full >= 0)
+            v->color_range = full ? AVCOL_RANGE_JPEG : AVCOL_RANGE_MPEG;
+    }
+    if (v->pix_fmt >= 0 && v->color_range != AVCOL_RANGE_UNSPECIFIED)
+        return;
+    if (avcodec_send_packet(v->dec, pkt) >= 0 && avcodec_send_packet(v->dec, NULL) >= 0) {
+        int first = 1;
+        while (avcodec_receive_frame(v->dec, v->frame) >= 0) {
+            if (first) {
+                v->pix_fmt = v->frame->format;
+                v->color_range = v->frame->color_range;
+                first = 0;
+            }
+            av_frame_unref(v->frame);
+        }
+    }
+    avcodec_flush_buffers(v->dec);
+}
+
+/* The pixel format (and range) of the first frame, decoded from the start. */
+static int first_frame_format(vida_video *v)
+{
+    int64_t decoded = 0;
+    int rc = seek_start(v);
+    v->stats.seeks++;
+    if (rc)
+        return rc;
+    rc = next_frame(v, &decoded, 0);
+    if (rc < 0)
+        return rc;
+    if (rc != 1) {
+        v->positioned = 0;
+        return vidai_error(VIDA_EDECODE, "%s: the decoder gives no frame", v->path);
+    }
+    v->pix_fmt = v->frame->format;
+    if (v->frame->color_range != AVCOL_RANGE_UNSPECIFIED)
+        v->color_range = v->frame->color_range;
+    av_frame_unref(v->frame);
+    v->positioned = 0; /* the frame was taken: the next read seeks */
+    return VIDA_OK;
+}
 
 int vida_video_open(vida_video **out, vida_context *ctx, const char *path,
                     const vida_video_params *p)
@@ -567,22 +828,17 @@ int vida_video_open(vida_video **out, vida_context *ctx, const char *path,
             rc = av_fail(v, e, "cannot open");
         goto fail;
     }
-    /* Probe decoders run on one thread: spawning FFmpeg's thread pool per open costs more
-       than the probe itself. */
-    AVDictionary **sopts = av_calloc(v->fmt->nb_streams ? v->fmt->nb_streams : 1, sizeof *sopts);
-    if (!sopts) {
-        rc = vidai_error(VIDA_ENOMEM, "%s: out of memory", path);
-        goto fail;
-    }
-    for (unsigned i = 0; i < v->fmt->nb_streams; i++)
-        av_dict_set(&sopts[i], "threads", "1", 0);
-    e = avformat_find_stream_info(v->fmt, sopts);
-    for (unsigned i = 0; i < v->fmt->nb_streams; i++)
-        av_dict_free(&sopts[i]);
-    av_free(sopts);
-    if (e < 0) {
-        rc = av_fail(v, e, "cannot read the stream parameters");
-        goto fail;
+    /*
+     * mov/mp4 and matroska headers describe their streams completely (codec,
+     * size, extradata): probing them by decoding (avformat_find_stream_info)
+     * would cost more than the rest of the open. The pixel format and range
+     * then come from the first keyframe, decoded alone during the scan (or,
+     * failing that, from the first frame decoded from the start).
+     */
+    if (!header_complete(v->fmt)) {
+        rc = find_stream_info(v);
+        if (rc)
+            goto fail;
     }
     e = av_find_best_stream(v->fmt, AVMEDIA_TYPE_VIDEO, v->p.stream, -1, &codec, 0);
     if (e == AVERROR_STREAM_NOT_FOUND || (e >= 0 && (v->fmt->streams[e]->disposition &
@@ -633,7 +889,9 @@ int vida_video_open(vida_video **out, vida_context *ctx, const char *path,
     if (e >= 0) {
         v->dec->pkt_timebase = v->tb;
         v->dec->thread_count = v->p.threads;
-        v->dec->max_pixels = v->p.max_pixels;
+        /* the decoder counts its padded (macroblock-aligned) size: give it room for that;
+           every frame's real size is checked against max_pixels before conversion */
+        v->dec->max_pixels = v->p.max_pixels + v->p.max_pixels / 4 + 65536;
         e = avcodec_open2(v->dec, codec, NULL);
     }
     if (e < 0) {
@@ -642,7 +900,11 @@ int vida_video_open(vida_video **out, vida_context *ctx, const char *path,
     }
 
     v->info.rotation = display_rotation(st);
+    v->pix_fmt = st->codecpar->format;
+    v->color_range = st->codecpar->color_range;
     rc = scan_stream(v);
+    if (rc == VIDA_OK && v->pix_fmt < 0)
+        rc = first_frame_format(v);
     if (rc)
         goto fail;
     fill_info(v);

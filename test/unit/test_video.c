@@ -1322,3 +1322,59 @@ TEST(video, open_read_free_no_leak)
     }
     free(buf);
 }
+
+/*
+ * The pixel format and range in vida_video_info come from the header, the
+ * codec's parser, the H.264 SPS, or one decoded keyframe (docs/video.md);
+ * they must agree with what ffprobe says after decoding. FFmpeg's decoders
+ * call full-range 8-bit YUV "yuvj...": compared without the j.
+ */
+TEST(video, info_format_matches_ffprobe)
+{
+    int failed = 0, checked = 0;
+    for (int k = 0; k < N_VFILES; k++) {
+        char path[512], cmd[1024], line[256] = "";
+        vida_video *v;
+        if (!have_video(path, sizeof path, vfiles[k].name)) {
+            failed |= vt_failed_now;
+            vt_failed_now = 0;
+            continue;
+        }
+        snprintf(cmd, sizeof cmd,
+                 "ffprobe -v error -select_streams v:0 -show_entries stream=pix_fmt,color_range "
+                 "-of csv=p=0 '%s'", path);
+        FILE *f = popen(cmd, "r");
+        CHECK(f != NULL);
+        if (!fgets(line, sizeof line, f))
+            line[0] = 0;
+        pclose(f);
+        line[strcspn(line, "\r\n")] = 0;
+        char *comma = strchr(line, ',');
+        CHECKF(comma != NULL, "%s: ffprobe said '%s'", vfiles[k].name, line);
+        *comma = 0;
+        const char *want_fmt = line, *want_range = comma + 1;
+        char norm[300];
+        if (strncmp(want_fmt, "yuvj", 4) == 0)
+            snprintf(norm, sizeof norm, "yuv%s", want_fmt + 4);
+        else
+            snprintf(norm, sizeof norm, "%s", want_fmt);
+        int want_full = strcmp(want_range, "pc") == 0 || strncmp(want_fmt, "yuvj", 4) == 0 ||
+                        strncmp(want_fmt, "gbr", 3) == 0 || strncmp(want_fmt, "rgb", 3) == 0;
+        CHECK_OK(vida_video_open(&v, NULL, path, NULL));
+        vida_video_info in = get_info(v);
+        vida_video_free(v);
+        const char *ours = strncmp(in.pix_fmt, "yuvj", 4) == 0 ? in.pix_fmt + 4 : in.pix_fmt;
+        int same_fmt = strncmp(in.pix_fmt, "yuvj", 4) == 0 ? strcmp(ours, norm + 3) == 0
+                                                            : strcmp(in.pix_fmt, norm) == 0;
+        NOTE("  %-20s ffprobe %s,%s  ours %s full_range %d\n", vfiles[k].name, want_fmt, want_range,
+             in.pix_fmt, in.full_range);
+        if (!same_fmt || in.full_range != want_full) {
+            fprintf(stderr, "  %s: ffprobe %s,%s; ours %s full_range %d\n", vfiles[k].name,
+                    want_fmt, want_range, in.pix_fmt, in.full_range);
+            failed = 1;
+        }
+        checked++;
+    }
+    CHECK(checked >= 20);
+    vt_failed_now = failed;
+}
