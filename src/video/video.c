@@ -81,7 +81,7 @@ struct vida_video {
     vida_video_info info;
     int pix_fmt;        /* of the stream: from the header, a parser, or the first frame */
     int color_range;
-    int base_w, base_h; /* coded size of the first frame: what every frame is scaled to */
+    int base_w, base_h; /* size of the first frame (bitstream, else container): what every frame is scaled to */
 
     /* decoder state */
     int positioned;     /* the decoder runs from a known point */
@@ -435,10 +435,10 @@ static void fill_info(vida_video *v)
     in->avg_fps = in->duration > 0 ? (double)v->n / in->duration : 0;
     in->real_fps = st->r_frame_rate.num > 0 && st->r_frame_rate.den > 0 ? av_q2d(st->r_frame_rate) : 0;
     in->start_time = (double)v->pts[0] * av_q2d(v->tb);
-    in->coded_width = cp->width;
-    in->coded_height = cp->height;
-    in->width = in->rotation % 180 ? cp->height : cp->width;
-    in->height = in->rotation % 180 ? cp->width : cp->height;
+    in->coded_width = v->base_w;
+    in->coded_height = v->base_h;
+    in->width = in->rotation % 180 ? v->base_h : v->base_w;
+    in->height = in->rotation % 180 ? v->base_w : v->base_h;
     in->n_keyframes = v->n_keys;
     in->max_keyframe_gap = 0;
     for (int64_t k = 0; k < v->n_keys; k++) {
@@ -681,6 +681,8 @@ static void probe_format(vida_video *v, const AVPacket *pkt)
         av_parser_parse2(pc, c, &o, &os, pkt->data, pkt->size, pkt->pts, pkt->dts, pkt->pos);
         if (pc->format >= 0 && v->pix_fmt < 0)
             v->pix_fmt = pc->format;
+        if (pc->width > 0 && pc->height > 0)
+            v->base_w = pc->width, v->base_h = pc->height;
         if (c->color_range != AVCOL_RANGE_UNSPECIFIED && v->color_range == AVCOL_RANGE_UNSPECIFIED)
             v->color_range = c->color_range;
     }
@@ -700,6 +702,8 @@ static void probe_format(vida_video *v, const AVPacket *pkt)
             if (first) {
                 v->pix_fmt = v->frame->format;
                 v->color_range = v->frame->color_range;
+                if (v->frame->width > 0 && v->frame->height > 0)
+                    v->base_w = v->frame->width, v->base_h = v->frame->height;
                 first = 0;
             }
             av_frame_unref(v->frame);
@@ -726,6 +730,8 @@ static int first_frame_format(vida_video *v)
     v->pix_fmt = v->frame->format;
     if (v->frame->color_range != AVCOL_RANGE_UNSPECIFIED)
         v->color_range = v->frame->color_range;
+    if (v->frame->width > 0 && v->frame->height > 0)
+        v->base_w = v->frame->width, v->base_h = v->frame->height;
     av_frame_unref(v->frame);
     v->positioned = 0; /* the frame was taken: the next read seeks */
     return VIDA_OK;
@@ -869,12 +875,6 @@ int vida_video_open(vida_video **out, vida_context *ctx, const char *path,
         rc = vidai_error(VIDA_EDECODE, "%s: the video stream has no frame size", path);
         goto fail;
     }
-    if ((int64_t)st->codecpar->width * st->codecpar->height > v->p.max_pixels) {
-        rc = vidai_error(VIDA_ENOMEM, "%s: frames of %dx%d exceed the limit of %lld pixels (max_pixels)",
-                         path, st->codecpar->width, st->codecpar->height,
-                         (long long)v->p.max_pixels);
-        goto fail;
-    }
     v->base_w = st->codecpar->width;
     v->base_h = st->codecpar->height;
 
@@ -907,6 +907,12 @@ int vida_video_open(vida_video **out, vida_context *ctx, const char *path,
         rc = first_frame_format(v);
     if (rc)
         goto fail;
+    /* the size the bitstream declares wins over the container's claim */
+    if ((int64_t)v->base_w * v->base_h > v->p.max_pixels) {
+        rc = vidai_error(VIDA_ENOMEM, "%s: frames of %dx%d exceed the limit of %lld pixels (max_pixels)",
+                         path, v->base_w, v->base_h, (long long)v->p.max_pixels);
+        goto fail;
+    }
     fill_info(v);
     v->last_pts = INT64_MIN;
     v->sent_pts = INT64_MIN;

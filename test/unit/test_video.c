@@ -1378,3 +1378,80 @@ TEST(video, info_format_matches_ffprobe)
     CHECK(checked >= 20);
     vt_failed_now = failed;
 }
+
+/* Offset of the first occurrence of the 4 bytes tag in data, or -1. */
+static long find_tag(const uint8_t *data, size_t size, const char *tag)
+{
+    for (size_t i = 0; i + 4 <= size; i++)
+        if (memcmp(data + i, tag, 4) == 0)
+            return (long)i;
+    return -1;
+}
+
+/*
+ * Absurd frame sizes. A container that claims 65535x65535 over a 160x120
+ * H.264 stream: the bitstream's size wins and the video reads normally. JPEG
+ * frames that themselves claim 65535x65535: refused with a clear error
+ * naming the file, never an attempt to allocate 4 G pixels.
+ */
+TEST(video, absurd_dimensions)
+{
+    char p[600];
+    size_t size;
+    char *data = read_video("h264.mp4", &size);
+    CHECK(data);
+    long at = find_tag((const uint8_t *)data, size, "avc1");
+    if (at < 0 || (size_t)at + 32 > size)
+        free(data);
+    CHECK(at > 0 && (size_t)at + 32 <= size);
+    /* avc1 sample entry: tag, 6 reserved, data ref (2), 16 pre-defined/reserved, width, height */
+    memset(data + at + 28, 0xFF, 4);
+    int wr = vt_write_file(tmp_path(p, sizeof p, "claims_65535.mp4"), data, size);
+    free(data);
+    CHECK(wr == 0);
+    vida_video *v = NULL;
+    CHECK_OK(vida_video_open(&v, NULL, p, NULL));
+    vida_video_info in = get_info(v);
+    NOTE("  claims_65535.mp4: %dx%d, %lld frames\n", in.width, in.height, (long long)in.n_frames);
+    int64_t idx[2] = {0, 150};
+    uint8_t *buf = malloc((size_t)2 * 160 * 120 * 3);
+    int rc = buf ? vida_video_read(v, idx, 2, NULL, buf, (size_t)2 * 160 * 120 * 3) : VIDA_ENOMEM;
+    int ok = rc == VIDA_OK && vt_frame_read(buf, 160, 120) == 0 &&
+             vt_frame_read(buf + 160 * 120 * 3, 160, 120) == 150;
+    free(buf);
+    vida_video_free(v);
+    CHECK(in.width == 160 && in.height == 120 && in.n_frames == 300);
+    CHECKF(ok, "read %d: %s", rc, vida_last_error());
+
+    /* every JPEG start-of-frame says 65535x65535 */
+    if (!have_video(p, sizeof p, "mjpeg.avi"))
+        return;
+    data = read_video("mjpeg.avi", &size);
+    CHECK(data);
+    int patched = 0;
+    for (size_t i = 0; i + 9 < size; i++) {
+        const uint8_t *q = (const uint8_t *)data + i;
+        if (q[0] == 0xFF && q[1] == 0xC0 && q[4] == 8) { /* SOF0, 8-bit precision */
+            memset(data + i + 5, 0xFF, 4);
+            patched++;
+        }
+    }
+    wr = vt_write_file(tmp_path(p, sizeof p, "sof_65535.avi"), data, size);
+    free(data);
+    CHECK(wr == 0 && patched >= 100);
+    v = NULL;
+    rc = vida_video_open(&v, NULL, p, NULL);
+    NOTE("  sof_65535.avi (%d frames patched): %d %s\n", patched, rc, vida_last_error());
+    if (rc == VIDA_OK) {
+        /* the container's size may be believed at open; the frames must then fail cleanly */
+        int64_t i0 = 0;
+        uint8_t px[160 * 120 * 3];
+        in = get_info(v);
+        rc = in.width == 160 && in.height == 120 ? vida_video_read(v, &i0, 1, NULL, px, sizeof px)
+                                                 : VIDA_ENOMEM;
+        vida_video_free(v);
+        NOTE("  sof_65535.avi read: %d %s\n", rc, vida_last_error());
+    }
+    CHECK(rc == VIDA_ENOMEM || rc == VIDA_EDECODE);
+    CHECK(strstr(vida_last_error(), "sof_65535.avi") != NULL);
+}
