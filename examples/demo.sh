@@ -1,6 +1,6 @@
 #!/bin/sh
-# make demo: what works today, end to end. (The SynthActions demo — decode,
-# train, evaluate on generated videos — arrives with the data issues.)
+# make demo: what works today, end to end. (The SynthActions demo — train and
+# evaluate on generated videos — arrives with the data issues.)
 set -e
 V=bin/vidaction
 tmp=$(mktemp -d)
@@ -23,3 +23,11 @@ echo
 echo "== one 3x16x112x112 clip through R(2+1)D-18 on the CPU (2 threads, median of 3)"
 make -s build/bench/bench_forward >/dev/null
 build/bench/bench_forward --threads 2 --repeat 3
+echo
+echo "== video in: a 10 s H.264 clip made by the ffmpeg program, what we measure in it,"
+echo "   and one 16-frame clip (stride 2, short side 128, centre crop 112) from frame 100"
+ffmpeg -hide_banner -loglevel error -nostdin -f lavfi -i testsrc2=size=320x240:rate=30 -t 10 \
+    -c:v libx264 -pix_fmt yuv420p "$tmp/demo.mp4"
+$V info "$tmp/demo.mp4"
+$V clip "$tmp/demo.mp4" --start-frame 100 --frames 16 --stride 2 --short-side 128 --crop 112 \
+    -o "$tmp/clip.safetensors"
