@@ -44,7 +44,7 @@
 #include "vidaction/video.h"
 
 #define VIDAI_IO_BUFFER 65536
-#define VIDAI_MAX_TABLE (1 << 22) /* frames in one video stream (46 h at 25 fps; <= 200 MB of tables) */
+#define VIDAI_MAX_TABLE (1 << 22) /* frames in one video stream (46 h at 25 fps; ~300 MB of tables at most) */
 #define VIDAI_SEEK_RETRIES 2 /* seek attempts before reading from the start */
 #define VIDAI_LATE 2         /* next_frame: the seek landed after its keyframe */
 
