@@ -294,7 +294,9 @@ static int plan_clips(const vida_sampler *s, const vida_video *v, clip_plan *cp)
             all = 1;
         } else if (fps_mode(s)) {
             double step = p->dense_step > 0 ? p->dense_step / p->fps : cp->clip_secs;
-            all = (int64_t)floor((cp->info.duration - cp->clip_secs) / step + 1e-9) + 1;
+            double room = floor((cp->info.duration - cp->clip_secs) / step + 1e-9) + 1;
+            all = !(room >= 1) ? 1 : room > (double)MAX_CLIPS * 1024 ? (int64_t)MAX_CLIPS * 1024
+                                                                      : (int64_t)room;
         } else {
             int64_t step = p->dense_step > 0 ? p->dense_step : cp->span;
             all = (n - cp->span) / step + 1;

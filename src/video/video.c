@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,17 +195,19 @@ static int av_fail(vida_video *v, int e, const char *what)
     return vidai_error(VIDA_EDECODE, "%s: %s: %s", v->path, what, av_err(e, b, sizeof b));
 }
 
-static void quiet_ffmpeg_log(void)
+static void quiet_ffmpeg_log_once(void)
 {
-    static int done;
-    if (done)
-        return;
-    done = 1;
     const char *env = getenv("VIDA_FFMPEG_LOG");
     if (env && *env && strcmp(env, "0"))
         return;
     if (av_log_get_level() == AV_LOG_INFO)
         av_log_set_level(AV_LOG_FATAL);
+}
+
+static void quiet_ffmpeg_log(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, quiet_ffmpeg_log_once);
 }
 
 /* ---- params --------------------------------------------------------------- */
@@ -310,8 +313,9 @@ static int scan_stream(vida_video *v)
         goto out;
     }
     if (e != AVERROR_EOF)
-        vidai_log(v->ctx, VIDA_LOG_WARN, "%s: stream ends early after %lld packets: %s", v->path,
-                  (long long)np, av_err(e, b, sizeof b));
+        if (v->ctx)
+            vidai_log(v->ctx, VIDA_LOG_WARN, "%s: stream ends early after %lld packets: %s", v->path,
+                      (long long)np, av_err(e, b, sizeof b));
     if (np == 0 || first_key < 0) {
         rc = vidai_error(VIDA_EDECODE, "%s: the video stream has no %s", v->path,
                          np == 0 ? "frames" : "keyframe");
@@ -891,7 +895,8 @@ int vida_video_open(vida_video **out, vida_context *ctx, const char *path,
         v->dec->thread_count = v->p.threads;
         /* the decoder counts its padded (macroblock-aligned) size: give it room for that;
            every frame's real size is checked against max_pixels before conversion */
-        v->dec->max_pixels = v->p.max_pixels + v->p.max_pixels / 4 + 65536;
+        int64_t mp = v->p.max_pixels;
+        v->dec->max_pixels = mp > INT64_MAX / 2 ? INT64_MAX : mp + mp / 4 + 65536;
         e = avcodec_open2(v->dec, codec, NULL);
     }
     if (e < 0) {
@@ -992,13 +997,17 @@ int vida_video_frame_at(const vida_video *v, double seconds, int64_t *index)
         return vidai_error(VIDA_EINVAL, "vida_video_frame_at: %s is NULL", v ? "index" : "video");
     if (isnan(seconds))
         return vidai_error(VIDA_EINVAL, "%s: time is NaN", v->path);
-    double t = seconds / av_q2d(v->tb);
-    if (t > 9e18)
-        t = 9e18;
-    if (t < -9e18)
-        t = -9e18;
-    /* last frame with pts <= pts[0] + t (half a tick of slack for rounding) */
-    int64_t key = v->pts[0] + (int64_t)floor(t + 1e-6);
+    /* in ticks from the first frame; beyond the ends without any int64 overflow */
+    double t = floor(seconds / av_q2d(v->tb) + 1e-6);
+    if (!(t >= 0)) {
+        *index = 0;
+        return VIDA_OK;
+    }
+    if (t >= (double)v->pts[v->n - 1] - (double)v->pts[0]) {
+        *index = v->n - 1;
+        return VIDA_OK;
+    }
+    int64_t key = v->pts[0] + (int64_t)t;
     int64_t i = lower_bound(v->pts, v->n, key + 1) - 1;
     *index = i < 0 ? 0 : i;
     return VIDA_OK;
@@ -1292,7 +1301,7 @@ static int do_seek(vida_video *v, int64_t k, int a)
     int e;
     if (a >= 2)
         k -= a - 1;
-    if (k < 0 || a > VIDAI_SEEK_RETRIES + 1) {
+    if (k < 0 || a > VIDAI_SEEK_RETRIES) {
         v->stats.seeks++;
         return seek_start(v);
     }
@@ -1401,8 +1410,11 @@ static int next_frame(vida_video *v, int64_t *decoded, int64_t want)
         /* read packets until one of ours is sent */
         int64_t spins = 0;
         for (;;) {
-            if (++spins > 1000000 || expired(v))
+            if (expired(v))
                 return av_fail(v, AVERROR_EXIT, "reading packets");
+            if (++spins > 1000000)
+                return vidai_error(VIDA_EDECODE, "%s: a million packets without one of the video "
+                                   "stream's", v->path);
             e = av_read_frame(v->fmt, v->pkt);
             if (e < 0) {
                 if (e == AVERROR_EXIT)
@@ -1530,7 +1542,7 @@ int vida_video_read(vida_video *v, const int64_t *indices, int64_t n, const vida
         /* Seek unless the decoder is before idx and idx's keyframe is not ahead of it. */
         int seek;
         if (v->sequential)
-            seek = !v->positioned || v->seq_next > idx || (k >= 0 && v->key_idx[k] > v->seq_next);
+            seek = !v->positioned || v->seq_next > idx; /* the only seek is to the start */
         else
             seek = !v->positioned || v->last_pts >= v->pts[idx] || was_skipped(v, v->pts[idx]) ||
                    (k >= 0 && v->key_pts[k] > v->last_pts && key_far(v, k));
@@ -1554,6 +1566,13 @@ int vida_video_read(vida_video *v, const int64_t *indices, int64_t n, const vida
                 v->positioned = 0;
                 if (!v->sequential && attempt <= VIDAI_SEEK_RETRIES) {
                     attempt++;
+                    break;
+                }
+                if (v->skip_nonref) {
+                    /* never trust skipping again on this video: one more round decoding everything */
+                    v->skip_nonref = 0;
+                    v->dec->skip_frame = AVDISCARD_DEFAULT;
+                    attempt = 0;
                     break;
                 }
                 rc = vidai_error(VIDA_EDECODE, "%s: frame %lld: the stream ends (or is damaged) before "

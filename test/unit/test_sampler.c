@@ -951,3 +951,24 @@ TEST(sampler, read_errors_name_the_clip)
     vida_video_free(v);
     free(out);
 }
+
+/* Review regression: DENSE by fps with a clip a hair longer than the video still gives one clip. */
+TEST(sampler, dense_fps_clip_just_longer_than_the_video)
+{
+    vida_video *v = open_video(video300());
+    CHECK(v);
+    vida_video_info in = {.size = sizeof in};
+    CHECK_OK(vida_video_get_info(v, &in));
+    vida_sampler_params p;
+    vida_sampler_params_init(&p);
+    p.frames = 8;
+    p.fps = 8 / (in.duration + 5e-7);
+    p.clip_mode = VIDA_CLIPS_DENSE;
+    p.clips = 0;
+    vida_sampler *s = make_sampler(&p);
+    int64_t nv = -1, shape[5];
+    int rc = s ? vida_sampler_plan(s, v, &nv, shape) : VIDA_EINVAL;
+    vida_sampler_free(s);
+    vida_video_free(v);
+    CHECKF(rc == VIDA_OK && nv == 1, "rc %d, %lld views", rc, (long long)nv);
+}

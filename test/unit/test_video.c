@@ -1455,3 +1455,55 @@ TEST(video, absurd_dimensions)
     CHECK(rc == VIDA_ENOMEM || rc == VIDA_EDECODE);
     CHECK(strstr(vida_last_error(), "sof_65535.avi") != NULL);
 }
+
+/*
+ * Regressions found in review: a sequential video (AVI with B-frames) is read
+ * in one forward pass, not restarted from frame 0 at every keyframe; "no
+ * limit" (INT64_MAX) as max_pixels opens; frame_at far outside the video.
+ */
+TEST(video, review_regressions)
+{
+    char path[512];
+    vida_video *v = NULL;
+    if (!have_video(path, sizeof path, "mpeg4.avi"))
+        return;
+    vida_video_params p;
+    vida_video_params_init(&p);
+    p.max_decode_frames = 400;
+    CHECK_OK(vida_video_open(&v, NULL, path, &p));
+    vida_video_info in = get_info(v);
+    int64_t idx[7] = {0, 50, 100, 150, 200, 250, 299};
+    uint8_t *buf = malloc((size_t)7 * in.width * in.height * 3);
+    int rc = buf ? vida_video_read(v, idx, 7, NULL, buf, (size_t)7 * in.width * in.height * 3)
+                 : VIDA_ENOMEM;
+    vida_video_stats st = {.size = sizeof st};
+    vida_video_get_stats(v, &st);
+    int right = 0;
+    for (int k = 0; rc == VIDA_OK && k < 7; k++)
+        right += vt_frame_read(buf + (size_t)k * in.width * in.height * 3, in.width, in.height) ==
+                 idx[k];
+    free(buf);
+    NOTE("  mpeg4.avi sequential %d: rc %d seeks %lld decoded %lld\n", in.sequential, rc,
+         (long long)st.seeks, (long long)st.frames_decoded);
+    double t;
+    int64_t i_far = -1, i_before = -1;
+    CHECK_OK(vida_video_frame_at(v, 1e300, &i_far));
+    CHECK_OK(vida_video_frame_at(v, -1e300, &i_before));
+    CHECK(vida_video_frame_at(v, NAN, &i_far) == VIDA_EINVAL);
+    CHECK_OK(vida_video_frame_time(v, 299, &t));
+    vida_video_free(v);
+    CHECK(in.sequential == 1);
+    CHECKF(rc == VIDA_OK && right == 7, "rc %d (%s), %d right", rc, vida_last_error(), right);
+    CHECK(st.seeks <= 1 && st.frames_decoded <= 310);
+    CHECK(i_far == 299 && i_before == 0);
+
+    vida_video_params_init(&p);
+    p.max_pixels = INT64_MAX;
+    CHECK(have_video(path, sizeof path, "h264.mp4"));
+    CHECK_OK(vida_video_open(&v, NULL, path, &p));
+    int64_t one = 5;
+    uint8_t px[160 * 120 * 3];
+    CHECK_OK(vida_video_read(v, &one, 1, NULL, px, sizeof px));
+    vida_video_free(v);
+    CHECK(vt_frame_read(px, 160, 120) == 5);
+}
