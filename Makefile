@@ -7,6 +7,7 @@
 #   make deps            apt-get the Debian packages the build and tests need (prints the command if not root)
 #   make bench           CPU benchmark against PyTorch (not a test)
 #   make bench-decode    decode + clip sampling benchmark against PyAV (not a test)
+#   make fuzz            libFuzzer targets with ASan + UBSan, FUZZ_SECONDS each (default 60)
 
 PREFIX ?= /usr/local
 CC ?= cc
@@ -44,7 +45,7 @@ ASAN_TESTS := test_core test_backend test_safetensors test_modelfile test_model 
 ASAN_TEST_BINS := $(ASAN_TESTS:%=build/asan-test/%)
 
 .PHONY: all check check-unit check-golden check-asan check-abi demo install uninstall deps \
-        deps-check clean bench bench-decode fixtures test-videos
+        deps-check clean bench bench-decode fixtures test-videos fuzz
 
 # Keep the ASan objects between builds (they are intermediates of the test binaries).
 .SECONDARY:
@@ -112,6 +113,22 @@ check-asan: $(ASAN_TEST_BINS)
 
 check-abi: all
 	@sh test/abi/test_abi.sh
+
+# --- fuzzing (libFuzzer + ASan + UBSan; clang from Debian) ----------------------
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Isrc $(BLAS_CFLAGS) $(AV_CFLAGS) -pthread \
+    -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_OBJS := $(SRCS:%.c=build/fuzz/obj/%.o)
+build/fuzz/obj/%.o: %.c $(HEADERS) $(PRIV_HEADERS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+build/fuzz/fuzz_%: test/fuzz/fuzz_%.c $(FUZZ_OBJS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LIBS)
+fuzz:
+	@sh test/deps.sh ensure clang libclang-rt-14-dev $(DEB_PACKAGES)
+	$(MAKE) build/fuzz/fuzz_video
+	sh test/fuzz/run.sh $(FUZZ_SECONDS)
 
 # Test videos: numbered frames (test/video/framecode.h) encoded by the ffmpeg
 # program in every container/codec it supports; the tests read them from

@@ -499,13 +499,15 @@ static int find_stream_info(vida_video *v)
 {
     /* Probe decoders run on one thread: spawning FFmpeg's thread pool per open costs more
        than the probe itself. */
-    AVDictionary **sopts = av_calloc(v->fmt->nb_streams ? v->fmt->nb_streams : 1, sizeof *sopts);
+    /* probing may add streams (mpeg-ts, mpeg-ps): the options cover the ones there now */
+    unsigned n = v->fmt->nb_streams;
+    AVDictionary **sopts = av_calloc(n ? n : 1, sizeof *sopts);
     if (!sopts)
         return vidai_error(VIDA_ENOMEM, "%s: out of memory", v->path);
-    for (unsigned i = 0; i < v->fmt->nb_streams; i++)
+    for (unsigned i = 0; i < n; i++)
         av_dict_set(&sopts[i], "threads", "1", 0);
     int e = avformat_find_stream_info(v->fmt, sopts);
-    for (unsigned i = 0; i < v->fmt->nb_streams; i++)
+    for (unsigned i = 0; i < n; i++)
         av_dict_free(&sopts[i]);
     av_free(sopts);
     return e < 0 ? av_fail(v, e, "cannot read the stream parameters") : VIDA_OK;

@@ -12,6 +12,7 @@
  */
 #include <limits.h>
 #include <stdint.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1506,4 +1507,69 @@ TEST(video, review_regressions)
     CHECK_OK(vida_video_read(v, &one, 1, NULL, px, sizeof px));
     vida_video_free(v);
     CHECK(vt_frame_read(px, 160, 120) == 5);
+}
+
+/*
+ * The fuzz target's seed corpus and every input it ever crashed on
+ * (test/fuzz/corpus/video; the last 8 bytes are the target's parameter
+ * block): each opens or fails cleanly, and reads its first and last frame or
+ * fails cleanly, with the limits the fuzzer uses. Under ASan this is the
+ * fuzzing regression suite without clang.
+ */
+TEST(video, fuzz_corpus_replay)
+{
+    char dir[512], p[1024], out[600];
+    snprintf(dir, sizeof dir, "%s/fuzz/corpus/video", vt_data_dir());
+    DIR *d = opendir(dir);
+    CHECKF(d != NULL, "cannot open %s", dir);
+    struct dirent *e;
+    int files = 0, opened = 0;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        size_t size;
+        char *data = vt_read_file(p, &size);
+        if (!data || size < 9) {
+            free(data);
+            continue;
+        }
+        int wr = vt_write_file(tmp_path(out, sizeof out, "replay.bin"), data, size - 8);
+        free(data);
+        if (wr != 0)
+            break;
+        files++;
+        vida_video_params vp;
+        vida_video_params_init(&vp);
+        vp.max_pixels = 1 << 20;
+        vp.max_decode_frames = 600;
+        vp.deadline = 5;
+        vida_video *v = NULL;
+        int rc = vida_video_open(&v, NULL, out, &vp);
+        NOTE("  %-40s open %d %s\n", e->d_name, rc, rc ? vida_last_error() : "");
+        if (rc != VIDA_OK) {
+            if (!vida_last_error()[0])
+                vt_failed_now = 1;
+            continue;
+        }
+        opened++;
+        vida_video_info in = get_info(v);
+        vida_frame_geometry g;
+        vida_frame_geometry_init(&g);
+        g.short_side = 16;
+        int w = 0, h = 0;
+        if (in.n_frames > 0 && vida_video_output_size(v, &g, &w, &h) == VIDA_OK) {
+            int64_t idx[2] = {0, in.n_frames - 1};
+            size_t bytes = (size_t)2 * w * h * 3;
+            uint8_t *buf = malloc(bytes);
+            rc = buf ? vida_video_read(v, idx, 2, &g, buf, bytes) : VIDA_ENOMEM;
+            if (rc != VIDA_OK && !vida_last_error()[0])
+                vt_failed_now = 1;
+            free(buf);
+        }
+        vida_video_free(v);
+    }
+    closedir(d);
+    NOTE("  %d corpus files, %d opened\n", files, opened);
+    CHECK(files >= 9 && opened >= 5);
 }
