@@ -684,38 +684,36 @@ int vida_sampler_sample(const vida_sampler *s, vida_video *v, uint64_t seed, voi
                            "vida_sampler_sample: n_indices is %zu, the %lld views of %d frames "
                            "need %lld",
                            n_indices, (long long)nv, p->frames, (long long)nv * p->frames);
-    idx = vidai_malloc((size_t)p->frames * sizeof *idx);
-    if (!idx)
-        return VIDA_ENOMEM;
+    /* every clip's frames, once; clips are read in the order of their first frame */
+    idx = vidai_malloc((size_t)cp.n_clips * p->frames * sizeof *idx);
+    order = vidai_malloc((size_t)cp.n_clips * sizeof *order);
+    if (!idx || !order) {
+        rc = VIDA_ENOMEM;
+        goto out;
+    }
     if (p->output == VIDA_SAMPLE_F32) {
         int c, b;
         tmp = vidai_malloc(view_elems);
         if (!tmp) {
-            vidai_free(idx);
-            return VIDA_ENOMEM;
+            rc = VIDA_ENOMEM;
+            goto out;
         }
         for (c = 0; c < 3; c++)
             for (b = 0; b < 256; b++)
                 lut[c][b] = ((float)b / 255.0f - p->mean[c]) / p->std[c];
     }
-    /* Clips in the order of their first frame, so a video is read forward. */
-    order = vidai_malloc((size_t)cp.n_clips * sizeof *order);
-    if (!order) {
-        rc = VIDA_ENOMEM;
-        goto out;
-    }
     for (k = 0; k < cp.n_clips && rc == VIDA_OK; k++) {
+        rc = clip_indices(s, v, &cp, seed, k, idx + k * p->frames);
         order[k].k = k;
-        rc = clip_indices(s, v, &cp, seed, k, idx);
-        order[k].first = idx[0];
+        order[k].first = idx[k * p->frames];
     }
     if (rc != VIDA_OK)
         goto out;
     qsort(order, (size_t)cp.n_clips, sizeof *order, cmp_order);
     for (int64_t o = 0; o < cp.n_clips && rc == VIDA_OK; o++) {
         k = order[o].k;
-        rc = clip_indices(s, v, &cp, seed, k, idx);
-        rc = rc ? rc : clip_geometry(s, v, seed, k, g);
+        const int64_t *ci = idx + k * p->frames;
+        rc = clip_geometry(s, v, seed, k, g);
         if (rc == VIDA_OK && crops == 3) {
             /* one read of the whole scaled clip; the three views are cut from it */
             vida_frame_geometry full = g[0];
@@ -732,30 +730,28 @@ int vida_sampler_sample(const vida_sampler *s, vida_video *v, uint64_t seed, voi
                 if (!whole)
                     rc = VIDA_ENOMEM;
             }
-            rc = rc ? rc : vida_video_read(v, idx, p->frames, &full, whole, whole_size);
+            rc = rc ? rc : vida_video_read(v, ci, p->frames, &full, whole, whole_size);
             for (i = 0; i < crops && rc == VIDA_OK; i++) {
                 size_t view = (size_t)k * crops + i;
                 uint8_t *dst = p->output == VIDA_SAMPLE_U8 ? (uint8_t *)out + view * view_bytes : tmp;
                 cut(dst, whole, p->frames, fw, fh, &g[i], w, h);
                 if (p->output == VIDA_SAMPLE_F32)
                     to_f32((float *)out + view * view_elems, tmp, pixels, (const float(*)[256])lut);
-                if (indices)
-                    memcpy(indices + view * p->frames, idx, (size_t)p->frames * sizeof *idx);
             }
-        }
-        for (i = 0; i < crops && crops != 3 && rc == VIDA_OK; i++) {
-            size_t view = (size_t)k * crops + i;
+        } else if (rc == VIDA_OK) {
+            /* one view: read straight into the output (F32: through tmp) */
             if (p->output == VIDA_SAMPLE_U8) {
-                rc = vida_video_read(v, idx, p->frames, &g[i], (uint8_t *)out + view * view_bytes,
+                rc = vida_video_read(v, ci, p->frames, &g[0], (uint8_t *)out + k * view_bytes,
                                      view_bytes);
             } else {
-                rc = vida_video_read(v, idx, p->frames, &g[i], tmp, view_elems);
+                rc = vida_video_read(v, ci, p->frames, &g[0], tmp, view_elems);
                 if (rc == VIDA_OK)
-                    to_f32((float *)out + view * view_elems, tmp, pixels, (const float(*)[256])lut);
+                    to_f32((float *)out + k * view_elems, tmp, pixels, (const float(*)[256])lut);
             }
-            if (rc == VIDA_OK && indices)
-                memcpy(indices + view * p->frames, idx, (size_t)p->frames * sizeof *idx);
         }
+        for (i = 0; i < crops && rc == VIDA_OK && indices; i++)
+            memcpy(indices + ((size_t)k * crops + i) * p->frames, ci,
+                   (size_t)p->frames * sizeof *ci);
         if (rc != VIDA_OK)
             rc = vidai_error_prefix(rc, "vida_sampler_sample: clip %lld: ", (long long)k);
     }

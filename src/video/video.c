@@ -669,6 +669,16 @@ static int h264_extradata_full_range(const uint8_t *x, size_t n)
     return -1;
 }
 
+/* The stream's pixel format, range (when the frame says) and size, from a decoded frame. */
+static void take_format(vida_video *v, const AVFrame *f)
+{
+    v->pix_fmt = f->format;
+    if (f->color_range != AVCOL_RANGE_UNSPECIFIED)
+        v->color_range = f->color_range;
+    if (f->width > 0 && f->height > 0)
+        v->base_w = f->width, v->base_h = f->height;
+}
+
 /*
  * The pixel format and range of the stream from its first keyframe: the
  * codec's parser gives the format for free, and an H.264 SPS the range; when
@@ -705,13 +715,9 @@ static void probe_format(vida_video *v, const AVPacket *pkt)
     if (avcodec_send_packet(v->dec, pkt) >= 0 && avcodec_send_packet(v->dec, NULL) >= 0) {
         int first = 1;
         while (avcodec_receive_frame(v->dec, v->frame) >= 0) {
-            if (first) {
-                v->pix_fmt = v->frame->format;
-                v->color_range = v->frame->color_range;
-                if (v->frame->width > 0 && v->frame->height > 0)
-                    v->base_w = v->frame->width, v->base_h = v->frame->height;
-                first = 0;
-            }
+            if (first)
+                take_format(v, v->frame);
+            first = 0;
             av_frame_unref(v->frame);
         }
     }
@@ -723,7 +729,6 @@ static int first_frame_format(vida_video *v)
 {
     int64_t decoded = 0;
     int rc = seek_start(v);
-    v->stats.seeks++;
     if (rc)
         return rc;
     rc = next_frame(v, &decoded, 0);
@@ -733,11 +738,7 @@ static int first_frame_format(vida_video *v)
         v->positioned = 0;
         return vidai_error(VIDA_EDECODE, "%s: the decoder gives no frame", v->path);
     }
-    v->pix_fmt = v->frame->format;
-    if (v->frame->color_range != AVCOL_RANGE_UNSPECIFIED)
-        v->color_range = v->frame->color_range;
-    if (v->frame->width > 0 && v->frame->height > 0)
-        v->base_w = v->frame->width, v->base_h = v->frame->height;
+    take_format(v, v->frame);
     av_frame_unref(v->frame);
     v->positioned = 0; /* the frame was taken: the next read seeks */
     return VIDA_OK;
@@ -1274,21 +1275,43 @@ static int convert(vida_video *v, int64_t idx, const geom *o, uint8_t *out)
 
 /* ---- decoding ------------------------------------------------------------- */
 
+/* The last keyframe whose pts is <= frame idx's (-1 if none; not for sequential streams). */
 static int64_t key_for(const vida_video *v, int64_t idx)
 {
-    /* last keyframe with pts <= pts[idx] (sequential: frame index <= idx) */
-    if (v->sequential) {
-        int64_t lo = 0, hi = v->n_keys;
-        while (lo < hi) {
-            int64_t mid = lo + (hi - lo) / 2;
-            if (v->key_idx[mid] <= idx)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        return lo - 1;
-    }
     return lower_bound(v->key_pts, v->n_keys, v->pts[idx] + 1) - 1;
+}
+
+/* The decoder's state after any seek: flushed, nothing sent, waiting for a keyframe. */
+static void restart(vida_video *v, int64_t aim)
+{
+    avcodec_flush_buffers(v->dec);
+    v->stats.seeks++;
+    v->demux_eof = v->decoder_eof = 0;
+    v->last_pts = v->sent_pts = INT64_MIN;
+    v->seq_next = 0;
+    v->wait_key = 1;
+    v->n_skipped = v->skipped_overflow = 0;
+    v->seek_aim = aim;
+}
+
+/* Puts the demuxer back at the start of the file. */
+static int rewind_demuxer(vida_video *v)
+{
+    int e = av_seek_frame(v->fmt, v->si, INT64_MIN, AVSEEK_FLAG_BACKWARD);
+    if (e < 0)
+        e = av_seek_frame(v->fmt, -1, 0, AVSEEK_FLAG_BYTE);
+    if (e < 0)
+        e = avformat_seek_file(v->fmt, -1, INT64_MIN, 0, 0, AVSEEK_FLAG_BYTE);
+    if (e < 0)
+        return av_fail(v, e, "cannot seek to the start");
+    v->positioned = 1;
+    return VIDA_OK;
+}
+
+static int seek_start(vida_video *v)
+{
+    restart(v, INT64_MAX);
+    return rewind_demuxer(v);
 }
 
 /*
@@ -1303,46 +1326,17 @@ static int do_seek(vida_video *v, int64_t k, int a)
     int e;
     if (a >= 2)
         k -= a - 1;
-    if (k < 0 || a > VIDAI_SEEK_RETRIES) {
-        v->stats.seeks++;
+    if (k < 0 || a > VIDAI_SEEK_RETRIES)
         return seek_start(v);
-    }
-    avcodec_flush_buffers(v->dec);
-    v->stats.seeks++;
-    v->demux_eof = v->decoder_eof = 0;
-    v->last_pts = INT64_MIN;
-    v->sent_pts = INT64_MIN;
-    v->wait_key = 1;
-    v->n_skipped = v->skipped_overflow = 0;
-    v->seek_aim = v->key_pts[k];
+    restart(v, v->key_pts[k]);
     int64_t ts = a == 0 ? v->key_pts[k] : v->key_ts[k];
     e = avformat_seek_file(v->fmt, v->si, INT64_MIN, ts, ts, 0);
     if (e < 0)
         e = av_seek_frame(v->fmt, v->si, ts, AVSEEK_FLAG_BACKWARD);
-    if (e < 0)
-        return seek_start(v);
-    v->positioned = 1;
-    return VIDA_OK;
-}
-
-static int seek_start(vida_video *v)
-{
-    int e;
-    avcodec_flush_buffers(v->dec);
-    v->demux_eof = v->decoder_eof = 0;
-    v->last_pts = INT64_MIN;
-    v->sent_pts = INT64_MIN;
-    v->seq_next = 0;
-    v->wait_key = 1;
-    v->n_skipped = v->skipped_overflow = 0;
-    v->seek_aim = INT64_MAX;
-    e = av_seek_frame(v->fmt, v->si, INT64_MIN, AVSEEK_FLAG_BACKWARD);
-    if (e < 0)
-        e = av_seek_frame(v->fmt, -1, 0, AVSEEK_FLAG_BYTE);
-    if (e < 0)
-        e = avformat_seek_file(v->fmt, -1, INT64_MIN, 0, 0, AVSEEK_FLAG_BYTE);
-    if (e < 0)
-        return av_fail(v, e, "cannot seek to the start");
+    if (e < 0) {
+        v->seek_aim = INT64_MAX;
+        return rewind_demuxer(v);
+    }
     v->positioned = 1;
     return VIDA_OK;
 }
@@ -1487,6 +1481,28 @@ static int was_skipped(const vida_video *v, int64_t ts)
     return 0;
 }
 
+/*
+ * Frame idx went missing (a seek landed late, the stream ended, or the
+ * decoder dropped it): sets up the next try -- a seek from further back, then
+ * one more round decoding everything (skipping is never trusted again on this
+ * video). 0 when no try is left.
+ */
+static int next_try(vida_video *v, int *attempt)
+{
+    v->positioned = 0;
+    if (!v->sequential && *attempt <= VIDAI_SEEK_RETRIES) {
+        (*attempt)++;
+        return 1;
+    }
+    if (v->skip_nonref) {
+        v->skip_nonref = 0;
+        v->dec->skip_frame = AVDISCARD_DEFAULT;
+        *attempt = 0;
+        return 1;
+    }
+    return 0;
+}
+
 typedef struct want {
     int64_t idx;
     int64_t slot;
@@ -1540,7 +1556,7 @@ int vida_video_read(vida_video *v, const int64_t *indices, int64_t n, const vida
     int64_t i = 0;
     while (i < n) {
         int64_t idx = w[i].idx;
-        int64_t k = key_for(v, idx);
+        int64_t k = v->sequential ? -1 : key_for(v, idx);
         /* Seek unless the decoder is before idx and idx's keyframe is not ahead of it. */
         int seek;
         if (v->sequential)
@@ -1550,7 +1566,7 @@ int vida_video_read(vida_video *v, const int64_t *indices, int64_t n, const vida
                    (k >= 0 && v->key_pts[k] > v->last_pts && key_far(v, k));
         if (seek) {
             if (v->sequential)
-                rc = seek_start(v), v->stats.seeks++;
+                rc = seek_start(v);
             else
                 rc = do_seek(v, k, attempt);
             if (rc)
@@ -1565,18 +1581,8 @@ int vida_video_read(vida_video *v, const int64_t *indices, int64_t n, const vida
             }
             if (r == VIDAI_LATE || r == 0) {
                 /* landed too late, or the stream ended first: try again from further back */
-                v->positioned = 0;
-                if (!v->sequential && attempt <= VIDAI_SEEK_RETRIES) {
-                    attempt++;
+                if (next_try(v, &attempt))
                     break;
-                }
-                if (v->skip_nonref) {
-                    /* never trust skipping again on this video: one more round decoding everything */
-                    v->skip_nonref = 0;
-                    v->dec->skip_frame = AVDISCARD_DEFAULT;
-                    attempt = 0;
-                    break;
-                }
                 rc = vidai_error(VIDA_EDECODE, "%s: frame %lld: the stream ends (or is damaged) before "
                                  "the decoder gives it", v->path, (long long)idx);
                 goto out;
@@ -1609,18 +1615,8 @@ int vida_video_read(vida_video *v, const int64_t *indices, int64_t n, const vida
             if (fi > idx) {
                 /* idx went missing: the seek landed late, or the decoder dropped it */
                 av_frame_unref(v->frame);
-                v->positioned = 0;
-                if (!v->sequential && attempt <= VIDAI_SEEK_RETRIES) {
-                    attempt++;
+                if (next_try(v, &attempt))
                     break;
-                }
-                if (v->skip_nonref) {
-                    /* never trust skipping again on this video: one more round decoding everything */
-                    v->skip_nonref = 0;
-                    v->dec->skip_frame = AVDISCARD_DEFAULT;
-                    attempt = 0;
-                    break;
-                }
                 rc = vidai_error(VIDA_EDECODE, "%s: frame %lld: the decoder did not give it "
                                  "(damaged or undecodable)", v->path, (long long)idx);
                 goto out;
