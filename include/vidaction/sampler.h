@@ -130,6 +130,22 @@ VIDA_API int vida_sampler_sample(const vida_sampler *s, vida_video *v, uint64_t 
                                  void *out, size_t out_bytes, int64_t *indices,
                                  size_t n_indices);
 
+/*
+ * vida_sampler_indices and vida_sampler_sample inside a window of the video:
+ * [t_begin, t_end) seconds from the first frame (t_end < 0: to the end). The
+ * window acts as the whole video -- clip choice, START's start_frame and
+ * start_time (counted from the window's first frame), the policy for clips
+ * longer than it -- and no frame outside it is used. Indices stay the
+ * video's. An empty window, or one starting at or after the end, is
+ * VIDA_EINVAL. (0, -1) is the whole video.
+ */
+VIDA_API int vida_sampler_indices_window(const vida_sampler *s, const vida_video *v,
+                                         uint64_t seed, double t_begin, double t_end,
+                                         int64_t *indices, size_t n_indices);
+VIDA_API int vida_sampler_sample_window(const vida_sampler *s, vida_video *v, uint64_t seed,
+                                        double t_begin, double t_end, void *out,
+                                        size_t out_bytes, int64_t *indices, size_t n_indices);
+
 #ifdef __cplusplus
 }
 #endif

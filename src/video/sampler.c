@@ -239,6 +239,8 @@ typedef struct clip_plan {
     int64_t span;     /* frame mode: source frames a clip covers */
     double clip_secs; /* fps mode: seconds a clip lasts */
     int is_short;     /* the clip is longer than the video */
+    int64_t first;    /* window: its first frame; info.n_frames and info.duration are */
+    double t_first;   /*   the window's; t_first its start in seconds */
 } clip_plan;
 
 static int fps_mode(const vida_sampler *s)
@@ -246,7 +248,8 @@ static int fps_mode(const vida_sampler *s)
     return s->p.fps > 0;
 }
 
-static int plan_clips(const vida_sampler *s, const vida_video *v, clip_plan *cp)
+static int plan_clips(const vida_sampler *s, const vida_video *v, double t_begin, double t_end,
+                      clip_plan *cp)
 {
     const vida_sampler_params *p = &s->p;
     int64_t n, cap = INT64_MAX, all;
@@ -260,6 +263,28 @@ static int plan_clips(const vida_sampler *s, const vida_video *v, clip_plan *cp)
     n = cp->info.n_frames;
     if (n < 1)
         return vidai_error(VIDA_EDECODE, "the video has no frames");
+    if (!(t_begin >= 0) || (t_end >= 0 && !(t_end > t_begin)) || isnan(t_end))
+        return vidai_error(VIDA_EINVAL, "the window [%g, %g) s is empty or negative", t_begin,
+                           t_end);
+    if (t_begin > 0 || t_end >= 0) {
+        /* the window acts as the whole video: frames first..last, its own duration */
+        double end = t_end < 0 || t_end > cp->info.duration ? cp->info.duration : t_end;
+        int64_t last = n - 1;
+        if (t_begin >= cp->info.duration)
+            return vidai_error(VIDA_EINVAL,
+                               "the window starts at %g s, not before the video's end (%.6g s)",
+                               t_begin, cp->info.duration);
+        rc = vida_video_frame_at(v, t_begin + TIME_EPS, &cp->first);
+        if (rc == VIDA_OK && end < cp->info.duration)
+            rc = vida_video_frame_at(v, end - TIME_EPS, &last);
+        if (rc != VIDA_OK)
+            return rc;
+        if (last < cp->first)
+            last = cp->first;
+        n = cp->info.n_frames = last - cp->first + 1;
+        cp->info.duration = end - t_begin;
+        cp->t_first = t_begin;
+    }
     cp->span = (int64_t)(p->frames - 1) * p->stride + 1;
     if (fps_mode(s)) {
         cp->clip_secs = p->frames / p->fps;
@@ -334,7 +359,9 @@ static int clip_start_frame(const vida_sampler *s, const vida_video *v, const cl
                                    "start_time %g s is not before the video's end "
                                    "(%.6g s)",
                                    p->start_time, cp->info.duration);
-            *start = frame_at(v, p->start_time, &rc);
+            *start = frame_at(v, cp->t_first + p->start_time, &rc) - cp->first;
+            if (*start < 0)
+                *start = 0;
             return rc;
         }
         if (p->start_frame >= n)
@@ -366,6 +393,7 @@ static int clip_start_time(const vida_sampler *s, const vida_video *v, const cli
     const vida_sampler_params *p = &s->p;
     double room = cp->info.duration - cp->clip_secs;
     int64_t K = cp->n_clips;
+    int rc;
     if (p->clip_mode == VIDA_CLIPS_START) {
         if (p->start_time >= 0) {
             if (p->start_time >= cp->info.duration)
@@ -379,7 +407,11 @@ static int clip_start_time(const vida_sampler *s, const vida_video *v, const cli
         if (p->start_frame >= cp->info.n_frames)
             return vidai_error(VIDA_EINVAL, "start_frame %lld is past the video's %lld frames",
                                (long long)p->start_frame, (long long)cp->info.n_frames);
-        return vida_video_frame_time(v, p->start_frame, t0);
+        rc = vida_video_frame_time(v, cp->first + p->start_frame, t0);
+        *t0 -= cp->t_first;
+        if (*t0 < 0)
+            *t0 = 0;
+        return rc;
     }
     if (cp->is_short || room < 0) {
         *t0 = 0;
@@ -422,7 +454,11 @@ static int clip_indices(const vida_sampler *s, const vida_video *v, const clip_p
                     t = 0;
             }
             /* REPEAT_LAST: vida_video_frame_at gives the last frame after the end */
-            idx[j] = frame_at(v, t, &rc);
+            idx[j] = frame_at(v, cp->t_first + t, &rc);
+            if (idx[j] < cp->first)
+                idx[j] = cp->first;
+            if (idx[j] > cp->first + n - 1)
+                idx[j] = cp->first + n - 1;
         }
         return rc;
     }
@@ -440,7 +476,7 @@ static int clip_indices(const vida_sampler *s, const vida_video *v, const clip_p
             int64_t f = start + (int64_t)j * p->stride;
             if (f >= n)
                 f = p->short_video == VIDA_SHORT_LOOP ? f % n : n - 1;
-            idx[j] = f;
+            idx[j] = cp->first + f;
         }
     }
     return VIDA_OK;
@@ -537,7 +573,7 @@ int vida_sampler_plan(const vida_sampler *s, const vida_video *v, int64_t *n_vie
     int w = 0, h = 0, rc;
     if (!s || !v)
         return vidai_error(VIDA_EINVAL, "vida_sampler_plan: %s is NULL", !s ? "sampler" : "video");
-    rc = plan_clips(s, v, &cp);
+    rc = plan_clips(s, v, 0, -1, &cp);
     rc = rc ? rc : view_size(s, v, &w, &h);
     if (rc != VIDA_OK)
         return vidai_error_prefix(rc, "vida_sampler_plan: ");
@@ -564,6 +600,12 @@ int vida_sampler_plan(const vida_sampler *s, const vida_video *v, int64_t *n_vie
 int vida_sampler_indices(const vida_sampler *s, const vida_video *v, uint64_t seed,
                          int64_t *indices, size_t n_indices)
 {
+    return vida_sampler_indices_window(s, v, seed, 0, -1, indices, n_indices);
+}
+
+int vida_sampler_indices_window(const vida_sampler *s, const vida_video *v, uint64_t seed,
+                                double t_begin, double t_end, int64_t *indices, size_t n_indices)
+{
     clip_plan cp;
     int64_t nv, k;
     int crops, i, rc;
@@ -572,7 +614,7 @@ int vida_sampler_indices(const vida_sampler *s, const vida_video *v, uint64_t se
                            !s   ? "sampler"
                            : !v ? "video"
                                 : "indices");
-    rc = plan_clips(s, v, &cp);
+    rc = plan_clips(s, v, t_begin, t_end, &cp);
     if (rc != VIDA_OK)
         return vidai_error_prefix(rc, "vida_sampler_indices: ");
     nv = cp.n_clips * n_crops(s);
@@ -645,6 +687,13 @@ static void cut(uint8_t *dst, const uint8_t *whole, int frames, int fw, int fh,
 int vida_sampler_sample(const vida_sampler *s, vida_video *v, uint64_t seed, void *out,
                         size_t out_bytes, int64_t *indices, size_t n_indices)
 {
+    return vida_sampler_sample_window(s, v, seed, 0, -1, out, out_bytes, indices, n_indices);
+}
+
+int vida_sampler_sample_window(const vida_sampler *s, vida_video *v, uint64_t seed,
+                               double t_begin, double t_end, void *out, size_t out_bytes,
+                               int64_t *indices, size_t n_indices)
+{
     const vida_sampler_params *p;
     clip_plan cp;
     vida_frame_geometry g[3];
@@ -661,7 +710,7 @@ int vida_sampler_sample(const vida_sampler *s, vida_video *v, uint64_t seed, voi
                            : !v ? "video"
                                 : "out");
     p = &s->p;
-    rc = plan_clips(s, v, &cp);
+    rc = plan_clips(s, v, t_begin, t_end, &cp);
     rc = rc ? rc : view_size(s, v, &w, &h);
     if (rc != VIDA_OK)
         return vidai_error_prefix(rc, "vida_sampler_sample: ");

@@ -972,3 +972,93 @@ TEST(sampler, dense_fps_clip_just_longer_than_the_video)
     vida_video_free(v);
     CHECKF(rc == VIDA_OK && nv == 1, "rc %d, %lld views", rc, (long long)nv);
 }
+
+/*
+ * Windows: v300 at 25 fps, window [4.0, 6.0) s = frames 100..149 (50 frames).
+ * Every mode stays inside; UNIFORM's first and last clips touch its ends;
+ * START counts from the window's first frame; fps mode picks by time within
+ * it; a short clip repeats the window's last frame, not the video's; an
+ * empty window or one past the end is VIDA_EINVAL.
+ */
+TEST(sampler, window)
+{
+    vida_video *v = open_video(video300());
+    vida_sampler_params p;
+    vida_sampler *s;
+    int64_t idx[8 * 16];
+    CHECK(v);
+    vida_sampler_params_init(&p);
+    p.frames = 8;
+    p.stride = 2; /* span 15 */
+    p.clip_mode = VIDA_CLIPS_UNIFORM;
+    p.clips = 4;
+    CHECK((s = make_sampler(&p)));
+    CHECK_OK(vida_sampler_indices_window(s, v, 0, 4.0, 6.0, idx, 32));
+    CHECKF(idx[0] == 100 && idx[31] == 149, "first %lld, last %lld", (long long)idx[0],
+           (long long)idx[31]);
+    for (int i = 0; i < 32; i++)
+        CHECK(idx[i] >= 100 && idx[i] <= 149);
+    /* (0, -1) is the whole video: the same as vida_sampler_indices */
+    {
+        int64_t a[32], b[32];
+        CHECK_OK(vida_sampler_indices_window(s, v, 0, 0, -1, a, 32));
+        CHECK_OK(vida_sampler_indices(s, v, 0, b, 32));
+        CHECK(memcmp(a, b, sizeof a) == 0 && a[31] == 299);
+    }
+    vida_sampler_free(s);
+    /* RANDOM over many seeds stays inside and reaches both ends of the start range */
+    p.clip_mode = VIDA_CLIPS_RANDOM;
+    p.clips = 16;
+    CHECK((s = make_sampler(&p)));
+    {
+        int64_t lo = 1000, hi = -1;
+        for (uint64_t seed = 0; seed < 20; seed++) {
+            CHECK_OK(vida_sampler_indices_window(s, v, seed, 4.0, 6.0, idx, 128));
+            for (int k = 0; k < 16; k++) {
+                CHECK(idx[k * 8] >= 100 && idx[k * 8 + 7] <= 149);
+                lo = idx[k * 8] < lo ? idx[k * 8] : lo;
+                hi = idx[k * 8] > hi ? idx[k * 8] : hi;
+            }
+        }
+        CHECKF(lo == 100 && hi == 135, "starts %lld..%lld", (long long)lo, (long long)hi);
+    }
+    vida_sampler_free(s);
+    /* START: start_frame 3 of the window is frame 103; start_time 1.0 s is frame 125 */
+    p.clip_mode = VIDA_CLIPS_START;
+    p.start_frame = 3;
+    CHECK((s = make_sampler(&p)));
+    CHECK_OK(vida_sampler_indices_window(s, v, 0, 4.0, 6.0, idx, 8));
+    CHECK(idx[0] == 103 && idx[7] == 117);
+    vida_sampler_free(s);
+    p.start_time = 1.0;
+    CHECK((s = make_sampler(&p)));
+    CHECK_OK(vida_sampler_indices_window(s, v, 0, 4.0, 6.0, idx, 8));
+    CHECK(idx[0] == 125 && idx[7] == 139);
+    vida_sampler_free(s);
+    /* a clip longer than the window repeats the window's last frame */
+    p.clip_mode = VIDA_CLIPS_CENTER;
+    p.start_time = -1;
+    p.frames = 16;
+    p.stride = 4; /* span 61 > 50 */
+    CHECK((s = make_sampler(&p)));
+    CHECK_OK(vida_sampler_indices_window(s, v, 0, 4.0, 6.0, idx, 16));
+    CHECKF(idx[0] == 100 && idx[12] == 148 && idx[13] == 149 && idx[15] == 149, "%lld %lld %lld",
+           (long long)idx[0], (long long)idx[12], (long long)idx[15]);
+    vida_sampler_free(s);
+    /* fps mode: 5 fps from the window's centre clip; frames 5 apart, inside */
+    p.frames = 4;
+    p.stride = 1;
+    p.fps = 5;
+    CHECK((s = make_sampler(&p)));
+    CHECK_OK(vida_sampler_indices_window(s, v, 0, 4.0, 6.0, idx, 4));
+    /* clip lasts 0.8 s, room 1.2 s, centre start 0.6 s: 4.6 s = frame 115 */
+    CHECKF(idx[0] == 115 && idx[1] == 120 && idx[3] == 130, "%lld %lld %lld", (long long)idx[0],
+           (long long)idx[1], (long long)idx[3]);
+    /* bad windows */
+    CHECK(vida_sampler_indices_window(s, v, 0, 6.0, 6.0, idx, 4) == VIDA_EINVAL);
+    CHECK(vida_sampler_indices_window(s, v, 0, -1.0, 2.0, idx, 4) == VIDA_EINVAL);
+    CHECK(vida_sampler_indices_window(s, v, 0, 12.5, -1, idx, 4) == VIDA_EINVAL);
+    CHECK(strstr(vida_last_error(), "window"));
+    vida_sampler_free(s);
+    vida_video_free(v);
+}
