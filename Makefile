@@ -7,6 +7,7 @@
 #   make deps            apt-get the Debian packages the build and tests need (prints the command if not root)
 #   make bench           CPU benchmark against PyTorch (not a test)
 #   make bench-decode    decode + clip sampling benchmark against PyAV (not a test)
+#   make bench-loader    loader throughput (clips/s) against a PyTorch DataLoader (not a test)
 #   make fuzz            libFuzzer targets with ASan + UBSan, FUZZ_SECONDS each (default 60)
 
 PREFIX ?= /usr/local
@@ -31,7 +32,7 @@ BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(WARN) -Iinclude -Isrc $(BLAS_CFLAGS) 
 CFLAGS_LIB := $(BASE_CFLAGS) $(OPT) -march=x86-64-v2 -fPIC -fvisibility=hidden $(CFLAGS)
 LIBS := $(BLAS_LIBS) $(AV_LIBS) -lm -pthread
 
-SRCS := $(sort $(wildcard src/core/*.c src/io/*.c src/backend/*.c src/backend/cpu/*.c src/nn/*.c src/video/*.c src/api/*.c))
+SRCS := $(sort $(wildcard src/core/*.c src/io/*.c src/backend/*.c src/backend/cpu/*.c src/nn/*.c src/video/*.c src/data/*.c src/api/*.c))
 OBJS := $(SRCS:%.c=build/obj/%.o)
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 ASAN_OBJS := $(SRCS:%.c=build/asan/%.o)
@@ -41,11 +42,12 @@ PRIV_HEADERS := $(wildcard src/*/*.h src/backend/cpu/*.h)
 
 TEST_SRCS := $(sort $(wildcard test/unit/test_*.c))
 TEST_BINS := $(TEST_SRCS:test/unit/%.c=build/test/%)
-ASAN_TESTS := test_core test_backend test_safetensors test_modelfile test_model test_video test_sampler
+ASAN_TESTS := test_core test_backend test_safetensors test_modelfile test_model test_video test_sampler \
+    test_dataset test_loader
 ASAN_TEST_BINS := $(ASAN_TESTS:%=build/asan-test/%)
 
 .PHONY: all check check-unit check-golden check-asan check-abi demo install uninstall deps \
-        deps-check clean bench bench-decode fixtures test-videos fuzz
+        deps-check clean bench bench-decode bench-loader fixtures test-videos fuzz
 
 # Keep the ASan objects between builds (they are intermediates of the test binaries).
 .SECONDARY:
@@ -152,6 +154,9 @@ bench: all build/bench/bench_forward
 # Decode + clip sampling against PyAV (and decord when importable); not a test.
 bench-decode: all build/bench/bench_decode build/tools/vt_frames
 	sh test/bench/bench_decode.sh
+
+bench-loader: all build/bench/bench_loader
+	sh test/bench/bench_loader.sh
 
 demo: deps-check all
 	@sh examples/demo.sh

@@ -9,5 +9,7 @@
 #include "vidaction/tensorfile.h"
 #include "vidaction/video.h"
 #include "vidaction/sampler.h"
+#include "vidaction/dataset.h"
+#include "vidaction/loader.h"
 
 #endif
