@@ -31,3 +31,33 @@ ffmpeg -hide_banner -loglevel error -nostdin -f lavfi -i testsrc2=size=320x240:r
 $V info "$tmp/demo.mp4"
 $V clip "$tmp/demo.mp4" --start-frame 100 --frames 16 --stride 2 --short-side 128 --crop 112 \
     -o "$tmp/clip.safetensors"
+echo
+echo "== data: a hashtag-labelled manifest (a few videos, one missing, one corrupt, one bad line),"
+echo "   the pre-flight scan, and what the verb+noun label space with square-root resampling draws"
+mkdir -p "$tmp/videos"
+i=0
+for src in testsrc2 mandelbrot smptebars rgbtestsrc; do
+    i=$((i + 1))
+    ffmpeg -hide_banner -loglevel error -nostdin -f lavfi -i "$src=size=160x120:rate=25" -t 4 \
+        -c:v libx264 -preset ultrafast -pix_fmt yuv420p "$tmp/videos/v$i.mp4"
+done
+printf 'not a video\n' >"$tmp/videos/broken.mp4"
+T=$(printf '\t')
+cat >"$tmp/train.tsv" <<EOM
+videos/v1.mp4${T}#RollingDice,#dice
+videos/v2.mp4${T}#CuttingOnion
+videos/v3.mp4${T}#rolling_dice
+{"path": "videos/v4.mp4", "labels": ["#ThrowingDice"], "duration": 4.0}
+videos/broken.mp4${T}#CuttingOnion
+videos/gone.mp4${T}#dice
+a line without a tab
+EOM
+cat >"$tmp/tax.tsv" <<EOM
+#RollingDice${T}roll${T}dice${T}rolling dice
+#CuttingOnion${T}cut${T}onion${T}cutting onion
+#ThrowingDice${T}throw${T}dice${T}throwing dice
+#dice${T}${T}dice${T}
+EOM
+(cd "$tmp" && $OLDPWD/$V scan train.tsv) || echo "(scan exits 1: some videos are bad, listed in scan-bad.txt)"
+$V dataset "$tmp/train.tsv" --taxonomy "$tmp/tax.tsv" --label-space verb+noun --resample sqrt \
+    --draws 100000 2>/dev/null

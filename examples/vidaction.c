@@ -9,11 +9,19 @@
  *   vidaction info VIDEO... [--json]
  *   vidaction clip VIDEO [--start-frame F | --time SECONDS] [--frames L] [--stride R]
  *                  [--short-side S] [--crop C] -o OUT.safetensors
+ *   vidaction scan MANIFEST [--root DIR] [--bad-list FILE] [--json]
+ *   vidaction dataset MANIFEST [--root DIR] [--taxonomy FILE] [--label-space S]
+ *                  [--min-count N] [--resample R] [--draws N] [--seed S] [--max-videos N]
+ *                  [--max-minutes M] [--clips-per-video K] [--prefer P] [--json]
  *
  * `info` prints what vida_video_open measured (frame count, timestamps, keyframes),
  * not what the container claims. `clip` decodes frames F, F+R, ..., F+(L-1)R with
  * vida_video_read and writes them as tensors 'frames' uint8 [L,H,W,3] and 'indices'
  * int64 [L], the way a clip would reach a model (without the sampler's randomness).
+ * `scan` opens every video of a manifest and decodes its first and last frame:
+ * each is ok or the reason, and the bad ones are listed in a file. `dataset`
+ * shows what a label space, a budget and a resampling make of a manifest:
+ * the classes, how many videos carry each, and how often each is drawn.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +62,16 @@ static void usage(FILE *f)
             "      writes 'frames' uint8 [L,H,W,3] and 'indices' int64 [L]\n"
             "      --start-frame F (0) or --time SECONDS, --frames L (16), --stride R (1),\n"
             "      --short-side S (scale), --crop C (centre CxC); default native size\n"
+            "  scan MANIFEST [--root DIR]           pre-flight: open every video, decode its\n"
+            "      first and last frame; prints ok or the reason per file and writes the\n"
+            "      bad ones to --bad-list FILE (default scan-bad.txt); exit 1 if any is bad\n"
+            "      --json\n"
+            "  dataset MANIFEST                     classes, videos per class and draws per\n"
+            "      class of an epoch: --root DIR (the manifest's folder), --taxonomy FILE,\n"
+            "      --label-space target|verb|noun|verb+noun, --min-count N,\n"
+            "      --resample none|natural|sqrt|uniform, --draws N (epoch size), --seed S,\n"
+            "      --max-videos N, --max-minutes M, --clips-per-video K,\n"
+            "      --prefer random|short|long, --no-check-files, --json\n"
             "\n"
             "  --version   print the version and build features\n"
             "  --help      this text\n",
@@ -602,6 +620,293 @@ done:
     return rc;
 }
 
+/* Prints the dataset's open-time problems to stderr. */
+static void print_problems(const vida_dataset *ds)
+{
+    for (int64_t i = 0; i < vida_dataset_n_problems(ds); i++)
+        fprintf(stderr, "%s: warning: %s\n", prog, vida_dataset_problem(ds, i));
+}
+
+/* Opens v and decodes its first and last frame at 64 pixels short side. */
+static int scan_one(const char *path, vida_video_info *info)
+{
+    vida_video *v = NULL;
+    vida_frame_geometry g;
+    uint8_t *buf = NULL;
+    int w = 0, h = 0, rc;
+    int64_t idx[2];
+    rc = vida_video_open(&v, NULL, path, NULL);
+    if (rc == VIDA_OK) {
+        info->size = sizeof *info;
+        rc = vida_video_get_info(v, info);
+    }
+    vida_frame_geometry_init(&g);
+    g.short_side = 64;
+    if (rc == VIDA_OK)
+        rc = vida_video_output_size(v, &g, &w, &h);
+    if (rc == VIDA_OK) {
+        buf = malloc((size_t)w * h * 3 * 2);
+        idx[0] = 0;
+        idx[1] = info->n_frames - 1;
+        rc = buf ? vida_video_read(v, idx, 2, &g, buf, (size_t)w * h * 3 * 2) : VIDA_ENOMEM;
+    }
+    free(buf);
+    vida_video_free(v);
+    return rc;
+}
+
+static int cmd_scan(int argc, char **argv)
+{
+    const char *manifest = NULL, *bad_list = "scan-bad.txt";
+    vida_dataset_params dp;
+    vida_dataset *ds = NULL;
+    vida_dataset_stats st;
+    FILE *bf;
+    int json = 0, first = 1;
+    int64_t n_ok = 0, n_bad = 0, i;
+    vida_dataset_params_init(&dp);
+    dp.check_files = 0; /* scan reports missing files itself, as bad */
+    for (i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--json")) {
+            json = 1;
+        } else if (!strcmp(a, "--root") || !strcmp(a, "--bad-list")) {
+            int k = (int)i;
+            const char *v = arg_value(argc, argv, &k);
+            i = k;
+            if (!v)
+                return usage_error("missing value after", a);
+            if (!strcmp(a, "--root"))
+                dp.root = v;
+            else
+                bad_list = v;
+        } else if (a[0] == '-' && a[1]) {
+            return usage_error("unknown option", a);
+        } else if (manifest) {
+            return usage_error("unexpected argument", a);
+        } else {
+            manifest = a;
+        }
+    }
+    if (!manifest)
+        return usage_error("scan takes one MANIFEST argument", NULL);
+    if (vida_dataset_open(&ds, NULL, manifest, &dp) != VIDA_OK)
+        return fail("cannot read the manifest");
+    print_problems(ds);
+    bf = fopen(bad_list, "w");
+    if (!bf) {
+        fprintf(stderr, "%s: error: cannot write %s\n", prog, bad_list);
+        vida_dataset_free(ds);
+        return 1;
+    }
+    if (json)
+        printf("{\"files\":[");
+    for (i = 0; i < vida_dataset_size(ds); i++) {
+        vida_dataset_video dv;
+        vida_video_info info;
+        int rc;
+        dv.size = sizeof dv;
+        vida_dataset_get_video(ds, i, &dv);
+        rc = scan_one(dv.path, &info);
+        if (rc == VIDA_OK)
+            n_ok++;
+        else {
+            n_bad++;
+            fprintf(bf, "%s\n", dv.path);
+        }
+        if (json) {
+            printf("%s{\"path\":", first ? "" : ",");
+            json_string(dv.path);
+            printf(",\"line\":%lld,\"ok\":%s", (long long)dv.line, json_bool(rc == VIDA_OK));
+            if (rc == VIDA_OK) {
+                printf(",\"frames\":%lld,\"duration\":", (long long)info.n_frames);
+                json_double(info.duration);
+                printf(",\"width\":%d,\"height\":%d,\"codec\":", info.width, info.height);
+                json_string(info.codec);
+            } else {
+                printf(",\"error\":");
+                json_string(vida_last_error());
+            }
+            printf("}");
+            first = 0;
+        } else if (rc == VIDA_OK) {
+            printf("ok   %s (%lld frames, %dx%d, %s, %.3f s)\n", dv.path, (long long)info.n_frames,
+                   info.width, info.height, info.codec, info.duration);
+        } else {
+            const char *msg = vida_last_error();
+            printf("bad  %s: %s\n", dv.path, strstr(msg, dv.path) ? msg + strlen(dv.path) +
+                   (strncmp(msg + strlen(dv.path), ": ", 2) ? 0 : 2) : msg);
+        }
+    }
+    fclose(bf);
+    st.size = sizeof st;
+    vida_dataset_get_stats(ds, &st);
+    if (json) {
+        printf("],\"ok\":%lld,\"bad\":%lld,\"bad_lines\":%lld,\"unlabelled\":%lld,\"problems\":[",
+               (long long)n_ok, (long long)n_bad, (long long)st.bad_lines,
+               (long long)st.unlabelled);
+        for (i = 0; i < vida_dataset_n_problems(ds); i++) {
+            if (i)
+                putchar(',');
+            json_string(vida_dataset_problem(ds, i));
+        }
+        printf("],\"bad_list\":");
+        json_string(bad_list);
+        printf("}\n");
+    } else {
+        printf("%lld ok, %lld bad, %lld bad lines, %lld without labels; bad files listed in %s\n",
+               (long long)n_ok, (long long)n_bad, (long long)st.bad_lines,
+               (long long)st.unlabelled, bad_list);
+    }
+    vida_dataset_free(ds);
+    return n_bad || st.bad_lines ? 1 : 0;
+}
+
+static int cmd_dataset(int argc, char **argv)
+{
+    const char *manifest = NULL;
+    vida_dataset_params dp;
+    vida_dataset *ds = NULL;
+    vida_dataset_stats st;
+    int64_t draws = -1, *count = NULL, i;
+    long seed = 0;
+    int json = 0;
+    vida_dataset_params_init(&dp);
+    for (i = 2; i < argc; i++) {
+        const char *a = argv[i], *v;
+        int k = (int)i;
+        long l;
+        double d;
+        if (!strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--json")) {
+            json = 1;
+            continue;
+        }
+        if (!strcmp(a, "--no-check-files")) {
+            dp.check_files = 0;
+            continue;
+        }
+        if (a[0] != '-' || !a[1]) {
+            if (manifest)
+                return usage_error("unexpected argument", a);
+            manifest = a;
+            continue;
+        }
+        v = arg_value(argc, argv, &k);
+        i = k;
+        if (!v)
+            return usage_error("missing value after", a);
+        if (!strcmp(a, "--root")) {
+            dp.root = v;
+        } else if (!strcmp(a, "--taxonomy")) {
+            dp.taxonomy = v;
+        } else if (!strcmp(a, "--label-space")) {
+            if (!strcmp(v, "target")) dp.label_space = VIDA_LABELS_TARGET;
+            else if (!strcmp(v, "verb")) dp.label_space = VIDA_LABELS_VERB;
+            else if (!strcmp(v, "noun")) dp.label_space = VIDA_LABELS_NOUN;
+            else if (!strcmp(v, "verb+noun")) dp.label_space = VIDA_LABELS_VERB_NOUN;
+            else return usage_error("bad --label-space (target, verb, noun, verb+noun):", v);
+        } else if (!strcmp(a, "--resample")) {
+            if (!strcmp(v, "none")) dp.resample = VIDA_RESAMPLE_NONE;
+            else if (!strcmp(v, "natural")) dp.resample = VIDA_RESAMPLE_NATURAL;
+            else if (!strcmp(v, "sqrt")) dp.resample = VIDA_RESAMPLE_SQRT;
+            else if (!strcmp(v, "uniform")) dp.resample = VIDA_RESAMPLE_UNIFORM;
+            else return usage_error("bad --resample (none, natural, sqrt, uniform):", v);
+        } else if (!strcmp(a, "--prefer")) {
+            if (!strcmp(v, "random")) dp.prefer = VIDA_PREFER_RANDOM;
+            else if (!strcmp(v, "short")) dp.prefer = VIDA_PREFER_SHORT;
+            else if (!strcmp(v, "long")) dp.prefer = VIDA_PREFER_LONG;
+            else return usage_error("bad --prefer (random, short, long):", v);
+        } else if (!strcmp(a, "--min-count")) {
+            if (parse_long(v, 1, 0x7fffffffL, &l)) return usage_error("bad --min-count", v);
+            dp.min_count = (int)l;
+        } else if (!strcmp(a, "--draws")) {
+            if (parse_long(v, 1, 1L << 40, &l)) return usage_error("bad --draws", v);
+            draws = l;
+        } else if (!strcmp(a, "--seed")) {
+            if (parse_long(v, 0, 0x7fffffffL, &seed)) return usage_error("bad --seed", v);
+            dp.seed = (uint64_t)seed;
+        } else if (!strcmp(a, "--max-videos")) {
+            if (parse_long(v, 1, 1L << 40, &l)) return usage_error("bad --max-videos", v);
+            dp.max_videos = l;
+        } else if (!strcmp(a, "--max-minutes")) {
+            if (parse_double(v, &d) || !(d > 0) || d > 1e12) return usage_error("bad --max-minutes", v);
+            dp.max_minutes = d;
+        } else if (!strcmp(a, "--clips-per-video")) {
+            if (parse_long(v, 1, 65536, &l)) return usage_error("bad --clips-per-video", v);
+            dp.clips_per_video = (int)l;
+        } else {
+            return usage_error("unknown option", a);
+        }
+    }
+    if (!manifest)
+        return usage_error("dataset takes one MANIFEST argument", NULL);
+    if (draws > 0)
+        dp.draws = dp.resample != VIDA_RESAMPLE_NONE ? draws : 0;
+    if (vida_dataset_open(&ds, NULL, manifest, &dp) != VIDA_OK)
+        return fail("cannot open the dataset");
+    print_problems(ds);
+    st.size = sizeof st;
+    vida_dataset_get_stats(ds, &st);
+    if (draws < 0 || dp.resample == VIDA_RESAMPLE_NONE)
+        draws = st.epoch_size;
+    count = calloc((size_t)st.classes + 1, sizeof *count);
+    if (!count) {
+        vida_dataset_free(ds);
+        return fail("out of memory");
+    }
+    /* epoch 0 of the seed, as the loader draws it (NONE: draws is one epoch) */
+    for (i = 0; i < draws; i++) {
+        vida_dataset_sample s;
+        s.size = sizeof s;
+        if (vida_dataset_draw(ds, (uint64_t)seed, 0, i % st.epoch_size, &s) != VIDA_OK) {
+            free(count);
+            vida_dataset_free(ds);
+            return fail("draw failed");
+        }
+        count[s.label]++;
+    }
+    if (json) {
+        printf("{\"videos\":%lld,\"dropped\":%lld,\"lines\":%lld,\"bad_lines\":%lld,"
+               "\"missing\":%lld,\"unlabelled\":%lld,\"over_budget\":%lld,\"unprobed\":%lld,"
+               "\"minutes\":",
+               (long long)st.videos, (long long)(st.lines - st.videos), (long long)st.lines,
+               (long long)st.bad_lines, (long long)st.missing, (long long)st.unlabelled,
+               (long long)st.over_budget, (long long)st.unprobed);
+        json_double(st.minutes);
+        printf(",\"classes\":%lld,\"epoch_size\":%lld,\"draws\":%lld,\"labels\":[",
+               (long long)st.classes, (long long)st.epoch_size, (long long)draws);
+        for (i = 0; i < st.classes; i++) {
+            printf("%s{\"name\":", i ? "," : "");
+            json_string(vida_dataset_label_name(ds, i));
+            printf(",\"videos\":%lld,\"draws\":%lld}", (long long)vida_dataset_label_videos(ds, i),
+                   (long long)count[i]);
+        }
+        printf("]}\n");
+    } else {
+        printf("%lld videos kept of %lld lines (%lld bad lines, %lld missing, %lld without a "
+               "label, %lld over the budget, %lld without a duration); %.2f minutes\n",
+               (long long)st.videos, (long long)st.lines, (long long)st.bad_lines,
+               (long long)st.missing, (long long)st.unlabelled, (long long)st.over_budget,
+               (long long)st.unprobed, st.minutes);
+        printf("%lld classes, %lld samples per epoch, %lld draws:\n", (long long)st.classes,
+               (long long)st.epoch_size, (long long)draws);
+        printf("  %-32s %10s %10s\n", "class", "videos", "draws");
+        for (i = 0; i < st.classes; i++)
+            printf("  %-32s %10lld %10lld\n", vida_dataset_label_name(ds, i),
+                   (long long)vida_dataset_label_videos(ds, i), (long long)count[i]);
+    }
+    free(count);
+    vida_dataset_free(ds);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -626,5 +931,9 @@ int main(int argc, char **argv)
         return cmd_info(argc, argv);
     if (strcmp(argv[1], "clip") == 0)
         return cmd_clip(argc, argv);
+    if (strcmp(argv[1], "scan") == 0)
+        return cmd_scan(argc, argv);
+    if (strcmp(argv[1], "dataset") == 0)
+        return cmd_dataset(argc, argv);
     return usage_error("unknown command", argv[1]);
 }
