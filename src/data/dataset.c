@@ -453,7 +453,9 @@ static int parse_json_line(vida_dataset *ds, entry *e, const char *s, size_t len
     int64_t cap = 0;
     int rc = vidai_json_parse(&j, s, len, "JSON");
     if (rc != VIDA_OK) {
-        snprintf(why, why_size, "%s", vida_last_error());
+        /* the parser's message is "JSON: JSON: <reason> at byte N" */
+        const char *m = vida_last_error();
+        snprintf(why, why_size, "%s", strncmp(m, "JSON: JSON: ", 12) ? m : m + 6);
         return VIDA_EFORMAT;
     }
     rc = VIDA_EFORMAT;
@@ -1030,7 +1032,8 @@ static int build_classes(vida_dataset *ds, const taxonomy *t)
             if (class_of[e->labels[k]] >= 0)
                 e->labels[m++] = (int32_t)class_of[e->labels[k]];
         e->n_labels = m;
-        qsort(e->labels, (size_t)m, sizeof *e->labels, cmp_i32);
+        if (m > 1)
+            qsort(e->labels, (size_t)m, sizeof *e->labels, cmp_i32);
         if (m == 0) {
             e->keep = 0;
             ds->st.unlabelled++;
@@ -1293,10 +1296,12 @@ int vida_dataset_open(vida_dataset **out, vida_context *ctx, const char *manifes
         rc = vidai_error(VIDA_EMISMATCH,
                          "no video is left: %lld lines, %lld bad, %lld missing files, %lld "
                          "without a label in the space, %lld over the budget, %lld without a "
-                         "duration",
+                         "duration%s%s",
                          (long long)ds->st.lines, (long long)ds->st.bad_lines,
                          (long long)ds->st.missing, (long long)ds->st.unlabelled,
-                         (long long)ds->st.over_budget, (long long)ds->st.unprobed);
+                         (long long)ds->st.over_budget, (long long)ds->st.unprobed,
+                         ds->n_problems ? "; the first problem: " : "",
+                         ds->n_problems ? ds->problems[0] : "");
         goto fail;
     }
     if (ds->more_problems) {
