@@ -12,9 +12,10 @@
  *
  * A sample whose video fails to open or decode is left out of its batch (the
  * batch is smaller; nothing replaces it), counted, and its video listed
- * (vida_loader_failure); later draws of a listed video are left out without
- * another attempt. vida_loader_next fails with VIDA_EDECODE once more than
- * max_failures of the samples so far (after the first failure_grace) failed.
+ * (vida_loader_failure); later draws of a video that failed to open are left
+ * out without another attempt. vida_loader_next fails with VIDA_EDECODE once
+ * more than max_failures of the samples so far (after the first
+ * failure_grace) failed, or when a whole epoch gave nothing.
  *
  * Memory: the batches being filled or waiting take at most max_bytes
  * (clips and targets); on top of that each thread holds one open video
@@ -73,7 +74,8 @@ VIDA_API void vida_loader_free(vida_loader *l);
  */
 typedef struct vida_batch {
     size_t size;          /* set by the caller to sizeof(vida_batch) */
-    int64_t n;            /* samples in this batch (0: the loader has ended) */
+    int end;              /* 1: the loader has given all its epochs (n is 0) */
+    int64_t n;            /* samples in this batch; 0 when all of them failed */
     int64_t views;        /* views per sample (clips x crops of the sampler) */
     vida_tensor clips;    /* [n*views, L, H, W, 3] uint8 or [n*views, 3, L, H, W] float32 */
     vida_tensor targets;  /* [n, n_classes] float32 (vida_dataset_target) */
@@ -87,9 +89,12 @@ typedef struct vida_batch {
 } vida_batch;
 
 /*
- * The next batch. Returns VIDA_OK (b->n == 0 after the last epoch),
- * VIDA_EDECODE (too many failures; the message says how many and the last
- * reason), VIDA_ENOMEM, VIDA_EINVAL.
+ * The next batch. Returns VIDA_OK (b->end after the last epoch; b->n may be
+ * 0 when every sample of the batch failed -- it still counts, and may be the
+ * epoch's last), VIDA_EDECODE (too many failures; the message says how many
+ * and the last reason; the failing batch is not consumed: the state still
+ * points at it, and this error repeats until vida_loader_set_state),
+ * VIDA_ENOMEM, VIDA_EINVAL.
  */
 VIDA_API int vida_loader_next(vida_loader *l, vida_batch *b);
 

@@ -132,8 +132,10 @@ VIDA_API int vida_sampler_sample(const vida_sampler *s, vida_video *v, uint64_t 
 
 /*
  * vida_sampler_indices and vida_sampler_sample inside a window of the video:
- * [t_begin, t_end) seconds from the first frame (t_end < 0: to the end). The
- * window acts as the whole video -- clip choice, START's start_frame and
+ * [t_begin, t_end) seconds from the first frame (t_end < 0: to the end): the
+ * frames whose timestamps lie in it (when none does, the frame shown at
+ * t_begin), so windows that tile a video share no frame. The window acts as
+ * the whole video -- clip choice, START's start_frame and
  * start_time (counted from the window's first frame), the policy for clips
  * longer than it -- and no frame outside it is used. Indices stay the
  * video's. An empty window, or one starting at or after the end, is

@@ -44,7 +44,10 @@
 #define MAX_PROBLEMS 10000
 #define MAX_MANIFEST ((size_t)1 << 34) /* 16 GiB */
 #define MAX_LABEL_BYTES 1024
-#define MAX_LABELS_PER_VIDEO 4096
+#define MAX_LABELS_PER_VIDEO 1024
+#define MAX_TARGETS_PER_TAG 64
+#define MAX_SECONDS 1e9 /* ~31 years: durations and segment times above are refused */
+#define MAX_FIELDS 16
 
 /* ---- string interning ----------------------------------------------------- */
 
@@ -391,38 +394,75 @@ static int parse_seconds(const char *s, size_t len, double *out)
     buf[len] = 0;
     errno = 0;
     v = strtod(buf, &end);
-    if (end != buf + len || errno || !isfinite(v) || v < 0)
+    if (end != buf + len || errno || !isfinite(v) || v < 0 || v > MAX_SECONDS)
         return -1;
     *out = v;
     return 0;
 }
 
-/* Adds raw label s[0, len) to e (no duplicates). 1 when it was empty after normalisation. */
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Sorts ids[0, *n) and removes repeats. */
+static void sort_unique(int64_t *ids, int64_t *n)
+{
+    int64_t m = 0;
+    if (*n < 2)
+        return;
+    qsort(ids, (size_t)*n, sizeof *ids, cmp_i64);
+    for (int64_t i = 0; i < *n; i++)
+        if (m == 0 || ids[i] != ids[m - 1])
+            ids[m++] = ids[i];
+    *n = m;
+}
+
+/*
+ * Adds raw label s[0, len) to e (repeats are removed at the end of the line).
+ * A label that is empty after normalisation, or longer than MAX_LABEL_BYTES,
+ * is ignored with a problem. Returns VIDA_OK, VIDA_ENOMEM, or 2 when the
+ * video has too many labels.
+ */
 static int add_raw(vida_dataset *ds, entry *e, int64_t *cap, const char *s, size_t len)
 {
     char key[MAX_LABEL_BYTES + 1], name[MAX_LABEL_BYTES + 1];
-    int64_t id;
+    int64_t id, n = e->n_raw;
     int k;
     trim(&s, &len);
     if (len == 0)
-        return 0;
-    k = norm_label(s, len, key);
-    if (k <= 0)
-        return 1;
+        return VIDA_OK;
+    k = len > MAX_LABEL_BYTES ? -1 : norm_label(s, len, key);
+    if (k < 0)
+        return problem(ds, "line %lld: a label of %zu bytes is longer than %d (ignored)",
+                       (long long)e->line, len, MAX_LABEL_BYTES);
+    if (k == 0)
+        return problem(ds, "line %lld: label \"%.*s\" is empty after normalisation (ignored)",
+                       (long long)e->line, (int)len, s);
     memcpy(name, s, len);
     name[len] = 0;
     id = strmap_add(&ds->raw, key, name);
     if (id < 0)
-        return -1;
-    for (int i = 0; i < e->n_raw; i++)
-        if (e->raw[i] == id)
-            return 0;
-    if (e->n_raw >= MAX_LABELS_PER_VIDEO)
-        return 2;
-    if (grow((void **)&e->raw, cap, e->n_raw + 1, sizeof *e->raw))
-        return -1;
+        return VIDA_ENOMEM;
+    if (n >= MAX_LABELS_PER_VIDEO) {
+        sort_unique(e->raw, &n);
+        e->n_raw = (int32_t)n;
+        if (n >= MAX_LABELS_PER_VIDEO)
+            return 2;
+    }
+    if (grow((void **)&e->raw, cap, n + 1, sizeof *e->raw))
+        return VIDA_ENOMEM;
     e->raw[e->n_raw++] = id;
-    return 0;
+    return VIDA_OK;
+}
+
+/* Ends a line's labels: repeats removed. */
+static void end_raw(entry *e)
+{
+    int64_t n = e->n_raw;
+    sort_unique(e->raw, &n);
+    e->n_raw = (int32_t)n;
 }
 
 static char *join_root(const char *root, const char *path, size_t len)
@@ -486,11 +526,7 @@ static int parse_json_line(vida_dataset *ds, entry *e, const char *s, size_t len
         }
         r = add_raw(ds, e, &cap, l->string, l->length);
         if (r < 0) {
-            rc = VIDA_ENOMEM;
-            goto out;
-        }
-        if (r == 1) {
-            snprintf(why, why_size, "label \"%.200s\" is empty after normalisation", l->string);
+            rc = r;
             goto out;
         }
         if (r == 2) {
@@ -500,8 +536,8 @@ static int parse_json_line(vida_dataset *ds, entry *e, const char *s, size_t len
     }
     v = vidai_json_get(j, "duration");
     if (v && v->type != VIDAI_JSON_NULL) {
-        if (v->type != VIDAI_JSON_NUMBER || !(v->number >= 0) || !isfinite(v->number)) {
-            snprintf(why, why_size, "\"duration\" is not a number >= 0");
+        if (v->type != VIDAI_JSON_NUMBER || !(v->number >= 0) || !(v->number <= MAX_SECONDS)) {
+            snprintf(why, why_size, "\"duration\" is not a number of seconds in [0, 1e9]");
             goto out;
         }
         e->duration = v->number;
@@ -515,12 +551,13 @@ static int parse_json_line(vida_dataset *ds, entry *e, const char *s, size_t len
         }
         e->start = v->items[0]->number;
         e->end = v->items[1]->number;
-        if (!(e->start >= 0) || !isfinite(e->end) || !(e->end > e->start)) {
+        if (!(e->start >= 0) || !(e->end <= MAX_SECONDS) || !(e->end > e->start)) {
             snprintf(why, why_size, "\"segment\" [%g, %g] is not 0 <= start < end", e->start,
                      e->end);
             goto out;
         }
     }
+    end_raw(e);
     rc = VIDA_OK;
 out:
     vidai_json_free(j);
@@ -530,9 +567,9 @@ out:
 static int parse_tsv_line(vida_dataset *ds, entry *e, const char *s, size_t len, char *why,
                           size_t why_size)
 {
-    const char *f[6];
-    size_t fl[6];
-    int nf = 0;
+    const char *f[MAX_FIELDS];
+    size_t fl[MAX_FIELDS];
+    int nf = 0, rc;
     int64_t cap = 0;
     size_t i, b = 0;
     if (!vidai_utf8_valid(s, len)) {
@@ -541,7 +578,7 @@ static int parse_tsv_line(vida_dataset *ds, entry *e, const char *s, size_t len,
     }
     for (i = 0; i <= len; i++) {
         if (i == len || s[i] == '\t') {
-            if (nf == 5) {
+            if (nf == MAX_FIELDS) {
                 snprintf(why, why_size, "more than 5 tab-separated fields");
                 return VIDA_EFORMAT;
             }
@@ -552,6 +589,12 @@ static int parse_tsv_line(vida_dataset *ds, entry *e, const char *s, size_t len,
     }
     for (int k = 0; k < nf; k++)
         trim(&f[k], &fl[k]);
+    while (nf > 2 && fl[nf - 1] == 0) /* trailing empty fields are absent ones */
+        nf--;
+    if (nf > 5) {
+        snprintf(why, why_size, "more than 5 tab-separated fields");
+        return VIDA_EFORMAT;
+    }
     if (nf < 2) {
         snprintf(why, why_size, "no tab: a TSV line is path<TAB>labels[<TAB>duration"
                                 "[<TAB>start<TAB>end]]");
@@ -562,15 +605,15 @@ static int parse_tsv_line(vida_dataset *ds, entry *e, const char *s, size_t len,
         return VIDA_EFORMAT;
     }
     if (nf >= 3 && fl[2] && parse_seconds(f[2], fl[2], &e->duration)) {
-        snprintf(why, why_size, "duration \"%.*s\" is not a number >= 0", (int)(fl[2] > 60 ? 60 : fl[2]),
-                 f[2]);
+        snprintf(why, why_size, "duration \"%.*s\" is not a number of seconds in [0, 1e9]",
+                 (int)(fl[2] > 60 ? 60 : fl[2]), f[2]);
         return VIDA_EFORMAT;
     }
-    if (nf == 4 || (nf == 5 && (!fl[3] != !fl[4]))) {
+    if (nf == 4 || (nf == 5 && !fl[3])) {
         snprintf(why, why_size, "a segment needs both start and end");
         return VIDA_EFORMAT;
     }
-    if (nf == 5 && fl[3]) {
+    if (nf == 5) {
         if (parse_seconds(f[3], fl[3], &e->start) || parse_seconds(f[4], fl[4], &e->end) ||
             !(e->end > e->start)) {
             snprintf(why, why_size, "segment \"%.*s\" \"%.*s\" is not 0 <= start < end in seconds",
@@ -582,21 +625,17 @@ static int parse_tsv_line(vida_dataset *ds, entry *e, const char *s, size_t len,
         return VIDA_ENOMEM;
     for (i = 0, b = 0; i <= fl[1]; i++) {
         if (i == fl[1] || f[1][i] == ',') {
-            int r = add_raw(ds, e, &cap, f[1] + b, i - b);
-            if (r < 0)
-                return VIDA_ENOMEM;
-            if (r == 1) {
-                snprintf(why, why_size, "label \"%.*s\" is empty after normalisation",
-                         (int)((i - b) > 200 ? 200 : (i - b)), f[1] + b);
-                return VIDA_EFORMAT;
-            }
-            if (r == 2) {
+            rc = add_raw(ds, e, &cap, f[1] + b, i - b);
+            if (rc < 0)
+                return rc;
+            if (rc == 2) {
                 snprintf(why, why_size, "more than %d labels", MAX_LABELS_PER_VIDEO);
                 return VIDA_EFORMAT;
             }
             b = i + 1;
         }
     }
+    end_raw(e);
     return VIDA_OK;
 }
 
@@ -687,7 +726,10 @@ static void taxonomy_free(taxonomy *t)
     strmap_free(&t->targets);
 }
 
-/* Interns s[0, len) in m by its key; -1 empty, -2 ENOMEM, -3 empty after normalisation. */
+/*
+ * Interns s[0, len) in m by its key; -1 empty, -2 ENOMEM, -3 empty after
+ * normalisation, -4 longer than MAX_LABEL_BYTES.
+ */
 static int64_t intern(strmap *m, const char *s, size_t len)
 {
     char key[MAX_LABEL_BYTES + 1], name[MAX_LABEL_BYTES + 1];
@@ -696,6 +738,8 @@ static int64_t intern(strmap *m, const char *s, size_t len)
     trim(&s, &len);
     if (!len)
         return -1;
+    if (len > MAX_LABEL_BYTES)
+        return -4;
     k = norm_label(s, len, key);
     if (k <= 0)
         return -3;
@@ -714,8 +758,8 @@ static int read_taxonomy(taxonomy *t, const char *path)
     if (rc != VIDA_OK)
         return rc;
     while (pos < size) {
-        const char *s = text + pos, *nl = memchr(s, '\n', size - pos), *f[4];
-        size_t len = nl ? (size_t)(nl - s) : size - pos, fl[4], i, b = 0;
+        const char *s = text + pos, *nl = memchr(s, '\n', size - pos), *f[MAX_FIELDS];
+        size_t len = nl ? (size_t)(nl - s) : size - pos, fl[MAX_FIELDS], i, b = 0;
         int nf = 0;
         int64_t tag, v, before;
         tax_entry *e;
@@ -735,31 +779,44 @@ static int read_taxonomy(taxonomy *t, const char *path)
         }
         for (i = 0; i <= len; i++) {
             if (i == len || s[i] == '\t') {
-                if (nf == 4) {
-                    rc = vidai_error(VIDA_EFORMAT,
-                                     "taxonomy %s: line %lld: more than 4 fields "
-                                     "(hashtag<TAB>verb<TAB>noun<TAB>targets)",
-                                     path, (long long)line);
-                    goto out;
-                }
+                if (nf == MAX_FIELDS)
+                    break;
                 f[nf] = s + b;
                 fl[nf++] = i - b;
                 b = i + 1;
             }
+        }
+        for (int k = 0; k < nf; k++)
+            trim(&f[k], &fl[k]);
+        while (nf > 1 && fl[nf - 1] == 0) /* trailing empty fields are absent ones */
+            nf--;
+        if (nf > 4 || i <= len) {
+            rc = vidai_error(VIDA_EFORMAT,
+                             "taxonomy %s: line %lld: more than 4 fields "
+                             "(hashtag<TAB>verb<TAB>noun<TAB>targets)",
+                             path, (long long)line);
+            goto out;
         }
         for (; nf < 4; nf++) {
             f[nf] = "";
             fl[nf] = 0;
         }
         before = t->tags.n;
+        /* room for the entry first, so that tags.n never counts one that is not there */
+        if (grow((void **)&t->ent, &t->cap, before + 1, sizeof *t->ent)) {
+            rc = VIDA_ENOMEM;
+            goto out;
+        }
+        memset(&t->ent[before], 0, sizeof *t->ent);
         tag = intern(&t->tags, f[0], fl[0]);
         if (tag == -2) {
             rc = VIDA_ENOMEM;
             goto out;
         }
         if (tag < 0) {
-            rc = vidai_error(VIDA_EFORMAT, "taxonomy %s: line %lld: the hashtag is empty", path,
-                             (long long)line);
+            rc = vidai_error(VIDA_EFORMAT, "taxonomy %s: line %lld: the hashtag is %s", path,
+                             (long long)line,
+                             tag == -4 ? "longer than 1024 bytes" : "empty (after normalisation)");
             goto out;
         }
         if (tag < before) {
@@ -768,21 +825,18 @@ static int read_taxonomy(taxonomy *t, const char *path)
                              path, (long long)line, t->tags.names[tag]);
             goto out;
         }
-        if (grow((void **)&t->ent, &t->cap, tag + 1, sizeof *t->ent)) {
-            rc = VIDA_ENOMEM;
-            goto out;
-        }
         e = &t->ent[tag];
-        memset(e, 0, sizeof *e);
         e->verb = intern(&t->verbs, f[1], fl[1]);
         e->noun = intern(&t->nouns, f[2], fl[2]);
         if (e->verb == -2 || e->noun == -2) {
             rc = VIDA_ENOMEM;
             goto out;
         }
-        if (e->verb == -3 || e->noun == -3) {
-            rc = vidai_error(VIDA_EFORMAT, "taxonomy %s: line %lld: the %s is empty after "
-                             "normalisation", path, (long long)line, e->verb == -3 ? "verb" : "noun");
+        if (e->verb < -1 || e->noun < -1) {
+            int64_t bad = e->verb < -1 ? e->verb : e->noun;
+            rc = vidai_error(VIDA_EFORMAT, "taxonomy %s: line %lld: the %s is %s", path,
+                             (long long)line, e->verb < -1 ? "verb" : "noun",
+                             bad == -4 ? "longer than 1024 bytes" : "empty after normalisation");
             goto out;
         }
         for (i = 0, b = 0; i <= fl[3]; i++) {
@@ -792,15 +846,21 @@ static int read_taxonomy(taxonomy *t, const char *path)
                     rc = VIDA_ENOMEM;
                     goto out;
                 }
-                if (v == -3) {
-                    rc = vidai_error(VIDA_EFORMAT, "taxonomy %s: line %lld: a target is empty "
-                                     "after normalisation", path, (long long)line);
+                if (v < -1) {
+                    rc = vidai_error(VIDA_EFORMAT, "taxonomy %s: line %lld: a target is %s", path,
+                                     (long long)line,
+                                     v == -4 ? "longer than 1024 bytes" : "empty after normalisation");
                     goto out;
                 }
                 if (v >= 0) {
                     int64_t cap = e->n_targets, k;
                     for (k = 0; k < e->n_targets && e->targets[k] != v; k++)
                         ;
+                    if (k == e->n_targets && k == MAX_TARGETS_PER_TAG) {
+                        rc = vidai_error(VIDA_EFORMAT, "taxonomy %s: line %lld: more than %d "
+                                         "targets", path, (long long)line, MAX_TARGETS_PER_TAG);
+                        goto out;
+                    }
                     if (k == e->n_targets) {
                         if (grow((void **)&e->targets, &cap, e->n_targets + 1, sizeof(int64_t))) {
                             rc = VIDA_ENOMEM;
@@ -818,16 +878,13 @@ out:
     return rc;
 }
 
-/* Adds key/name to the space's map and id to the list (no duplicates). */
+/* Adds key/name to the space's map and id to the list (repeats removed by space_labels). */
 static int add_space(strmap *space, int64_t **ids, int64_t *n, int64_t *cap, const char *key,
                      const char *name)
 {
-    int64_t id = strmap_add(space, key, name), k;
+    int64_t id = strmap_add(space, key, name);
     if (id < 0)
         return VIDA_ENOMEM;
-    for (k = 0; k < *n; k++)
-        if ((*ids)[k] == id)
-            return VIDA_OK;
     if (grow((void **)ids, cap, *n + 1, sizeof **ids))
         return VIDA_ENOMEM;
     (*ids)[(*n)++] = id;
@@ -878,6 +935,7 @@ static int space_labels(const vida_dataset *ds, const taxonomy *t, const entry *
             break;
         }
     }
+    sort_unique(*ids, n);
     return rc;
 }
 

@@ -178,7 +178,7 @@ static char *dup_msg(const char *path, const char *msg)
  * message (malloc'd); *video gets the draw's video.
  */
 static int decode_sample(vida_loader *l, const slot *sl, int64_t j, int64_t draw,
-                         const vida_dataset_sample *ds_s, char **msg)
+                         const vida_dataset_sample *ds_s, char **msg, int *whole_video)
 {
     vida_dataset_video dv;
     vida_video *v = NULL;
@@ -203,6 +203,8 @@ static int decode_sample(vida_loader *l, const slot *sl, int64_t j, int64_t draw
         info.size = sizeof info;
         rc = vida_video_get_info(v, &info);
     }
+    /* a file that does not open fails every sample of it; later ones are not tried */
+    *whole_video = rc != VIDA_OK;
     if (rc == VIDA_OK)
         rc = vidai_dataset_window(l->ds, ds_s->video, ds_s->slot, info.duration, &tb, &te);
     if (rc == VIDA_OK) {
@@ -226,7 +228,7 @@ static void *worker(void *arg)
         int64_t j, draw;
         vida_dataset_sample ds_s;
         char *why = NULL;
-        int rc, bad;
+        int rc, bad, whole_video = 0;
         if (l->stop)
             break;
         if (l->pause || !(sl = find_work(l, &j))) {
@@ -249,7 +251,7 @@ static void *worker(void *arg)
         } else {
             double t0 = now();
             pthread_mutex_unlock(&l->mu);
-            rc = decode_sample(l, sl, j, draw, &ds_s, &why);
+            rc = decode_sample(l, sl, j, draw, &ds_s, &why, &whole_video);
             if (rc == VIDA_OK) {
                 float *row = sl->targets + (size_t)j * l->n_classes;
                 rc = vida_dataset_target(l->ds, &ds_s, row, (size_t)l->n_classes);
@@ -258,7 +260,7 @@ static void *worker(void *arg)
             }
             pthread_mutex_lock(&l->mu);
             l->decode_seconds += now() - t0;
-            if (rc != VIDA_OK && !l->bad[ds_s.video])
+            if (rc != VIDA_OK && whole_video && !l->bad[ds_s.video])
                 l->bad[ds_s.video] = why ? strdup(why) : strdup("failed (out of memory)");
         }
         bad = rc != VIDA_OK;
@@ -478,25 +480,35 @@ static int grow_failures(vida_loader *l)
     return VIDA_OK;
 }
 
-/* Lists the failures of sl, moves its good samples together; returns them. */
-static int64_t compact(vida_loader *l, slot *sl, const char **last_why)
+/* Lists the videos of sl's failed samples (once each); returns how many failed. */
+static int64_t list_failures(vida_loader *l, const slot *sl, const char **last_why)
+{
+    int64_t failed = 0;
+    for (int64_t j = 0; j < sl->n; j++) {
+        int64_t v = sl->videos[j];
+        if (!sl->failed[j])
+            continue;
+        failed++;
+        *last_why = sl->why[j] ? sl->why[j] : "out of memory";
+        if (v >= 0 && !l->listed[v] && grow_failures(l) == VIDA_OK) {
+            l->failures[l->n_failures].video = v;
+            l->failures[l->n_failures].message = strdup(*last_why);
+            if (l->failures[l->n_failures].message) {
+                l->n_failures++;
+                l->listed[v] = 1;
+            }
+        }
+    }
+    return failed;
+}
+
+/* Moves sl's good samples together; returns how many. */
+static int64_t compact(vida_loader *l, slot *sl)
 {
     int64_t m = 0;
     for (int64_t j = 0; j < sl->n; j++) {
-        if (sl->failed[j]) {
-            int64_t v = sl->videos[j];
-            *last_why = sl->why[j] ? sl->why[j] : "out of memory";
-            if (v >= 0 && !l->listed[v]) {
-                if (grow_failures(l) == VIDA_OK) {
-                    l->failures[l->n_failures].video = v;
-                    l->failures[l->n_failures].message =
-                        strdup(sl->why[j] ? sl->why[j] : "out of memory");
-                    l->n_failures++;
-                    l->listed[v] = 1;
-                }
-            }
+        if (sl->failed[j])
             continue;
-        }
         if (m != j) {
             memmove(sl->clips + (size_t)m * l->sample_bytes, sl->clips + (size_t)j * l->sample_bytes,
                     l->sample_bytes);
@@ -578,6 +590,7 @@ int vida_loader_next(vida_loader *l, vida_batch *b)
             memset(b, 0, sizeof *b);
             b->size = sz;
             b->epoch = l->end_seq / l->nb;
+            b->end = 1;
             break;
         }
         sl = slot_of(l, l->head);
@@ -586,31 +599,25 @@ int vida_loader_next(vida_loader *l, vida_batch *b)
             pthread_cond_wait(&l->done, &l->mu);
             continue;
         }
-        n = compact(l, sl, &last_why);
-        failed = sl->n - n;
-        l->samples += sl->n;
-        l->failed += failed;
-        l->batches++;
-        if (sl->epoch != l->ok_epoch) {
-            l->ok_epoch = sl->epoch;
-            l->epoch_ok = 0;
-        }
-        l->epoch_ok += n;
-        l->head++;
-        l->held = sl;
-        if (failed && l->samples >= l->p.failure_grace &&
-            (double)l->failed > l->p.max_failures * (double)l->samples) {
+        failed = list_failures(l, sl, &last_why);
+        if (failed && l->samples + sl->n >= l->p.failure_grace &&
+            (double)(l->failed + failed) > l->p.max_failures * (double)(l->samples + sl->n)) {
+            /* the batch stays where it is: get_state still points at it */
             l->sticky = VIDA_EDECODE;
             snprintf(l->sticky_msg, sizeof l->sticky_msg,
                      "vida_loader_next: %lld of %lld samples failed (%.1f%%, above max_failures "
                      "%.1f%%); the last: %s",
-                     (long long)l->failed, (long long)l->samples,
-                     100.0 * (double)l->failed / (double)l->samples, 100.0 * l->p.max_failures,
-                     last_why ? last_why : "?");
+                     (long long)(l->failed + failed), (long long)(l->samples + sl->n),
+                     100.0 * (double)(l->failed + failed) / (double)(l->samples + sl->n),
+                     100.0 * l->p.max_failures, last_why ? last_why : "?");
             rc = vidai_error(l->sticky, "%s", l->sticky_msg);
             break;
         }
-        if (sl->number == l->nb - 1 && l->epoch_ok == 0) {
+        if (sl->epoch != l->ok_epoch) {
+            l->ok_epoch = sl->epoch;
+            l->epoch_ok = 0;
+        }
+        if (sl->number == l->nb - 1 && l->epoch_ok + (sl->n - failed) == 0) {
             l->sticky = VIDA_EDECODE;
             snprintf(l->sticky_msg, sizeof l->sticky_msg,
                      "vida_loader_next: no sample of epoch %lld could be read; the last failure: %s",
@@ -618,11 +625,13 @@ int vida_loader_next(vida_loader *l, vida_batch *b)
             rc = vidai_error(l->sticky, "%s", l->sticky_msg);
             break;
         }
-        if (n == 0) {
-            /* every sample of this batch failed: nothing to give, take the next */
-            release_held(l);
-            continue;
-        }
+        n = compact(l, sl);
+        l->samples += sl->n;
+        l->failed += failed;
+        l->batches++;
+        l->epoch_ok += n;
+        l->head++;
+        l->held = sl;
         fill_batch(l, sl, n, failed, b);
         break;
     }
@@ -733,14 +742,21 @@ int vida_loader_get_stats(const vida_loader *l, vida_loader_stats *st)
 
 int vida_loader_failure(const vida_loader *l, int64_t i, int64_t *video, const char **message)
 {
+    vida_loader *m = (vida_loader *)l;
+    int64_t n;
     if (!l)
         return vidai_error(VIDA_EINVAL, "vida_loader_failure: loader is NULL");
-    if (i < 0 || i >= l->n_failures)
+    pthread_mutex_lock(&m->mu);
+    n = l->n_failures;
+    if (i >= 0 && i < n) {
+        if (video)
+            *video = l->failures[i].video;
+        if (message)
+            *message = l->failures[i].message; /* the string lives until free */
+    }
+    pthread_mutex_unlock(&m->mu);
+    if (i < 0 || i >= n)
         return vidai_error(VIDA_EINVAL, "vida_loader_failure: %lld is outside [0, %lld)",
-                           (long long)i, (long long)l->n_failures);
-    if (video)
-        *video = l->failures[i].video;
-    if (message)
-        *message = l->failures[i].message;
+                           (long long)i, (long long)n);
     return VIDA_OK;
 }

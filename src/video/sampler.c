@@ -274,11 +274,17 @@ static int plan_clips(const vida_sampler *s, const vida_video *v, double t_begin
             return vidai_error(VIDA_EINVAL,
                                "the window starts at %g s, not before the video's end (%.6g s)",
                                t_begin, cp->info.duration);
+        /* frames that start in [t_begin, end); when none does, the one shown at t_begin */
+        double t_first_frame = 0;
         rc = vida_video_frame_at(v, t_begin + TIME_EPS, &cp->first);
+        if (rc == VIDA_OK)
+            rc = vida_video_frame_time(v, cp->first, &t_first_frame);
         if (rc == VIDA_OK && end < cp->info.duration)
             rc = vida_video_frame_at(v, end - TIME_EPS, &last);
         if (rc != VIDA_OK)
             return rc;
+        if (t_first_frame < t_begin - TIME_EPS && cp->first < last)
+            cp->first++;
         if (last < cp->first)
             last = cp->first;
         n = cp->info.n_frames = last - cp->first + 1;

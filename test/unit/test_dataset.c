@@ -1444,3 +1444,84 @@ TEST(dataset, bad_arguments)
     vida_dataset_free(ds);
     CHECKF(rc, "an out-of-range video or draw was accepted");
 }
+
+/*
+ * Hostile and sloppy lines (review findings): very long labels (raw bytes
+ * far past the 1024-byte limit, even when they normalise to little), a label
+ * that normalises to nothing, trailing tabs, CRLF, absurd segment times, and
+ * the same in the taxonomy. None crashes; each is a clear problem or fine.
+ */
+TEST(dataset, hostile_and_sloppy_lines)
+{
+    vida_dataset_params p;
+    vida_dataset *ds;
+    vida_dataset_stats st;
+    vida_dataset_video v;
+    char *big = malloc(20000), *tax = malloc(20000);
+    size_t n = 0;
+    CHECK(big && tax);
+    /* line 1: '#' x 5000 then x; line 2: "ab" + 3000 '_' + "c" (short once normalised, but
+       labels longer than 1024 bytes as written are ignored) */
+    n += (size_t)sprintf(big + n, "l1.mp4\tok,");
+    memset(big + n, '#', 5000);
+    n += 5000;
+    n += (size_t)sprintf(big + n, "x\nl2.mp4\tab");
+    memset(big + n, '_', 3000);
+    n += 3000;
+    n += (size_t)sprintf(big + n, "c,ok\n");
+    /* line 3: JSON with a long label; 4: a label of only '#'; 5-7: trailing tabs and CRLF */
+    n += (size_t)sprintf(big + n, "{\"path\": \"l3.mp4\", \"labels\": [\"ok\", \"");
+    memset(big + n, 'y', 3000);
+    n += 3000;
+    n += (size_t)sprintf(big + n, "\"]}\n");
+    n += (size_t)sprintf(big + n, "l4.mp4\tok,#,-\n");
+    n += (size_t)sprintf(big + n, "l5.mp4\tok\t3.0\t\r\n");
+    n += (size_t)sprintf(big + n, "l6.mp4\tok\t\t\n");
+    n += (size_t)sprintf(big + n, "l7.mp4\tok\t1\t0.5\t0.75\t\t\n");
+    /* 8, 9: absurd times are bad lines */
+    n += (size_t)sprintf(big + n, "l8.mp4\tok\t1e300\n");
+    n += (size_t)sprintf(big + n, "{\"path\": \"l9.mp4\", \"labels\": [\"ok\"], \"segment\": [0, 1e300]}\n");
+    big[n] = 0;
+    quiet_params(&p);
+    CHECK((ds = open_ds(write_tmp("hostile.tsv", big), &p)));
+    CHECK(get_stats(ds, &st) == VIDA_OK);
+    CHECKF(st.videos == 7 && st.bad_lines == 2, "videos %lld, bad lines %lld",
+           (long long)st.videos, (long long)st.bad_lines);
+    /* the long labels are ignored with a problem naming the line; the videos stay */
+    CHECK(problems_on_line(ds, 1) == 1 && problems_on_line(ds, 2) == 1 &&
+          problems_on_line(ds, 3) == 1);
+    CHECK(find_class(ds, "abc") < 0);
+    CHECK(problems_on_line(ds, 4) == 2); /* '#' and '-' */
+    CHECK(problems_on_line(ds, 5) == 0 && problems_on_line(ds, 6) == 0 && problems_on_line(ds, 7) == 0);
+    CHECK(problems_on_line(ds, 8) == 1 && problems_on_line(ds, 9) == 1);
+    CHECK(get_video(ds, find_video(ds, "l5.mp4"), &v) == VIDA_OK && v.duration == 3.0);
+    CHECK(get_video(ds, find_video(ds, "l7.mp4"), &v) == VIDA_OK && v.start == 0.5 && v.end == 0.75);
+    CHECK(vida_dataset_n_classes(ds) == 1); /* ok */
+    vida_dataset_free(ds);
+    /* taxonomy: trailing tabs are fine; a 3000-byte verb or more than 64 targets is an error */
+    quiet_params(&p);
+    p.label_space = VIDA_LABELS_VERB;
+    p.taxonomy = write_tmp("tax_trailing.tsv", "#ok\tgo\t\t\t\n");
+    CHECK((ds = open_ds(write_tmp("one.tsv", "a.mp4\t#ok\n"), &p)));
+    CHECK(vida_dataset_n_classes(ds) == 1 && !strcmp(vida_dataset_label_name(ds, 0), "go"));
+    vida_dataset_free(ds);
+    n = (size_t)sprintf(tax, "#ok\tv");
+    memset(tax + n, '_', 3000);
+    n += 3000;
+    n += (size_t)sprintf(tax + n, "x\t\t\n");
+    tax[n] = 0;
+    p.taxonomy = write_tmp("tax_long.tsv", tax);
+    CHECK(vida_dataset_open(&ds, NULL, tmp_path("one.tsv"), &p) == VIDA_EFORMAT);
+    CHECKF(strstr(vida_last_error(), "line 1: the verb is longer than 1024 bytes"), "%s",
+           vida_last_error());
+    n = (size_t)sprintf(tax, "#ok\tgo\t\t");
+    for (int i = 0; i < 70; i++)
+        n += (size_t)sprintf(tax + n, "t%d,", i);
+    tax[n++] = '\n';
+    tax[n] = 0;
+    p.taxonomy = write_tmp("tax_many.tsv", tax);
+    CHECK(vida_dataset_open(&ds, NULL, tmp_path("one.tsv"), &p) == VIDA_EFORMAT);
+    CHECK(strstr(vida_last_error(), "more than 64 targets"));
+    free(big);
+    free(tax);
+}

@@ -146,7 +146,7 @@ static int take(vida_loader *l, int64_t max_batches, run *r)
             fprintf(stderr, "  vida_loader_next: %s\n", vida_last_error());
             return -1;
         }
-        if (b.n == 0)
+        if (b.end)
             break;
         bytes = (size_t)vida_tensor_numel(&b.clips) * (b.clips.dtype == VIDA_DTYPE_F32 ? 4 : 1);
         r->clips = realloc(r->clips, r->clip_bytes + bytes);
@@ -401,7 +401,7 @@ TEST(loader, bad_videos_are_left_out_and_listed)
         vida_batch b;
         b.size = sizeof b;
         CHECK_OK(vida_loader_next(l, &b));
-        if (b.n == 0)
+        if (b.end)
             break;
         CHECK(b.n + b.failed == 4);
         n_bad += b.failed;
@@ -572,7 +572,7 @@ TEST(loader, bad_arguments)
     CHECK_OK(vida_loader_next(l, &b));
     CHECK(b.n == 6 && b.last_in_epoch);
     CHECK_OK(vida_loader_next(l, &b));
-    CHECK(b.n == 0);
+    CHECK(b.n == 0 && b.end);
     b.size = 1;
     CHECK(vida_loader_next(l, &b) == VIDA_EINVAL);
     vida_loader_free(l);
@@ -679,3 +679,158 @@ TEST(loader, memory_stays_bounded)
            "peak grew by %ld kB", peak_kb - base_kb);
 }
 #endif
+
+/*
+ * Failures that belong to one sample, not to its video (a clip that does not
+ * fit its window under SHORT_ERROR), leave the video's other samples alone:
+ * 7 clip windows of 2.4 s hold 8 or 9 frames, a clip is 9, so some samples of
+ * every video fail and others do not -- identically for 1, 2 and 4 threads.
+ */
+TEST(loader, per_sample_failures_are_deterministic)
+{
+    const char *m = manifest("m8.tsv", NULL);
+    vida_dataset *ds;
+    vida_sampler *s = NULL;
+    vida_sampler_params sp;
+    int threads[3] = {1, 2, 4};
+    int64_t seen_n[3][16], seen_failed[3][16], seen_draws[3][64], n_batches[3] = {0}, lasts = 0;
+    CHECK(m);
+    memset(seen_draws, 0, sizeof seen_draws);
+    ds = open_dataset(m, 7); /* 42 samples */
+    vida_sampler_params_init(&sp);
+    sp.frames = 9;
+    sp.stride = 1;
+    sp.clip_mode = VIDA_CLIPS_CENTER;
+    sp.short_side_min = sp.short_side_max = SIDE;
+    sp.crop = SIDE;
+    sp.short_video = VIDA_SHORT_ERROR;
+    CHECK(ds && vida_sampler_create(&s, NULL, &sp) == VIDA_OK);
+    for (int t = 0; t < 3; t++) {
+        vida_loader_params lp;
+        vida_loader *l = NULL;
+        int64_t k = 0, d = 0;
+        vida_loader_params_init(&lp);
+        lp.batch = 5;
+        lp.threads = threads[t];
+        lp.epochs = 1;
+        lp.max_failures = 1.0;
+        CHECK_OK(vida_loader_create(&l, NULL, ds, s, &lp));
+        for (;;) {
+            vida_batch b;
+            b.size = sizeof b;
+            CHECK_OK(vida_loader_next(l, &b));
+            if (b.end)
+                break;
+            CHECK(k < 16);
+            seen_n[t][k] = b.n;
+            seen_failed[t][k++] = b.failed;
+            for (int64_t j = 0; j < b.n; j++)
+                seen_draws[t][d++] = b.draws[j];
+            if (t == 0)
+                lasts += b.last_in_epoch;
+        }
+        n_batches[t] = k;
+        vida_loader_free(l);
+    }
+    CHECK(n_batches[0] == 9 && lasts == 1);
+    {
+        int64_t failed = 0;
+        for (int k = 0; k < 9; k++)
+            failed += seen_failed[0][k];
+        CHECKF(failed > 6 && failed < 36, "%lld of 42 failed", (long long)failed);
+    }
+    for (int t = 1; t < 3; t++) {
+        CHECK(n_batches[t] == n_batches[0]);
+        for (int k = 0; k < 9; k++)
+            CHECKF(seen_n[t][k] == seen_n[0][k] && seen_failed[t][k] == seen_failed[0][k],
+                   "%d threads, batch %d: %lld ok %lld failed; 1 thread: %lld, %lld", threads[t], k,
+                   (long long)seen_n[t][k], (long long)seen_failed[t][k], (long long)seen_n[0][k],
+                   (long long)seen_failed[0][k]);
+        CHECK(memcmp(seen_draws[t], seen_draws[0], sizeof seen_draws[0]) == 0);
+    }
+    vida_sampler_free(s);
+    vida_dataset_free(ds);
+}
+
+/*
+ * A batch whose samples all failed is still handed out (n = 0, failed > 0),
+ * so every epoch shows its last batch; when the failure fraction trips, the
+ * failing batch is not consumed: the state still points at it.
+ */
+TEST(loader, empty_batches_and_the_failure_stop)
+{
+    char path[512], text[256];
+    vida_dataset *ds;
+    vida_sampler *s;
+    vida_loader_params lp;
+    vida_loader *l = NULL;
+    vida_loader_state st, st2;
+    int64_t batches = 0, lasts = 0, empty = 0, ok = 0;
+    CHECK(video_dir());
+    for (int k = 0; k < 3; k++) {
+        snprintf(path, sizeof path, "%s/junk%d.mp4", vt_tmp_dir(), k);
+        CHECK(vt_write_file(path, "junk", 4) == 0);
+    }
+    snprintf(text, sizeof text, "v0.mp4\ta\njunk0.mp4\ta\njunk1.mp4\tb\njunk2.mp4\tb\n");
+    snprintf(path, sizeof path, "%s/m9.tsv", vt_tmp_dir());
+    CHECK(vt_write_file(path, text, strlen(text)) == 0);
+    ds = open_dataset(path, 1);
+    s = make_sampler(2, VIDA_SAMPLE_U8, VIDA_CROP_CENTER);
+    CHECK(ds && s);
+    vida_loader_params_init(&lp);
+    lp.batch = 1;
+    lp.epochs = 3;
+    lp.max_failures = 1.0;
+    CHECK_OK(vida_loader_create(&l, NULL, ds, s, &lp));
+    for (;;) {
+        vida_batch b;
+        b.size = sizeof b;
+        CHECK_OK(vida_loader_next(l, &b));
+        if (b.end)
+            break;
+        batches++;
+        lasts += b.last_in_epoch;
+        if (b.n == 0) {
+            CHECK(b.failed == 1);
+            empty++;
+        } else {
+            CHECK(b.failed == 0 && b.videos[0] == 0);
+            ok++;
+        }
+    }
+    CHECK(batches == 12 && lasts == 3 && empty == 9 && ok == 3);
+    vida_loader_free(l);
+    /* stop at the first failure; the failing batch stays the next one */
+    lp.max_failures = 0;
+    lp.failure_grace = 0;
+    lp.epochs = 0;
+    CHECK_OK(vida_loader_create(&l, NULL, ds, s, &lp));
+    {
+        int rc = VIDA_OK;
+        int64_t k = 0;
+        while (rc == VIDA_OK && k < 10) {
+            vida_batch b;
+            b.size = sizeof b;
+            rc = vida_loader_next(l, &b);
+            k += rc == VIDA_OK;
+        }
+        CHECK(rc == VIDA_EDECODE);
+        st.size = st2.size = sizeof st;
+        CHECK_OK(vida_loader_get_state(l, &st));
+        CHECKF(st.epoch * 4 + st.number == k && st.samples == k && st.failures == 0,
+               "state %lld/%lld, %lld samples after %lld good batches", (long long)st.epoch,
+               (long long)st.number, (long long)st.samples, (long long)k);
+        /* restoring the state retries the same batch, which fails the same way */
+        CHECK_OK(vida_loader_set_state(l, &st));
+        {
+            vida_batch b;
+            b.size = sizeof b;
+            CHECK(vida_loader_next(l, &b) == VIDA_EDECODE);
+        }
+        CHECK_OK(vida_loader_get_state(l, &st2));
+        CHECK(st2.epoch == st.epoch && st2.number == st.number && st2.samples == st.samples);
+    }
+    vida_loader_free(l);
+    vida_sampler_free(s);
+    vida_dataset_free(ds);
+}
