@@ -94,6 +94,9 @@ build/asan-test/%: test/unit/%.c test/test_main.c test/test.h test/video/frameco
 	@mkdir -p build/asan-test
 	$(CC) $(BASE_CFLAGS) -O1 $(ASAN_FLAGS) -Itest -Itest/video -o $@ $< test/test_main.c $(ASAN_OBJS) $(LIBS)
 
+# test_dataset replays the manifest fuzz target's corpus through the target itself
+build/test/test_dataset build/asan-test/test_dataset: test/fuzz/fuzz_manifest.c
+
 # --- packages -----------------------------------------------------------------
 DEB_PACKAGES := gcc g++ make binutils pkg-config libopenblas-dev python3 \
     libavformat-dev libavcodec-dev libavutil-dev libswscale-dev ffmpeg
@@ -129,7 +132,7 @@ build/fuzz/fuzz_%: test/fuzz/fuzz_%.c $(FUZZ_OBJS)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LIBS)
 fuzz:
 	@sh test/deps.sh ensure clang libclang-rt-14-dev $(DEB_PACKAGES)
-	$(MAKE) build/fuzz/fuzz_video
+	$(MAKE) build/fuzz/fuzz_video build/fuzz/fuzz_manifest
 	sh test/fuzz/run.sh $(FUZZ_SECONDS)
 
 # Test videos: numbered frames (test/video/framecode.h) encoded by the ffmpeg

@@ -6,7 +6,7 @@
 set -u
 seconds=${1:-60}
 status=0
-for target in video; do
+for target in video manifest; do
     bin=build/fuzz/fuzz_$target
     work=build/fuzz/corpus-$target
     mkdir -p "$work"
