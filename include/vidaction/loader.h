@@ -130,7 +130,8 @@ typedef struct vida_loader_stats {
     int64_t slots;        /* batches that fit in max_bytes (and prefetch) */
     size_t batch_bytes;   /* memory of one batch */
     size_t bytes;         /* memory of the batch buffers now (<= max_bytes) */
-    double decode_seconds; /* thread time spent opening and decoding */
+    double decode_seconds; /* wall time the threads spent on samples (open, decode, target),
+                              summed over threads; above CPU time when they share cores */
     double wait_seconds;  /* time vida_loader_next spent waiting */
 } vida_loader_stats;
 

@@ -174,8 +174,9 @@ static char *dup_msg(const char *path, const char *msg)
 }
 
 /*
- * Decodes sample j of sl (without the lock). Returns NULL, or the failure
- * message (malloc'd); *video gets the draw's video.
+ * Decodes sample j of sl into its place (without the lock). Returns VIDA_OK
+ * or the error, with *msg the failure ("PATH: why", malloc'd) and
+ * *whole_video 1 when the file itself did not open.
  */
 static int decode_sample(vida_loader *l, const slot *sl, int64_t j, int64_t draw,
                          const vida_dataset_sample *ds_s, char **msg, int *whole_video)
