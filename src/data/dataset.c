@@ -212,14 +212,20 @@ static int grow(void **p, int64_t *cap, int64_t need, size_t elem)
 
 /* ---- the dataset ------------------------------------------------------- */
 
+/*
+ * One manifest line. Paths and labels live in two shared arenas (a few dozen
+ * bytes per video instead of several allocations): while reading, path_off
+ * and lab_off index them; once the manifest is read, path and labels point
+ * into them.
+ */
 typedef struct entry {
     char *path;      /* root applied */
+    int32_t *labels; /* space ids while reading, then classes, ascending */
+    int64_t path_off, lab_off;
     int64_t line;
     double duration; /* -1 unknown */
     double start, end;
-    int32_t n_raw, n_labels;
-    int64_t *raw;    /* raw label ids (manifest) */
-    int32_t *labels; /* classes, ascending */
+    int32_t n_labels;
     int keep;
 } entry;
 
@@ -237,7 +243,14 @@ struct vida_dataset {
 
     entry *all; /* every readable manifest line */
     int64_t n_all, cap_all;
-    strmap raw; /* manifest labels */
+    strmap raw;   /* manifest labels, as written (normalised keys) */
+    strmap space; /* labels of the label space */
+    char *paths;  /* arena of NUL-terminated paths */
+    int64_t paths_n, paths_cap;
+    int32_t *pool; /* arena of label lists */
+    int64_t pool_n, pool_cap;
+    int64_t *line_raw, *line_ids; /* one line's raw labels and space labels */
+    int64_t line_n, line_cap, ids_cap;
 
     entry **kept; /* the kept videos, manifest order */
     int64_t n_kept;
@@ -425,10 +438,10 @@ static void sort_unique(int64_t *ids, int64_t *n)
  * is ignored with a problem. Returns VIDA_OK, VIDA_ENOMEM, or 2 when the
  * video has too many labels.
  */
-static int add_raw(vida_dataset *ds, entry *e, int64_t *cap, const char *s, size_t len)
+static int add_raw(vida_dataset *ds, const entry *e, const char *s, size_t len)
 {
     char key[MAX_LABEL_BYTES + 1], name[MAX_LABEL_BYTES + 1];
-    int64_t id, n = e->n_raw;
+    int64_t id, n = ds->line_n;
     int k;
     trim(&s, &len);
     if (len == 0)
@@ -446,39 +459,52 @@ static int add_raw(vida_dataset *ds, entry *e, int64_t *cap, const char *s, size
     if (id < 0)
         return VIDA_ENOMEM;
     if (n >= MAX_LABELS_PER_VIDEO) {
-        sort_unique(e->raw, &n);
-        e->n_raw = (int32_t)n;
+        sort_unique(ds->line_raw, &n);
+        ds->line_n = n;
         if (n >= MAX_LABELS_PER_VIDEO)
             return 2;
     }
-    if (grow((void **)&e->raw, cap, n + 1, sizeof *e->raw))
+    if (grow((void **)&ds->line_raw, &ds->line_cap, n + 1, sizeof *ds->line_raw))
         return VIDA_ENOMEM;
-    e->raw[e->n_raw++] = id;
+    ds->line_raw[ds->line_n++] = id;
     return VIDA_OK;
 }
 
 /* Ends a line's labels: repeats removed. */
-static void end_raw(entry *e)
+static void end_raw(vida_dataset *ds)
 {
-    int64_t n = e->n_raw;
-    sort_unique(e->raw, &n);
-    e->n_raw = (int32_t)n;
+    sort_unique(ds->line_raw, &ds->line_n);
 }
 
-static char *join_root(const char *root, const char *path, size_t len)
+/* Appends root/path (or path when absolute) to the path arena: its offset, or -1. */
+static int64_t add_path(vida_dataset *ds, const char *path, size_t len)
 {
-    size_t rl = root && path[0] != '/' ? strlen(root) : 0;
-    char *s = vidai_malloc(rl + 1 + len + 1);
-    if (!s)
-        return NULL;
-    if (rl) {
-        memcpy(s, root, rl);
-        if (s[rl - 1] != '/')
-            s[rl++] = '/';
+    size_t rl = ds->root && path[0] != '/' ? strlen(ds->root) : 0;
+    int64_t off = ds->paths_n, need = off + (int64_t)(rl + 1 + len + 1);
+    char *d;
+    if (need > ds->paths_cap) {
+        int64_t nc = ds->paths_cap ? ds->paths_cap : 1 << 16;
+        char *q;
+        while (nc < need)
+            nc *= 2;
+        q = realloc(ds->paths, (size_t)nc);
+        if (!q) {
+            vidai_error(VIDA_ENOMEM, "out of memory (%lld bytes of paths)", (long long)nc);
+            return -1;
+        }
+        ds->paths = q;
+        ds->paths_cap = nc;
     }
-    memcpy(s + rl, path, len);
-    s[rl + len] = 0;
-    return s;
+    d = ds->paths + off;
+    if (rl) {
+        memcpy(d, ds->root, rl);
+        if (d[rl - 1] != '/')
+            d[rl++] = '/';
+    }
+    memcpy(d + rl, path, len);
+    d[rl + len] = 0;
+    ds->paths_n = off + (int64_t)(rl + len + 1);
+    return off;
 }
 
 /*
@@ -490,7 +516,6 @@ static int parse_json_line(vida_dataset *ds, entry *e, const char *s, size_t len
 {
     vidai_json *j = NULL;
     const vidai_json *v;
-    int64_t cap = 0;
     int rc = vidai_json_parse(&j, s, len, "JSON");
     if (rc != VIDA_OK) {
         /* the parser's message is "JSON: JSON: <reason> at byte N" */
@@ -508,7 +533,7 @@ static int parse_json_line(vida_dataset *ds, entry *e, const char *s, size_t len
         snprintf(why, why_size, "\"path\" is %s", v ? "not a non-empty string" : "missing");
         goto out;
     }
-    if (!(e->path = join_root(ds->root, v->string, v->length))) {
+    if ((e->path_off = add_path(ds, v->string, v->length)) < 0) {
         rc = VIDA_ENOMEM;
         goto out;
     }
@@ -524,7 +549,7 @@ static int parse_json_line(vida_dataset *ds, entry *e, const char *s, size_t len
             snprintf(why, why_size, "\"labels\"[%zu] is not a string", i);
             goto out;
         }
-        r = add_raw(ds, e, &cap, l->string, l->length);
+        r = add_raw(ds, e, l->string, l->length);
         if (r < 0) {
             rc = r;
             goto out;
@@ -557,7 +582,7 @@ static int parse_json_line(vida_dataset *ds, entry *e, const char *s, size_t len
             goto out;
         }
     }
-    end_raw(e);
+    end_raw(ds);
     rc = VIDA_OK;
 out:
     vidai_json_free(j);
@@ -570,7 +595,6 @@ static int parse_tsv_line(vida_dataset *ds, entry *e, const char *s, size_t len,
     const char *f[MAX_FIELDS];
     size_t fl[MAX_FIELDS];
     int nf = 0, rc;
-    int64_t cap = 0;
     size_t i, b = 0;
     if (!vidai_utf8_valid(s, len)) {
         snprintf(why, why_size, "not valid UTF-8");
@@ -621,11 +645,11 @@ static int parse_tsv_line(vida_dataset *ds, entry *e, const char *s, size_t len,
             return VIDA_EFORMAT;
         }
     }
-    if (!(e->path = join_root(ds->root, f[0], fl[0])))
+    if ((e->path_off = add_path(ds, f[0], fl[0])) < 0)
         return VIDA_ENOMEM;
     for (i = 0, b = 0; i <= fl[1]; i++) {
         if (i == fl[1] || f[1][i] == ',') {
-            rc = add_raw(ds, e, &cap, f[1] + b, i - b);
+            rc = add_raw(ds, e, f[1] + b, i - b);
             if (rc < 0)
                 return rc;
             if (rc == 2) {
@@ -635,75 +659,8 @@ static int parse_tsv_line(vida_dataset *ds, entry *e, const char *s, size_t len,
             b = i + 1;
         }
     }
-    end_raw(e);
+    end_raw(ds);
     return VIDA_OK;
-}
-
-static void entry_clear(entry *e)
-{
-    vidai_free(e->path);
-    vidai_free(e->raw);
-    vidai_free(e->labels);
-    memset(e, 0, sizeof *e);
-}
-
-static int read_manifest(vida_dataset *ds, const char *manifest)
-{
-    char *text = NULL, why[512];
-    size_t size = 0, pos = 0;
-    int64_t line = 0;
-    int rc = read_text(manifest, &text, &size, "manifest");
-    if (rc != VIDA_OK)
-        return rc;
-    while (pos < size && rc == VIDA_OK) {
-        const char *s = text + pos;
-        const char *nl = memchr(s, '\n', size - pos);
-        size_t len = nl ? (size_t)(nl - s) : size - pos;
-        const char *t = s;
-        size_t tl = len;
-        entry e;
-        pos += len + (nl ? 1 : 0);
-        line++;
-        trim(&t, &tl);
-        if (tl == 0)
-            continue;
-        ds->st.lines++;
-        memset(&e, 0, sizeof e);
-        e.line = line;
-        e.duration = -1;
-        e.start = 0;
-        e.end = -1;
-        if (len && s[len - 1] == '\r')
-            len--;
-        if (memchr(s, 0, len)) {
-            snprintf(why, sizeof why, "contains a NUL byte");
-            rc = VIDA_EFORMAT;
-        } else if (t[0] == '{') {
-            rc = parse_json_line(ds, &e, t, tl, why, sizeof why);
-        } else {
-            rc = parse_tsv_line(ds, &e, s, len, why, sizeof why);
-        }
-        if (rc == VIDA_EFORMAT) {
-            entry_clear(&e);
-            ds->st.bad_lines++;
-            if (ds->p.strict) {
-                vidai_free(text);
-                return vidai_error(VIDA_EFORMAT, "manifest %s: line %lld: %s", manifest,
-                                   (long long)line, why);
-            }
-            rc = problem(ds, "line %lld: %s", (long long)line, why);
-            continue;
-        }
-        if (rc == VIDA_OK && grow((void **)&ds->all, &ds->cap_all, ds->n_all + 1, sizeof e))
-            rc = VIDA_ENOMEM;
-        if (rc != VIDA_OK) {
-            entry_clear(&e);
-            break;
-        }
-        ds->all[ds->n_all++] = e;
-    }
-    vidai_free(text);
-    return rc;
 }
 
 /* ---- taxonomy and label spaces ------------------------------------------ */
@@ -891,21 +848,21 @@ static int add_space(strmap *space, int64_t **ids, int64_t *n, int64_t *cap, con
     return VIDA_OK;
 }
 
-/* e's labels in the label space, as ids of space; into *ids (n of them). */
-static int space_labels(const vida_dataset *ds, const taxonomy *t, const entry *e, strmap *space,
-                        int64_t **ids, int64_t *n, int64_t *cap)
+/* The line's raw labels in the label space, as ids of space; into *ids (n of them). */
+static int space_labels(const vida_dataset *ds, const taxonomy *t, strmap *space, int64_t **ids,
+                        int64_t *n, int64_t *cap)
 {
     char key[2 * MAX_LABEL_BYTES + 2], name[2 * MAX_LABEL_BYTES + 2];
     int rc = VIDA_OK;
     *n = 0;
-    for (int i = 0; i < e->n_raw && rc == VIDA_OK; i++) {
-        const char *rk = ds->raw.keys[e->raw[i]];
+    for (int64_t i = 0; i < ds->line_n && rc == VIDA_OK; i++) {
+        const char *rk = ds->raw.keys[ds->line_raw[i]];
         int64_t tag = t ? strmap_find(&t->tags, rk) : -1, k;
         const tax_entry *te = tag >= 0 ? &t->ent[tag] : NULL;
         switch (ds->p.label_space) {
         case VIDA_LABELS_TARGET:
             if (!t) {
-                rc = add_space(space, ids, n, cap, rk, ds->raw.names[e->raw[i]]);
+                rc = add_space(space, ids, n, cap, rk, ds->raw.names[ds->line_raw[i]]);
             } else if (te) {
                 for (k = 0; k < te->n_targets && rc == VIDA_OK; k++)
                     rc = add_space(space, ids, n, cap, t->targets.keys[te->targets[k]],
@@ -937,6 +894,109 @@ static int space_labels(const vida_dataset *ds, const taxonomy *t, const entry *
     }
     sort_unique(*ids, n);
     return rc;
+}
+
+static int read_manifest(vida_dataset *ds, const char *manifest, const taxonomy *tax)
+{
+    char *buf = NULL, why[512];
+    size_t bufcap = 0;
+    ssize_t got;
+    int64_t line = 0, n_ids = 0;
+    int rc = VIDA_OK;
+    FILE *f = fopen(manifest, "rb");
+    if (!f)
+        return vidai_error(VIDA_EIO, "manifest %s: %s", manifest, strerror(errno));
+    while (rc == VIDA_OK && (got = getline(&buf, &bufcap, f)) >= 0) {
+        const char *s = buf, *t = buf;
+        size_t len = (size_t)got, tl;
+        entry e;
+        line++;
+        if (len && s[len - 1] == '\n')
+            len--;
+        tl = len;
+        trim(&t, &tl);
+        if (tl == 0)
+            continue;
+        ds->st.lines++;
+        memset(&e, 0, sizeof e);
+        e.line = line;
+        e.duration = -1;
+        e.start = 0;
+        e.end = -1;
+        e.path_off = -1;
+        ds->line_n = 0;
+        if (len && s[len - 1] == '\r')
+            len--;
+        if (memchr(s, 0, len)) {
+            snprintf(why, sizeof why, "contains a NUL byte");
+            rc = VIDA_EFORMAT;
+        } else if (t[0] == '{') {
+            rc = parse_json_line(ds, &e, t, tl, why, sizeof why);
+        } else {
+            rc = parse_tsv_line(ds, &e, s, len, why, sizeof why);
+        }
+        if (rc == VIDA_EFORMAT) {
+            if (e.path_off >= 0)
+                ds->paths_n = e.path_off; /* drop the path of the bad line */
+            ds->st.bad_lines++;
+            if (ds->p.strict) {
+                free(buf);
+                fclose(f);
+                return vidai_error(VIDA_EFORMAT, "manifest %s: line %lld: %s", manifest,
+                                   (long long)line, why);
+            }
+            rc = problem(ds, "line %lld: %s", (long long)line, why);
+            continue;
+        }
+        /* the line's labels in the label space, appended to the label arena */
+        if (rc == VIDA_OK)
+            rc = space_labels(ds, tax, &ds->space, &ds->line_ids, &n_ids, &ds->ids_cap);
+        if (rc == VIDA_OK && ds->pool_n + n_ids > ds->pool_cap) {
+            int64_t nc = ds->pool_cap ? ds->pool_cap : 1 << 14;
+            int32_t *q;
+            while (nc < ds->pool_n + n_ids)
+                nc *= 2;
+            q = realloc(ds->pool, (size_t)nc * sizeof *q);
+            if (!q)
+                rc = vidai_error(VIDA_ENOMEM, "out of memory (%lld labels)", (long long)nc);
+            else {
+                ds->pool = q;
+                ds->pool_cap = nc;
+            }
+        }
+        if (rc == VIDA_OK && ds->space.n > INT32_MAX)
+            rc = vidai_error(VIDA_ENOMEM, "more than 2^31 labels");
+        if (rc == VIDA_OK && ds->n_all == ds->cap_all) {
+            int64_t nc = ds->cap_all ? ds->cap_all * 2 : 1024;
+            entry *q = realloc(ds->all, (size_t)nc * sizeof *q);
+            if (!q)
+                rc = vidai_error(VIDA_ENOMEM, "out of memory (%lld manifest lines)", (long long)nc);
+            else {
+                ds->all = q;
+                ds->cap_all = nc;
+            }
+        }
+        if (rc != VIDA_OK)
+            break;
+        e.lab_off = ds->pool_n;
+        e.n_labels = (int32_t)n_ids;
+        for (int64_t k = 0; k < n_ids; k++)
+            ds->pool[ds->pool_n++] = (int32_t)ds->line_ids[k];
+        ds->all[ds->n_all++] = e;
+    }
+    if (rc == VIDA_OK && ferror(f))
+        rc = vidai_error(VIDA_EIO, "manifest %s: read failed after line %lld: %s", manifest,
+                         (long long)line, strerror(errno));
+    free(buf);
+    fclose(f);
+    if (rc != VIDA_OK)
+        return rc;
+    /* the arenas are final: point into them */
+    for (int64_t i = 0; i < ds->n_all; i++) {
+        ds->all[i].path = ds->paths + ds->all[i].path_off;
+        ds->all[i].labels = ds->pool ? ds->pool + ds->all[i].lab_off : NULL;
+    }
+    return VIDA_OK;
 }
 
 static int cmp_i32(const void *a, const void *b)
@@ -984,32 +1044,15 @@ static double used_seconds(const entry *e)
     return e->duration >= 0 ? e->duration - e->start : -1;
 }
 
-static int build_classes(vida_dataset *ds, const taxonomy *t)
+static int build_classes(vida_dataset *ds)
 {
-    strmap space = {0};
-    int64_t *ids = NULL, n_ids = 0, cap_ids = 0, *count = NULL, *class_of = NULL, i, c;
+    const strmap *space = &ds->space;
+    int64_t *count = NULL, *class_of = NULL, i, c;
     int64_t n_space;
     key_id *order = NULL;
     strmap fixed = {0};
     int rc = VIDA_OK;
-    /* each video's labels in the space, stored as space ids in e->labels for now */
-    for (i = 0; i < ds->n_all && rc == VIDA_OK; i++) {
-        entry *e = &ds->all[i];
-        if (!e->keep)
-            continue;
-        rc = space_labels(ds, t, e, &space, &ids, &n_ids, &cap_ids);
-        if (rc == VIDA_OK && n_ids) {
-            e->labels = vidai_malloc((size_t)n_ids * sizeof *e->labels);
-            if (!e->labels)
-                rc = VIDA_ENOMEM;
-            for (int64_t k = 0; rc == VIDA_OK && k < n_ids; k++)
-                e->labels[k] = (int32_t)ids[k];
-            e->n_labels = (int32_t)n_ids;
-        }
-    }
-    if (rc != VIDA_OK)
-        goto out;
-    n_space = space.n;
+    n_space = space->n;
     if (n_space > INT32_MAX) {
         rc = vidai_error(VIDA_ENOMEM, "more than 2^31 labels");
         goto out;
@@ -1047,11 +1090,11 @@ static int build_classes(vida_dataset *ds, const taxonomy *t)
             }
         }
         for (i = 0; i < n_space; i++)
-            class_of[i] = strmap_find(&fixed, space.keys[i]);
+            class_of[i] = strmap_find(&fixed, space->keys[i]);
     } else {
         int64_t kept = 0;
         for (i = 0; i < ds->n_all; i++)
-            for (int k = 0; k < ds->all[i].n_labels; k++)
+            for (int k = 0; ds->all[i].keep && k < ds->all[i].n_labels; k++)
                 count[ds->all[i].labels[k]]++;
         order = vidai_malloc((size_t)(n_space + 1) * sizeof *order);
         if (!order) {
@@ -1060,7 +1103,7 @@ static int build_classes(vida_dataset *ds, const taxonomy *t)
         }
         for (i = 0; i < n_space; i++)
             if (count[i] >= ds->p.min_count) {
-                order[kept].key = space.keys[i];
+                order[kept].key = space->keys[i];
                 order[kept++].id = i;
             }
         qsort(order, (size_t)kept, sizeof *order, cmp_key_id);
@@ -1074,7 +1117,7 @@ static int build_classes(vida_dataset *ds, const taxonomy *t)
         }
         for (c = 0; c < kept; c++) {
             class_of[order[c].id] = c;
-            if (!(ds->class_names[c] = vidai_strdup(space.names[order[c].id]))) {
+            if (!(ds->class_names[c] = vidai_strdup(space->names[order[c].id]))) {
                 rc = VIDA_ENOMEM;
                 goto out;
             }
@@ -1098,11 +1141,9 @@ static int build_classes(vida_dataset *ds, const taxonomy *t)
         }
     }
 out:
-    vidai_free(ids);
     vidai_free(count);
     vidai_free(class_of);
     vidai_free(order);
-    strmap_free(&space);
     strmap_free(&fixed);
     return rc;
 }
@@ -1331,7 +1372,7 @@ int vida_dataset_open(vida_dataset **out, vida_context *ctx, const char *manifes
         if (rc != VIDA_OK)
             goto fail;
     }
-    rc = read_manifest(ds, manifest);
+    rc = read_manifest(ds, manifest, have_tax ? &tax : NULL);
     if (rc != VIDA_OK)
         goto fail;
     for (int64_t i = 0; i < ds->n_all; i++)
@@ -1342,10 +1383,16 @@ int vida_dataset_open(vida_dataset **out, vida_context *ctx, const char *manifes
             goto fail;
     }
     ds->p.classes = p->classes; /* read by build_classes only */
-    rc = build_classes(ds, have_tax ? &tax : NULL);
+    rc = build_classes(ds);
     ds->p.classes = NULL;
     if (rc != VIDA_OK)
         goto fail;
+    /* only the classes are needed from here on */
+    strmap_free(&ds->raw);
+    strmap_free(&ds->space);
+    free(ds->line_raw);
+    free(ds->line_ids);
+    ds->line_raw = ds->line_ids = NULL;
     rc = apply_budget(ds);
     rc = rc ? rc : index_kept(ds);
     if (rc != VIDA_OK)
@@ -1392,10 +1439,13 @@ void vida_dataset_free(vida_dataset *ds)
 {
     if (!ds || __atomic_sub_fetch(&ds->refcount, 1, __ATOMIC_ACQ_REL) != 0)
         return;
-    for (int64_t i = 0; i < ds->n_all; i++)
-        entry_clear(&ds->all[i]);
-    vidai_free(ds->all);
+    free(ds->all);
+    free(ds->paths);
+    free(ds->pool);
+    free(ds->line_raw);
+    free(ds->line_ids);
     strmap_free(&ds->raw);
+    strmap_free(&ds->space);
     vidai_free(ds->kept);
     for (int64_t c = 0; ds->class_names && c < ds->n_classes; c++)
         vidai_free(ds->class_names[c]);
