@@ -32,7 +32,7 @@ BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(WARN) -Iinclude -Isrc $(BLAS_CFLAGS) 
 CFLAGS_LIB := $(BASE_CFLAGS) $(OPT) -march=x86-64-v2 -fPIC -fvisibility=hidden $(CFLAGS)
 LIBS := $(BLAS_LIBS) $(AV_LIBS) -lm -pthread
 
-SRCS := $(sort $(wildcard src/core/*.c src/io/*.c src/backend/*.c src/backend/cpu/*.c src/nn/*.c src/video/*.c src/data/*.c src/api/*.c))
+SRCS := $(sort $(wildcard src/core/*.c src/io/*.c src/backend/*.c src/backend/cpu/*.c src/nn/*.c src/video/*.c src/data/*.c src/train/*.c src/api/*.c))
 OBJS := $(SRCS:%.c=build/obj/%.o)
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 ASAN_OBJS := $(SRCS:%.c=build/asan/%.o)
@@ -43,7 +43,7 @@ PRIV_HEADERS := $(wildcard src/*/*.h src/backend/cpu/*.h)
 TEST_SRCS := $(sort $(wildcard test/unit/test_*.c))
 TEST_BINS := $(TEST_SRCS:test/unit/%.c=build/test/%)
 ASAN_TESTS := test_core test_backend test_safetensors test_modelfile test_model test_video test_sampler \
-    test_dataset test_loader
+    test_dataset test_loader test_optimizer
 ASAN_TEST_BINS := $(ASAN_TESTS:%=build/asan-test/%)
 
 .PHONY: all check check-unit check-golden check-asan check-abi demo install uninstall deps \

@@ -11,5 +11,6 @@
 #include "vidaction/sampler.h"
 #include "vidaction/dataset.h"
 #include "vidaction/loader.h"
+#include "vidaction/optimizer.h"
 
 #endif

@@ -18,7 +18,9 @@ file is read back and checked. Written, per model NAME:
 
   NAME.header.json          the converted model file's header bytes (padding included)
   NAME.fixture.safetensors  input, logits, features and every non-generated tensor
-and r2plus1d_18.train.safetensors: one training-mode forward and backward.
+and r2plus1d_18.train.safetensors: one training-mode forward and backward;
+r2plus1d_18.sgd.safetensors: three steps of torch.optim.SGD (momentum 0.9,
+weight decay 1e-4, lr 0.01, BN in training mode) on the train fixture's batch.
 """
 
 import copy
@@ -49,6 +51,9 @@ CALIB_SHAPE = (4, 3, 4, 32, 32)
 CALIB_PASSES = 3
 TRAIN_LABELS = (3, 217)
 TRAIN_TOL = 1e-3
+SGD_STEPS = 3
+SGD_FC_STD = 0.01
+SGD = dict(lr=0.01, momentum=0.9, weight_decay=1e-4)
 
 # --------------------------------------------------------------------------
 # The weight generator (README.md, "Generator"); the C test implements the same.
@@ -397,6 +402,92 @@ def make_train(outdir, model, seed):
           % (r["loss"].item(), f64_diff))
 
 
+def sgd_run(model, dtype, x, labels):
+    """SGD_STEPS steps of torch.optim.SGD in training mode on the batch (x, labels); the losses."""
+    opt = torch.optim.SGD(model.parameters(), **SGD)
+    model.train()
+    losses = []
+    for _ in range(SGD_STEPS):
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x.to(dtype)), labels)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+def make_sgd(outdir, model, seed):
+    """SGD_STEPS SGD steps of r2plus1d_18 on the train fixture's batch, from the eval fixture's
+    state with the classifier at torchvision's initial scale (std 0.01):
+    fc.weight = gen_u("fc.weight") * float32(0.01 * sqrt(3)).
+
+    With the classifier at the eval fixture's scale (std 0.044) three steps at lr
+    0.01 move this small random network so far (loss 6.2 -> 1.2) that float32 and
+    float64 PyTorch end 1e-4 apart; at std 0.01 they agree to ~5e-6 over all
+    weights and ~4e-5 per tensor, which leaves room to test against.
+
+    Per tensor the fixture keeps 32 sampled weights after the steps, the norm of
+    the update, 32 sampled update values, 4 projections of the update on
+    generated directions (a difference of two updates projects to about
+    ||difference|| / sqrt(3), so they measure it as a whole), and how far float32
+    PyTorch is from float64 PyTorch (weights and update, relative).
+    """
+    with torch.no_grad():
+        n = model.fc.weight.numel()
+        model.fc.weight.copy_(torch.from_numpy(
+            (gen_u("fc.weight", n) * np.float32(SGD_FC_STD * math.sqrt(3.0)))
+            .reshape(tuple(model.fc.weight.shape))))
+    x = torch.randn(*INPUT_SHAPE, generator=torch.Generator().manual_seed(seed))
+    labels = torch.tensor(TRAIN_LABELS, dtype=torch.int64)
+    before = OrderedDict((n, p.detach().clone()) for n, p in model.named_parameters())
+    m64 = copy.deepcopy(model).double()
+    losses = sgd_run(model, torch.float32, x, labels)
+    losses64 = sgd_run(m64, torch.float64, x, labels)
+    tensors = [("loss", np.array(losses, dtype=np.float32))]
+    p64 = dict(m64.named_parameters())
+    num = den = 0.0
+    worst_w = worst_d = 0.0
+    for name, p in model.named_parameters():
+        w = p.detach().double().numpy().reshape(-1)
+        w64 = p64[name].detach().numpy().reshape(-1)
+        d = w - before[name].double().numpy().reshape(-1)
+        d64 = w64 - before[name].double().numpy().reshape(-1)
+        idx = sample_indices(name, w.size)
+        dnorm = math.sqrt(float(np.dot(d, d)))
+        ew = math.sqrt(float(np.dot(w - w64, w - w64)) / float(np.dot(w64, w64)))
+        ed = math.sqrt(float(np.dot(d - d64, d - d64))) / max(dnorm, 1e-30)
+        num += float(np.dot(w - w64, w - w64))
+        den += float(np.dot(w64, w64))
+        worst_w, worst_d = max(worst_w, ew), max(worst_d, ed)
+        tensors.append(("after_sample:" + name, w[idx].astype(np.float32)))
+        tensors.append(("delta_norm:" + name, np.array([dnorm], dtype=np.float32)))
+        tensors.append(("delta_sample:" + name, d[idx].astype(np.float32)))
+        tensors.append(("delta_proj:" + name, np.array(
+            [float(np.dot(d, gen_u("sgdproj%d:%s" % (k, name), d.size).astype(np.float64)))
+             for k in range(4)], dtype=np.float32)))
+        tensors.append(("f64_diff:" + name, np.array([ew, ed], dtype=np.float32)))
+    for name, b in model.named_buffers():
+        if name.endswith("num_batches_tracked"):
+            tensors.append(("after:" + name, np.array(int(b), dtype=np.int64)))
+        else:
+            tensors.append(("after:" + name, np32(b)))
+    glob = math.sqrt(num / den)
+    if glob * 10 > 1e-4:
+        raise SystemExit("r2plus1d_18 sgd: float32 and float64 weights differ by %.3g (relative)"
+                         % glob)
+    md = OrderedDict([("model", "r2plus1d_18"), ("steps", str(SGD_STEPS)), ("lr", repr(SGD["lr"])),
+                      ("fc_std", repr(SGD_FC_STD)),
+                      ("momentum", repr(SGD["momentum"])),
+                      ("weight_decay", repr(SGD["weight_decay"])),
+                      ("f64_diff_weights", "%.3g" % glob)])
+    md.update(versions())
+    write_safetensors(os.path.join(outdir, "r2plus1d_18.sgd.safetensors"),
+                      ordered_for_alignment(tensors), md)
+    print("    r2plus1d_18 sgd: losses %s; float32 vs float64: weights %.3g (all), per tensor "
+          "<= %.3g, updates <= %.3g (relative)"
+          % (" ".join("%.6f" % v for v in losses), glob, worst_w, worst_d))
+
+
 def self_check():
     """Fixed points of the generator, also quoted in README.md for the C side."""
     assert fnv1a32("") == 2166136261 and fnv1a32("a") == 0xE40C292C
@@ -435,7 +526,9 @@ def main(argv):
             print("  %s (%s %s)" % (name, source, arch))
             model, counts[name] = make_model(outdir, tmp, name, ctor, source, arch, seed, tol)
             if name == "r2plus1d_18":
+                fresh = copy.deepcopy(model)
                 make_train(outdir, model, seed + 3000)
+                make_sgd(outdir, fresh, seed + 3000)
             del model
     print("parameters:")
     for name, n in counts.items():

@@ -672,3 +672,184 @@ TEST(model, dropout_only_in_training)
     vida_model_free(m);
     vida_context_free(ctx);
 }
+
+#include "vidaction/optimizer.h"
+
+/*
+ * Three SGD steps (lr 0.01, momentum 0.9, weight decay 1e-4, BN in training
+ * mode) of r2plus1d_18 on the train fixture's batch, against
+ * torch.optim.SGD (test/golden/make_fixtures.py, make_sgd): the losses, 32
+ * sampled weights and update values of every tensor, and the BN running
+ * statistics after the steps. The classifier starts at torchvision's scale
+ * (std 0.01, regenerated here as the script makes it).
+ */
+TEST(golden, r2plus1d_18_sgd_three_steps)
+{
+    vida_context *ctx = ctx_new(2);
+    vidai_st_file *fx = load_fixture("r2plus1d_18", "fixture.safetensors");
+    vidai_st_file *tr = load_fixture("r2plus1d_18", "train.safetensors");
+    vidai_st_file *sg = load_fixture("r2plus1d_18", "sgd.safetensors");
+    vida_model *m;
+    vida_optimizer *o = NULL;
+    vida_optimizer_params op;
+    const vidai_st_tensor *in, *lab, *ref_loss;
+    vida_tensor tx, tl, tt, td;
+    float *logits, *dlogits, *fcw, **before;
+    int64_t lshape[2];
+    double worst_w = 0, worst_d = 0, worst_wn = 0, worst_dn = 0, worst_loss = 0;
+    int n_tensors, n_checked = 0;
+    CHECK(fx && tr && sg);
+    m = golden_model(ctx, "r2plus1d_18", fx);
+    CHECK(m != NULL);
+    {
+        /* the classifier at std 0.01: gen_u("fc.weight") * float(0.01 * sqrt(3)) */
+        const uint32_t key = gu_fnv1a32("fc.weight");
+        const float s = (float)(0.01 * sqrt(3.0));
+        int64_t n = 400 * 512;
+        fcw = malloc((size_t)n * sizeof *fcw);
+        for (int64_t j = 0; j < n; j++)
+            fcw[j] = gu_u(key, (uint64_t)j) * s;
+        CHECK_OK(vida_model_set_tensor(m, "fc.weight", fcw, n));
+        free(fcw);
+    }
+    in = vidai_st_find(tr, "input");
+    lab = vidai_st_find(tr, "labels");
+    ref_loss = vidai_st_find(sg, "loss");
+    CHECK(in && lab && ref_loss && ref_loss->numel == 3);
+    lshape[0] = lab->shape[0];
+    lshape[1] = 400;
+    logits = malloc(400 * 2 * sizeof *logits);
+    dlogits = malloc(400 * 2 * sizeof *dlogits);
+    f32_view(&tx, in);
+    vida_tensor_f32(&tl, logits, 2, lshape);
+    vida_tensor_f32(&td, dlogits, 2, lshape);
+    memset(&tt, 0, sizeof tt);
+    tt.data = (void *)lab->data;
+    tt.dtype = VIDA_DTYPE_I32;
+    tt.ndim = 1;
+    tt.shape[0] = lab->shape[0];
+    /* the weights before, to compare the updates */
+    n_tensors = vida_model_n_tensors(m);
+    before = calloc((size_t)n_tensors, sizeof *before);
+    for (int i = 0; i < n_tensors; i++) {
+        const char *name;
+        int ndim, dtype;
+        int64_t shape[8], numel = 1;
+        CHECK_OK(vida_model_tensor_info(m, i, &name, &ndim, shape, &dtype));
+        for (int k = 0; k < ndim; k++)
+            numel *= shape[k];
+        before[i] = malloc((size_t)numel * sizeof(float));
+        CHECK_OK(vida_model_get_tensor(m, name, before[i], numel));
+    }
+    vida_optimizer_params_init(&op); /* lr 0.01, momentum 0.9, weight decay 1e-4 */
+    CHECK_OK(vida_optimizer_create(&o, m, &op));
+    CHECK_OK(vida_model_set_mode(m, VIDA_MODE_TRAIN));
+    for (int step = 0; step < 3; step++) {
+        float loss;
+        double e;
+        CHECK_OK(vida_model_forward(m, &tx, &tl, NULL));
+        CHECK_OK(vida_loss(VIDA_LOSS_SOFTMAX_CE, &tl, &tt, &loss, &td));
+        CHECK_OK(vida_model_zero_grad(m));
+        CHECK_OK(vida_model_backward(m, &td, NULL));
+        CHECK_OK(vida_optimizer_step(o));
+        e = fabs(loss - st_scalar(ref_loss, step)) / st_scalar(ref_loss, step);
+        printf("  step %d: loss %.6f (torch %.6f), rel err %.2e\n", step, (double)loss,
+               st_scalar(ref_loss, step), e);
+        worst_loss = e > worst_loss ? e : worst_loss;
+    }
+    CHECK(worst_loss <= 1e-4);
+    for (int i = 0; i < n_tensors; i++) {
+        const char *name;
+        int ndim, dtype;
+        int64_t shape[8], numel = 1;
+        char key[300];
+        const vidai_st_tensor *as, *dn, *ds, *dp, *af;
+        float *w;
+        double wrms = 0, drms, e;
+        CHECK_OK(vida_model_tensor_info(m, i, &name, &ndim, shape, &dtype));
+        for (int k = 0; k < ndim; k++)
+            numel *= shape[k];
+        w = malloc((size_t)numel * sizeof *w);
+        CHECK_OK(vida_model_get_tensor(m, name, w, numel));
+        snprintf(key, sizeof key, "after:%s", name);
+        if ((af = vidai_st_find(sg, key)) != NULL) {
+            /* BN running statistics after three training forwards */
+            if (dtype == VIDA_DTYPE_I64) {
+                int64_t want;
+                memcpy(&want, af->data, 8);
+                CHECKF((int64_t)w[0] == want, "%s: %g vs %lld", name, (double)w[0], (long long)want);
+            } else {
+                float *r = malloc(af->size);
+                memcpy(r, af->data, af->size);
+                e = gu_rel_err(w, r, numel);
+                CHECKF(e <= 1e-4, "%s after the steps: rel err %g", name, e);
+                free(r);
+            }
+            free(w);
+            continue;
+        }
+        snprintf(key, sizeof key, "after_sample:%s", name);
+        as = vidai_st_find(sg, key);
+        snprintf(key, sizeof key, "delta_norm:%s", name);
+        dn = vidai_st_find(sg, key);
+        snprintf(key, sizeof key, "delta_sample:%s", name);
+        ds = vidai_st_find(sg, key);
+        snprintf(key, sizeof key, "delta_proj:%s", name);
+        dp = vidai_st_find(sg, key);
+        CHECKF(as && dn && ds && dp, "no reference for %s", name);
+        for (int64_t j = 0; j < numel; j++)
+            wrms += (double)before[i][j] * before[i][j];
+        wrms = sqrt(wrms / (double)numel);
+        drms = st_scalar(dn, 0) / sqrt((double)numel);
+        for (int k = 0; k < 32; k++) {
+            const uint32_t idx = gu_lowbias32((uint32_t)k * 0x9E3779B9u + gu_fnv1a32(name)) % (uint32_t)numel;
+            double ew = fabs(w[idx] - st_scalar(as, k)) / (wrms + 1e-30);
+            double ed = fabs(((double)w[idx] - before[i][idx]) - st_scalar(ds, k)) / (drms + 1e-30);
+            worst_w = ew > worst_w ? ew : worst_w;
+            worst_d = ed > worst_d ? ed : worst_d;
+            CHECKF(ew <= 1e-3, "%s[%u]: %.9g vs torch %.9g (rms %g)", name, idx, (double)w[idx],
+                   st_scalar(as, k), wrms);
+            CHECKF(ed <= 0.1, "%s[%u]: update %.6g vs torch %.6g (rms %g)", name, idx,
+                   (double)w[idx] - before[i][idx], st_scalar(ds, k), drms);
+        }
+        {
+            /* the difference of the updates as a whole: projections on generated directions
+               (uniform in [-1, 1), variance 1/3) give about ||difference|| / sqrt(3) each */
+            double wnorm = wrms * sqrt((double)numel), dnorm = st_scalar(dn, 0), err = 0;
+            for (int k = 0; k < 4; k++) {
+                char pname[320];
+                uint32_t key32;
+                double proj = 0;
+                snprintf(pname, sizeof pname, "sgdproj%d:%s", k, name);
+                key32 = gu_fnv1a32(pname);
+                for (int64_t j = 0; j < numel; j++)
+                    proj += ((double)w[j] - before[i][j]) * gu_u(key32, (uint64_t)j);
+                e = fabs(proj - st_scalar(dp, k)) * sqrt(3.0);
+                err = e > err ? e : err;
+            }
+            e = err / wnorm;
+            worst_wn = e > worst_wn ? e : worst_wn;
+            CHECKF(e <= 1e-4, "%s: the weights differ from torch's by %.3g of their norm", name, e);
+            e = err / (dnorm + 1e-30);
+            worst_dn = e > worst_dn ? e : worst_dn;
+            CHECKF(e <= 2e-2, "%s: the update differs from torch's by %.3g of its norm", name, e);
+        }
+        free(w);
+        n_checked++;
+    }
+    printf("  %d tensors, worst relative errors: weights %.2e (norm), %.2e (element / rms); "
+           "updates %.2e (norm), %.2e (element / rms)\n",
+           n_checked, worst_wn, worst_w, worst_dn, worst_d);
+    CHECK(n_checked > 100);
+    for (int i = 0; i < n_tensors; i++)
+        free(before[i]);
+    free(before);
+    free(logits);
+    free(dlogits);
+    vida_optimizer_free(o);
+    vida_model_free(m);
+    vidai_st_free(fx);
+    vidai_st_free(tr);
+    vidai_st_free(sg);
+    vida_context_free(ctx);
+}

@@ -1,0 +1,357 @@
+/*
+ * vida_optimizer: SGD (momentum, Nesterov, weight decay) over the model's
+ * learnable tensors in their internal layout -- the update is elementwise, so
+ * layout does not matter except when buffers are read or written by name
+ * (conv tensors are converted to and from the file layout).
+ *
+ * Arithmetic follows torch.optim.SGD on float32 tensors: g = grad + wd * w,
+ * buf = momentum * buf + g, w -= lr * (nesterov ? g + momentum * buf : buf),
+ * in float, with lr and the factors rounded to float. A zero buffer gives
+ * PyTorch's first step (buf = g).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "nn/nn.h"
+#include "vidaction/optimizer.h"
+
+typedef struct opt_tensor {
+    int param;      /* index in the model's params */
+    double lr_mult, wd_mult;
+    int decay;      /* subject to weight decay by kind (decay_norm_and_bias) */
+    float *buf;     /* momentum buffer, internal layout; NULL until needed */
+} opt_tensor;
+
+struct vida_optimizer {
+    vida_model *m;
+    vida_optimizer_params p;
+    opt_tensor *t;
+    int n;
+    int64_t steps, skipped, consecutive;
+    double last_grad_norm, last_lr;
+};
+
+void vida_optimizer_params_init(vida_optimizer_params *p)
+{
+    if (!p)
+        return;
+    memset(p, 0, sizeof *p);
+    p->size = sizeof *p;
+    p->lr = 0.01;
+    p->momentum = 0.9;
+    p->weight_decay = 1e-4;
+    p->decay_norm_and_bias = 1;
+    p->schedule = VIDA_SCHEDULE_CONSTANT;
+    p->warmup_start = 0.1;
+    p->gamma = 0.1;
+}
+
+static int check_params(const vida_optimizer_params *p)
+{
+    if (p->size != sizeof *p)
+        return vidai_error(VIDA_EINVAL, "params.size is %zu, expected %zu (call _params_init)",
+                           p->size, sizeof *p);
+    if (!(p->lr >= 0) || !isfinite(p->lr))
+        return vidai_error(VIDA_EINVAL, "lr %g is negative or not finite", p->lr);
+    if (!(p->momentum >= 0 && p->momentum < 1))
+        return vidai_error(VIDA_EINVAL, "momentum %g is outside [0, 1)", p->momentum);
+    if (p->nesterov && p->momentum == 0)
+        return vidai_error(VIDA_EINVAL, "nesterov needs a momentum > 0");
+    if (!(p->weight_decay >= 0) || !isfinite(p->weight_decay))
+        return vidai_error(VIDA_EINVAL, "weight_decay %g is negative or not finite",
+                           p->weight_decay);
+    if (p->schedule < VIDA_SCHEDULE_CONSTANT || p->schedule > VIDA_SCHEDULE_COSINE)
+        return vidai_error(VIDA_EINVAL, "schedule %d is not a VIDA_SCHEDULE_* value", p->schedule);
+    if (p->warmup_steps < 0 || !(p->warmup_start >= 0 && p->warmup_start <= 1))
+        return vidai_error(VIDA_EINVAL, "warmup_steps %lld or warmup_start %g out of range",
+                           (long long)p->warmup_steps, p->warmup_start);
+    if (p->schedule == VIDA_SCHEDULE_COSINE &&
+        (p->total_steps <= p->warmup_steps || !(p->min_lr >= 0) || !isfinite(p->min_lr)))
+        return vidai_error(VIDA_EINVAL,
+                           "cosine: total_steps %lld must be above warmup_steps %lld, min_lr %g "
+                           ">= 0",
+                           (long long)p->total_steps, (long long)p->warmup_steps, p->min_lr);
+    if (p->n_milestones < 0 || p->n_milestones > VIDA_MAX_MILESTONES)
+        return vidai_error(VIDA_EINVAL, "n_milestones %d is outside [0, %d]", p->n_milestones,
+                           VIDA_MAX_MILESTONES);
+    for (int i = 1; i < p->n_milestones; i++)
+        if (p->milestones[i] <= p->milestones[i - 1])
+            return vidai_error(VIDA_EINVAL, "milestones are not ascending at %d", i);
+    if (!(p->gamma > 0) || !isfinite(p->gamma))
+        return vidai_error(VIDA_EINVAL, "gamma %g is not a positive number", p->gamma);
+    if (p->batch < 0 || p->base_batch < 0)
+        return vidai_error(VIDA_EINVAL, "batch %d and base_batch %d must be >= 0", p->batch,
+                           p->base_batch);
+    if (!(p->clip_norm >= 0) || !isfinite(p->clip_norm))
+        return vidai_error(VIDA_EINVAL, "clip_norm %g is negative or not finite", p->clip_norm);
+    return VIDA_OK;
+}
+
+int vida_optimizer_create(vida_optimizer **out, vida_model *m, const vida_optimizer_params *p)
+{
+    vida_optimizer *o;
+    int rc, k = 0;
+    if (out)
+        *out = NULL;
+    if (!out || !m || !p)
+        return vidai_error(VIDA_EINVAL, "vida_optimizer_create: %s is NULL",
+                           !out ? "out" : !m ? "model" : "params");
+    rc = check_params(p);
+    if (rc != VIDA_OK)
+        return vidai_error_prefix(rc, "vida_optimizer_create: ");
+    o = vidai_calloc(1, sizeof *o);
+    if (!o)
+        return VIDA_ENOMEM;
+    o->m = m;
+    o->p = *p;
+    for (int i = 0; i < m->n_params; i++)
+        o->n += m->params[i].learnable;
+    o->t = vidai_calloc((size_t)o->n + 1, sizeof *o->t);
+    if (!o->t) {
+        vidai_free(o);
+        return VIDA_ENOMEM;
+    }
+    for (int i = 0; i < m->n_params; i++) {
+        const vidai_param *q = &m->params[i];
+        if (!q->learnable)
+            continue;
+        o->t[k].param = i;
+        o->t[k].lr_mult = o->t[k].wd_mult = 1;
+        o->t[k].decay = p->decay_norm_and_bias || q->kind == VIDAI_PARAM_CONV ||
+                        q->kind == VIDAI_PARAM_LINEAR;
+        k++;
+    }
+    *out = o;
+    return VIDA_OK;
+}
+
+void vida_optimizer_free(vida_optimizer *o)
+{
+    if (!o)
+        return;
+    for (int i = 0; i < o->n; i++)
+        vidai_free(o->t[i].buf);
+    vidai_free(o->t);
+    vidai_free(o);
+}
+
+int vida_optimizer_set_group(vida_optimizer *o, const char *prefix, double lr_mult, double wd_mult)
+{
+    int matched = 0;
+    size_t n;
+    if (!o || !prefix)
+        return vidai_error(VIDA_EINVAL, "vida_optimizer_set_group: %s is NULL",
+                           !o ? "optimizer" : "prefix");
+    if (!(lr_mult >= 0) || !isfinite(lr_mult) || !(wd_mult >= 0) || !isfinite(wd_mult))
+        return vidai_error(VIDA_EINVAL,
+                           "vida_optimizer_set_group: multipliers %g, %g must be finite and >= 0",
+                           lr_mult, wd_mult);
+    n = strlen(prefix);
+    for (int i = 0; i < o->n; i++)
+        if (!strncmp(o->m->params[o->t[i].param].name, prefix, n))
+            matched++;
+    if (!matched)
+        return vidai_error(VIDA_EINVAL, "vida_optimizer_set_group: no learnable tensor starts "
+                           "with \"%s\"", prefix);
+    for (int i = 0; i < o->n; i++)
+        if (!strncmp(o->m->params[o->t[i].param].name, prefix, n)) {
+            o->t[i].lr_mult = lr_mult;
+            o->t[i].wd_mult = wd_mult;
+        }
+    return VIDA_OK;
+}
+
+double vida_optimizer_lr(const vida_optimizer *o, int64_t s)
+{
+    const vida_optimizer_params *p;
+    double base, lr;
+    if (!o)
+        return 0;
+    p = &o->p;
+    if (s < 0)
+        s = o->steps;
+    base = p->batch > 0 && p->base_batch > 0 ? p->lr * p->batch / p->base_batch : p->lr;
+    if (s < p->warmup_steps)
+        return base * (p->warmup_start + (1 - p->warmup_start) * (double)s / (double)p->warmup_steps);
+    switch (p->schedule) {
+    case VIDA_SCHEDULE_STEP:
+        lr = base;
+        for (int i = 0; i < p->n_milestones; i++)
+            if (p->milestones[i] <= s)
+                lr *= p->gamma;
+        return lr;
+    case VIDA_SCHEDULE_COSINE: {
+        double t = (double)(s - p->warmup_steps), T = (double)(p->total_steps - p->warmup_steps);
+        if (t >= T)
+            return p->min_lr;
+        return p->min_lr + (base - p->min_lr) * 0.5 * (1 + cos(3.14159265358979323846 * t / T));
+    }
+    default: return base;
+    }
+}
+
+/* Scale and check of the gradients: the global norm, or an error naming a non-finite one. */
+static int grad_norm(vida_optimizer *o, double *norm)
+{
+    double sum = 0;
+    int any = 0;
+    for (int i = 0; i < o->n; i++) {
+        const vidai_param *q = &o->m->params[o->t[i].param];
+        double s = 0;
+        if (o->t[i].lr_mult == 0 || !q->grad)
+            continue;
+        any = 1;
+        for (int64_t j = 0; j < q->numel; j++)
+            s += (double)q->grad[j] * q->grad[j];
+        if (!isfinite(s))
+            return vidai_error(VIDA_ENONFINITE, "the gradient of '%s' is not finite", q->name);
+        sum += s;
+    }
+    if (!any)
+        return vidai_error(VIDA_ESTATE, "no gradients: run vida_model_backward first");
+    *norm = sqrt(sum);
+    return VIDA_OK;
+}
+
+int vida_optimizer_step(vida_optimizer *o)
+{
+    const vida_optimizer_params *p;
+    double norm = 0, lr;
+    float scale = 1, mom;
+    int rc;
+    if (!o)
+        return vidai_error(VIDA_EINVAL, "vida_optimizer_step: optimizer is NULL");
+    p = &o->p;
+    rc = grad_norm(o, &norm);
+    if (rc == VIDA_ENONFINITE) {
+        o->skipped++;
+        o->consecutive++;
+        return vidai_error_prefix(rc, "vida_optimizer_step: step %lld skipped (%lld in a row): ",
+                                  (long long)o->steps, (long long)o->consecutive);
+    }
+    if (rc != VIDA_OK)
+        return vidai_error_prefix(rc, "vida_optimizer_step: ");
+    if (p->clip_norm > 0 && norm > p->clip_norm)
+        scale = (float)(p->clip_norm / (norm + 1e-6)); /* as torch.nn.utils.clip_grad_norm_ */
+    lr = vida_optimizer_lr(o, o->steps);
+    mom = (float)p->momentum;
+    /* buffers first, so that running out of memory leaves nothing half-updated */
+    for (int i = 0; i < o->n && p->momentum > 0; i++) {
+        opt_tensor *t = &o->t[i];
+        const vidai_param *q = &o->m->params[t->param];
+        if (t->lr_mult != 0 && q->grad && !t->buf &&
+            !(t->buf = vidai_calloc((size_t)q->numel, sizeof(float))))
+            return VIDA_ENOMEM;
+    }
+    for (int i = 0; i < o->n; i++) {
+        opt_tensor *t = &o->t[i];
+        vidai_param *q = &o->m->params[t->param];
+        float lrt = (float)(lr * t->lr_mult), wd = t->decay ? (float)(p->weight_decay * t->wd_mult) : 0;
+        float *w = q->data, *g = q->grad, *b;
+        if (t->lr_mult == 0 || !g)
+            continue;
+        b = p->momentum > 0 ? t->buf : NULL;
+        for (int64_t j = 0; j < q->numel; j++) {
+            float d = scale * g[j] + wd * w[j];
+            if (b) {
+                b[j] = mom * b[j] + d;
+                d = p->nesterov ? d + mom * b[j] : b[j];
+            }
+            w[j] -= lrt * d;
+        }
+    }
+    vidai_model_weights_changed(o->m);
+    o->steps++;
+    o->consecutive = 0;
+    o->last_grad_norm = norm;
+    o->last_lr = lr;
+    return VIDA_OK;
+}
+
+int vida_optimizer_get_stats(const vida_optimizer *o, vida_optimizer_stats *st)
+{
+    if (!o || !st)
+        return vidai_error(VIDA_EINVAL, "vida_optimizer_get_stats: %s is NULL",
+                           !o ? "optimizer" : "stats");
+    if (st->size != sizeof *st)
+        return vidai_error(VIDA_EINVAL, "vida_optimizer_get_stats: stats.size is %zu, expected %zu",
+                           st->size, sizeof *st);
+    st->steps = o->steps;
+    st->skipped = o->skipped;
+    st->consecutive_skips = o->consecutive;
+    st->last_grad_norm = o->last_grad_norm;
+    st->last_lr = o->last_lr;
+    return VIDA_OK;
+}
+
+int64_t vida_optimizer_step_count(const vida_optimizer *o)
+{
+    return o ? o->steps : -1;
+}
+
+int vida_optimizer_set_step_count(vida_optimizer *o, int64_t steps)
+{
+    if (!o || steps < 0)
+        return vidai_error(VIDA_EINVAL, "vida_optimizer_set_step_count: %s",
+                           !o ? "optimizer is NULL" : "steps is negative");
+    o->steps = steps;
+    o->consecutive = 0;
+    return VIDA_OK;
+}
+
+static opt_tensor *find(const vida_optimizer *o, const char *name, const char *fn)
+{
+    for (int i = 0; i < o->n; i++)
+        if (!strcmp(o->m->params[o->t[i].param].name, name))
+            return &o->t[i];
+    vidai_error(VIDA_EINVAL, "%s: no learnable tensor '%s'", fn, name);
+    return NULL;
+}
+
+int vida_optimizer_get_buffer(const vida_optimizer *o, const char *tensor, float *dst, int64_t count)
+{
+    const opt_tensor *t;
+    const vidai_param *q;
+    if (!o || !tensor || !dst)
+        return vidai_error(VIDA_EINVAL, "vida_optimizer_get_buffer: an argument is NULL");
+    if (!(t = find(o, tensor, "vida_optimizer_get_buffer")))
+        return VIDA_EINVAL;
+    q = &o->m->params[t->param];
+    if (count != q->numel)
+        return vidai_error(VIDA_EINVAL, "vida_optimizer_get_buffer: '%s' has %lld elements, not %lld",
+                           tensor, (long long)q->numel, (long long)count);
+    if (!t->buf)
+        memset(dst, 0, (size_t)count * sizeof *dst);
+    else if (q->kind == VIDAI_PARAM_CONV)
+        vidai_conv_to_file(q, t->buf, dst);
+    else
+        memcpy(dst, t->buf, (size_t)count * sizeof *dst);
+    return VIDA_OK;
+}
+
+int vida_optimizer_set_buffer(vida_optimizer *o, const char *tensor, const float *src, int64_t count)
+{
+    opt_tensor *t;
+    const vidai_param *q;
+    if (!o || !tensor || !src)
+        return vidai_error(VIDA_EINVAL, "vida_optimizer_set_buffer: an argument is NULL");
+    if (!(t = find(o, tensor, "vida_optimizer_set_buffer")))
+        return VIDA_EINVAL;
+    q = &o->m->params[t->param];
+    if (count != q->numel)
+        return vidai_error(VIDA_EINVAL, "vida_optimizer_set_buffer: '%s' has %lld elements, not %lld",
+                           tensor, (long long)q->numel, (long long)count);
+    for (int64_t j = 0; j < count; j++)
+        if (!isfinite(src[j]))
+            return vidai_error(VIDA_ENONFINITE, "vida_optimizer_set_buffer: '%s'[%lld] is not finite",
+                               tensor, (long long)j);
+    if (!t->buf && !(t->buf = vidai_malloc((size_t)count * sizeof(float))))
+        return VIDA_ENOMEM;
+    if (q->kind == VIDAI_PARAM_CONV)
+        vidai_conv_to_internal(q, src, t->buf);
+    else
+        memcpy(t->buf, src, (size_t)count * sizeof *src);
+    return VIDA_OK;
+}
