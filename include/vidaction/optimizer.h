@@ -3,18 +3,21 @@
  * over a model's learnable tensors, with a learning-rate schedule, per-group
  * multipliers and gradient clipping.
  *
- * An update is PyTorch's torch.optim.SGD (dampening 0), per tensor with
- * learning rate lr * lr_mult and decay weight_decay * wd_mult:
+ * An update is PyTorch's torch.optim.SGD (dampening 0) up to rounding
+ * (PyTorch fuses some of the multiply-adds), per tensor with learning rate
+ * lr * lr_mult and decay weight_decay * wd_mult:
  *
- *     g = grad + wd * w;   buf = momentum * buf + g   (buf = g at the first step)
+ *     g = clip_scale * grad + wd * w;   buf = momentum * buf + g   (buf = g at the first step)
  *     w -= lr * (nesterov ? g + momentum * buf : buf)
  *
  * Groups: rules matched by name prefix ("fc." is the classifier), the last
- * matching rule wins; lr_mult 0 freezes a tensor (no update, no buffer).
- * decay_norm_and_bias 0 exempts BN weights/biases and biases from decay.
+ * matching rule wins; lr_mult 0 freezes a tensor (no update; its buffer, if
+ * it has one, is kept). decay_norm_and_bias 0 exempts BN weights/biases and
+ * biases from decay whatever their wd_mult.
  *
  * Schedule, for the step about to be taken (s = 0, 1, ...), with
- * base = lr * batch / base_batch when both are set (linear scaling), else lr:
+ * base = lr * batch / base_batch when both are set (linear scaling), else lr
+ * (milestones inside the warm-up take effect when it ends):
  *   s < warmup_steps:  base * (warmup_start + (1 - warmup_start) * s / warmup_steps)
  *   CONSTANT:          base
  *   STEP:              base * gamma^(number of milestones <= s)
@@ -24,6 +27,9 @@
  * A step whose gradients hold a NaN or an infinity changes nothing (weights,
  * buffers, step count) and returns VIDA_ENONFINITE; the caller decides when
  * to stop (vida_optimizer_stats.consecutive_skips).
+ *
+ * Threads: use an optimizer from the thread that uses its model; a step runs
+ * on the calling thread.
  */
 #ifndef VIDACTION_OPTIMIZER_H
 #define VIDACTION_OPTIMIZER_H
@@ -62,7 +68,9 @@ typedef struct vida_optimizer_params {
     int64_t milestones[VIDA_MAX_MILESTONES]; /* ascending */
     double gamma;            /* STEP: default 0.1 */
     int batch, base_batch;   /* linear scaling of lr when both > 0; default 0, 0 */
-    double clip_norm;        /* > 0: scale gradients so their global L2 norm is at most this */
+    double clip_norm;        /* > 0: the update uses the gradients scaled so that their global
+                                L2 norm (over tensors not frozen) is at most this; the model's
+                                gradients themselves are not changed */
 } vida_optimizer_params;
 
 VIDA_API void vida_optimizer_params_init(vida_optimizer_params *p);
@@ -87,11 +95,12 @@ VIDA_API int vida_optimizer_set_group(vida_optimizer *o, const char *prefix, dou
 /*
  * One update from the model's gradients (vida_model_backward). Returns
  * VIDA_OK, VIDA_ENONFINITE (skipped: a gradient is NaN or infinite; the
- * message names the tensor), VIDA_ESTATE (no gradients yet).
+ * message names the tensor), VIDA_ESTATE (no gradients yet, or every tensor
+ * frozen), VIDA_ENOMEM (nothing changed), VIDA_EINVAL (NULL).
  */
 VIDA_API int vida_optimizer_step(vida_optimizer *o);
 
-/* The learning rate of step s (before group multipliers); of the next step when s < 0. */
+/* The learning rate of step s (before group multipliers); of the next step when s < 0; 0 for NULL. */
 VIDA_API double vida_optimizer_lr(const vida_optimizer *o, int64_t s);
 
 typedef struct vida_optimizer_stats {
@@ -106,10 +115,13 @@ typedef struct vida_optimizer_stats {
 VIDA_API int vida_optimizer_get_stats(const vida_optimizer *o, vida_optimizer_stats *st);
 
 /*
- * State for checkpoints: the step count, and the momentum buffer of each
- * learnable tensor (by the tensor's name, in its file shape and layout, count
- * its element count). A buffer that does not exist yet (a frozen tensor, or
- * before the first step) reads as zeros; setting one creates it.
+ * State for checkpoints: the step count (-1 for NULL), and the momentum
+ * buffer of each learnable tensor (by the tensor's name, in its file shape
+ * and layout, count its element count). A buffer that does not exist yet
+ * (before the tensor's first update) reads as zeros; setting one creates it;
+ * without momentum there are none (set is refused). Returns VIDA_OK,
+ * VIDA_EINVAL (NULL, unknown name, wrong count, no momentum),
+ * VIDA_ENONFINITE (set: a value is not finite), VIDA_ENOMEM.
  */
 VIDA_API int64_t vida_optimizer_step_count(const vida_optimizer *o);
 VIDA_API int vida_optimizer_set_step_count(vida_optimizer *o, int64_t steps);

@@ -6,8 +6,9 @@
  *
  * Arithmetic follows torch.optim.SGD on float32 tensors: g = grad + wd * w,
  * buf = momentum * buf + g, w -= lr * (nesterov ? g + momentum * buf : buf),
- * in float, with lr and the factors rounded to float. A zero buffer gives
- * PyTorch's first step (buf = g).
+ * in float, with lr and the factors rounded to float (PyTorch's vectorised
+ * add fuses a + alpha * b, so results agree to rounding, not bit for bit). A
+ * zero buffer gives PyTorch's first step (buf = g).
  */
 #include <math.h>
 #include <stdio.h>
@@ -196,10 +197,11 @@ double vida_optimizer_lr(const vida_optimizer *o, int64_t s)
 static int grad_norm(vida_optimizer *o, double *norm)
 {
     double sum = 0;
-    int any = 0;
+    int any = 0, live = 0;
     for (int i = 0; i < o->n; i++) {
         const vidai_param *q = &o->m->params[o->t[i].param];
         double s = 0;
+        live += o->t[i].lr_mult != 0;
         if (o->t[i].lr_mult == 0 || !q->grad)
             continue;
         any = 1;
@@ -210,7 +212,8 @@ static int grad_norm(vida_optimizer *o, double *norm)
         sum += s;
     }
     if (!any)
-        return vidai_error(VIDA_ESTATE, "no gradients: run vida_model_backward first");
+        return vidai_error(VIDA_ESTATE, live ? "no gradients: run vida_model_backward first"
+                                             : "every learnable tensor is frozen (lr_mult 0)");
     *norm = sqrt(sum);
     return VIDA_OK;
 }
@@ -343,6 +346,9 @@ int vida_optimizer_set_buffer(vida_optimizer *o, const char *tensor, const float
     if (count != q->numel)
         return vidai_error(VIDA_EINVAL, "vida_optimizer_set_buffer: '%s' has %lld elements, not %lld",
                            tensor, (long long)q->numel, (long long)count);
+    if (o->p.momentum == 0)
+        return vidai_error(VIDA_EINVAL, "vida_optimizer_set_buffer: momentum is 0: there are no "
+                           "buffers");
     for (int64_t j = 0; j < count; j++)
         if (!isfinite(src[j]))
             return vidai_error(VIDA_ENONFINITE, "vida_optimizer_set_buffer: '%s'[%lld] is not finite",

@@ -398,3 +398,50 @@ TEST(optimizer, state_restores_exactly)
     vida_model_free(a);
     vida_model_free(b);
 }
+
+/*
+ * The buffers' file layout: after one step without decay the momentum buffer
+ * is the gradient, so get_buffer must equal vida_model_get_grad (both in the
+ * file layout) for every tensor, conv tensors included.
+ */
+TEST(optimizer, buffer_layout_is_the_file_layout)
+{
+    vida_model *m = small_model();
+    vida_optimizer *o = NULL;
+    vida_optimizer_params op;
+    int convs = 0;
+    CHECK(m);
+    vida_optimizer_params_init(&op);
+    op.weight_decay = 0;
+    CHECK_OK(vida_optimizer_create(&o, m, &op));
+    set_grads(m, 0, 1.0f);
+    CHECK_OK(vida_optimizer_step(o));
+    for (int i = 0; i < m->n_params; i++) {
+        const vidai_param *q = &m->params[i];
+        float *b, *g;
+        if (!q->learnable)
+            continue;
+        b = malloc((size_t)q->numel * sizeof *b);
+        g = malloc((size_t)q->numel * sizeof *g);
+        CHECK_OK(vida_optimizer_get_buffer(o, q->name, b, q->numel));
+        CHECK_OK(vida_model_get_grad(m, q->name, g, q->numel));
+        CHECKF(memcmp(b, g, (size_t)q->numel * sizeof *b) == 0, "%s: buffer != gradient", q->name);
+        convs += q->kind == VIDAI_PARAM_CONV;
+        free(b);
+        free(g);
+    }
+    CHECK(convs > 10);
+    /* everything frozen: a clear state error; no momentum: no buffers to set */
+    CHECK_OK(vida_optimizer_set_group(o, "", 0, 1));
+    CHECK(vida_optimizer_step(o) == VIDA_ESTATE);
+    CHECK(strstr(vida_last_error(), "frozen"));
+    vida_optimizer_free(o);
+    op.momentum = 0;
+    CHECK_OK(vida_optimizer_create(&o, m, &op));
+    {
+        float v[5] = {0};
+        CHECK(vida_optimizer_set_buffer(o, "fc.bias", v, 5) == VIDA_EINVAL);
+    }
+    vida_optimizer_free(o);
+    vida_model_free(m);
+}
