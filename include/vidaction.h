@@ -12,5 +12,6 @@
 #include "vidaction/dataset.h"
 #include "vidaction/loader.h"
 #include "vidaction/optimizer.h"
+#include "vidaction/eval.h"
 
 #endif
