@@ -13,5 +13,6 @@
 #include "vidaction/loader.h"
 #include "vidaction/optimizer.h"
 #include "vidaction/eval.h"
+#include "vidaction/checkpoint.h"
 
 #endif

@@ -180,12 +180,16 @@ int vida_model_load(vida_model **out, vida_context *ctx, const char *path)
         rc = load_tensor(m, prm, t, path, scratch);
     }
     for (i = 0; rc == VIDA_OK && i < f->n_tensors; i++)
-        if (vidai_model_find_param(m, f->tensors[i].name) < 0)
+        if (vidai_model_find_param(m, f->tensors[i].name) < 0 &&
+            /* a checkpoint's optimizer state (vidaction/checkpoint.h) */
+            !(vidai_st_meta(f, "checkpoint.format") &&
+              !strncmp(f->tensors[i].name, "optimizer.", 10)))
             rc = vidai_error(VIDA_EMISMATCH, "%s: unexpected tensor '%s' (architecture %s-%d has "
                              "no such parameter)", path, f->tensors[i].name,
                              vidai_arch_name(p.arch), p.depth);
     for (i = 0; rc == VIDA_OK && i < f->n_meta; i++)
-        if (vidai_model_set_meta(m, f->meta_keys[i], f->meta_values[i]) != VIDA_OK)
+        if (strncmp(f->meta_keys[i], "checkpoint.", 11) != 0 &&
+            vidai_model_set_meta(m, f->meta_keys[i], f->meta_values[i]) != VIDA_OK)
             rc = vidai_error(VIDA_ENOMEM, "%s: out of memory for metadata", path);
     if (rc == VIDA_OK)
         rc = vidai_model_sync_meta(m);

@@ -1,0 +1,264 @@
+/*
+ * Checkpoints: a model + optimizer + loader state saved and restored
+ * continue exactly as the uninterrupted run; bad or mismatched files are
+ * refused without touching anything; the file loads as a model too; and a
+ * process killed (SIGKILL) at random moments while writing checkpoints over
+ * and over never leaves a file that fails to load.
+ */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <vidaction.h>
+
+#include "nn/nn.h"
+#include "test.h"
+
+static vida_model *small_model(int depth)
+{
+    vida_model_params p;
+    vida_model *m = NULL;
+    vida_context *ctx = NULL;
+    vida_context_params cp;
+    vida_context_params_init(&cp);
+    cp.n_threads = 1;
+    vida_model_params_init(&p);
+    p.depth = depth;
+    p.width = 0.125f;
+    p.num_classes = 5;
+    p.dropout = 0.2f; /* the dropout mask depends on the model's forward count */
+    if (vida_context_create(&ctx, &cp) != VIDA_OK || vida_model_create(&m, ctx, &p) != VIDA_OK)
+        fprintf(stderr, "  %s\n", vida_last_error());
+    vida_context_free(ctx);
+    return m;
+}
+
+/* One training step on a fixed clip with label y: forward, loss, backward, update. */
+static int train_step(vida_model *m, vida_optimizer *o, int y)
+{
+    static float x[2 * 3 * 4 * 32 * 32];
+    float logits[10], dlogits[10], loss;
+    int32_t labels[2] = {y % 5, (y + 1) % 5};
+    int64_t xs[5] = {2, 3, 4, 32, 32}, ls[2] = {2, 5};
+    vida_tensor tx, tl, td, tt;
+    for (size_t i = 0; i < sizeof x / sizeof x[0]; i++)
+        x[i] = sinf((float)i * 0.37f + (float)y);
+    vida_tensor_f32(&tx, x, 5, xs);
+    vida_tensor_f32(&tl, logits, 2, ls);
+    vida_tensor_f32(&td, dlogits, 2, ls);
+    memset(&tt, 0, sizeof tt);
+    tt.data = labels;
+    tt.dtype = VIDA_DTYPE_I32;
+    tt.ndim = 1;
+    tt.shape[0] = 2;
+    if (vida_model_set_mode(m, VIDA_MODE_TRAIN) || vida_model_forward(m, &tx, &tl, NULL) ||
+        vida_loss(VIDA_LOSS_SOFTMAX_CE, &tl, &tt, &loss, &td) || vida_model_zero_grad(m) ||
+        vida_model_backward(m, &td, NULL) || vida_optimizer_step(o)) {
+        fprintf(stderr, "  train step: %s\n", vida_last_error());
+        return -1;
+    }
+    return 0;
+}
+
+static int same_weights(const vida_model *a, const vida_model *b)
+{
+    for (int i = 0; i < a->n_params; i++) {
+        const vidai_param *p = &a->params[i], *q = &b->params[i];
+        if (p->kind == VIDAI_PARAM_COUNT ? p->count != q->count
+                                         : memcmp(p->data, q->data, (size_t)p->numel * 4) != 0) {
+            fprintf(stderr, "  %s differs\n", p->name);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+TEST(checkpoint, resume_continues_exactly)
+{
+    char path[512];
+    vida_model *a = small_model(10), *b = small_model(10);
+    vida_optimizer *oa = NULL, *ob = NULL;
+    vida_optimizer_params op;
+    vida_loader_state ls, ls2;
+    CHECK(a && b);
+    vida_optimizer_params_init(&op);
+    op.schedule = VIDA_SCHEDULE_COSINE;
+    op.total_steps = 8;
+    op.warmup_steps = 2;
+    CHECK_OK(vida_optimizer_create(&oa, a, &op));
+    CHECK_OK(vida_optimizer_create(&ob, b, &op));
+    for (int s = 0; s < 3; s++)
+        CHECK(train_step(a, oa, s) == 0);
+    memset(&ls, 0, sizeof ls);
+    ls.size = sizeof ls;
+    ls.seed = 77;
+    ls.epoch = 2;
+    ls.number = 5;
+    ls.samples = 123;
+    ls.failures = 4;
+    ls.batch = 8;
+    ls.world = 1;
+    ls.dataset_id = 0xfedcba9876543210ull;
+    snprintf(path, sizeof path, "%s/ck.safetensors", vt_tmp_dir());
+    CHECK_OK(vida_checkpoint_save(path, a, oa, &ls));
+    memset(&ls2, 0, sizeof ls2);
+    ls2.size = sizeof ls2;
+    CHECK_OK(vida_checkpoint_load(path, b, ob, &ls2));
+    CHECK(memcmp(&ls, &ls2, sizeof ls) == 0);
+    CHECK(vida_optimizer_step_count(ob) == 3);
+    CHECK(same_weights(a, b));
+    /* both continue: bit for bit the same (dropout included) */
+    for (int s = 3; s < 7; s++) {
+        CHECK(train_step(a, oa, s) == 0);
+        CHECK(train_step(b, ob, s) == 0);
+    }
+    CHECK(same_weights(a, b));
+    /* the checkpoint is also a model file */
+    {
+        vida_model *c = NULL;
+        vida_context *ctx = NULL;
+        CHECK_OK(vida_context_create(&ctx, NULL));
+        CHECK_OK(vida_model_load(&c, ctx, path));
+        CHECK(vida_model_get_meta(c, "checkpoint.format") == NULL);
+        vida_model_free(c);
+        vida_context_free(ctx);
+    }
+    vida_optimizer_free(oa);
+    vida_optimizer_free(ob);
+    vida_model_free(a);
+    vida_model_free(b);
+}
+
+TEST(checkpoint, bad_files_change_nothing)
+{
+    char path[512], other[512], junk[512];
+    vida_model *a = small_model(10), *b = small_model(10), *deep = small_model(16);
+    vida_optimizer *oa = NULL, *ob = NULL;
+    vida_optimizer_params op;
+    vida_loader_state ls;
+    float *before;
+    int64_t n;
+    CHECK(a && b && deep);
+    vida_optimizer_params_init(&op);
+    CHECK_OK(vida_optimizer_create(&oa, a, &op));
+    CHECK_OK(vida_optimizer_create(&ob, b, &op));
+    CHECK(train_step(a, oa, 1) == 0);
+    snprintf(path, sizeof path, "%s/noopt.safetensors", vt_tmp_dir());
+    CHECK_OK(vida_checkpoint_save(path, a, NULL, NULL));
+    n = b->params[0].numel;
+    before = malloc((size_t)n * sizeof *before);
+    memcpy(before, b->params[0].data, (size_t)n * sizeof *before);
+    /* asked for optimizer or loader state the file does not have */
+    CHECK(vida_checkpoint_load(path, b, ob, NULL) == VIDA_EMISMATCH);
+    CHECK(strstr(vida_last_error(), "optimizer"));
+    ls.size = sizeof ls;
+    CHECK(vida_checkpoint_load(path, b, NULL, &ls) == VIDA_EMISMATCH);
+    CHECK(strstr(vida_last_error(), "loader"));
+    CHECK(memcmp(before, b->params[0].data, (size_t)n * sizeof *before) == 0);
+    /* another architecture */
+    CHECK(vida_checkpoint_load(path, deep, NULL, NULL) == VIDA_EMISMATCH);
+    /* a plain model file is not a checkpoint; junk is not safetensors */
+    snprintf(other, sizeof other, "%s/model.safetensors", vt_tmp_dir());
+    CHECK_OK(vida_model_save(a, other));
+    CHECK(vida_checkpoint_load(other, b, NULL, NULL) == VIDA_EFORMAT);
+    CHECK(strstr(vida_last_error(), "not a checkpoint"));
+    snprintf(junk, sizeof junk, "%s/junk.safetensors", vt_tmp_dir());
+    CHECK(vt_write_file(junk, "junk junk junk junk", 19) == 0);
+    CHECK(vida_checkpoint_load(junk, b, NULL, NULL) != VIDA_OK);
+    CHECK(memcmp(before, b->params[0].data, (size_t)n * sizeof *before) == 0);
+    /* without the optimizer the weights load */
+    CHECK_OK(vida_checkpoint_load(path, b, NULL, NULL));
+    CHECK(same_weights(a, b));
+    CHECK(vida_checkpoint_save(NULL, a, NULL, NULL) == VIDA_EINVAL);
+    free(before);
+    vida_optimizer_free(oa);
+    vida_optimizer_free(ob);
+    vida_model_free(a);
+    vida_model_free(b);
+    vida_model_free(deep);
+}
+
+/*
+ * A child writes checkpoints to one path as fast as it can, each with a
+ * different loader epoch; the parent kills it with SIGKILL after a random
+ * delay, then loads the path: it must load, and hold one of the written
+ * states. 25 rounds.
+ */
+TEST(checkpoint, sigkill_never_leaves_a_broken_file)
+{
+    char path[512];
+    vida_model *m = small_model(10), *r = small_model(10);
+    vida_optimizer *o = NULL, *ro = NULL;
+    vida_optimizer_params op;
+    int64_t last_epoch = -1;
+    unsigned seed = 12345;
+    int loads = 0;
+    CHECK(m && r);
+    vida_optimizer_params_init(&op);
+    CHECK_OK(vida_optimizer_create(&o, m, &op));
+    CHECK_OK(vida_optimizer_create(&ro, r, &op));
+    CHECK(train_step(m, o, 0) == 0);
+    snprintf(path, sizeof path, "%s/killed.safetensors", vt_tmp_dir());
+    for (int round = 0; round < 25; round++) {
+        pid_t pid;
+        int status;
+        struct timespec ts;
+        vida_loader_state ls;
+        fflush(NULL);
+        pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+            vida_loader_state w;
+            memset(&w, 0, sizeof w);
+            w.size = sizeof w;
+            w.world = 1;
+            for (int64_t k = 0;; k++) {
+                w.epoch = round * 1000000 + k;
+                if (vida_checkpoint_save(path, m, o, &w) != VIDA_OK)
+                    _exit(3);
+            }
+        }
+        seed = seed * 1103515245u + 12345u;
+        ts.tv_sec = 0;
+        ts.tv_nsec = (long)(5 + (seed >> 16) % 60) * 1000000L; /* 5-64 ms */
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+        CHECK(waitpid(pid, &status, 0) == pid);
+        CHECKF(WIFSIGNALED(status), "the writer exited by itself (status %d)", status);
+        if (access(path, F_OK) != 0)
+            continue; /* killed before the first rename */
+        ls.size = sizeof ls;
+        CHECKF(vida_checkpoint_load(path, r, ro, &ls) == VIDA_OK, "round %d: %s", round,
+               vida_last_error());
+        CHECK(ls.epoch >= last_epoch);
+        last_epoch = ls.epoch;
+        CHECK(same_weights(m, r));
+        loads++;
+    }
+    {
+        /* the kills that hit a write left its temporary file behind (path.tmp.XXXXXX) */
+        char cmd[700];
+        int tmp_files = -1;
+        FILE *f;
+        snprintf(cmd, sizeof cmd, "ls '%s' | grep -c '^killed.safetensors.tmp.'", vt_tmp_dir());
+        f = popen(cmd, "r");
+        if (f) {
+            if (fscanf(f, "%d", &tmp_files) != 1)
+                tmp_files = -1;
+            pclose(f);
+        }
+        printf("  %d of 25 kills left a checkpoint, every one loaded; %d kills hit a write "
+               "(its temporary file is left)\n", loads, tmp_files);
+        CHECK(tmp_files >= 5); /* the kills did land inside writes */
+    }
+    CHECK(loads >= 20);
+    vida_optimizer_free(o);
+    vida_optimizer_free(ro);
+    vida_model_free(m);
+    vida_model_free(r);
+}
