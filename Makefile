@@ -43,7 +43,7 @@ PRIV_HEADERS := $(wildcard src/*/*.h src/backend/cpu/*.h)
 TEST_SRCS := $(sort $(wildcard test/unit/test_*.c))
 TEST_BINS := $(TEST_SRCS:test/unit/%.c=build/test/%)
 ASAN_TESTS := test_core test_backend test_safetensors test_modelfile test_model test_video test_sampler \
-    test_dataset test_loader test_optimizer test_eval test_checkpoint
+    test_dataset test_loader test_optimizer test_eval test_checkpoint test_train
 ASAN_TEST_BINS := $(ASAN_TESTS:%=build/asan-test/%)
 
 .PHONY: all check check-unit check-golden check-asan check-abi demo install uninstall deps \

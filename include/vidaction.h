@@ -14,5 +14,6 @@
 #include "vidaction/optimizer.h"
 #include "vidaction/eval.h"
 #include "vidaction/checkpoint.h"
+#include "vidaction/train.h"
 
 #endif

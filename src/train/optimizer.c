@@ -17,6 +17,7 @@
 #include "core/core.h"
 #include "nn/nn.h"
 #include "vidaction/optimizer.h"
+#include "train/internal.h"
 
 typedef struct opt_tensor {
     int param;      /* index in the model's params */
@@ -271,6 +272,12 @@ int vida_optimizer_step(vida_optimizer *o)
     o->last_grad_norm = norm;
     o->last_lr = lr;
     return VIDA_OK;
+}
+
+void vidai_optimizer_count_skip(vida_optimizer *o)
+{
+    o->skipped++;
+    o->consecutive++;
 }
 
 int vida_optimizer_get_stats(const vida_optimizer *o, vida_optimizer_stats *st)

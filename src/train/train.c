@@ -1,0 +1,150 @@
+/*
+ * vida_train_step (include/vidaction/train.h): batch -> float32 NCTHW input
+ * (uint8 batches normalised with the model's mean/std), forward, loss,
+ * backward, vida_optimizer_step.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "nn/nn.h"
+#include "vidaction/dataset.h"
+#include "vidaction/train.h"
+#include "train/internal.h"
+
+static int parse3(const char *s, float v[3])
+{
+    return s && sscanf(s, "%f,%f,%f", &v[0], &v[1], &v[2]) == 3 && v[0] == v[0] ? 0 : -1;
+}
+
+/* uint8 [V, L, H, W, 3] -> float32 [V, 3, L, H, W], (x/255 - mean)/std. */
+static int to_input(const vida_model *m, const vida_tensor *c, float **out)
+{
+    float mean[3], stdv[3], lut[3][256];
+    int64_t V = c->shape[0], L = c->shape[1], H = c->shape[2], W = c->shape[3];
+    size_t px = (size_t)L * (size_t)H * (size_t)W;
+    const uint8_t *src = c->data;
+    float *dst;
+    if (parse3(vida_model_get_meta(m, "mean"), mean) || parse3(vida_model_get_meta(m, "std"), stdv) ||
+        !(stdv[0] > 0 && stdv[1] > 0 && stdv[2] > 0))
+        return vidai_error(VIDA_EINVAL, "the model's mean/std metadata cannot normalise uint8 clips");
+    dst = malloc((size_t)V * 3 * px * sizeof *dst);
+    if (!dst)
+        return vidai_error(VIDA_ENOMEM, "out of memory for the input");
+    for (int ch = 0; ch < 3; ch++)
+        for (int b = 0; b < 256; b++)
+            lut[ch][b] = ((float)b / 255.0f - mean[ch]) / stdv[ch];
+    for (int64_t v = 0; v < V; v++)
+        for (int ch = 0; ch < 3; ch++) {
+            float *o = dst + ((size_t)v * 3 + (size_t)ch) * px;
+            const uint8_t *s = src + (size_t)v * px * 3;
+            for (size_t i = 0; i < px; i++)
+                o[i] = lut[ch][s[i * 3 + (size_t)ch]];
+        }
+    *out = dst;
+    return VIDA_OK;
+}
+
+int vida_train_step(vida_model *m, vida_optimizer *o, const vida_batch *b, int target_kind,
+                    float *loss)
+{
+    vida_tensor in, tl, td, tt;
+    float *input = NULL, *logits = NULL, *dlogits = NULL, *tgt = NULL, l = NAN;
+    int32_t *labels = NULL;
+    int64_t V, C, views, shape2[2];
+    int rc;
+    if (loss)
+        *loss = NAN;
+    if (!m || !o || !b)
+        return vidai_error(VIDA_EINVAL, "vida_train_step: %s is NULL",
+                           !m ? "model" : !o ? "optimizer" : "batch");
+    if (b->size != sizeof *b)
+        return vidai_error(VIDA_EINVAL, "vida_train_step: batch.size is %zu, expected %zu", b->size,
+                           sizeof *b);
+    if (target_kind < VIDA_TARGET_SINGLE || target_kind > VIDA_TARGET_MULTIHOT)
+        return vidai_error(VIDA_EINVAL, "vida_train_step: target kind %d is not a VIDA_TARGET_* value",
+                           target_kind);
+    if (b->n == 0)
+        return VIDA_OK;
+    C = vida_model_num_classes(m);
+    views = b->views;
+    V = b->n * views;
+    if (b->clips.ndim != 5 || b->clips.shape[0] != V || b->targets.ndim != 2 ||
+        b->targets.shape[0] != b->n || b->targets.shape[1] != C)
+        return vidai_error(VIDA_EINVAL, "vida_train_step: the batch has %lld views and %lld target "
+                           "columns; the model has %lld classes",
+                           (long long)b->clips.shape[0], (long long)b->targets.shape[1],
+                           (long long)C);
+    if (b->clips.dtype == VIDA_DTYPE_U8) {
+        rc = to_input(m, &b->clips, &input);
+        if (rc != VIDA_OK)
+            return vidai_error_prefix(rc, "vida_train_step: ");
+        memset(&in, 0, sizeof in);
+        in.data = input;
+        in.dtype = VIDA_DTYPE_F32;
+        in.layout = VIDA_LAYOUT_NCTHW;
+        in.ndim = 5;
+        in.shape[0] = V;
+        in.shape[1] = 3;
+        in.shape[2] = b->clips.shape[1];
+        in.shape[3] = b->clips.shape[2];
+        in.shape[4] = b->clips.shape[3];
+    } else {
+        in = b->clips;
+    }
+    logits = malloc((size_t)(V * C) * sizeof *logits);
+    dlogits = malloc((size_t)(V * C) * sizeof *dlogits);
+    labels = malloc((size_t)V * sizeof *labels);
+    tgt = malloc((size_t)(V * C) * sizeof *tgt);
+    if (!logits || !dlogits || !labels || !tgt) {
+        rc = vidai_error(VIDA_ENOMEM, "vida_train_step: out of memory");
+        goto out;
+    }
+    /* every view of a sample gets the sample's target */
+    for (int64_t v = 0; v < V; v++) {
+        labels[v] = b->labels[v / views];
+        memcpy(tgt + v * C, (const float *)b->targets.data + (v / views) * C, (size_t)C * sizeof *tgt);
+    }
+    shape2[0] = V;
+    shape2[1] = C;
+    vida_tensor_f32(&tl, logits, 2, shape2);
+    vida_tensor_f32(&td, dlogits, 2, shape2);
+    memset(&tt, 0, sizeof tt);
+    if (target_kind == VIDA_TARGET_SINGLE) {
+        tt.data = labels;
+        tt.dtype = VIDA_DTYPE_I32;
+        tt.ndim = 1;
+        tt.shape[0] = V;
+    } else {
+        vida_tensor_f32(&tt, tgt, 2, shape2);
+    }
+    rc = vida_model_set_mode(m, VIDA_MODE_TRAIN);
+    rc = rc ? rc : vida_model_forward(m, &in, &tl, NULL);
+    if (rc != VIDA_OK)
+        goto out;
+    rc = vida_loss(target_kind == VIDA_TARGET_SINGLE  ? VIDA_LOSS_SOFTMAX_CE
+                   : target_kind == VIDA_TARGET_SOFT ? VIDA_LOSS_SOFTMAX_CE_SOFT
+                                                     : VIDA_LOSS_SIGMOID_BCE,
+                   &tl, &tt, &l, &td);
+    if (rc == VIDA_ENONFINITE) {
+        vidai_optimizer_count_skip(o);
+        rc = vidai_error_prefix(rc, "vida_train_step: skipped: ");
+        goto out;
+    }
+    rc = rc ? rc : vida_model_zero_grad(m);
+    rc = rc ? rc : vida_model_backward(m, &td, NULL);
+    rc = rc ? rc : vida_optimizer_step(o);
+    if (rc != VIDA_OK)
+        rc = vidai_error_prefix(rc, "vida_train_step: ");
+out:
+    if (loss)
+        *loss = l;
+    free(input);
+    free(logits);
+    free(dlogits);
+    free(labels);
+    free(tgt);
+    return rc;
+}
