@@ -13,6 +13,8 @@
  *   vidaction dataset MANIFEST [--root DIR] [--taxonomy FILE] [--label-space S]
  *                  [--min-count N] [--resample R] [--draws N] [--seed S] [--max-videos N]
  *                  [--max-minutes M] [--clips-per-video K] [--prefer P] [--json]
+ *   vidaction train --manifest FILE --out DIR (--steps N | --epochs E) [options]
+ *   vidaction eval MODEL --manifest FILE [--root DIR] [--clips K] [--crops 1|3] [--json]
  *
  * `info` prints what vida_video_open measured (frame count, timestamps, keyframes),
  * not what the container claims. `clip` decodes frames F, F+R, ..., F+(L-1)R with
@@ -23,9 +25,12 @@
  * shows what a label space, a budget and a resampling make of a manifest:
  * the classes, how many videos carry each, and how often each is drawn.
  */
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <vidaction.h>
 
@@ -72,6 +77,18 @@ static void usage(FILE *f)
             "      --resample none|natural|sqrt|uniform, --draws N (epoch size), --seed S,\n"
             "      --max-videos N, --max-minutes M, --clips-per-video K,\n"
             "      --prefer random|short|long, --no-check-files, --json\n"
+            "  train --manifest FILE --out DIR (--steps N | --epochs E)   train from scratch;\n"
+            "      writes DIR/model.safetensors (class names and clip geometry in its metadata)\n"
+            "      --root DIR, --taxonomy FILE, --label-space S, --resample R, --min-count N,\n"
+            "      --arch r2plus1d|r3d|mc3|r2d (r2plus1d), --depth D (18), --width W (1),\n"
+            "      --clip-len L (8), --stride R (2), --short-side S (128), --crop C (112),\n"
+            "      --batch B (8), --lr X (0.01), --momentum M (0.9), --weight-decay W (1e-4),\n"
+            "      --nesterov, --warmup N, --schedule constant|step|cosine, --threads T (1),\n"
+            "      --seed S, --checkpoint-every N (DIR/checkpoint.safetensors),\n"
+            "      --resume CHECKPOINT (continues exactly)\n"
+            "  eval MODEL --manifest FILE [--root DIR] [--clips K] [--crops 1|3] [--json]\n"
+            "      K uniform clips (10) x crops per video, mean softmax: clip@1/5, video@1/5,\n"
+            "      mean class accuracy, mAP, per-class table and confusion matrix\n"
             "\n"
             "  --version   print the version and build features\n"
             "  --help      this text\n",
@@ -907,6 +924,569 @@ static int cmd_dataset(int argc, char **argv)
     return 0;
 }
 
+/* ---- train / eval ------------------------------------------------------------ */
+
+/* s as a JSON string literal into out (size n); -1 when it does not fit. */
+static int json_quote(char *out, size_t n, const char *s)
+{
+    size_t o = 0;
+    if (n < 3)
+        return -1;
+    out[o++] = '"';
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        char esc[8];
+        int k;
+        if (c == '"' || c == '\\')
+            k = snprintf(esc, sizeof esc, "\\%c", c);
+        else if (c < 0x20)
+            k = snprintf(esc, sizeof esc, "\\u%04x", c);
+        else
+            k = snprintf(esc, sizeof esc, "%c", c);
+        if (o + (size_t)k + 2 > n)
+            return -1;
+        memcpy(out + o, esc, (size_t)k);
+        o += (size_t)k;
+    }
+    out[o++] = '"';
+    out[o] = 0;
+    return 0;
+}
+
+/*
+ * Parses the model's "labels" metadata (a JSON array of strings) into a
+ * malloc'd array of n malloc'd strings. 0 on success.
+ */
+static int parse_labels(const char *s, char ***out, int *n)
+{
+    char **names = NULL;
+    int count = 0;
+    if (!s)
+        return -1;
+    while (*s == ' ')
+        s++;
+    if (*s++ != '[')
+        return -1;
+    for (;;) {
+        char *buf, *b;
+        while (*s == ' ' || *s == ',')
+            s++;
+        if (*s == ']')
+            break;
+        if (*s++ != '"')
+            goto bad;
+        buf = b = malloc(strlen(s) + 1);
+        if (!buf)
+            goto bad;
+        while (*s && *s != '"') {
+            if (*s == '\\') {
+                s++;
+                if (*s == 'u') {
+                    unsigned v = 0;
+                    if (sscanf(s + 1, "%4x", &v) != 1) {
+                        free(buf);
+                        goto bad;
+                    }
+                    s += 5;
+                    if (v < 0x80) {
+                        *b++ = (char)v;
+                    } else if (v < 0x800) {
+                        *b++ = (char)(0xc0 | (v >> 6));
+                        *b++ = (char)(0x80 | (v & 0x3f));
+                    } else {
+                        *b++ = (char)(0xe0 | (v >> 12));
+                        *b++ = (char)(0x80 | ((v >> 6) & 0x3f));
+                        *b++ = (char)(0x80 | (v & 0x3f));
+                    }
+                    continue;
+                }
+                *b++ = *s == 'n' ? '\n' : *s == 't' ? '\t' : *s == 'r' ? '\r' : *s;
+                s++;
+            } else {
+                *b++ = *s++;
+            }
+        }
+        *b = 0;
+        if (*s++ != '"') {
+            free(buf);
+            goto bad;
+        }
+        names = realloc(names, (size_t)(count + 1) * sizeof *names);
+        if (!names) {
+            free(buf);
+            return -1;
+        }
+        names[count++] = buf;
+    }
+    *out = names;
+    *n = count;
+    return 0;
+bad:
+    for (int i = 0; i < count; i++)
+        free(names[i]);
+    free(names);
+    return -1;
+}
+
+static void free_labels(char **names, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+static int meta_int(const vida_model *m, const char *key, int fallback)
+{
+    const char *s = vida_model_get_meta(m, key);
+    return s && atoi(s) > 0 ? atoi(s) : fallback;
+}
+
+static int cmd_train(int argc, char **argv)
+{
+    const char *manifest = NULL, *root = NULL, *taxonomy = NULL, *out = NULL, *init = NULL;
+    const char *resume = NULL;
+    vida_dataset_params dp;
+    vida_model_params mp;
+    vida_optimizer_params op;
+    vida_sampler_params sp;
+    vida_loader_params lp;
+    vida_context_params cp;
+    vida_context *ctx = NULL;
+    vida_dataset *ds = NULL;
+    vida_sampler *s = NULL;
+    vida_loader *l = NULL;
+    vida_model *m = NULL;
+    vida_optimizer *o = NULL;
+    char path[4096], ckpt[4096];
+    long steps = 0, epochs = 0, every = 0, threads = 1, seed = 0, clip_len = 8, stride = 2;
+    long short_side = 128, crop = 112, batch = 8;
+    int rc = 1, i;
+    vida_dataset_params_init(&dp);
+    vida_model_params_init(&mp);
+    vida_optimizer_params_init(&op);
+    mp.depth = 18;
+    for (i = 2; i < argc; i++) {
+        const char *a = argv[i], *v;
+        long lv;
+        double d;
+        if (!strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--nesterov")) {
+            op.nesterov = 1;
+            continue;
+        }
+        v = arg_value(argc, argv, &i);
+        if (!v)
+            return usage_error("missing value after", a);
+        if (!strcmp(a, "--manifest")) manifest = v;
+        else if (!strcmp(a, "--root")) root = v;
+        else if (!strcmp(a, "--taxonomy")) taxonomy = v;
+        else if (!strcmp(a, "--out")) out = v;
+        else if (!strcmp(a, "--init")) init = v;
+        else if (!strcmp(a, "--resume")) resume = v;
+        else if (!strcmp(a, "--label-space")) {
+            if (!strcmp(v, "target")) dp.label_space = VIDA_LABELS_TARGET;
+            else if (!strcmp(v, "verb")) dp.label_space = VIDA_LABELS_VERB;
+            else if (!strcmp(v, "noun")) dp.label_space = VIDA_LABELS_NOUN;
+            else if (!strcmp(v, "verb+noun")) dp.label_space = VIDA_LABELS_VERB_NOUN;
+            else return usage_error("bad --label-space (target, verb, noun, verb+noun):", v);
+        } else if (!strcmp(a, "--resample")) {
+            if (!strcmp(v, "none")) dp.resample = VIDA_RESAMPLE_NONE;
+            else if (!strcmp(v, "natural")) dp.resample = VIDA_RESAMPLE_NATURAL;
+            else if (!strcmp(v, "sqrt")) dp.resample = VIDA_RESAMPLE_SQRT;
+            else if (!strcmp(v, "uniform")) dp.resample = VIDA_RESAMPLE_UNIFORM;
+            else return usage_error("bad --resample (none, natural, sqrt, uniform):", v);
+        } else if (!strcmp(a, "--arch")) {
+            if (!strcmp(v, "r2plus1d")) mp.arch = VIDA_ARCH_R2PLUS1D;
+            else if (!strcmp(v, "r3d")) mp.arch = VIDA_ARCH_R3D;
+            else if (!strcmp(v, "mc3")) mp.arch = VIDA_ARCH_MC3;
+            else if (!strcmp(v, "r2d")) mp.arch = VIDA_ARCH_R2D;
+            else return usage_error("bad --arch (r2plus1d, r3d, mc3, r2d):", v);
+        } else if (!strcmp(a, "--schedule")) {
+            if (!strcmp(v, "constant")) op.schedule = VIDA_SCHEDULE_CONSTANT;
+            else if (!strcmp(v, "step")) op.schedule = VIDA_SCHEDULE_STEP;
+            else if (!strcmp(v, "cosine")) op.schedule = VIDA_SCHEDULE_COSINE;
+            else return usage_error("bad --schedule (constant, step, cosine):", v);
+        } else if (!strcmp(a, "--depth") || !strcmp(a, "--steps") || !strcmp(a, "--epochs") ||
+                   !strcmp(a, "--checkpoint-every") || !strcmp(a, "--threads") ||
+                   !strcmp(a, "--seed") || !strcmp(a, "--clip-len") || !strcmp(a, "--stride") ||
+                   !strcmp(a, "--short-side") || !strcmp(a, "--crop") || !strcmp(a, "--batch") ||
+                   !strcmp(a, "--warmup") || !strcmp(a, "--min-count")) {
+            if (parse_long(v, !strcmp(a, "--seed") || !strcmp(a, "--warmup") ? 0 : 1, 0x7fffffffL, &lv))
+                return usage_error("bad value for", a);
+            if (!strcmp(a, "--depth")) mp.depth = (int)lv;
+            else if (!strcmp(a, "--steps")) steps = lv;
+            else if (!strcmp(a, "--epochs")) epochs = lv;
+            else if (!strcmp(a, "--checkpoint-every")) every = lv;
+            else if (!strcmp(a, "--threads")) threads = lv;
+            else if (!strcmp(a, "--seed")) seed = lv;
+            else if (!strcmp(a, "--clip-len")) clip_len = lv;
+            else if (!strcmp(a, "--stride")) stride = lv;
+            else if (!strcmp(a, "--short-side")) short_side = lv;
+            else if (!strcmp(a, "--crop")) crop = lv;
+            else if (!strcmp(a, "--batch")) batch = lv;
+            else if (!strcmp(a, "--warmup")) op.warmup_steps = lv;
+            else dp.min_count = (int)lv;
+        } else if (!strcmp(a, "--lr") || !strcmp(a, "--momentum") || !strcmp(a, "--weight-decay") ||
+                   !strcmp(a, "--width")) {
+            if (parse_double(v, &d) || !(d >= 0) || d > 1e6)
+                return usage_error("bad value for", a);
+            if (!strcmp(a, "--lr")) op.lr = d;
+            else if (!strcmp(a, "--momentum")) op.momentum = d;
+            else if (!strcmp(a, "--weight-decay")) op.weight_decay = d;
+            else mp.width = (float)d;
+        } else {
+            return usage_error("unknown option", a);
+        }
+    }
+    if (!manifest || !out || (!steps == !epochs))
+        return usage_error("train needs --manifest FILE, --out DIR and one of --steps N, --epochs E",
+                           NULL);
+    if (init)
+        return usage_error("--init (transfer from another model) is not implemented yet", NULL);
+    if (mkdir(out, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "%s: error: cannot create %s: %s\n", prog, out, strerror(errno));
+        return 1;
+    }
+    snprintf(path, sizeof path, "%s/model.safetensors", out);
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", out);
+    vida_context_params_init(&cp);
+    cp.n_threads = (int)threads;
+    cp.seed = (uint64_t)seed;
+    if (vida_context_create(&ctx, &cp) != VIDA_OK)
+        return fail("cannot create the context");
+    dp.root = root;
+    dp.taxonomy = taxonomy;
+    if (vida_dataset_open(&ds, ctx, manifest, &dp) != VIDA_OK) {
+        fail("cannot open the dataset");
+        goto done;
+    }
+    print_problems(ds);
+    mp.num_classes = (int)vida_dataset_n_classes(ds);
+    if (vida_model_create(&m, ctx, &mp) != VIDA_OK) {
+        fail("cannot create the model");
+        goto done;
+    }
+    {
+        /* the class names and clip geometry go with the weights */
+        size_t cap = 64, used = 1;
+        char *labels = malloc(cap), num[32];
+        labels[0] = '[';
+        for (int64_t c = 0; labels && c < vida_dataset_n_classes(ds); c++) {
+            char q[2100];
+            if (json_quote(q, sizeof q, vida_dataset_label_name(ds, c)))
+                continue;
+            while (used + strlen(q) + 3 > cap)
+                labels = realloc(labels, cap *= 2);
+            if (!labels)
+                break;
+            used += (size_t)sprintf(labels + used, "%s%s", c ? "," : "", q);
+        }
+        if (!labels) {
+            fail("out of memory");
+            goto done;
+        }
+        labels[used++] = ']';
+        labels[used] = 0;
+        vida_model_set_meta(m, "labels", labels);
+        free(labels);
+        snprintf(num, sizeof num, "%ld", clip_len);
+        vida_model_set_meta(m, "clip_frames", num);
+        snprintf(num, sizeof num, "%ld", stride);
+        vida_model_set_meta(m, "frame_stride", num);
+        snprintf(num, sizeof num, "%ld", crop);
+        vida_model_set_meta(m, "crop", num);
+        snprintf(num, sizeof num, "%ld", short_side);
+        vida_model_set_meta(m, "short_side", num);
+    }
+    vida_sampler_params_init(&sp);
+    sp.frames = (int)clip_len;
+    sp.stride = (int)stride;
+    sp.short_side_min = sp.short_side_max = (int)short_side;
+    sp.crop = (int)crop;
+    sp.crop_mode = VIDA_CROP_RANDOM;
+    sp.output = VIDA_SAMPLE_F32;
+    vida_loader_params_init(&lp);
+    lp.batch = (int)batch;
+    lp.threads = (int)threads;
+    lp.seed = (uint64_t)seed;
+    if (epochs) {
+        int64_t per_epoch = vida_dataset_epoch_size(ds) / lp.batch +
+                            (vida_dataset_epoch_size(ds) % lp.batch != 0);
+        steps = (long)(per_epoch * epochs);
+    }
+    op.total_steps = steps;
+    if (vida_sampler_create(&s, ctx, &sp) != VIDA_OK || vida_loader_create(&l, ctx, ds, s, &lp) != VIDA_OK ||
+        vida_optimizer_create(&o, m, &op) != VIDA_OK) {
+        fail("cannot set up training");
+        goto done;
+    }
+    if (resume) {
+        vida_loader_state st;
+        st.size = sizeof st;
+        if (vida_checkpoint_load(resume, m, o, &st) != VIDA_OK || vida_loader_set_state(l, &st) != VIDA_OK) {
+            fail("cannot resume");
+            goto done;
+        }
+        printf("resumed from %s at step %lld (epoch %lld, batch %lld)\n", resume,
+               (long long)vida_optimizer_step_count(o), (long long)st.epoch, (long long)st.number);
+    }
+    while (vida_optimizer_step_count(o) < steps) {
+        vida_batch b;
+        vida_optimizer_stats ost;
+        float loss = 0;
+        int r;
+        b.size = sizeof b;
+        if (vida_loader_next(l, &b) != VIDA_OK) {
+            fail("the loader stopped");
+            goto done;
+        }
+        if (b.n == 0)
+            continue;
+        r = vida_train_step(m, o, &b, VIDA_TARGET_SINGLE, &loss);
+        ost.size = sizeof ost;
+        vida_optimizer_get_stats(o, &ost);
+        if (r == VIDA_ENONFINITE) {
+            fprintf(stderr, "%s: warning: %s\n", prog, vida_last_error());
+            if (ost.consecutive_skips >= 5) {
+                fail("5 steps in a row were skipped");
+                goto done;
+            }
+            continue;
+        }
+        if (r != VIDA_OK) {
+            fail("training step failed");
+            goto done;
+        }
+        printf("step %lld/%ld epoch %lld loss %.4f lr %.5g\n", (long long)ost.steps, steps,
+               (long long)b.epoch, (double)loss, ost.last_lr);
+        fflush(stdout);
+        if (every && ost.steps % every == 0) {
+            vida_loader_state st;
+            st.size = sizeof st;
+            if (vida_loader_get_state(l, &st) != VIDA_OK ||
+                vida_checkpoint_save(ckpt, m, o, &st) != VIDA_OK) {
+                fail("cannot write the checkpoint");
+                goto done;
+            }
+        }
+    }
+    if (vida_model_save(m, path) != VIDA_OK) {
+        fail("cannot save the model");
+        goto done;
+    }
+    printf("wrote %s\n", path);
+    rc = 0;
+done:
+    vida_loader_free(l);
+    vida_optimizer_free(o);
+    vida_sampler_free(s);
+    vida_model_free(m);
+    vida_dataset_free(ds);
+    vida_context_free(ctx);
+    return rc;
+}
+
+static int cmd_eval(int argc, char **argv)
+{
+    const char *model_path = NULL, *manifest = NULL, *root = NULL;
+    long clips = 10, crops = 1, threads = 1;
+    int json = 0, rc = 1, n_names = 0, i;
+    char **names = NULL;
+    vida_context_params cp;
+    vida_context *ctx = NULL;
+    vida_model *m = NULL;
+    vida_dataset_params dp;
+    vida_dataset *ds = NULL;
+    vida_sampler_params sp;
+    vida_sampler *s = NULL;
+    vida_eval *e = NULL;
+    vida_eval_result r;
+    int64_t failed = 0, C;
+    float *buf = NULL, *logits = NULL;
+    size_t buf_cap = 0;
+    for (i = 2; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--json")) {
+            json = 1;
+            continue;
+        }
+        if (a[0] != '-') {
+            if (model_path)
+                return usage_error("unexpected argument", a);
+            model_path = a;
+            continue;
+        }
+        v = arg_value(argc, argv, &i);
+        if (!v)
+            return usage_error("missing value after", a);
+        if (!strcmp(a, "--manifest")) manifest = v;
+        else if (!strcmp(a, "--root")) root = v;
+        else if (!strcmp(a, "--clips")) {
+            if (parse_long(v, 1, 1000, &clips)) return usage_error("bad --clips", v);
+        } else if (!strcmp(a, "--crops")) {
+            if (parse_long(v, 1, 3, &crops) || crops == 2) return usage_error("bad --crops (1 or 3)", v);
+        } else if (!strcmp(a, "--threads")) {
+            if (parse_long(v, 1, 1024, &threads)) return usage_error("bad --threads", v);
+        } else {
+            return usage_error("unknown option", a);
+        }
+    }
+    if (!model_path || !manifest)
+        return usage_error("eval takes MODEL and --manifest FILE", NULL);
+    vida_context_params_init(&cp);
+    cp.n_threads = (int)threads;
+    if (vida_context_create(&ctx, &cp) != VIDA_OK)
+        return fail("cannot create the context");
+    if (vida_model_load(&m, ctx, model_path) != VIDA_OK) {
+        fail_file(model_path);
+        goto done;
+    }
+    C = vida_model_num_classes(m);
+    vida_dataset_params_init(&dp);
+    dp.root = root;
+    if (parse_labels(vida_model_get_meta(m, "labels"), &names, &n_names) == 0 && n_names == C) {
+        dp.classes = (const char *const *)names;
+        dp.n_classes = n_names;
+    } else {
+        fprintf(stderr, "%s: warning: %s has no class names; the manifest's labels are taken in "
+                "byte order\n", prog, model_path);
+    }
+    if (vida_dataset_open(&ds, ctx, manifest, &dp) != VIDA_OK) {
+        fail("cannot open the dataset");
+        goto done;
+    }
+    print_problems(ds);
+    if (vida_dataset_n_classes(ds) != C) {
+        fprintf(stderr, "%s: error: the manifest has %lld classes, the model %lld\n", prog,
+                (long long)vida_dataset_n_classes(ds), (long long)C);
+        goto done;
+    }
+    vida_sampler_params_init(&sp);
+    sp.frames = meta_int(m, "clip_frames", 16);
+    sp.stride = meta_int(m, "frame_stride", 1);
+    sp.crop = meta_int(m, "crop", 112);
+    sp.short_side_min = sp.short_side_max = meta_int(m, "short_side", 128);
+    sp.clip_mode = VIDA_CLIPS_UNIFORM;
+    sp.clips = (int)clips;
+    sp.crop_mode = crops == 3 ? VIDA_CROP_THREE : VIDA_CROP_CENTER;
+    sp.output = VIDA_SAMPLE_F32;
+    if (vida_sampler_create(&s, ctx, &sp) != VIDA_OK || vida_eval_create(&e, C, VIDA_EVAL_SOFTMAX) != VIDA_OK ||
+        vida_model_set_mode(m, VIDA_MODE_EVAL) != VIDA_OK) {
+        fail("cannot set up the evaluation");
+        goto done;
+    }
+    for (int64_t k = 0; k < vida_dataset_size(ds); k++) {
+        vida_dataset_video dv;
+        vida_video *v = NULL;
+        int64_t nv = 0, shape[5], lshape[2];
+        size_t need;
+        vida_tensor tx, tl;
+        dv.size = sizeof dv;
+        vida_dataset_get_video(ds, k, &dv);
+        if (vida_video_open(&v, ctx, dv.path, NULL) != VIDA_OK ||
+            vida_sampler_plan(s, v, &nv, shape) != VIDA_OK) {
+            fprintf(stderr, "%s: warning: %s: %s (left out)\n", prog, dv.path, vida_last_error());
+            vida_video_free(v);
+            failed++;
+            continue;
+        }
+        need = (size_t)nv * 3 * (size_t)sp.frames * (size_t)sp.crop * (size_t)sp.crop;
+        if (need > buf_cap) {
+            free(buf);
+            free(logits);
+            buf = malloc(need * sizeof *buf);
+            logits = malloc((size_t)nv * (size_t)C * sizeof *logits);
+            buf_cap = buf && logits ? need : 0;
+            if (!buf_cap) {
+                vida_video_free(v);
+                fail("out of memory");
+                goto done;
+            }
+        }
+        if (vida_sampler_sample(s, v, 0, buf, need * sizeof *buf, NULL, 0) != VIDA_OK) {
+            fprintf(stderr, "%s: warning: %s (left out)\n", prog, vida_last_error());
+            vida_video_free(v);
+            failed++;
+            continue;
+        }
+        vida_video_free(v);
+        vida_tensor_f32(&tx, buf, 5, shape);
+        lshape[0] = nv;
+        lshape[1] = C;
+        vida_tensor_f32(&tl, logits, 2, lshape);
+        if (vida_model_forward(m, &tx, &tl, NULL) != VIDA_OK ||
+            vida_eval_add_video(e, logits, nv, dv.labels, dv.n_labels) != VIDA_OK) {
+            fail("evaluation failed");
+            goto done;
+        }
+    }
+    r.size = sizeof r;
+    vida_eval_get_result(e, &r);
+    if (json) {
+        int64_t *conf = malloc((size_t)(C * C) * sizeof *conf);
+        printf("{\"videos\":%lld,\"failed\":%lld,\"clips\":%lld,\"clip_top1\":", (long long)r.videos,
+               (long long)failed, (long long)r.clips);
+        json_double(r.clip_top1);
+        printf(",\"clip_top5\":");
+        json_double(r.clip_top5);
+        printf(",\"video_top1\":");
+        json_double(r.video_top1);
+        printf(",\"video_top5\":");
+        json_double(r.video_top5);
+        printf(",\"mean_class_accuracy\":");
+        json_double(r.mean_class_accuracy);
+        printf(",\"map\":");
+        json_double(r.map);
+        printf(",\"classes\":[");
+        for (int64_t c = 0; c < C; c++) {
+            int64_t nvid;
+            double acc, ap;
+            vida_eval_class(e, c, &nvid, &acc, &ap);
+            printf("%s{\"name\":", c ? "," : "");
+            json_string(vida_dataset_label_name(ds, c));
+            printf(",\"videos\":%lld,\"accuracy\":", (long long)nvid);
+            json_double(nvid ? acc : NAN);
+            printf(",\"ap\":");
+            json_double(nvid ? ap : NAN);
+            printf("}");
+        }
+        printf("],\"confusion\":[");
+        if (conf && vida_eval_confusion(e, conf, (size_t)(C * C)) == VIDA_OK)
+            for (int64_t a = 0; a < C; a++) {
+                printf("%s[", a ? "," : "");
+                for (int64_t b2 = 0; b2 < C; b2++)
+                    printf("%s%lld", b2 ? "," : "", (long long)conf[a * C + b2]);
+                printf("]");
+            }
+        printf("]}\n");
+        free(conf);
+    } else {
+        printf("%lld videos (%lld left out), %lld clips: clip@1 %.4f clip@5 %.4f video@1 %.4f "
+               "video@5 %.4f mean class accuracy %.4f mAP %.4f\n",
+               (long long)r.videos, (long long)failed, (long long)r.clips, r.clip_top1, r.clip_top5,
+               r.video_top1, r.video_top5, r.mean_class_accuracy, r.map);
+    }
+    rc = 0;
+done:
+    free(buf);
+    free(logits);
+    vida_eval_free(e);
+    vida_sampler_free(s);
+    vida_dataset_free(ds);
+    vida_model_free(m);
+    vida_context_free(ctx);
+    if (names)
+        free_labels(names, n_names);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -935,5 +1515,9 @@ int main(int argc, char **argv)
         return cmd_scan(argc, argv);
     if (strcmp(argv[1], "dataset") == 0)
         return cmd_dataset(argc, argv);
+    if (strcmp(argv[1], "train") == 0)
+        return cmd_train(argc, argv);
+    if (strcmp(argv[1], "eval") == 0)
+        return cmd_eval(argc, argv);
     return usage_error("unknown command", argv[1]);
 }

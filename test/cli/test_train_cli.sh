@@ -1,0 +1,72 @@
+#!/bin/sh
+# The vidaction program's `train` and `eval`: training from scratch on
+# generated videos of two motions writes a model with its class names; a run
+# killed with SIGKILL and resumed from its checkpoint ends with the same model
+# file, byte for byte, as an uninterrupted run; `eval` prints the protocol's
+# numbers as JSON; bad arguments are refused.
+# Prints "ok/FAIL name" per case and "N passed, N failed".
+V=${VIDACTION:-bin/vidaction}
+PY=${PYTHON:-python3}
+. test/testlib.sh
+vt_begin train_cli
+
+if ! command -v ffmpeg >/dev/null 2>&1; then
+    echo "skipped: test_train_cli needs the ffmpeg program"
+    echo "0 passed, 0 failed"
+    exit 0
+fi
+
+d=$tmp/data
+mkdir -p "$d"
+: >"$d/m.tsv"
+for i in 0 1 2 3 4 5 6 7 8 9; do
+    if [ $((i % 2)) = 1 ]; then dir=right; x="4+$((16 + i))*t"; else dir=left; x="44-$((16 + i))*t"; fi
+    y=$((6 + i * 4))
+    ffmpeg -nostdin -v error -y -f lavfi \
+        -i "color=c=0x303030:s=64x64:r=25:d=2[bg];color=c=0xe8e8e8:s=12x12:r=25:d=2[fg];[bg][fg]overlay=x='$x':y=$y:shortest=1" \
+        -c:v libx264 -preset ultrafast -pix_fmt yuv420p "$d/v$i.mp4" || exit 1
+    printf 'v%d.mp4\t%s\n' "$i" "$dir" >>"$d/m.tsv"
+done
+
+ARGS="--manifest $d/m.tsv --arch r2plus1d --depth 10 --width 0.25 --clip-len 8 --stride 2 \
+ --short-side 64 --crop 56 --batch 4 --lr 0.05 --warmup 2 --schedule cosine --threads 2 --seed 7 --steps 10"
+
+json() {
+    $PY -c "import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if ($2) else 1)" "$1"
+}
+
+t train_straight '"$V" train $ARGS --out "$tmp/a" >"$tmp/a.log" 2>&1 && [ -f "$tmp/a/model.safetensors" ] &&
+    grep -q "^step 10/10 " "$tmp/a.log"'
+t model_has_labels '"$V" model-info "$tmp/a/model.safetensors" --json >"$tmp/info.json" &&
+    grep -q "left" "$tmp/info.json" && grep -q "right" "$tmp/info.json"'
+
+# killed at step 4 or later, then resumed from the last checkpoint
+killed_resume() {
+    mkdir -p "$tmp/b"
+    "$V" train $ARGS --out "$tmp/b" --checkpoint-every 1 >"$tmp/b.log" 2>&1 &
+    pid=$!
+    n=0
+    while ! grep -q "^step 4/10 " "$tmp/b.log" 2>/dev/null; do
+        sleep 0.05
+        n=$((n + 1))
+        [ $n -lt 1200 ] || { kill -9 $pid; return 1; }
+    done
+    kill -9 $pid
+    wait $pid 2>/dev/null
+    [ ! -f "$tmp/b/model.safetensors" ] || return 1
+    "$V" train $ARGS --out "$tmp/b" --checkpoint-every 1 --resume "$tmp/b/checkpoint.safetensors" \
+        >"$tmp/b2.log" 2>&1 || return 1
+    grep -q "^resumed from .* at step [4-9] " "$tmp/b2.log" && cmp "$tmp/a/model.safetensors" "$tmp/b/model.safetensors"
+}
+t sigkill_resume_is_bitwise killed_resume
+
+t eval_json '"$V" eval "$tmp/a/model.safetensors" --manifest "$d/m.tsv" --clips 2 --json >"$tmp/e.json" &&
+    json "$tmp/e.json" "j[\"videos\"]==10 and j[\"clips\"]==20 and all(0<=j[k]<=1 for k in (\"clip_top1\",\"clip_top5\",\"video_top1\",\"video_top5\",\"mean_class_accuracy\",\"map\")) and [c[\"name\"] for c in j[\"classes\"]]==[\"left\",\"right\"] and sum(map(sum, j[\"confusion\"]))==10"'
+t eval_three_crops '"$V" eval "$tmp/a/model.safetensors" --manifest "$d/m.tsv" --clips 1 --crops 3 --json >"$tmp/e3.json" &&
+    json "$tmp/e3.json" "j[\"clips\"]==30"'
+t eval_text '"$V" eval "$tmp/a/model.safetensors" --manifest "$d/m.tsv" --clips 1 | grep -q "^10 videos (0 left out), 10 clips: clip@1 "'
+t train_needs_out '"$V" train --manifest "$d/m.tsv" --steps 1 2>"$tmp/e1"; [ $? = 2 ] && grep -q "needs --manifest FILE, --out DIR" "$tmp/e1"'
+t train_init_not_yet '"$V" train $ARGS --out "$tmp/c" --init "$tmp/a/model.safetensors" 2>"$tmp/e2"; [ $? = 2 ] && grep -q "not implemented" "$tmp/e2"'
+t resume_bad_file 'printf junk >"$tmp/junk.st"; "$V" train $ARGS --out "$tmp/d" --resume "$tmp/junk.st" 2>"$tmp/e3"; [ $? = 1 ] && grep -q "cannot resume" "$tmp/e3"'
+t eval_missing_model '"$V" eval "$tmp/none.safetensors" --manifest "$d/m.tsv" 2>"$tmp/e4"; [ $? = 1 ] && grep -q "none.safetensors" "$tmp/e4"'
+vt_end
