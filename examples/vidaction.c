@@ -85,7 +85,9 @@ static void usage(FILE *f)
             "      --batch B (8), --lr X (0.01), --momentum M (0.9), --weight-decay W (1e-4),\n"
             "      --nesterov, --warmup N, --schedule constant|step|cosine, --threads T (1),\n"
             "      --seed S, --checkpoint-every N (DIR/checkpoint.safetensors),\n"
-            "      --resume CHECKPOINT (continues exactly)\n"
+            "      --resume CHECKPOINT (continues exactly), --init MODEL (start from its weights;\n"
+            "      a new classifier when the classes differ), --freeze backbone (with --init:\n"
+            "      fc-only, BN on running statistics)\n"
             "  eval MODEL --manifest FILE [--root DIR] [--clips K] [--crops 1|3] [--json]\n"
             "      K uniform clips (10) x crops per video, mean softmax: clip@1/5, video@1/5,\n"
             "      mean class accuracy, mAP, per-class table and confusion matrix\n"
@@ -1060,7 +1062,7 @@ static int cmd_train(int argc, char **argv)
     char path[4096], ckpt[4096];
     long steps = 0, epochs = 0, every = 0, threads = 1, seed = 0, clip_len = 8, stride = 2;
     long short_side = 128, crop = 112, batch = 8;
-    int rc = 1, i;
+    int rc = 1, i, freeze = 0;
     vida_dataset_params_init(&dp);
     vida_model_params_init(&mp);
     vida_optimizer_params_init(&op);
@@ -1078,6 +1080,12 @@ static int cmd_train(int argc, char **argv)
             continue;
         }
         v = arg_value(argc, argv, &i);
+        if (v && !strcmp(a, "--freeze")) {
+            if (strcmp(v, "backbone") != 0)
+                return usage_error("bad --freeze (backbone):", v);
+            freeze = 1;
+            continue;
+        }
         if (!v)
             return usage_error("missing value after", a);
         if (!strcmp(a, "--manifest")) manifest = v;
@@ -1144,8 +1152,8 @@ static int cmd_train(int argc, char **argv)
     if (!manifest || !out || (!steps == !epochs))
         return usage_error("train needs --manifest FILE, --out DIR and one of --steps N, --epochs E",
                            NULL);
-    if (init)
-        return usage_error("--init (transfer from another model) is not implemented yet", NULL);
+    if (freeze && !init)
+        return usage_error("--freeze backbone needs --init MODEL", NULL);
     if (mkdir(out, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "%s: error: cannot create %s: %s\n", prog, out, strerror(errno));
         return 1;
@@ -1165,7 +1173,52 @@ static int cmd_train(int argc, char **argv)
     }
     print_problems(ds);
     mp.num_classes = (int)vida_dataset_n_classes(ds);
-    if (vida_model_create(&m, ctx, &mp) != VIDA_OK) {
+    if (init) {
+        /* transfer: the trunk from MODEL; a new classifier when the classes differ */
+        vida_model *src = NULL;
+        if (vida_model_load(&src, ctx, init) != VIDA_OK) {
+            fail_file(init);
+            goto done;
+        }
+        mp.size = sizeof mp;
+        vida_model_get_params(src, &mp);
+        if (vida_model_num_classes(src) == (int)vida_dataset_n_classes(ds)) {
+            m = src;
+        } else {
+            mp.num_classes = (int)vida_dataset_n_classes(ds);
+            if (vida_model_create(&m, ctx, &mp) != VIDA_OK) {
+                vida_model_free(src);
+                fail("cannot create the model");
+                goto done;
+            }
+            for (int k = 0; k < vida_model_n_tensors(src); k++) {
+                const char *name;
+                int nd, dt;
+                int64_t shp[8], n = 1;
+                float *tmp;
+                vida_model_tensor_info(src, k, &name, &nd, shp, &dt);
+                if (!strncmp(name, "fc.", 3))
+                    continue;
+                for (int q = 0; q < nd; q++)
+                    n *= shp[q];
+                tmp = malloc((size_t)n * sizeof *tmp);
+                if (!tmp || vida_model_get_tensor(src, name, tmp, n) != VIDA_OK ||
+                    vida_model_set_tensor(m, name, tmp, n) != VIDA_OK) {
+                    free(tmp);
+                    vida_model_free(src);
+                    fail("cannot copy the trunk");
+                    goto done;
+                }
+                free(tmp);
+            }
+            for (const char *const *k = (const char *const[]){"mean", "std", "source", NULL}; *k; k++)
+                if (vida_model_get_meta(src, *k))
+                    vida_model_set_meta(m, *k, vida_model_get_meta(src, *k));
+            printf("init from %s: trunk copied, new classifier for %d classes (was %d)\n", init,
+                   mp.num_classes, vida_model_num_classes(src));
+            vida_model_free(src);
+        }
+    } else if (vida_model_create(&m, ctx, &mp) != VIDA_OK) {
         fail("cannot create the model");
         goto done;
     }
@@ -1219,7 +1272,9 @@ static int cmd_train(int argc, char **argv)
     }
     op.total_steps = steps;
     if (vida_sampler_create(&s, ctx, &sp) != VIDA_OK || vida_loader_create(&l, ctx, ds, s, &lp) != VIDA_OK ||
-        vida_optimizer_create(&o, m, &op) != VIDA_OK) {
+        vida_optimizer_create(&o, m, &op) != VIDA_OK ||
+        (freeze && (vida_optimizer_set_group(o, "", 0, 1) != VIDA_OK ||
+                    vida_optimizer_set_group(o, "fc.", 1, 1) != VIDA_OK))) {
         fail("cannot set up training");
         goto done;
     }
@@ -1245,7 +1300,8 @@ static int cmd_train(int argc, char **argv)
         }
         if (b.n == 0)
             continue;
-        r = vida_train_step(m, o, &b, VIDA_TARGET_SINGLE, &loss);
+        r = freeze ? vida_train_step_fc(m, o, &b, VIDA_TARGET_SINGLE, &loss)
+                   : vida_train_step(m, o, &b, VIDA_TARGET_SINGLE, &loss);
         ost.size = sizeof ost;
         vida_optimizer_get_stats(o, &ost);
         if (r == VIDA_ENONFINITE) {

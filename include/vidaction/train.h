@@ -36,6 +36,17 @@ extern "C" {
 VIDA_API int vida_train_step(vida_model *m, vida_optimizer *o, const vida_batch *b,
                              int target_kind, float *loss);
 
+/*
+ * Transfer with a frozen trunk ("fc-only"): the network runs in evaluation
+ * mode (BN on its running statistics, which stay as they are; no dropout),
+ * and only the classifier (fc.weight, fc.bias) gets gradients and is
+ * updated. The optimizer must have every other tensor frozen:
+ * vida_optimizer_set_group(o, "", 0, 1) then (o, "fc.", 1, 1) -- otherwise
+ * VIDA_EINVAL. Losses and skips as vida_train_step.
+ */
+VIDA_API int vida_train_step_fc(vida_model *m, vida_optimizer *o, const vida_batch *b,
+                                int target_kind, float *loss);
+
 #ifdef __cplusplus
 }
 #endif

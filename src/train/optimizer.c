@@ -274,6 +274,16 @@ int vida_optimizer_step(vida_optimizer *o)
     return VIDA_OK;
 }
 
+int vidai_optimizer_only_fc(const vida_optimizer *o)
+{
+    for (int i = 0; i < o->n; i++) {
+        int fc = !strncmp(o->m->params[o->t[i].param].name, "fc.", 3);
+        if (fc != (o->t[i].lr_mult != 0))
+            return 0;
+    }
+    return 1;
+}
+
 void vidai_optimizer_count_skip(vida_optimizer *o)
 {
     o->skipped++;

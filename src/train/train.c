@@ -47,11 +47,11 @@ static int to_input(const vida_model *m, const vida_tensor *c, float **out)
     return VIDA_OK;
 }
 
-int vida_train_step(vida_model *m, vida_optimizer *o, const vida_batch *b, int target_kind,
-                    float *loss)
+static int step(vida_model *m, vida_optimizer *o, const vida_batch *b, int target_kind,
+                float *loss, int fc_only)
 {
-    vida_tensor in, tl, td, tt;
-    float *input = NULL, *logits = NULL, *dlogits = NULL, *tgt = NULL, l = NAN;
+    vida_tensor in, tl, td, tt, tf;
+    float *input = NULL, *logits = NULL, *dlogits = NULL, *tgt = NULL, *feat = NULL, l = NAN;
     int32_t *labels = NULL;
     int64_t V, C, views, shape2[2];
     int rc;
@@ -66,6 +66,9 @@ int vida_train_step(vida_model *m, vida_optimizer *o, const vida_batch *b, int t
     if (target_kind < VIDA_TARGET_SINGLE || target_kind > VIDA_TARGET_MULTIHOT)
         return vidai_error(VIDA_EINVAL, "vida_train_step: target kind %d is not a VIDA_TARGET_* value",
                            target_kind);
+    if (fc_only && !vidai_optimizer_only_fc(o))
+        return vidai_error(VIDA_EINVAL, "vida_train_step_fc: the optimizer must freeze every tensor "
+                           "but fc.weight and fc.bias (vida_optimizer_set_group)");
     if (b->n == 0)
         return VIDA_OK;
     C = vida_model_num_classes(m);
@@ -98,7 +101,9 @@ int vida_train_step(vida_model *m, vida_optimizer *o, const vida_batch *b, int t
     dlogits = malloc((size_t)(V * C) * sizeof *dlogits);
     labels = malloc((size_t)V * sizeof *labels);
     tgt = malloc((size_t)(V * C) * sizeof *tgt);
-    if (!logits || !dlogits || !labels || !tgt) {
+    if (fc_only)
+        feat = malloc((size_t)V * (size_t)vida_model_feature_dim(m) * sizeof *feat);
+    if (!logits || !dlogits || !labels || !tgt || (fc_only && !feat)) {
         rc = vidai_error(VIDA_ENOMEM, "vida_train_step: out of memory");
         goto out;
     }
@@ -120,8 +125,12 @@ int vida_train_step(vida_model *m, vida_optimizer *o, const vida_batch *b, int t
     } else {
         vida_tensor_f32(&tt, tgt, 2, shape2);
     }
-    rc = vida_model_set_mode(m, VIDA_MODE_TRAIN);
-    rc = rc ? rc : vida_model_forward(m, &in, &tl, NULL);
+    if (fc_only) {
+        int64_t fshape[2] = {V, vida_model_feature_dim(m)};
+        vida_tensor_f32(&tf, feat, 2, fshape);
+    }
+    rc = vida_model_set_mode(m, fc_only ? VIDA_MODE_EVAL : VIDA_MODE_TRAIN);
+    rc = rc ? rc : vida_model_forward(m, &in, &tl, fc_only ? &tf : NULL);
     if (rc != VIDA_OK)
         goto out;
     rc = vida_loss(target_kind == VIDA_TARGET_SINGLE  ? VIDA_LOSS_SOFTMAX_CE
@@ -133,9 +142,39 @@ int vida_train_step(vida_model *m, vida_optimizer *o, const vida_batch *b, int t
         rc = vidai_error_prefix(rc, "vida_train_step: skipped: ");
         goto out;
     }
-    rc = rc ? rc : vida_model_zero_grad(m);
-    rc = rc ? rc : vida_model_backward(m, &td, NULL);
-    rc = rc ? rc : vida_optimizer_step(o);
+    if (rc == VIDA_OK && fc_only) {
+        /* logits = features . W^T + b: dW = dlogits^T . features, db = column sums */
+        int w = vidai_model_find_param(m, "fc.weight"), bi = vidai_model_find_param(m, "fc.bias");
+        int64_t F = vida_model_feature_dim(m);
+        vidai_param *pw = w >= 0 ? &m->params[w] : NULL, *pb = bi >= 0 ? &m->params[bi] : NULL;
+        if (!pw || !pb || pw->numel != C * F || pb->numel != C) {
+            rc = vidai_error(VIDA_EUNSUPPORTED, "vida_train_step_fc: no fc.weight [%lld, %lld] and "
+                             "fc.bias", (long long)C, (long long)F);
+            goto out;
+        }
+        if ((!pw->grad && !(pw->grad = vidai_calloc((size_t)pw->numel, sizeof(float)))) ||
+            (!pb->grad && !(pb->grad = vidai_calloc((size_t)pb->numel, sizeof(float))))) {
+            rc = VIDA_ENOMEM;
+            goto out;
+        }
+        for (int64_t c = 0; c < C; c++) {
+            double sb = 0;
+            for (int64_t f = 0; f < F; f++) {
+                double s = 0;
+                for (int64_t v = 0; v < V; v++)
+                    s += (double)dlogits[v * C + c] * feat[v * F + f];
+                pw->grad[c * F + f] = (float)s;
+            }
+            for (int64_t v = 0; v < V; v++)
+                sb += dlogits[v * C + c];
+            pb->grad[c] = (float)sb;
+        }
+        rc = vida_optimizer_step(o);
+    } else {
+        rc = rc ? rc : vida_model_zero_grad(m);
+        rc = rc ? rc : vida_model_backward(m, &td, NULL);
+        rc = rc ? rc : vida_optimizer_step(o);
+    }
     if (rc != VIDA_OK)
         rc = vidai_error_prefix(rc, "vida_train_step: ");
 out:
@@ -146,5 +185,18 @@ out:
     free(dlogits);
     free(labels);
     free(tgt);
+    free(feat);
     return rc;
+}
+
+int vida_train_step(vida_model *m, vida_optimizer *o, const vida_batch *b, int target_kind,
+                    float *loss)
+{
+    return step(m, o, b, target_kind, loss, 0);
+}
+
+int vida_train_step_fc(vida_model *m, vida_optimizer *o, const vida_batch *b, int target_kind,
+                       float *loss)
+{
+    return step(m, o, b, target_kind, loss, 1);
 }

@@ -40,7 +40,8 @@ t train_straight '"$V" train $ARGS --out "$tmp/a" >"$tmp/a.log" 2>&1 && [ -f "$t
 t model_has_labels '"$V" model-info "$tmp/a/model.safetensors" --json >"$tmp/info.json" &&
     grep -q "left" "$tmp/info.json" && grep -q "right" "$tmp/info.json"'
 
-# killed at step 4 or later, then resumed from the last checkpoint
+# killed once step 4 is printed (its checkpoint may still be in writing: the last
+# complete one is 3 or 4), then resumed from the last checkpoint
 killed_resume() {
     mkdir -p "$tmp/b"
     "$V" train $ARGS --out "$tmp/b" --checkpoint-every 1 >"$tmp/b.log" 2>&1 &
@@ -56,7 +57,7 @@ killed_resume() {
     [ ! -f "$tmp/b/model.safetensors" ] || return 1
     "$V" train $ARGS --out "$tmp/b" --checkpoint-every 1 --resume "$tmp/b/checkpoint.safetensors" \
         >"$tmp/b2.log" 2>&1 || return 1
-    grep -q "^resumed from .* at step [4-9] " "$tmp/b2.log" && cmp "$tmp/a/model.safetensors" "$tmp/b/model.safetensors"
+    grep -q "^resumed from .* at step [1-9] " "$tmp/b2.log" && cmp "$tmp/a/model.safetensors" "$tmp/b/model.safetensors"
 }
 t sigkill_resume_is_bitwise killed_resume
 
@@ -66,7 +67,36 @@ t eval_three_crops '"$V" eval "$tmp/a/model.safetensors" --manifest "$d/m.tsv" -
     json "$tmp/e3.json" "j[\"clips\"]==30"'
 t eval_text '"$V" eval "$tmp/a/model.safetensors" --manifest "$d/m.tsv" --clips 1 | grep -q "^10 videos (0 left out), 10 clips: clip@1 "'
 t train_needs_out '"$V" train --manifest "$d/m.tsv" --steps 1 2>"$tmp/e1"; [ $? = 2 ] && grep -q "needs --manifest FILE, --out DIR" "$tmp/e1"'
-t train_init_not_yet '"$V" train $ARGS --out "$tmp/c" --init "$tmp/a/model.safetensors" 2>"$tmp/e2"; [ $? = 2 ] && grep -q "not implemented" "$tmp/e2"'
+# transfer: a 3-class manifest (the two motions and a still box), from model a with
+# the backbone frozen: a new 3-way classifier learns, every other tensor stays a's
+cp "$d/m.tsv" "$d/m3.tsv"
+for i in 0 1; do
+    ffmpeg -nostdin -v error -y -f lavfi \
+        -i "color=c=0x303030:s=64x64:r=25:d=2[bg];color=c=0xe8e8e8:s=12x12:r=25:d=2[fg];[bg][fg]overlay=x=$((20 + i * 8)):y=20:shortest=1" \
+        -c:v libx264 -preset ultrafast -pix_fmt yuv420p "$d/s$i.mp4" || exit 1
+    printf 's%d.mp4\tstill\n' "$i" >>"$d/m3.tsv"
+done
+# same_trunk A B: every tensor but fc.* has the same bytes in the two model files
+same_trunk() {
+    $PY - "$1" "$2" <<'PYEOF'
+import json, struct, sys
+def tensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        h = json.loads(f.read(n))
+        data = f.read()
+    return {k: data[v["data_offsets"][0]:v["data_offsets"][1]] for k, v in h.items() if k != "__metadata__"}
+a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+trunk = [k for k in a if not k.startswith("fc.")]
+sys.exit(0 if trunk and all(a[k] == b.get(k) for k in trunk) and a["fc.weight"] != b["fc.weight"] else 1)
+PYEOF
+}
+t init_freeze_backbone '"$V" train $ARGS --manifest "$d/m3.tsv" --out "$tmp/c" --init "$tmp/a/model.safetensors" --freeze backbone >"$tmp/c.log" 2>&1 &&
+    grep -q "new classifier for 3 classes (was 2)" "$tmp/c.log" && "$V" model-info "$tmp/c/model.safetensors" | grep -q "classes: 3" &&
+    grep -q "still" "$tmp/c/model.safetensors" && same_trunk "$tmp/a/model.safetensors" "$tmp/c/model.safetensors"'
+t init_full_finetune_moves_the_trunk '"$V" train $ARGS --manifest "$d/m3.tsv" --steps 3 --out "$tmp/f" --init "$tmp/a/model.safetensors" >/dev/null 2>&1 &&
+    ! same_trunk "$tmp/a/model.safetensors" "$tmp/f/model.safetensors"'
+t freeze_needs_init '"$V" train $ARGS --out "$tmp/g" --freeze backbone 2>"$tmp/e2"; [ $? = 2 ] && grep -q "needs --init" "$tmp/e2"'
 t resume_bad_file 'printf junk >"$tmp/junk.st"; "$V" train $ARGS --out "$tmp/d" --resume "$tmp/junk.st" 2>"$tmp/e3"; [ $? = 1 ] && grep -q "cannot resume" "$tmp/e3"'
 t eval_missing_model '"$V" eval "$tmp/none.safetensors" --manifest "$d/m.tsv" 2>"$tmp/e4"; [ $? = 1 ] && grep -q "none.safetensors" "$tmp/e4"'
 vt_end

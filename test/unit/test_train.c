@@ -223,3 +223,140 @@ TEST(train, non_finite_loss_skips_the_step)
     vida_optimizer_free(o);
     vida_model_free(m);
 }
+
+/*
+ * fc-only transfer: a frozen random R(2+1)D-10's features of 48 random clips,
+ * labelled by which side of a random hyperplane (through the median) they
+ * fall on, keeping the 32 farthest from it: a linearly separable task. Only
+ * the classifier learns (>= 31 of 32 right); the trunk and the BN running
+ * statistics stay bit for bit as they were.
+ */
+TEST(train, fc_only_learns_a_linearly_separable_task)
+{
+    enum { N = 48, KEEP = 32, T = 4, S = 32 };
+    vida_model *m = make_model(2);
+    vida_optimizer *o = NULL;
+    vida_optimizer_params op;
+    vida_batch b;
+    static float all[N * 3 * T * S * S], clips[KEEP * 3 * T * S * S];
+    float feats[N * 512], logits[N * 2], proj[N], sorted[N], targets[KEEP * 2], median, loss;
+    float **before;
+    int32_t labels[KEEP];
+    int order[N], F, right = 0;
+    int64_t xs[5] = {N, 3, T, S, S}, fs[2], ls[2] = {N, 2};
+    vida_tensor tx, tf, tl;
+    CHECK(m);
+    F = vida_model_feature_dim(m);
+    CHECK(F <= 512);
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        all[i] = sinf((float)i * 0.7311f) * cosf((float)(i % 977) * 0.13f);
+    fs[0] = N;
+    fs[1] = F;
+    vida_tensor_f32(&tx, all, 5, xs);
+    vida_tensor_f32(&tf, feats, 2, fs);
+    vida_tensor_f32(&tl, logits, 2, ls);
+    CHECK_OK(vida_model_set_mode(m, VIDA_MODE_EVAL));
+    CHECK_OK(vida_model_forward(m, &tx, &tl, &tf));
+    for (int i = 0; i < N; i++) {
+        proj[i] = 0;
+        for (int f = 0; f < F; f++)
+            proj[i] += feats[i * F + f] * sinf((float)f * 1.37f + 0.5f);
+        sorted[i] = proj[i];
+        order[i] = i;
+    }
+    for (int i = 0; i < N; i++) /* insertion sort, for the median */
+        for (int j = i; j > 0 && sorted[j - 1] > sorted[j]; j--) {
+            float t = sorted[j];
+            sorted[j] = sorted[j - 1];
+            sorted[j - 1] = t;
+        }
+    median = 0.5f * (sorted[N / 2 - 1] + sorted[N / 2]);
+    for (int i = 0; i < N; i++) /* by distance from the median, farthest first */
+        for (int j = i; j > 0 && fabsf(proj[order[j - 1]] - median) < fabsf(proj[order[j]] - median); j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    for (int k = 0; k < KEEP; k++) {
+        int i = order[k];
+        size_t clip = (size_t)3 * T * S * S;
+        memcpy(clips + (size_t)k * clip, all + (size_t)i * clip, clip * sizeof(float));
+        labels[k] = proj[i] > median;
+        targets[k * 2] = labels[k] == 0;
+        targets[k * 2 + 1] = labels[k] == 1;
+    }
+    before = malloc((size_t)m->n_params * sizeof *before);
+    for (int i = 0; i < m->n_params; i++) {
+        before[i] = malloc((size_t)m->params[i].numel * sizeof(float) + 8);
+        if (m->params[i].kind == VIDAI_PARAM_COUNT)
+            memcpy(before[i], &m->params[i].count, 8);
+        else
+            memcpy(before[i], m->params[i].data, (size_t)m->params[i].numel * sizeof(float));
+    }
+    vida_optimizer_params_init(&op);
+    op.lr = 20; /* the random trunk's features are small (rms printed below) */
+    op.weight_decay = 0;
+    CHECK_OK(vida_optimizer_create(&o, m, &op));
+    memset(&b, 0, sizeof b);
+    b.size = sizeof b;
+    b.n = KEEP;
+    b.views = 1;
+    b.clips.data = clips;
+    b.clips.dtype = VIDA_DTYPE_F32;
+    b.clips.layout = VIDA_LAYOUT_NCTHW;
+    b.clips.ndim = 5;
+    b.clips.shape[0] = KEEP;
+    b.clips.shape[1] = 3;
+    b.clips.shape[2] = T;
+    b.clips.shape[3] = b.clips.shape[4] = S;
+    b.targets.data = targets;
+    b.targets.dtype = VIDA_DTYPE_F32;
+    b.targets.ndim = 2;
+    b.targets.shape[0] = KEEP;
+    b.targets.shape[1] = 2;
+    b.labels = labels;
+    /* the optimizer must freeze the trunk first */
+    CHECK(vida_train_step_fc(m, o, &b, VIDA_TARGET_SINGLE, &loss) == VIDA_EINVAL);
+    CHECK(strstr(vida_last_error(), "freeze"));
+    CHECK_OK(vida_optimizer_set_group(o, "", 0, 1));
+    CHECK_OK(vida_optimizer_set_group(o, "fc.", 1, 1));
+#if defined(__SANITIZE_ADDRESS__)
+    const int steps = 3; /* under ASan: the code paths, not the learning */
+#else
+    const int steps = 100;
+#endif
+    for (int k = 0; k < steps; k++)
+        CHECK_OK(vida_train_step_fc(m, o, &b, VIDA_TARGET_SINGLE, &loss));
+    /* the trunk and BN statistics did not move; fc did */
+    for (int i = 0; i < m->n_params; i++) {
+        const vidai_param *q = &m->params[i];
+        int same = q->kind == VIDAI_PARAM_COUNT ? memcmp(before[i], &q->count, 8) == 0
+                                                : memcmp(before[i], q->data, (size_t)q->numel * 4) == 0;
+        if (!strncmp(q->name, "fc.", 3))
+            CHECKF(!same, "%s did not learn", q->name);
+        else
+            CHECKF(same, "%s moved", q->name);
+    }
+    {
+        int64_t ks[5] = {KEEP, 3, T, S, S}, kl[2] = {KEEP, 2};
+        vida_tensor_f32(&tx, clips, 5, ks);
+        vida_tensor_f32(&tl, logits, 2, kl);
+        CHECK_OK(vida_model_set_mode(m, VIDA_MODE_EVAL));
+        CHECK_OK(vida_model_forward(m, &tx, &tl, NULL));
+        for (int k = 0; k < KEEP; k++)
+            right += (logits[k * 2 + 1] > logits[k * 2]) == (labels[k] == 1);
+    }
+    {
+        double rms = 0;
+        for (int i = 0; i < N * F; i++)
+            rms += (double)feats[i] * feats[i];
+        printf("  fc-only: %d of %d right after %d steps (loss %.4f; feature rms %.3g)\n", right,
+               KEEP, steps, loss, sqrt(rms / (N * F)));
+    }
+    CHECK(steps < 100 || right >= KEEP - 1);
+    for (int i = 0; i < m->n_params; i++)
+        free(before[i]);
+    free(before);
+    vida_optimizer_free(o);
+    vida_model_free(m);
+}
