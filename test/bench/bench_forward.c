@@ -1,7 +1,8 @@
 /*
  * Benchmark (not a test): inference latency of one clip through a model, or
  * with --train 1 one training step (training-mode forward, softmax
- * cross-entropy, backward of every parameter), median of R runs after one
+ * cross-entropy, backward of every parameter, SGD update with momentum 0.9
+ * and weight decay 1e-4), median of R runs after one
  * warm-up. Prints one JSON line, the same shape as bench_torch.py's, so
  * bench_cpu.sh can tabulate both.
  *
@@ -37,6 +38,7 @@ int main(int argc, char **argv)
     vida_context *ctx = NULL;
     vida_model_params mp;
     vida_model *m = NULL;
+    vida_optimizer *o = NULL;
     vida_tensor tx, tl, tg, tt;
     int64_t shape[5], oshape[2];
     float *x, *logits, *dlogits, loss;
@@ -91,8 +93,15 @@ int main(int argc, char **argv)
     tt.dtype = VIDA_DTYPE_I32;
     tt.ndim = 1;
     tt.shape[0] = batch;
-    if (train)
+    if (train) {
+        vida_optimizer_params op;
         vida_model_set_mode(m, VIDA_MODE_TRAIN);
+        vida_optimizer_params_init(&op); /* SGD lr 0.01, momentum 0.9, weight decay 1e-4 */
+        if (vida_optimizer_create(&o, m, &op) != VIDA_OK) {
+            fprintf(stderr, "bench_forward: %s\n", vida_last_error());
+            return 1;
+        }
+    }
     for (i = -1; i < repeat; i++) { /* i = -1: warm-up */
         double t0 = now_ms();
         int rc = vida_model_forward(m, &tx, &tl, NULL);
@@ -100,6 +109,7 @@ int main(int argc, char **argv)
             rc = vida_loss(VIDA_LOSS_SOFTMAX_CE, &tl, &tt, &loss, &tg);
             rc = rc ? rc : vida_model_zero_grad(m);
             rc = rc ? rc : vida_model_backward(m, &tg, NULL);
+            rc = rc ? rc : vida_optimizer_step(o);
         }
         if (rc != VIDA_OK) {
             fprintf(stderr, "bench_forward: %s\n", vida_last_error());
@@ -121,6 +131,7 @@ int main(int argc, char **argv)
     free(dlogits);
     free(labels);
     free(t);
+    vida_optimizer_free(o);
     vida_model_free(m);
     vida_context_free(ctx);
     return 0;

@@ -6,7 +6,8 @@
 
 Random weights, eval mode, torch.inference_mode(), input 1x3x16x112x112
 (float32, NCTHW); with --train one training step instead (train mode,
-forward, F.cross_entropy, backward of every parameter, grads zeroed first).
+forward, F.cross_entropy, backward of every parameter, grads zeroed first,
+torch.optim.SGD step with momentum 0.9 and weight decay 1e-4).
 One warm-up run, then R timed runs. Prints one JSON line:
 {"threads": N, "median_ms": .., "min_ms": .., "max_ms": .., "torch": "<version>"},
 the shape build/bench/bench_forward prints for libvidaction.
@@ -41,11 +42,13 @@ def main(argv=None):
     if args.train:
         model.train()
         labels = torch.tensor([(i * 37) % 400 for i in range(args.batch)])
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
         for i in range(args.repeat + 1):  # the first is the warm-up
             t0 = time.perf_counter()
             model.zero_grad(set_to_none=False)
             loss = torch.nn.functional.cross_entropy(model(x), labels)
             loss.backward()
+            opt.step()
             if i:
                 times.append((time.perf_counter() - t0) * 1e3)
     else:
