@@ -15,6 +15,8 @@
  *                  [--max-minutes M] [--clips-per-video K] [--prefer P] [--json]
  *   vidaction train --manifest FILE --out DIR (--steps N | --epochs E) [options]
  *   vidaction eval MODEL --manifest FILE [--root DIR] [--clips K] [--crops 1|3] [--json]
+ *   vidaction features MODEL VIDEO... -o OUT.safetensors [--clips K]
+ *   vidaction classify MODEL VIDEO... [--clips K] [--top K] [--timeline SECONDS] [--json]
  *
  * `info` prints what vida_video_open measured (frame count, timestamps, keyframes),
  * not what the container claims. `clip` decodes frames F, F+R, ..., F+(L-1)R with
@@ -91,6 +93,11 @@ static void usage(FILE *f)
             "  eval MODEL --manifest FILE [--root DIR] [--clips K] [--crops 1|3] [--json]\n"
             "      K uniform clips (10) x crops per video, mean softmax: clip@1/5, video@1/5,\n"
             "      mean class accuracy, mAP, per-class table and confusion matrix\n"
+            "  features MODEL VIDEO... -o OUT       pooled features of K uniform clips (--clips 4):\n"
+            "      clip_features [clips,F], clip_video [clips], video_features [videos,F] (mean)\n"
+            "  classify MODEL VIDEO... [--clips K] [--top K] [--timeline SECONDS] [--json]\n"
+            "      top classes of the mean softmax of K uniform clips (10); with --timeline the\n"
+            "      best class of each window of SECONDS (its centre clip)\n"
             "\n"
             "  --version   print the version and build features\n"
             "  --help      this text\n",
@@ -1543,6 +1550,381 @@ done:
     return rc;
 }
 
+/*
+ * Runs the views a sampler gives for [t0, t1) of path (t1 < 0: the whole video)
+ * through m in eval mode: *nv views, logits [nv, C] and features [nv, F] in
+ * malloc'd buffers (features may be NULL). 0 on success, else the error is in
+ * vida_last_error().
+ */
+static int run_views(vida_context *ctx, vida_model *m, const vida_sampler *s, const char *path,
+                     double t0, double t1, int64_t *nv, float **logits, float **features)
+{
+    vida_video *v = NULL;
+    vida_sampler_params sp;
+    int64_t shape[5], lshape[2], fshape[2];
+    float *buf = NULL;
+    size_t n;
+    vida_tensor tx, tl, tf;
+    int rc;
+    sp.size = sizeof sp;
+    *logits = NULL;
+    if (features)
+        *features = NULL;
+    rc = vida_sampler_get_params(s, &sp);
+    rc = rc ? rc : vida_video_open(&v, ctx, path, NULL);
+    rc = rc ? rc : vida_sampler_plan(s, v, nv, shape);
+    if (rc != VIDA_OK)
+        goto out;
+    n = (size_t)*nv * 3 * (size_t)sp.frames * (size_t)sp.crop * (size_t)sp.crop;
+    buf = malloc(n * sizeof *buf);
+    *logits = malloc((size_t)*nv * (size_t)vida_model_num_classes(m) * sizeof **logits);
+    if (features)
+        *features = malloc((size_t)*nv * (size_t)vida_model_feature_dim(m) * sizeof **features);
+    if (!buf || !*logits || (features && !*features)) {
+        rc = VIDA_ENOMEM;
+        goto out;
+    }
+    rc = vida_sampler_sample_window(s, v, 0, t0, t1, buf, n * sizeof *buf, NULL, 0);
+    if (rc != VIDA_OK)
+        goto out;
+    vida_tensor_f32(&tx, buf, 5, shape);
+    lshape[0] = fshape[0] = *nv;
+    lshape[1] = vida_model_num_classes(m);
+    fshape[1] = vida_model_feature_dim(m);
+    vida_tensor_f32(&tl, *logits, 2, lshape);
+    if (features)
+        vida_tensor_f32(&tf, *features, 2, fshape);
+    rc = vida_model_set_mode(m, VIDA_MODE_EVAL);
+    rc = rc ? rc : vida_model_forward(m, &tx, &tl, features ? &tf : NULL);
+out:
+    free(buf);
+    vida_video_free(v);
+    if (rc != VIDA_OK) {
+        free(*logits);
+        *logits = NULL;
+        if (features) {
+            free(*features);
+            *features = NULL;
+        }
+    }
+    return rc;
+}
+
+/* The model's clip geometry into sp, K uniform clips, centre crop, float32. */
+static void model_sampler_params(const vida_model *m, vida_sampler_params *sp, int clips, int mode)
+{
+    vida_sampler_params_init(sp);
+    sp->frames = meta_int(m, "clip_frames", 16);
+    sp->stride = meta_int(m, "frame_stride", 1);
+    sp->crop = meta_int(m, "crop", 112);
+    sp->short_side_min = sp->short_side_max = meta_int(m, "short_side", 128);
+    sp->clip_mode = mode;
+    sp->clips = clips;
+    sp->crop_mode = VIDA_CROP_CENTER;
+    sp->output = VIDA_SAMPLE_F32;
+}
+
+static int cmd_features(int argc, char **argv)
+{
+    const char *model_path = NULL, *out = NULL;
+    const char **videos = calloc((size_t)argc, sizeof *videos);
+    long clips = 4;
+    int n_videos = 0, rc = 1, F;
+    vida_context *ctx = NULL;
+    vida_model *m = NULL;
+    vida_sampler_params sp;
+    vida_sampler *s = NULL;
+    float *clip_f = NULL, *video_f = NULL;
+    int64_t *clip_v = NULL, total = 0;
+    if (!videos)
+        return fail("out of memory");
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help")) {
+            usage(stdout);
+            free(videos);
+            return 0;
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--clips")) {
+            const char *v = arg_value(argc, argv, &i);
+            if (!v) {
+                free(videos);
+                return usage_error("missing value after", a);
+            }
+            if (!strcmp(a, "-o"))
+                out = v;
+            else if (parse_long(v, 1, 1000, &clips)) {
+                free(videos);
+                return usage_error("bad --clips", v);
+            }
+        } else if (a[0] == '-') {
+            free(videos);
+            return usage_error("unknown option", a);
+        } else if (!model_path) {
+            model_path = a;
+        } else {
+            videos[n_videos++] = a;
+        }
+    }
+    if (!model_path || !n_videos || !out) {
+        free(videos);
+        return usage_error("features takes MODEL VIDEO... -o OUT.safetensors", NULL);
+    }
+    if (make_context(&ctx, 1, 0) || vida_model_load(&m, ctx, model_path) != VIDA_OK) {
+        rc = ctx ? fail_file(model_path) : 1;
+        goto done;
+    }
+    F = vida_model_feature_dim(m);
+    model_sampler_params(m, &sp, (int)clips, VIDA_CLIPS_UNIFORM);
+    if (vida_sampler_create(&s, ctx, &sp) != VIDA_OK) {
+        fail("cannot create the sampler");
+        goto done;
+    }
+    clip_f = malloc((size_t)n_videos * (size_t)clips * (size_t)F * sizeof *clip_f);
+    clip_v = malloc((size_t)n_videos * (size_t)clips * sizeof *clip_v);
+    video_f = calloc((size_t)n_videos * (size_t)F, sizeof *video_f);
+    if (!clip_f || !clip_v || !video_f) {
+        fail("out of memory");
+        goto done;
+    }
+    for (int k = 0; k < n_videos; k++) {
+        int64_t nv = 0;
+        float *logits = NULL, *f = NULL;
+        if (run_views(ctx, m, s, videos[k], 0, -1, &nv, &logits, &f) != VIDA_OK) {
+            rc = fail_file(videos[k]);
+            goto done;
+        }
+        for (int64_t c = 0; c < nv; c++) {
+            memcpy(clip_f + (total + c) * F, f + c * F, (size_t)F * sizeof *f);
+            clip_v[total + c] = k;
+            for (int j = 0; j < F; j++)
+                video_f[(size_t)k * F + j] += f[c * F + j] / (float)nv;
+        }
+        total += nv;
+        free(logits);
+        free(f);
+    }
+    {
+        const char *names[3] = {"clip_features", "clip_video", "video_features"};
+        vida_tensor t[3];
+        int64_t s0[2] = {total, F}, s1[1] = {total}, s2[2] = {n_videos, F};
+        vida_tensor_f32(&t[0], clip_f, 2, s0);
+        memset(&t[1], 0, sizeof t[1]);
+        t[1].data = clip_v;
+        t[1].dtype = VIDA_DTYPE_I64;
+        t[1].ndim = 1;
+        t[1].shape[0] = s1[0];
+        vida_tensor_f32(&t[2], video_f, 2, s2);
+        if (vida_tensorfile_write(out, 3, names, t) != VIDA_OK) {
+            rc = fail_file(out);
+            goto done;
+        }
+    }
+    printf("wrote %s: clip_features [%lld,%d], clip_video [%lld], video_features [%d,%d]\n", out,
+           (long long)total, F, (long long)total, n_videos, F);
+    rc = 0;
+done:
+    free(clip_f);
+    free(clip_v);
+    free(video_f);
+    free(videos);
+    vida_sampler_free(s);
+    vida_model_free(m);
+    vida_context_free(ctx);
+    return rc;
+}
+
+static void softmax_mean(const float *logits, int64_t nv, int64_t C, double *p)
+{
+    for (int64_t j = 0; j < C; j++)
+        p[j] = 0;
+    for (int64_t v = 0; v < nv; v++) {
+        const float *x = logits + v * C;
+        double mx = x[0], sum = 0;
+        for (int64_t j = 1; j < C; j++)
+            mx = x[j] > mx ? x[j] : mx;
+        for (int64_t j = 0; j < C; j++)
+            sum += exp(x[j] - mx);
+        for (int64_t j = 0; j < C; j++)
+            p[j] += exp(x[j] - mx) / sum / (double)nv;
+    }
+}
+
+static int cmd_classify(int argc, char **argv)
+{
+    const char *model_path = NULL;
+    const char **videos = calloc((size_t)argc, sizeof *videos);
+    long clips = 10, top = 5;
+    double timeline = 0;
+    int n_videos = 0, rc = 1, json = 0, n_names = 0;
+    char **names = NULL;
+    vida_context *ctx = NULL;
+    vida_model *m = NULL;
+    vida_sampler_params sp;
+    vida_sampler *s = NULL, *ws = NULL;
+    double *p = NULL;
+    int64_t C;
+    if (!videos)
+        return fail("out of memory");
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "--help")) {
+            usage(stdout);
+            free(videos);
+            return 0;
+        }
+        if (!strcmp(a, "--json")) {
+            json = 1;
+            continue;
+        }
+        if (a[0] != '-') {
+            if (!model_path)
+                model_path = a;
+            else
+                videos[n_videos++] = a;
+            continue;
+        }
+        v = arg_value(argc, argv, &i);
+        if (!v || (!strcmp(a, "--clips") && parse_long(v, 1, 1000, &clips)) ||
+            (!strcmp(a, "--top") && parse_long(v, 1, 1000000, &top)) ||
+            (!strcmp(a, "--timeline") && (parse_double(v, &timeline) || !(timeline > 0))) ||
+            (strcmp(a, "--clips") && strcmp(a, "--top") && strcmp(a, "--timeline"))) {
+            free(videos);
+            return usage_error("bad option or value:", a);
+        }
+    }
+    if (!model_path || !n_videos) {
+        free(videos);
+        return usage_error("classify takes MODEL VIDEO...", NULL);
+    }
+    if (make_context(&ctx, 1, 0) || vida_model_load(&m, ctx, model_path) != VIDA_OK) {
+        rc = ctx ? fail_file(model_path) : 1;
+        goto done;
+    }
+    C = vida_model_num_classes(m);
+    if (top > C)
+        top = C;
+    if (parse_labels(vida_model_get_meta(m, "labels"), &names, &n_names) || n_names != C) {
+        if (names)
+            free_labels(names, n_names);
+        names = NULL;
+        n_names = 0;
+    }
+    model_sampler_params(m, &sp, (int)clips, VIDA_CLIPS_UNIFORM);
+    if (vida_sampler_create(&s, ctx, &sp) != VIDA_OK) {
+        fail("cannot create the sampler");
+        goto done;
+    }
+    model_sampler_params(m, &sp, 1, VIDA_CLIPS_CENTER);
+    if (vida_sampler_create(&ws, ctx, &sp) != VIDA_OK || !(p = malloc((size_t)C * sizeof *p))) {
+        fail("cannot create the sampler");
+        goto done;
+    }
+    if (json)
+        printf("[");
+    for (int k = 0; k < n_videos; k++) {
+        int64_t nv = 0;
+        float *logits = NULL;
+        int *best = malloc((size_t)top * sizeof *best);
+        if (!best || run_views(ctx, m, s, videos[k], 0, -1, &nv, &logits, NULL) != VIDA_OK) {
+            free(best);
+            if (json)
+                printf("]\n");
+            rc = fail_file(videos[k]);
+            goto done;
+        }
+        softmax_mean(logits, nv, C, p);
+        free(logits);
+        for (int r = 0; r < top; r++) { /* the top classes, ties to the lower number */
+            int b = -1;
+            for (int64_t j = 0; j < C; j++) {
+                int used = 0;
+                for (int q = 0; q < r; q++)
+                    used |= best[q] == j;
+                if (!used && (b < 0 || p[j] > p[b]))
+                    b = (int)j;
+            }
+            best[r] = b;
+        }
+        if (json) {
+            printf("%s{\"video\":", k ? "," : "");
+            json_string(videos[k]);
+            printf(",\"clips\":%lld,\"top\":[", (long long)nv);
+            for (int r = 0; r < top; r++) {
+                printf("%s{\"class\":%d,\"name\":", r ? "," : "", best[r]);
+                json_string(names ? names[best[r]] : "");
+                printf(",\"p\":%.6f}", p[best[r]]);
+            }
+            printf("]");
+        } else {
+            printf("%s (%lld clips):", videos[k], (long long)nv);
+            for (int r = 0; r < top; r++)
+                printf(" %s%s %.4f", r ? "| " : "", names ? names[best[r]] : "?", p[best[r]]);
+            printf("\n");
+        }
+        free(best);
+        if (timeline > 0) {
+            /* one centre clip per window of `timeline` seconds */
+            vida_video *v = NULL;
+            vida_video_info info;
+            int nw = 0;
+            info.size = sizeof info;
+            if (vida_video_open(&v, ctx, videos[k], NULL) != VIDA_OK ||
+                vida_video_get_info(v, &info) != VIDA_OK) {
+                vida_video_free(v);
+                if (json)
+                    printf("}]\n");
+                rc = fail_file(videos[k]);
+                goto done;
+            }
+            vida_video_free(v);
+            if (json)
+                printf(",\"timeline\":[");
+            for (double t0 = 0; t0 < info.duration - 1e-9; t0 += timeline) {
+                double t1 = t0 + timeline < info.duration ? t0 + timeline : -1;
+                int b = 0;
+                if (run_views(ctx, m, ws, videos[k], t0, t1, &nv, &logits, NULL) != VIDA_OK) {
+                    if (json)
+                        printf("]}]\n");
+                    rc = fail_file(videos[k]);
+                    goto done;
+                }
+                softmax_mean(logits, nv, C, p);
+                free(logits);
+                for (int64_t j = 1; j < C; j++)
+                    if (p[j] > p[b])
+                        b = (int)j;
+                if (json) {
+                    printf("%s{\"start\":%.3f,\"end\":%.3f,\"class\":%d,\"name\":", nw ? "," : "", t0,
+                           t1 < 0 ? info.duration : t1, b);
+                    json_string(names ? names[b] : "");
+                    printf(",\"p\":%.6f}", p[b]);
+                } else {
+                    printf("  %8.3f - %8.3f s: %s %.4f\n", t0, t1 < 0 ? info.duration : t1,
+                           names ? names[b] : "?", p[b]);
+                }
+                nw++;
+            }
+            if (json)
+                printf("]");
+        }
+        if (json)
+            printf("}");
+    }
+    if (json)
+        printf("]\n");
+    rc = 0;
+done:
+    free(p);
+    free(videos);
+    if (names)
+        free_labels(names, n_names);
+    vida_sampler_free(s);
+    vida_sampler_free(ws);
+    vida_model_free(m);
+    vida_context_free(ctx);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -1575,5 +1957,9 @@ int main(int argc, char **argv)
         return cmd_train(argc, argv);
     if (strcmp(argv[1], "eval") == 0)
         return cmd_eval(argc, argv);
+    if (strcmp(argv[1], "features") == 0)
+        return cmd_features(argc, argv);
+    if (strcmp(argv[1], "classify") == 0)
+        return cmd_classify(argc, argv);
     return usage_error("unknown command", argv[1]);
 }

@@ -66,6 +66,35 @@ t eval_json '"$V" eval "$tmp/a/model.safetensors" --manifest "$d/m.tsv" --clips 
 t eval_three_crops '"$V" eval "$tmp/a/model.safetensors" --manifest "$d/m.tsv" --clips 1 --crops 3 --json >"$tmp/e3.json" &&
     json "$tmp/e3.json" "j[\"clips\"]==30"'
 t eval_text '"$V" eval "$tmp/a/model.safetensors" --manifest "$d/m.tsv" --clips 1 | grep -q "^10 videos (0 left out), 10 clips: clip@1 "'
+check_features() {
+    $PY - "$1" <<'PYEOF'
+import json, struct, sys
+with open(sys.argv[1], "rb") as f:
+    n = struct.unpack("<Q", f.read(8))[0]
+    h = json.loads(f.read(n))
+    data = f.read()
+def get(name, fmt, size):
+    e = h[name]
+    a, b = e["data_offsets"]
+    return e["shape"], struct.unpack("<%d%s" % ((b - a) // size, fmt), data[a:b])
+cs, cf = get("clip_features", "f", 4)
+vs, vi = get("clip_video", "q", 8)
+ws, vf = get("video_features", "f", 4)
+F = cs[1]
+ok = cs[0] == 4 and vs == [4] and ws == [2, F] and list(vi) == [0, 0, 1, 1]
+for v in range(2):
+    for j in range(F):
+        m = (cf[(2 * v) * F + j] + cf[(2 * v + 1) * F + j]) / 2
+        ok = ok and abs(m - vf[v * F + j]) <= 1e-5 * max(1.0, abs(m))
+sys.exit(0 if ok else 1)
+PYEOF
+}
+t features '"$V" features "$tmp/a/model.safetensors" "$d/v0.mp4" "$d/v1.mp4" --clips 2 -o "$tmp/f.safetensors" >"$tmp/f.log" &&
+    grep -q "clip_features \[4," "$tmp/f.log" && check_features "$tmp/f.safetensors"'
+t classify_json '"$V" classify "$tmp/a/model.safetensors" "$d/v1.mp4" --clips 2 --top 2 --timeline 0.5 --json >"$tmp/c.json" &&
+    json "$tmp/c.json" "len(j)==1 and j[0][\"clips\"]==2 and sorted(x[\"name\"] for x in j[0][\"top\"])==[\"left\",\"right\"] and abs(sum(x[\"p\"] for x in j[0][\"top\"])-1)<1e-5 and len(j[0][\"timeline\"])==4 and j[0][\"timeline\"][3][\"end\"]==2.0"'
+t classify_text '"$V" classify "$tmp/a/model.safetensors" "$d/v0.mp4" --clips 1 --top 1 | grep -q "v0.mp4 (1 clips): \(left\|right\) "'
+t classify_bad_video '"$V" classify "$tmp/a/model.safetensors" "$tmp/nope.mp4" 2>"$tmp/e5"; [ $? = 1 ] && grep -q "nope.mp4" "$tmp/e5"'
 t train_needs_out '"$V" train --manifest "$d/m.tsv" --steps 1 2>"$tmp/e1"; [ $? = 2 ] && grep -q "needs --manifest FILE, --out DIR" "$tmp/e1"'
 # transfer: a 3-class manifest (the two motions and a still box), from model a with
 # the backbone frozen: a new 3-way classifier learns, every other tensor stays a's
