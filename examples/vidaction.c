@@ -33,6 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <vidaction.h>
 
@@ -1050,6 +1052,13 @@ static int meta_int(const vida_model *m, const char *key, int fallback)
     return s && atoi(s) > 0 ? atoi(s) : fallback;
 }
 
+static double wall_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static int cmd_train(int argc, char **argv)
 {
     const char *manifest = NULL, *root = NULL, *taxonomy = NULL, *out = NULL, *init = NULL;
@@ -1295,6 +1304,9 @@ static int cmd_train(int argc, char **argv)
         printf("resumed from %s at step %lld (epoch %lld, batch %lld)\n", resume,
                (long long)vida_optimizer_step_count(o), (long long)st.epoch, (long long)st.number);
     }
+    int tty = isatty(1);
+    double t_start = wall_seconds();
+    int64_t first_step = vida_optimizer_step_count(o), clips_done = 0;
     while (vida_optimizer_step_count(o) < steps) {
         vida_batch b;
         vida_optimizer_stats ost;
@@ -1323,9 +1335,27 @@ static int cmd_train(int argc, char **argv)
             fail("training step failed");
             goto done;
         }
-        printf("step %lld/%ld epoch %lld loss %.4f lr %.5g\n", (long long)ost.steps, steps,
-               (long long)b.epoch, (double)loss, ost.last_lr);
-        fflush(stdout);
+        clips_done += b.n * b.views;
+        {
+            /* a progress bar on a terminal, plain lines otherwise */
+            double el = wall_seconds() - t_start, rate = el > 0 ? (double)clips_done / el : 0;
+            double eta = ost.steps > first_step ? el / (double)(ost.steps - first_step) *
+                                                      (double)(steps - ost.steps)
+                                                : 0;
+            if (tty) {
+                int w = (int)(30 * ost.steps / steps);
+                printf("\r[%.*s%*s] %lld/%ld loss %.4f %.1f clips/s ETA %.0f s ", w,
+                       "##############################", 30 - w, "", (long long)ost.steps, steps,
+                       (double)loss, rate, eta);
+                if (ost.steps == steps)
+                    printf("\n");
+            } else {
+                printf("step %lld/%ld epoch %lld loss %.4f lr %.5g clips/s %.1f eta %.0f s\n",
+                       (long long)ost.steps, steps, (long long)b.epoch, (double)loss, ost.last_lr,
+                       rate, eta);
+            }
+            fflush(stdout);
+        }
         if (every && ost.steps % every == 0) {
             vida_loader_state st;
             st.size = sizeof st;

@@ -63,6 +63,12 @@ t sigkill_resume_is_bitwise killed_resume
 
 t eval_json '"$V" eval "$tmp/a/model.safetensors" --manifest "$d/m.tsv" --clips 2 --json >"$tmp/e.json" &&
     json "$tmp/e.json" "j[\"videos\"]==10 and j[\"clips\"]==20 and all(0<=j[k]<=1 for k in (\"clip_top1\",\"clip_top5\",\"video_top1\",\"video_top5\",\"mean_class_accuracy\",\"map\")) and [c[\"name\"] for c in j[\"classes\"]]==[\"left\",\"right\"] and sum(map(sum, j[\"confusion\"]))==10"'
+# a video shorter than one clip (5 frames; a clip spans 15): evaluated with its last frame repeated
+ffmpeg -nostdin -v error -y -f lavfi -i "color=c=0x303030:s=64x64:r=25:d=0.2" -c:v libx264 -preset ultrafast \
+    -pix_fmt yuv420p "$d/short.mp4" || exit 1
+printf 'short.mp4\tleft\nv1.mp4\tright\n' >"$d/short.tsv"
+t eval_short_video '"$V" eval "$tmp/a/model.safetensors" --manifest "$d/short.tsv" --clips 3 --json >"$tmp/es.json" &&
+    json "$tmp/es.json" "j[\"videos\"]==2 and j[\"failed\"]==0 and j[\"clips\"]==6"'
 t eval_three_crops '"$V" eval "$tmp/a/model.safetensors" --manifest "$d/m.tsv" --clips 1 --crops 3 --json >"$tmp/e3.json" &&
     json "$tmp/e3.json" "j[\"clips\"]==30"'
 t eval_text '"$V" eval "$tmp/a/model.safetensors" --manifest "$d/m.tsv" --clips 1 | grep -q "^10 videos (0 left out), 10 clips: clip@1 "'
