@@ -87,7 +87,8 @@ static void usage(FILE *f)
             "      --arch r2plus1d|r3d|mc3|r2d (r2plus1d), --depth D (18), --width W (1),\n"
             "      --clip-len L (8), --stride R (2), --short-side S (128), --crop C (112),\n"
             "      --batch B (8), --lr X (0.01), --momentum M (0.9), --weight-decay W (1e-4),\n"
-            "      --nesterov, --warmup N, --schedule constant|step|cosine, --threads T (1),\n"
+            "      --nesterov, --warmup N, --schedule constant|step|cosine (step: x0.1 at 1/3\n"
+            "      and 2/3 of the steps), --classes N (a check), --threads T (1),\n"
             "      --seed S, --checkpoint-every N (DIR/checkpoint.safetensors),\n"
             "      --resume CHECKPOINT (continues exactly), --init MODEL (start from its weights;\n"
             "      a new classifier when the classes differ), --freeze backbone (with --init:\n"
@@ -1077,7 +1078,7 @@ static int cmd_train(int argc, char **argv)
     vida_optimizer *o = NULL;
     char path[4096], ckpt[4096];
     long steps = 0, epochs = 0, every = 0, threads = 1, seed = 0, clip_len = 8, stride = 2;
-    long short_side = 128, crop = 112, batch = 8;
+    long short_side = 128, crop = 112, batch = 8, classes = 0;
     int rc = 1, i, freeze = 0;
     vida_dataset_params_init(&dp);
     vida_model_params_init(&mp);
@@ -1137,7 +1138,7 @@ static int cmd_train(int argc, char **argv)
                    !strcmp(a, "--checkpoint-every") || !strcmp(a, "--threads") ||
                    !strcmp(a, "--seed") || !strcmp(a, "--clip-len") || !strcmp(a, "--stride") ||
                    !strcmp(a, "--short-side") || !strcmp(a, "--crop") || !strcmp(a, "--batch") ||
-                   !strcmp(a, "--warmup") || !strcmp(a, "--min-count")) {
+                   !strcmp(a, "--warmup") || !strcmp(a, "--min-count") || !strcmp(a, "--classes")) {
             if (parse_long(v, !strcmp(a, "--seed") || !strcmp(a, "--warmup") ? 0 : 1, 0x7fffffffL, &lv))
                 return usage_error("bad value for", a);
             if (!strcmp(a, "--depth")) mp.depth = (int)lv;
@@ -1152,6 +1153,7 @@ static int cmd_train(int argc, char **argv)
             else if (!strcmp(a, "--crop")) crop = lv;
             else if (!strcmp(a, "--batch")) batch = lv;
             else if (!strcmp(a, "--warmup")) op.warmup_steps = lv;
+            else if (!strcmp(a, "--classes")) classes = lv;
             else dp.min_count = (int)lv;
         } else if (!strcmp(a, "--lr") || !strcmp(a, "--momentum") || !strcmp(a, "--weight-decay") ||
                    !strcmp(a, "--width")) {
@@ -1189,6 +1191,11 @@ static int cmd_train(int argc, char **argv)
     }
     print_problems(ds);
     mp.num_classes = (int)vida_dataset_n_classes(ds);
+    if (classes && classes != mp.num_classes) {
+        fprintf(stderr, "%s: error: --classes %ld, but the label space of %s has %d classes\n",
+                prog, classes, manifest, mp.num_classes);
+        goto done;
+    }
     if (init) {
         /* transfer: the trunk from MODEL; a new classifier when the classes differ */
         vida_model *src = NULL;
@@ -1287,6 +1294,12 @@ static int cmd_train(int argc, char **argv)
         steps = (long)(per_epoch * epochs);
     }
     op.total_steps = steps;
+    if (op.schedule == VIDA_SCHEDULE_STEP && steps >= 3) {
+        /* x0.1 at 1/3 and 2/3 of the run */
+        op.n_milestones = 2;
+        op.milestones[0] = steps / 3;
+        op.milestones[1] = 2 * steps / 3;
+    }
     if (vida_sampler_create(&s, ctx, &sp) != VIDA_OK || vida_loader_create(&l, ctx, ds, s, &lp) != VIDA_OK ||
         vida_optimizer_create(&o, m, &op) != VIDA_OK ||
         (freeze && (vida_optimizer_set_group(o, "", 0, 1) != VIDA_OK ||
