@@ -66,7 +66,7 @@ for line in open(raw):
 def cell(r):
     return "%.1f (%.1f–%.1f)" % (r["median_ms"], r["min_ms"], r["max_ms"]) if r else "n/a"
 
-what = ("training step (train-mode forward, cross-entropy, backward)" if mode == "train"
+what = ("training step (train-mode forward, cross-entropy, backward, SGD update)" if mode == "train"
         else "forward, eval")
 print("r2plus1d_18 %s, %sx3x%sx112x112; median of %s runs after one warm-up"
       % (what, batch, frames, repeat))
