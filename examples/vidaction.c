@@ -93,7 +93,8 @@ static void usage(FILE *f)
             "      --resume CHECKPOINT (continues exactly), --init MODEL (start from its weights;\n"
             "      a new classifier when the classes differ), --freeze backbone (with --init:\n"
             "      fc-only, BN on running statistics)\n"
-            "  eval MODEL --manifest FILE [--root DIR] [--clips K] [--crops 1|3] [--json]\n"
+            "  eval MODEL --manifest FILE [--root DIR] [--clips K] [--crops 1|3] [--threads T]\n"
+            "      [--json]\n"
             "      K uniform clips (10) x crops per video, mean softmax: clip@1/5, video@1/5,\n"
             "      mean class accuracy, mAP, per-class table and confusion matrix\n"
             "  features MODEL VIDEO... -o OUT       pooled features of K uniform clips (--clips 4):\n"
@@ -993,12 +994,19 @@ static int parse_labels(const char *s, char ***out, int *n)
         while (*s && *s != '"') {
             if (*s == '\\') {
                 s++;
+                if (!*s) {
+                    free(buf);
+                    goto bad;
+                }
                 if (*s == 'u') {
                     unsigned v = 0;
-                    if (sscanf(s + 1, "%4x", &v) != 1) {
-                        free(buf);
-                        goto bad;
-                    }
+                    for (int q = 1; q <= 4; q++)
+                        if (!((s[q] >= '0' && s[q] <= '9') || (s[q] >= 'a' && s[q] <= 'f') ||
+                              (s[q] >= 'A' && s[q] <= 'F'))) {
+                            free(buf);
+                            goto bad;
+                        }
+                    sscanf(s + 1, "%4x", &v);
                     s += 5;
                     if (v < 0x80) {
                         *b++ = (char)v;
@@ -1023,10 +1031,13 @@ static int parse_labels(const char *s, char ***out, int *n)
             free(buf);
             goto bad;
         }
-        names = realloc(names, (size_t)(count + 1) * sizeof *names);
-        if (!names) {
-            free(buf);
-            return -1;
+        {
+            char **grown = realloc(names, (size_t)(count + 1) * sizeof *names);
+            if (!grown) {
+                free(buf);
+                goto bad;
+            }
+            names = grown;
         }
         names[count++] = buf;
     }
@@ -1185,12 +1196,17 @@ static int cmd_train(int argc, char **argv)
         return fail("cannot create the context");
     dp.root = root;
     dp.taxonomy = taxonomy;
-    if (vida_dataset_open(&ds, ctx, manifest, &dp) != VIDA_OK) {
+    if (vida_dataset_open(&ds, NULL, manifest, &dp) != VIDA_OK) {
         fail("cannot open the dataset");
         goto done;
     }
     print_problems(ds);
     mp.num_classes = (int)vida_dataset_n_classes(ds);
+    if (mp.num_classes < 2) {
+        fprintf(stderr, "%s: error: the label space of %s has %d class; training needs two or more\n",
+                prog, manifest, mp.num_classes);
+        goto done;
+    }
     if (classes && classes != mp.num_classes) {
         fprintf(stderr, "%s: error: --classes %ld, but the label space of %s has %d classes\n",
                 prog, classes, manifest, mp.num_classes);
@@ -1205,7 +1221,19 @@ static int cmd_train(int argc, char **argv)
         }
         mp.size = sizeof mp;
         vida_model_get_params(src, &mp);
-        if (vida_model_num_classes(src) == (int)vida_dataset_n_classes(ds)) {
+        int same = 0;
+        char **old_names = NULL;
+        int n_old = 0;
+        if (vida_model_num_classes(src) == (int)vida_dataset_n_classes(ds) &&
+            parse_labels(vida_model_get_meta(src, "labels"), &old_names, &n_old) == 0 &&
+            n_old == vida_model_num_classes(src)) {
+            same = 1;
+            for (int c = 0; c < n_old; c++)
+                same &= !strcmp(old_names[c], vida_dataset_label_name(ds, c));
+        }
+        if (old_names)
+            free_labels(old_names, n_old);
+        if (same) {
             m = src;
         } else {
             mp.num_classes = (int)vida_dataset_n_classes(ds);
@@ -1237,8 +1265,9 @@ static int cmd_train(int argc, char **argv)
             for (const char *const *k = (const char *const[]){"mean", "std", "source", NULL}; *k; k++)
                 if (vida_model_get_meta(src, *k))
                     vida_model_set_meta(m, *k, vida_model_get_meta(src, *k));
-            printf("init from %s: trunk copied, new classifier for %d classes (was %d)\n", init,
-                   mp.num_classes, vida_model_num_classes(src));
+            printf("init from %s: trunk copied, new classifier for %d classes (was %d%s)\n", init,
+                   mp.num_classes, vida_model_num_classes(src),
+                   vida_model_num_classes(src) == mp.num_classes ? ", with other names" : "");
             vida_model_free(src);
         }
     } else if (vida_model_create(&m, ctx, &mp) != VIDA_OK) {
@@ -1249,20 +1278,28 @@ static int cmd_train(int argc, char **argv)
         /* the class names and clip geometry go with the weights */
         size_t cap = 64, used = 1;
         char *labels = malloc(cap), num[32];
-        labels[0] = '[';
-        for (int64_t c = 0; labels && c < vida_dataset_n_classes(ds); c++) {
-            char q[2100];
-            if (json_quote(q, sizeof q, vida_dataset_label_name(ds, c)))
-                continue;
-            while (used + strlen(q) + 3 > cap)
-                labels = realloc(labels, cap *= 2);
-            if (!labels)
-                break;
-            used += (size_t)sprintf(labels + used, "%s%s", c ? "," : "", q);
-        }
+        static char q[6 * 1024 + 8];
         if (!labels) {
             fail("out of memory");
             goto done;
+        }
+        labels[0] = '[';
+        for (int64_t c = 0; c < vida_dataset_n_classes(ds); c++) {
+            if (json_quote(q, sizeof q, vida_dataset_label_name(ds, c))) {
+                free(labels);
+                fprintf(stderr, "%s: error: class name %lld is too long\n", prog, (long long)c);
+                goto done;
+            }
+            while (used + strlen(q) + 3 > cap) {
+                char *grown = realloc(labels, cap *= 2);
+                if (!grown) {
+                    free(labels);
+                    fail("out of memory");
+                    goto done;
+                }
+                labels = grown;
+            }
+            used += (size_t)sprintf(labels + used, "%s%s", c ? "," : "", q);
         }
         labels[used++] = ']';
         labels[used] = 0;
@@ -1289,9 +1326,11 @@ static int cmd_train(int argc, char **argv)
     lp.threads = (int)threads;
     lp.seed = (uint64_t)seed;
     if (epochs) {
+        /* the loader ends after `epochs` epochs; steps only sizes the schedule */
         int64_t per_epoch = vida_dataset_epoch_size(ds) / lp.batch +
                             (vida_dataset_epoch_size(ds) % lp.batch != 0);
         steps = (long)(per_epoch * epochs);
+        lp.epochs = epochs;
     }
     op.total_steps = steps;
     if (op.schedule == VIDA_SCHEDULE_STEP && steps >= 3) {
@@ -1330,6 +1369,8 @@ static int cmd_train(int argc, char **argv)
             fail("the loader stopped");
             goto done;
         }
+        if (b.end)
+            break;
         if (b.n == 0)
             continue;
         r = freeze ? vida_train_step_fc(m, o, &b, VIDA_TARGET_SINGLE, &loss)
@@ -1379,6 +1420,19 @@ static int cmd_train(int argc, char **argv)
             }
         }
     }
+    {
+        vida_loader_stats ls;
+        ls.size = sizeof ls;
+        if (vida_loader_get_stats(l, &ls) == VIDA_OK && ls.failures > 0) {
+            fprintf(stderr, "%s: warning: %lld of %lld samples failed to decode and were left out:\n",
+                    prog, (long long)ls.failures, (long long)ls.samples);
+            for (int64_t k = 0; k < ls.failed_videos; k++) {
+                const char *msg;
+                if (vida_loader_failure(l, k, NULL, &msg) == VIDA_OK)
+                    fprintf(stderr, "  %s\n", msg);
+            }
+        }
+    }
     if (vida_model_save(m, path) != VIDA_OK) {
         fail("cannot save the model");
         goto done;
@@ -1393,6 +1447,32 @@ done:
     vida_dataset_free(ds);
     vida_context_free(ctx);
     return rc;
+}
+
+/*
+ * Runs n views x [n, 3, T, H, W] (shape[0] = n) through m in chunks of 16,
+ * writing logits [n, C] and, when features is not NULL, features [n, F]:
+ * the activations of 16 views at a time, however many views a video has.
+ */
+static int forward_chunks(vida_model *m, float *x, const int64_t shape[5], float *logits,
+                          float *features)
+{
+    int64_t n = shape[0], per = shape[1] * shape[2] * shape[3] * shape[4];
+    int64_t C = vida_model_num_classes(m), F = vida_model_feature_dim(m);
+    for (int64_t a = 0; a < n; a += 16) {
+        int64_t k = n - a < 16 ? n - a : 16;
+        int64_t xs[5] = {k, shape[1], shape[2], shape[3], shape[4]}, ls[2] = {k, C}, fs[2] = {k, F};
+        vida_tensor tx, tl, tf;
+        int rc;
+        vida_tensor_f32(&tx, x + a * per, 5, xs);
+        vida_tensor_f32(&tl, logits + a * C, 2, ls);
+        if (features)
+            vida_tensor_f32(&tf, features + a * F, 2, fs);
+        rc = vida_model_forward(m, &tx, &tl, features ? &tf : NULL);
+        if (rc != VIDA_OK)
+            return rc;
+    }
+    return VIDA_OK;
 }
 
 static int cmd_eval(int argc, char **argv)
@@ -1413,6 +1493,7 @@ static int cmd_eval(int argc, char **argv)
     int64_t failed = 0, C;
     float *buf = NULL, *logits = NULL;
     size_t buf_cap = 0;
+    int64_t logits_cap = 0;
     for (i = 2; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "--help")) {
@@ -1435,7 +1516,7 @@ static int cmd_eval(int argc, char **argv)
         if (!strcmp(a, "--manifest")) manifest = v;
         else if (!strcmp(a, "--root")) root = v;
         else if (!strcmp(a, "--clips")) {
-            if (parse_long(v, 1, 1000, &clips)) return usage_error("bad --clips", v);
+            if (parse_long(v, 1, 100, &clips)) return usage_error("bad --clips (1..100)", v);
         } else if (!strcmp(a, "--crops")) {
             if (parse_long(v, 1, 3, &crops) || crops == 2) return usage_error("bad --crops (1 or 3)", v);
         } else if (!strcmp(a, "--threads")) {
@@ -1461,14 +1542,23 @@ static int cmd_eval(int argc, char **argv)
         dp.classes = (const char *const *)names;
         dp.n_classes = n_names;
     } else {
-        fprintf(stderr, "%s: warning: %s has no class names; the manifest's labels are taken in "
-                "byte order\n", prog, model_path);
+        fprintf(stderr, "%s: warning: %s has no usable class names (labels metadata missing, "
+                "malformed or not %lld long); the manifest's labels are taken in byte order\n",
+                prog, model_path, (long long)C);
     }
-    if (vida_dataset_open(&ds, ctx, manifest, &dp) != VIDA_OK) {
+    if (vida_dataset_open(&ds, NULL, manifest, &dp) != VIDA_OK) {
         fail("cannot open the dataset");
         goto done;
     }
     print_problems(ds);
+    {
+        vida_dataset_stats dst;
+        dst.size = sizeof dst;
+        if (vida_dataset_get_stats(ds, &dst) == VIDA_OK && dst.unlabelled + dst.missing > 0)
+            fprintf(stderr, "%s: warning: %lld videos left out: %lld with no class of the model, %lld "
+                    "missing files\n", prog, (long long)(dst.unlabelled + dst.missing),
+                    (long long)dst.unlabelled, (long long)dst.missing);
+    }
     if (vida_dataset_n_classes(ds) != C) {
         fprintf(stderr, "%s: error: the manifest has %lld classes, the model %lld\n", prog,
                 (long long)vida_dataset_n_classes(ds), (long long)C);
@@ -1491,25 +1581,26 @@ static int cmd_eval(int argc, char **argv)
     for (int64_t k = 0; k < vida_dataset_size(ds); k++) {
         vida_dataset_video dv;
         vida_video *v = NULL;
-        int64_t nv = 0, shape[5], lshape[2];
+        int64_t nv = 0, shape[5];
         size_t need;
-        vida_tensor tx, tl;
         dv.size = sizeof dv;
         vida_dataset_get_video(ds, k, &dv);
         if (vida_video_open(&v, ctx, dv.path, NULL) != VIDA_OK ||
             vida_sampler_plan(s, v, &nv, shape) != VIDA_OK) {
-            fprintf(stderr, "%s: warning: %s: %s (left out)\n", prog, dv.path, vida_last_error());
+            fprintf(stderr, "%s: warning: %s (left out)\n", prog, vida_last_error());
             vida_video_free(v);
             failed++;
             continue;
         }
-        need = (size_t)nv * 3 * (size_t)sp.frames * (size_t)sp.crop * (size_t)sp.crop;
-        if (need > buf_cap) {
+        need = (size_t)shape[0] * (size_t)shape[1] * (size_t)shape[2] * (size_t)shape[3] *
+               (size_t)shape[4];
+        if (need > buf_cap || nv > logits_cap) {
             free(buf);
             free(logits);
             buf = malloc(need * sizeof *buf);
             logits = malloc((size_t)nv * (size_t)C * sizeof *logits);
             buf_cap = buf && logits ? need : 0;
+            logits_cap = buf_cap ? nv : 0;
             if (!buf_cap) {
                 vida_video_free(v);
                 fail("out of memory");
@@ -1523,18 +1614,22 @@ static int cmd_eval(int argc, char **argv)
             continue;
         }
         vida_video_free(v);
-        vida_tensor_f32(&tx, buf, 5, shape);
-        lshape[0] = nv;
-        lshape[1] = C;
-        vida_tensor_f32(&tl, logits, 2, lshape);
-        if (vida_model_forward(m, &tx, &tl, NULL) != VIDA_OK ||
+        if (forward_chunks(m, buf, shape, logits, NULL) != VIDA_OK ||
             vida_eval_add_video(e, logits, nv, dv.labels, dv.n_labels) != VIDA_OK) {
             fail("evaluation failed");
             goto done;
         }
     }
     r.size = sizeof r;
-    vida_eval_get_result(e, &r);
+    if (vida_eval_get_result(e, &r) != VIDA_OK) {
+        fail("evaluation failed");
+        goto done;
+    }
+    if (r.videos == 0) {
+        fprintf(stderr, "%s: error: no video could be evaluated (%lld left out)\n", prog,
+                (long long)failed);
+        goto done;
+    }
     if (json) {
         int64_t *conf = malloc((size_t)(C * C) * sizeof *conf);
         printf("{\"videos\":%lld,\"failed\":%lld,\"clips\":%lld,\"clip_top1\":", (long long)r.videos,
@@ -1604,10 +1699,9 @@ static int run_views(vida_context *ctx, vida_model *m, const vida_sampler *s, co
 {
     vida_video *v = NULL;
     vida_sampler_params sp;
-    int64_t shape[5], lshape[2], fshape[2];
+    int64_t shape[5];
     float *buf = NULL;
     size_t n;
-    vida_tensor tx, tl, tf;
     int rc;
     sp.size = sizeof sp;
     *logits = NULL;
@@ -1618,7 +1712,7 @@ static int run_views(vida_context *ctx, vida_model *m, const vida_sampler *s, co
     rc = rc ? rc : vida_sampler_plan(s, v, nv, shape);
     if (rc != VIDA_OK)
         goto out;
-    n = (size_t)*nv * 3 * (size_t)sp.frames * (size_t)sp.crop * (size_t)sp.crop;
+    n = (size_t)shape[0] * (size_t)shape[1] * (size_t)shape[2] * (size_t)shape[3] * (size_t)shape[4];
     buf = malloc(n * sizeof *buf);
     *logits = malloc((size_t)*nv * (size_t)vida_model_num_classes(m) * sizeof **logits);
     if (features)
@@ -1630,15 +1724,8 @@ static int run_views(vida_context *ctx, vida_model *m, const vida_sampler *s, co
     rc = vida_sampler_sample_window(s, v, 0, t0, t1, buf, n * sizeof *buf, NULL, 0);
     if (rc != VIDA_OK)
         goto out;
-    vida_tensor_f32(&tx, buf, 5, shape);
-    lshape[0] = fshape[0] = *nv;
-    lshape[1] = vida_model_num_classes(m);
-    fshape[1] = vida_model_feature_dim(m);
-    vida_tensor_f32(&tl, *logits, 2, lshape);
-    if (features)
-        vida_tensor_f32(&tf, *features, 2, fshape);
     rc = vida_model_set_mode(m, VIDA_MODE_EVAL);
-    rc = rc ? rc : vida_model_forward(m, &tx, &tl, features ? &tf : NULL);
+    rc = rc ? rc : forward_chunks(m, buf, shape, *logits, features ? *features : NULL);
 out:
     free(buf);
     vida_video_free(v);
@@ -1695,9 +1782,9 @@ static int cmd_features(int argc, char **argv)
             }
             if (!strcmp(a, "-o"))
                 out = v;
-            else if (parse_long(v, 1, 1000, &clips)) {
+            else if (parse_long(v, 1, 100, &clips)) {
                 free(videos);
-                return usage_error("bad --clips", v);
+                return usage_error("bad --clips (1..100)", v);
             }
         } else if (a[0] == '-') {
             free(videos);
@@ -1827,9 +1914,9 @@ static int cmd_classify(int argc, char **argv)
             continue;
         }
         v = arg_value(argc, argv, &i);
-        if (!v || (!strcmp(a, "--clips") && parse_long(v, 1, 1000, &clips)) ||
+        if (!v || (!strcmp(a, "--clips") && parse_long(v, 1, 100, &clips)) ||
             (!strcmp(a, "--top") && parse_long(v, 1, 1000000, &top)) ||
-            (!strcmp(a, "--timeline") && (parse_double(v, &timeline) || !(timeline > 0))) ||
+            (!strcmp(a, "--timeline") && (parse_double(v, &timeline) || !(timeline >= 0.05))) ||
             (strcmp(a, "--clips") && strcmp(a, "--top") && strcmp(a, "--timeline"))) {
             free(videos);
             return usage_error("bad option or value:", a);

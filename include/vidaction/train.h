@@ -10,8 +10,8 @@
  *   VIDA_TARGET_SOFT      softmax cross-entropy on b->targets (1/k rows)
  *   VIDA_TARGET_MULTIHOT  sigmoid binary cross-entropy on b->targets
  *
- * A non-finite loss or gradient skips the update (weights and momentum
- * untouched), is counted in the optimizer's stats (skipped,
+ * A non-finite loss or gradient skips the update (weights, momentum, BN
+ * running statistics and the forward count untouched), is counted in the optimizer's stats (skipped,
  * consecutive_skips) and returns VIDA_ENONFINITE; a training loop stops after
  * the number of consecutive skips it tolerates. A batch with n = 0 (all its
  * samples failed) is nothing to learn from: VIDA_OK, *loss = NaN.

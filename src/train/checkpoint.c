@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +121,39 @@ static int parse_u64(const char *s, uint64_t *v)
     return *end || errno || s[0] == '-' ? -1 : 0;
 }
 
+/* The nine fields of checkpoint.loader, each a decimal number >= 0 with nothing after. */
+static int parse_state(const char *s, vida_loader_state *st)
+{
+    uint64_t v[9];
+    char *end;
+    for (int i = 0; i < 9; i++) {
+        while (*s == ' ')
+            s++;
+        if (*s < '0' || *s > '9')
+            return -1;
+        errno = 0;
+        v[i] = strtoull(s, &end, 10);
+        if (errno || end == s)
+            return -1;
+        s = end;
+    }
+    if (*s)
+        return -1;
+    for (int i = 1; i < 8; i++)
+        if (v[i] > (uint64_t)INT64_MAX)
+            return -1;
+    st->seed = v[0];
+    st->epoch = (int64_t)v[1];
+    st->number = (int64_t)v[2];
+    st->samples = (int64_t)v[3];
+    st->failures = (int64_t)v[4];
+    st->batch = (int64_t)v[5];
+    st->rank = (int64_t)v[6];
+    st->world = (int64_t)v[7];
+    st->dataset_id = v[8];
+    return 0;
+}
+
 static int same_shape(const vidai_st_tensor *t, const vidai_param *p)
 {
     if (t->ndim != p->ndim)
@@ -163,7 +197,8 @@ int vida_checkpoint_load(const char *path, vida_model *m, vida_optimizer *o, vid
         const vidai_param *p = &m->params[i];
         const vidai_st_tensor *t = vidai_st_find(f, p->name);
         int want = p->kind == VIDAI_PARAM_COUNT ? VIDAI_ST_I64 : VIDAI_ST_F32;
-        if (!t || t->dtype != want || (p->kind != VIDAI_PARAM_COUNT && !same_shape(t, p))) {
+        if (!t || t->dtype != want || (p->kind != VIDAI_PARAM_COUNT && !same_shape(t, p)) ||
+            (p->kind == VIDAI_PARAM_COUNT && t->size != sizeof(int64_t))) {
             rc = vidai_error(VIDA_EMISMATCH, "%s: tensor '%s' is %s", path, p->name,
                              !t ? "missing" : "of another type or shape than the model's");
             goto out;
@@ -176,6 +211,15 @@ int vida_checkpoint_load(const char *path, vida_model *m, vida_optimizer *o, vid
                                  !t ? "missing (saved without an optimizer?)" : "of another shape");
                 goto out;
             }
+            for (size_t j = 0; j < t->size / 4; j++) {
+                float x;
+                memcpy(&x, t->data + j * 4, 4);
+                if (!isfinite(x)) {
+                    rc = vidai_error(VIDA_ENONFINITE, "%s: optimizer buffer '%s' holds a NaN or an "
+                                     "infinity", path, key);
+                    goto out;
+                }
+            }
         }
     }
     if (o && parse_u64(vidai_st_meta(f, "checkpoint.optimizer_steps"), &steps)) {
@@ -186,10 +230,7 @@ int vida_checkpoint_load(const char *path, vida_model *m, vida_optimizer *o, vid
         s = vidai_st_meta(f, "checkpoint.loader");
         memset(&st, 0, sizeof st);
         st.size = sizeof st;
-        if (!s || sscanf(s, "%" SCNu64 " %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64
-                            " %" SCNd64 " %" SCNd64 " %" SCNu64,
-                         &st.seed, &st.epoch, &st.number, &st.samples, &st.failures, &st.batch,
-                         &st.rank, &st.world, &st.dataset_id) != 9) {
+        if (!s || parse_state(s, &st)) {
             rc = vidai_error(s ? VIDA_EFORMAT : VIDA_EMISMATCH, "%s: %s", path,
                              s ? "checkpoint.loader is malformed" : "no loader state in the file");
             goto out;

@@ -54,7 +54,10 @@ static int step(vida_model *m, vida_optimizer *o, const vida_batch *b, int targe
     float *input = NULL, *logits = NULL, *dlogits = NULL, *tgt = NULL, *feat = NULL, l = NAN;
     int32_t *labels = NULL;
     int64_t V, C, views, shape2[2];
-    int rc;
+    float *saved = NULL;
+    int64_t *saved_counts = NULL;
+    uint64_t saved_step = 0;
+    int rc, restore = 0;
     if (loss)
         *loss = NAN;
     if (!m || !o || !b)
@@ -129,6 +132,30 @@ static int step(vida_model *m, vida_optimizer *o, const vida_batch *b, int targe
         int64_t fshape[2] = {V, vida_model_feature_dim(m)};
         vida_tensor_f32(&tf, feat, 2, fshape);
     }
+    /* a training forward updates the BN running statistics and the forward count before the
+       loss is known: keep them, to put them back if the step is skipped */
+    if (!fc_only) {
+        size_t total = 0;
+        for (int i = 0; i < m->n_params; i++)
+            if (!m->params[i].learnable && m->params[i].kind == VIDAI_PARAM_VEC)
+                total += (size_t)m->params[i].numel;
+        saved = malloc((total + 1) * sizeof *saved);
+        saved_counts = malloc(((size_t)m->n_params + 1) * sizeof *saved_counts);
+        if (!saved || !saved_counts) {
+            rc = vidai_error(VIDA_ENOMEM, "vida_train_step: out of memory");
+            goto out;
+        }
+        total = 0;
+        for (int i = 0; i < m->n_params; i++) {
+            const vidai_param *q = &m->params[i];
+            if (!q->learnable && q->kind == VIDAI_PARAM_VEC) {
+                memcpy(saved + total, q->data, (size_t)q->numel * sizeof *saved);
+                total += (size_t)q->numel;
+            }
+            saved_counts[i] = q->count;
+        }
+        saved_step = m->step;
+    }
     rc = vida_model_set_mode(m, fc_only ? VIDA_MODE_EVAL : VIDA_MODE_TRAIN);
     rc = rc ? rc : vida_model_forward(m, &in, &tl, fc_only ? &tf : NULL);
     if (rc != VIDA_OK)
@@ -140,6 +167,7 @@ static int step(vida_model *m, vida_optimizer *o, const vida_batch *b, int targe
     if (rc == VIDA_ENONFINITE) {
         vidai_optimizer_count_skip(o);
         rc = vidai_error_prefix(rc, "vida_train_step: skipped: ");
+        restore = 1;
         goto out;
     }
     if (rc == VIDA_OK && fc_only) {
@@ -174,10 +202,26 @@ static int step(vida_model *m, vida_optimizer *o, const vida_batch *b, int targe
         rc = rc ? rc : vida_model_zero_grad(m);
         rc = rc ? rc : vida_model_backward(m, &td, NULL);
         rc = rc ? rc : vida_optimizer_step(o);
+        restore = rc == VIDA_ENONFINITE;
     }
     if (rc != VIDA_OK)
         rc = vidai_error_prefix(rc, "vida_train_step: ");
 out:
+    if (restore && saved) {
+        size_t total = 0;
+        for (int i = 0; i < m->n_params; i++) {
+            vidai_param *q = &m->params[i];
+            if (!q->learnable && q->kind == VIDAI_PARAM_VEC) {
+                memcpy(q->data, saved + total, (size_t)q->numel * sizeof *saved);
+                total += (size_t)q->numel;
+            }
+            q->count = saved_counts[i];
+        }
+        m->step = saved_step;
+        vidai_model_weights_changed(m);
+    }
+    free(saved);
+    free(saved_counts);
     if (loss)
         *loss = l;
     free(input);

@@ -133,5 +133,24 @@ t init_full_finetune_moves_the_trunk '"$V" train $ARGS --manifest "$d/m3.tsv" --
     ! same_trunk "$tmp/a/model.safetensors" "$tmp/f/model.safetensors"'
 t freeze_needs_init '"$V" train $ARGS --out "$tmp/g" --freeze backbone 2>"$tmp/e2"; [ $? = 2 ] && grep -q "needs --init" "$tmp/e2"'
 t resume_bad_file 'printf junk >"$tmp/junk.st"; "$V" train $ARGS --out "$tmp/d" --resume "$tmp/junk.st" 2>"$tmp/e3"; [ $? = 1 ] && grep -q "cannot resume" "$tmp/e3"'
+# a model whose labels metadata is malformed (a dangling escape): warned about, no crash
+bad_labels() {
+    $PY - "$tmp/a/model.safetensors" "$tmp/badlabels.safetensors" <<'PYEOF'
+import json, struct, sys
+with open(sys.argv[1], "rb") as f:
+    n = struct.unpack("<Q", f.read(8))[0]
+    h = json.loads(f.read(n))
+    data = f.read()
+h["__metadata__"]["labels"] = '["left","a\\'
+b = json.dumps(h).encode()
+b += b" " * (-(8 + len(b)) % 8)
+with open(sys.argv[2], "wb") as f:
+    f.write(struct.pack("<Q", len(b)) + b + data)
+PYEOF
+}
+t eval_bad_labels_metadata 'bad_labels && "$V" eval "$tmp/badlabels.safetensors" --manifest "$d/m.tsv" --clips 1 >/dev/null 2>"$tmp/e6";
+    [ $? -lt 2 ] && grep -q "no usable class names" "$tmp/e6"'
+t eval_nothing_evaluable 'printf "x\n" >"$d/junk.mp4"; printf "junk.mp4\tleft\n" >"$d/junk.tsv";
+    "$V" eval "$tmp/a/model.safetensors" --manifest "$d/junk.tsv" 2>"$tmp/e7"; [ $? = 1 ] && grep -q "no video could be evaluated" "$tmp/e7"'
 t eval_missing_model '"$V" eval "$tmp/none.safetensors" --manifest "$d/m.tsv" 2>"$tmp/e4"; [ $? = 1 ] && grep -q "none.safetensors" "$tmp/e4"'
 vt_end

@@ -288,9 +288,21 @@ TEST(train, non_finite_loss_skips_the_step)
     n = m->params[0].numel;
     w0 = malloc((size_t)n * sizeof *w0);
     memcpy(w0, m->params[0].data, (size_t)n * sizeof *w0);
-    clips[5] = NAN;
-    CHECK(vida_train_step(m, o, &b, VIDA_TARGET_SINGLE, &loss) == VIDA_ENONFINITE);
-    CHECK(strstr(vida_last_error(), "skipped"));
+    {
+        /* BN running statistics and the forward count are put back too */
+        int rm = vidai_model_find_param(m, "stem.1.running_mean");
+        int64_t nb = m->params[rm].numel;
+        uint64_t fwd = m->step;
+        float *r0 = malloc((size_t)nb * sizeof *r0);
+        CHECK(rm >= 0 && r0);
+        memcpy(r0, m->params[rm].data, (size_t)nb * sizeof *r0);
+        clips[5] = NAN;
+        CHECK(vida_train_step(m, o, &b, VIDA_TARGET_SINGLE, &loss) == VIDA_ENONFINITE);
+        CHECK(strstr(vida_last_error(), "skipped"));
+        CHECK(memcmp(r0, m->params[rm].data, (size_t)nb * sizeof *r0) == 0);
+        CHECK(m->step == fwd);
+        free(r0);
+    }
     CHECK(memcmp(w0, m->params[0].data, (size_t)n * sizeof *w0) == 0);
     st.size = sizeof st;
     CHECK_OK(vida_optimizer_get_stats(o, &st));
