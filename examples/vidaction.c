@@ -137,6 +137,22 @@ static int parse_double(const char *s, double *out)
     return *end ? -1 : 0;
 }
 
+/* Names of enum values, in the order of the values (VIDA_LABELS_*, VIDA_RESAMPLE_*, ...). */
+static const char *const LABEL_SPACES[] = {"target", "verb", "noun", "verb+noun", NULL};
+static const char *const RESAMPLES[] = {"none", "natural", "sqrt", "uniform", NULL};
+static const char *const PREFERS[] = {"random", "short", "long", NULL};
+static const char *const SCHEDULES[] = {"constant", "step", "cosine", NULL};
+static const char *const ARCHS[] = {"r2plus1d", "r3d", "mc3", "r2d", NULL}; /* from VIDA_ARCH_R2PLUS1D */
+
+/* The index of v in names, or -1. */
+static int pick(const char *v, const char *const *names)
+{
+    for (int i = 0; names[i]; i++)
+        if (!strcmp(v, names[i]))
+            return i;
+    return -1;
+}
+
 static int make_context(vida_context **ctx, long threads, long seed)
 {
     vida_context_params cp;
@@ -171,11 +187,8 @@ static int cmd_create(int argc, char **argv)
         if (!v)
             return usage_error("missing value after", a);
         if (strcmp(a, "--arch") == 0) {
-            if (strcmp(v, "r2plus1d") == 0) p.arch = VIDA_ARCH_R2PLUS1D;
-            else if (strcmp(v, "r3d") == 0) p.arch = VIDA_ARCH_R3D;
-            else if (strcmp(v, "mc3") == 0) p.arch = VIDA_ARCH_MC3;
-            else if (strcmp(v, "r2d") == 0) p.arch = VIDA_ARCH_R2D;
-            else return usage_error("unknown --arch (r2plus1d, r3d, mc3, r2d):", v);
+            if (pick(v, ARCHS) < 0) return usage_error("unknown --arch (r2plus1d, r3d, mc3, r2d):", v);
+            p.arch = VIDA_ARCH_R2PLUS1D + pick(v, ARCHS);
         } else if (strcmp(a, "--depth") == 0) {
             if (parse_long(v, 1, 1000, &l)) return usage_error("bad --depth", v);
             p.depth = (int)l;
@@ -215,19 +228,25 @@ static int cmd_create(int argc, char **argv)
     return rc;
 }
 
-static void json_string(const char *s)
+/* s as a JSON string literal on f. */
+static void json_write(FILE *f, const char *s)
 {
-    putchar('"');
+    fputc('"', f);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\')
-            printf("\\%c", c);
+            fprintf(f, "\\%c", c);
         else if (c < 0x20)
-            printf("\\u%04x", c);
+            fprintf(f, "\\u%04x", c);
         else
-            putchar(c);
+            fputc(c, f);
     }
-    putchar('"');
+    fputc('"', f);
+}
+
+static void json_string(const char *s)
+{
+    json_write(stdout, s);
 }
 
 static int cmd_model_info(int argc, char **argv)
@@ -837,22 +856,14 @@ static int cmd_dataset(int argc, char **argv)
         } else if (!strcmp(a, "--taxonomy")) {
             dp.taxonomy = v;
         } else if (!strcmp(a, "--label-space")) {
-            if (!strcmp(v, "target")) dp.label_space = VIDA_LABELS_TARGET;
-            else if (!strcmp(v, "verb")) dp.label_space = VIDA_LABELS_VERB;
-            else if (!strcmp(v, "noun")) dp.label_space = VIDA_LABELS_NOUN;
-            else if (!strcmp(v, "verb+noun")) dp.label_space = VIDA_LABELS_VERB_NOUN;
-            else return usage_error("bad --label-space (target, verb, noun, verb+noun):", v);
+            if ((dp.label_space = pick(v, LABEL_SPACES)) < 0)
+                return usage_error("bad --label-space (target, verb, noun, verb+noun):", v);
         } else if (!strcmp(a, "--resample")) {
-            if (!strcmp(v, "none")) dp.resample = VIDA_RESAMPLE_NONE;
-            else if (!strcmp(v, "natural")) dp.resample = VIDA_RESAMPLE_NATURAL;
-            else if (!strcmp(v, "sqrt")) dp.resample = VIDA_RESAMPLE_SQRT;
-            else if (!strcmp(v, "uniform")) dp.resample = VIDA_RESAMPLE_UNIFORM;
-            else return usage_error("bad --resample (none, natural, sqrt, uniform):", v);
+            if ((dp.resample = pick(v, RESAMPLES)) < 0)
+                return usage_error("bad --resample (none, natural, sqrt, uniform):", v);
         } else if (!strcmp(a, "--prefer")) {
-            if (!strcmp(v, "random")) dp.prefer = VIDA_PREFER_RANDOM;
-            else if (!strcmp(v, "short")) dp.prefer = VIDA_PREFER_SHORT;
-            else if (!strcmp(v, "long")) dp.prefer = VIDA_PREFER_LONG;
-            else return usage_error("bad --prefer (random, short, long):", v);
+            if ((dp.prefer = pick(v, PREFERS)) < 0)
+                return usage_error("bad --prefer (random, short, long):", v);
         } else if (!strcmp(a, "--min-count")) {
             if (parse_long(v, 1, 0x7fffffffL, &l)) return usage_error("bad --min-count", v);
             dp.min_count = (int)l;
@@ -938,33 +949,6 @@ static int cmd_dataset(int argc, char **argv)
 }
 
 /* ---- train / eval ------------------------------------------------------------ */
-
-/* s as a JSON string literal into out (size n); -1 when it does not fit. */
-static int json_quote(char *out, size_t n, const char *s)
-{
-    size_t o = 0;
-    if (n < 3)
-        return -1;
-    out[o++] = '"';
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        char esc[8];
-        int k;
-        if (c == '"' || c == '\\')
-            k = snprintf(esc, sizeof esc, "\\%c", c);
-        else if (c < 0x20)
-            k = snprintf(esc, sizeof esc, "\\u%04x", c);
-        else
-            k = snprintf(esc, sizeof esc, "%c", c);
-        if (o + (size_t)k + 2 > n)
-            return -1;
-        memcpy(out + o, esc, (size_t)k);
-        o += (size_t)k;
-    }
-    out[o++] = '"';
-    out[o] = 0;
-    return 0;
-}
 
 /*
  * Parses the model's "labels" metadata (a JSON array of strings) into a
@@ -1123,28 +1107,17 @@ static int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--init")) init = v;
         else if (!strcmp(a, "--resume")) resume = v;
         else if (!strcmp(a, "--label-space")) {
-            if (!strcmp(v, "target")) dp.label_space = VIDA_LABELS_TARGET;
-            else if (!strcmp(v, "verb")) dp.label_space = VIDA_LABELS_VERB;
-            else if (!strcmp(v, "noun")) dp.label_space = VIDA_LABELS_NOUN;
-            else if (!strcmp(v, "verb+noun")) dp.label_space = VIDA_LABELS_VERB_NOUN;
-            else return usage_error("bad --label-space (target, verb, noun, verb+noun):", v);
+            if ((dp.label_space = pick(v, LABEL_SPACES)) < 0)
+                return usage_error("bad --label-space (target, verb, noun, verb+noun):", v);
         } else if (!strcmp(a, "--resample")) {
-            if (!strcmp(v, "none")) dp.resample = VIDA_RESAMPLE_NONE;
-            else if (!strcmp(v, "natural")) dp.resample = VIDA_RESAMPLE_NATURAL;
-            else if (!strcmp(v, "sqrt")) dp.resample = VIDA_RESAMPLE_SQRT;
-            else if (!strcmp(v, "uniform")) dp.resample = VIDA_RESAMPLE_UNIFORM;
-            else return usage_error("bad --resample (none, natural, sqrt, uniform):", v);
+            if ((dp.resample = pick(v, RESAMPLES)) < 0)
+                return usage_error("bad --resample (none, natural, sqrt, uniform):", v);
         } else if (!strcmp(a, "--arch")) {
-            if (!strcmp(v, "r2plus1d")) mp.arch = VIDA_ARCH_R2PLUS1D;
-            else if (!strcmp(v, "r3d")) mp.arch = VIDA_ARCH_R3D;
-            else if (!strcmp(v, "mc3")) mp.arch = VIDA_ARCH_MC3;
-            else if (!strcmp(v, "r2d")) mp.arch = VIDA_ARCH_R2D;
-            else return usage_error("bad --arch (r2plus1d, r3d, mc3, r2d):", v);
+            if (pick(v, ARCHS) < 0) return usage_error("bad --arch (r2plus1d, r3d, mc3, r2d):", v);
+            mp.arch = VIDA_ARCH_R2PLUS1D + pick(v, ARCHS);
         } else if (!strcmp(a, "--schedule")) {
-            if (!strcmp(v, "constant")) op.schedule = VIDA_SCHEDULE_CONSTANT;
-            else if (!strcmp(v, "step")) op.schedule = VIDA_SCHEDULE_STEP;
-            else if (!strcmp(v, "cosine")) op.schedule = VIDA_SCHEDULE_COSINE;
-            else return usage_error("bad --schedule (constant, step, cosine):", v);
+            if ((op.schedule = pick(v, SCHEDULES)) < 0)
+                return usage_error("bad --schedule (constant, step, cosine):", v);
         } else if (!strcmp(a, "--depth") || !strcmp(a, "--steps") || !strcmp(a, "--epochs") ||
                    !strcmp(a, "--checkpoint-every") || !strcmp(a, "--threads") ||
                    !strcmp(a, "--seed") || !strcmp(a, "--clip-len") || !strcmp(a, "--stride") ||
@@ -1276,34 +1249,25 @@ static int cmd_train(int argc, char **argv)
     }
     {
         /* the class names and clip geometry go with the weights */
-        size_t cap = 64, used = 1;
-        char *labels = malloc(cap), num[32];
-        static char q[6 * 1024 + 8];
-        if (!labels) {
+        char *labels = NULL, num[32];
+        size_t used = 0;
+        FILE *mem = open_memstream(&labels, &used);
+        if (!mem) {
             fail("out of memory");
             goto done;
         }
-        labels[0] = '[';
+        fputc('[', mem);
         for (int64_t c = 0; c < vida_dataset_n_classes(ds); c++) {
-            if (json_quote(q, sizeof q, vida_dataset_label_name(ds, c))) {
-                free(labels);
-                fprintf(stderr, "%s: error: class name %lld is too long\n", prog, (long long)c);
-                goto done;
-            }
-            while (used + strlen(q) + 3 > cap) {
-                char *grown = realloc(labels, cap *= 2);
-                if (!grown) {
-                    free(labels);
-                    fail("out of memory");
-                    goto done;
-                }
-                labels = grown;
-            }
-            used += (size_t)sprintf(labels + used, "%s%s", c ? "," : "", q);
+            if (c)
+                fputc(',', mem);
+            json_write(mem, vida_dataset_label_name(ds, c));
         }
-        labels[used++] = ']';
-        labels[used] = 0;
-        vida_model_set_meta(m, "labels", labels);
+        fputc(']', mem);
+        if (fclose(mem) != 0 || vida_model_set_meta(m, "labels", labels) != VIDA_OK) {
+            free(labels);
+            fail("cannot record the class names");
+            goto done;
+        }
         free(labels);
         snprintf(num, sizeof num, "%ld", clip_len);
         vida_model_set_meta(m, "clip_frames", num);
@@ -1475,6 +1439,72 @@ static int forward_chunks(vida_model *m, float *x, const int64_t shape[5], float
     return VIDA_OK;
 }
 
+/*
+ * Runs the views a sampler gives for [t0, t1) of path (t1 < 0: the whole video)
+ * through m in eval mode: *nv views, logits [nv, C] and features [nv, F] in
+ * malloc'd buffers (features may be NULL). 0 on success, else the error is in
+ * vida_last_error().
+ */
+static int run_views(vida_context *ctx, vida_model *m, const vida_sampler *s, const char *path,
+                     double t0, double t1, int64_t *nv, float **logits, float **features)
+{
+    vida_video *v = NULL;
+    vida_sampler_params sp;
+    int64_t shape[5];
+    float *buf = NULL;
+    size_t n;
+    int rc;
+    sp.size = sizeof sp;
+    *logits = NULL;
+    if (features)
+        *features = NULL;
+    rc = vida_sampler_get_params(s, &sp);
+    rc = rc ? rc : vida_video_open(&v, ctx, path, NULL);
+    rc = rc ? rc : vida_sampler_plan(s, v, nv, shape);
+    if (rc != VIDA_OK)
+        goto out;
+    n = (size_t)shape[0] * (size_t)shape[1] * (size_t)shape[2] * (size_t)shape[3] * (size_t)shape[4];
+    buf = malloc(n * sizeof *buf);
+    *logits = malloc((size_t)*nv * (size_t)vida_model_num_classes(m) * sizeof **logits);
+    if (features)
+        *features = malloc((size_t)*nv * (size_t)vida_model_feature_dim(m) * sizeof **features);
+    if (!buf || !*logits || (features && !*features)) {
+        rc = VIDA_ENOMEM;
+        goto out;
+    }
+    rc = vida_sampler_sample_window(s, v, 0, t0, t1, buf, n * sizeof *buf, NULL, 0);
+    if (rc != VIDA_OK)
+        goto out;
+    rc = vida_model_set_mode(m, VIDA_MODE_EVAL);
+    rc = rc ? rc : forward_chunks(m, buf, shape, *logits, features ? *features : NULL);
+out:
+    free(buf);
+    vida_video_free(v);
+    if (rc != VIDA_OK) {
+        free(*logits);
+        *logits = NULL;
+        if (features) {
+            free(*features);
+            *features = NULL;
+        }
+    }
+    return rc;
+}
+
+/* The model's clip geometry into sp, K uniform clips, centre crop, float32. */
+static void model_sampler_params(const vida_model *m, vida_sampler_params *sp, int clips, int mode)
+{
+    vida_sampler_params_init(sp);
+    sp->frames = meta_int(m, "clip_frames", 16);
+    sp->stride = meta_int(m, "frame_stride", 1);
+    sp->crop = meta_int(m, "crop", 112);
+    sp->short_side_min = sp->short_side_max = meta_int(m, "short_side", 128);
+    sp->clip_mode = mode;
+    sp->clips = clips;
+    sp->crop_mode = VIDA_CROP_CENTER;
+    sp->output = VIDA_SAMPLE_F32;
+}
+
 static int cmd_eval(int argc, char **argv)
 {
     const char *model_path = NULL, *manifest = NULL, *root = NULL;
@@ -1491,9 +1521,6 @@ static int cmd_eval(int argc, char **argv)
     vida_eval *e = NULL;
     vida_eval_result r;
     int64_t failed = 0, C;
-    float *buf = NULL, *logits = NULL;
-    size_t buf_cap = 0;
-    int64_t logits_cap = 0;
     for (i = 2; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "--help")) {
@@ -1564,15 +1591,9 @@ static int cmd_eval(int argc, char **argv)
                 (long long)vida_dataset_n_classes(ds), (long long)C);
         goto done;
     }
-    vida_sampler_params_init(&sp);
-    sp.frames = meta_int(m, "clip_frames", 16);
-    sp.stride = meta_int(m, "frame_stride", 1);
-    sp.crop = meta_int(m, "crop", 112);
-    sp.short_side_min = sp.short_side_max = meta_int(m, "short_side", 128);
-    sp.clip_mode = VIDA_CLIPS_UNIFORM;
-    sp.clips = (int)clips;
-    sp.crop_mode = crops == 3 ? VIDA_CROP_THREE : VIDA_CROP_CENTER;
-    sp.output = VIDA_SAMPLE_F32;
+    model_sampler_params(m, &sp, (int)clips, VIDA_CLIPS_UNIFORM);
+    if (crops == 3)
+        sp.crop_mode = VIDA_CROP_THREE;
     if (vida_sampler_create(&s, ctx, &sp) != VIDA_OK || vida_eval_create(&e, C, VIDA_EVAL_SOFTMAX) != VIDA_OK ||
         vida_model_set_mode(m, VIDA_MODE_EVAL) != VIDA_OK) {
         fail("cannot set up the evaluation");
@@ -1580,42 +1601,19 @@ static int cmd_eval(int argc, char **argv)
     }
     for (int64_t k = 0; k < vida_dataset_size(ds); k++) {
         vida_dataset_video dv;
-        vida_video *v = NULL;
-        int64_t nv = 0, shape[5];
-        size_t need;
+        int64_t nv = 0;
+        float *logits = NULL;
+        int r2;
         dv.size = sizeof dv;
         vida_dataset_get_video(ds, k, &dv);
-        if (vida_video_open(&v, ctx, dv.path, NULL) != VIDA_OK ||
-            vida_sampler_plan(s, v, &nv, shape) != VIDA_OK) {
+        if (run_views(ctx, m, s, dv.path, 0, -1, &nv, &logits, NULL) != VIDA_OK) {
             fprintf(stderr, "%s: warning: %s (left out)\n", prog, vida_last_error());
-            vida_video_free(v);
             failed++;
             continue;
         }
-        need = (size_t)shape[0] * (size_t)shape[1] * (size_t)shape[2] * (size_t)shape[3] *
-               (size_t)shape[4];
-        if (need > buf_cap || nv > logits_cap) {
-            free(buf);
-            free(logits);
-            buf = malloc(need * sizeof *buf);
-            logits = malloc((size_t)nv * (size_t)C * sizeof *logits);
-            buf_cap = buf && logits ? need : 0;
-            logits_cap = buf_cap ? nv : 0;
-            if (!buf_cap) {
-                vida_video_free(v);
-                fail("out of memory");
-                goto done;
-            }
-        }
-        if (vida_sampler_sample(s, v, 0, buf, need * sizeof *buf, NULL, 0) != VIDA_OK) {
-            fprintf(stderr, "%s: warning: %s (left out)\n", prog, vida_last_error());
-            vida_video_free(v);
-            failed++;
-            continue;
-        }
-        vida_video_free(v);
-        if (forward_chunks(m, buf, shape, logits, NULL) != VIDA_OK ||
-            vida_eval_add_video(e, logits, nv, dv.labels, dv.n_labels) != VIDA_OK) {
+        r2 = vida_eval_add_video(e, logits, nv, dv.labels, dv.n_labels);
+        free(logits);
+        if (r2 != VIDA_OK) {
             fail("evaluation failed");
             goto done;
         }
@@ -1676,8 +1674,6 @@ static int cmd_eval(int argc, char **argv)
     }
     rc = 0;
 done:
-    free(buf);
-    free(logits);
     vida_eval_free(e);
     vida_sampler_free(s);
     vida_dataset_free(ds);
@@ -1686,72 +1682,6 @@ done:
     if (names)
         free_labels(names, n_names);
     return rc;
-}
-
-/*
- * Runs the views a sampler gives for [t0, t1) of path (t1 < 0: the whole video)
- * through m in eval mode: *nv views, logits [nv, C] and features [nv, F] in
- * malloc'd buffers (features may be NULL). 0 on success, else the error is in
- * vida_last_error().
- */
-static int run_views(vida_context *ctx, vida_model *m, const vida_sampler *s, const char *path,
-                     double t0, double t1, int64_t *nv, float **logits, float **features)
-{
-    vida_video *v = NULL;
-    vida_sampler_params sp;
-    int64_t shape[5];
-    float *buf = NULL;
-    size_t n;
-    int rc;
-    sp.size = sizeof sp;
-    *logits = NULL;
-    if (features)
-        *features = NULL;
-    rc = vida_sampler_get_params(s, &sp);
-    rc = rc ? rc : vida_video_open(&v, ctx, path, NULL);
-    rc = rc ? rc : vida_sampler_plan(s, v, nv, shape);
-    if (rc != VIDA_OK)
-        goto out;
-    n = (size_t)shape[0] * (size_t)shape[1] * (size_t)shape[2] * (size_t)shape[3] * (size_t)shape[4];
-    buf = malloc(n * sizeof *buf);
-    *logits = malloc((size_t)*nv * (size_t)vida_model_num_classes(m) * sizeof **logits);
-    if (features)
-        *features = malloc((size_t)*nv * (size_t)vida_model_feature_dim(m) * sizeof **features);
-    if (!buf || !*logits || (features && !*features)) {
-        rc = VIDA_ENOMEM;
-        goto out;
-    }
-    rc = vida_sampler_sample_window(s, v, 0, t0, t1, buf, n * sizeof *buf, NULL, 0);
-    if (rc != VIDA_OK)
-        goto out;
-    rc = vida_model_set_mode(m, VIDA_MODE_EVAL);
-    rc = rc ? rc : forward_chunks(m, buf, shape, *logits, features ? *features : NULL);
-out:
-    free(buf);
-    vida_video_free(v);
-    if (rc != VIDA_OK) {
-        free(*logits);
-        *logits = NULL;
-        if (features) {
-            free(*features);
-            *features = NULL;
-        }
-    }
-    return rc;
-}
-
-/* The model's clip geometry into sp, K uniform clips, centre crop, float32. */
-static void model_sampler_params(const vida_model *m, vida_sampler_params *sp, int clips, int mode)
-{
-    vida_sampler_params_init(sp);
-    sp->frames = meta_int(m, "clip_frames", 16);
-    sp->stride = meta_int(m, "frame_stride", 1);
-    sp->crop = meta_int(m, "crop", 112);
-    sp->short_side_min = sp->short_side_max = meta_int(m, "short_side", 128);
-    sp->clip_mode = mode;
-    sp->clips = clips;
-    sp->crop_mode = VIDA_CROP_CENTER;
-    sp->output = VIDA_SAMPLE_F32;
 }
 
 static int cmd_features(int argc, char **argv)

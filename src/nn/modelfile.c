@@ -204,6 +204,33 @@ int vida_model_load(vida_model **out, vida_context *ctx, const char *path)
     return VIDA_OK;
 }
 
+int vidai_model_add_to_writer(const vida_model *m, vidai_st_writer *w, void **bufs)
+{
+    int i, rc = VIDA_OK;
+    for (i = 0; rc == VIDA_OK && i < m->n_meta; i++)
+        if (strncmp(m->meta[i].key, "checkpoint.", 11) != 0)
+            rc = vidai_st_writer_meta(w, m->meta[i].key, m->meta[i].value);
+    for (i = 0; rc == VIDA_OK && i < m->n_params; i++) {
+        const vidai_param *p = &m->params[i];
+        if (p->kind == VIDAI_PARAM_COUNT) {
+            bufs[i] = vidai_malloc(sizeof(int64_t));
+            if (!bufs[i])
+                return VIDA_ENOMEM;
+            memcpy(bufs[i], &p->count, sizeof(int64_t));
+            rc = vidai_st_writer_add(w, p->name, VIDAI_ST_I64, 0, p->shape, bufs[i]);
+        } else if (p->kind == VIDAI_PARAM_CONV) {
+            bufs[i] = vidai_malloc((size_t)p->numel * sizeof(float));
+            if (!bufs[i])
+                return VIDA_ENOMEM;
+            vidai_conv_to_file(p, p->data, bufs[i]);
+            rc = vidai_st_writer_add(w, p->name, VIDAI_ST_F32, p->ndim, p->shape, bufs[i]);
+        } else {
+            rc = vidai_st_writer_add(w, p->name, VIDAI_ST_F32, p->ndim, p->shape, p->data);
+        }
+    }
+    return rc;
+}
+
 int vida_model_save(const vida_model *m, const char *path)
 {
     vidai_st_writer *w = NULL;
@@ -215,30 +242,8 @@ int vida_model_save(const vida_model *m, const char *path)
     if (!bufs)
         return VIDA_ENOMEM;
     rc = vidai_st_writer_create(&w);
-    for (i = 0; rc == VIDA_OK && i < m->n_meta; i++)
-        rc = vidai_st_writer_meta(w, m->meta[i].key, m->meta[i].value);
-    for (i = 0; rc == VIDA_OK && i < m->n_params; i++) {
-        const vidai_param *p = &m->params[i];
-        if (p->kind == VIDAI_PARAM_COUNT) {
-            bufs[i] = vidai_malloc(sizeof(int64_t));
-            if (!bufs[i]) {
-                rc = VIDA_ENOMEM;
-                break;
-            }
-            memcpy(bufs[i], &p->count, sizeof(int64_t));
-            rc = vidai_st_writer_add(w, p->name, VIDAI_ST_I64, 0, p->shape, bufs[i]);
-        } else if (p->kind == VIDAI_PARAM_CONV) {
-            bufs[i] = vidai_malloc((size_t)p->numel * sizeof(float));
-            if (!bufs[i]) {
-                rc = VIDA_ENOMEM;
-                break;
-            }
-            vidai_conv_to_file(p, p->data, bufs[i]);
-            rc = vidai_st_writer_add(w, p->name, VIDAI_ST_F32, p->ndim, p->shape, bufs[i]);
-        } else {
-            rc = vidai_st_writer_add(w, p->name, VIDAI_ST_F32, p->ndim, p->shape, p->data);
-        }
-    }
+    if (rc == VIDA_OK)
+        rc = vidai_model_add_to_writer(m, w, bufs);
     if (rc == VIDA_OK)
         rc = vidai_st_writer_write(w, path);
     vidai_st_writer_free(w);

@@ -13,6 +13,7 @@
 
 #include "backend/backend.h"
 #include "core/core.h"
+#include "io/io.h"
 #include "vidaction/model.h"
 
 enum {
@@ -123,6 +124,13 @@ const char *vidai_arch_name(int arch);
 int vidai_arch_from_name(const char *s);
 
 
+
+/*
+ * Adds m's metadata (keys "checkpoint.*" left out) and its tensors in the
+ * file layout to w -- what vida_model_save writes. bufs (n_params entries,
+ * zeroed) receives the converted copies, to free after the write.
+ */
+int vidai_model_add_to_writer(const vida_model *m, vidai_st_writer *w, void **bufs);
 
 /* Rewrites the architecture metadata keys from m->p. */
 int vidai_model_sync_meta(vida_model *m);

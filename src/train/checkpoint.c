@@ -39,9 +39,8 @@ int vida_checkpoint_save(const char *path, const vida_model *m, const vida_optim
         return VIDA_ENOMEM;
     }
     rc = vidai_st_writer_create(&w);
-    for (i = 0; rc == VIDA_OK && i < m->n_meta; i++)
-        if (strncmp(m->meta[i].key, "checkpoint.", 11) != 0)
-            rc = vidai_st_writer_meta(w, m->meta[i].key, m->meta[i].value);
+    if (rc == VIDA_OK)
+        rc = vidai_model_add_to_writer(m, w, bufs);
     if (rc == VIDA_OK)
         rc = vidai_st_writer_meta(w, "checkpoint.format", FORMAT);
     snprintf(num, sizeof num, "%" PRIu64, m->step);
@@ -58,26 +57,6 @@ int vida_checkpoint_save(const char *path, const vida_model *m, const vida_optim
                  ls->seed, ls->epoch, ls->number, ls->samples, ls->failures, ls->batch, ls->rank,
                  ls->world, ls->dataset_id);
         rc = vidai_st_writer_meta(w, "checkpoint.loader", lstate);
-    }
-    for (i = 0; rc == VIDA_OK && i < m->n_params; i++) {
-        const vidai_param *p = &m->params[i];
-        if (p->kind == VIDAI_PARAM_COUNT) {
-            if (!(bufs[i] = vidai_malloc(sizeof(int64_t)))) {
-                rc = VIDA_ENOMEM;
-                break;
-            }
-            memcpy(bufs[i], &p->count, sizeof(int64_t));
-            rc = vidai_st_writer_add(w, p->name, VIDAI_ST_I64, 0, p->shape, bufs[i]);
-        } else if (p->kind == VIDAI_PARAM_CONV) {
-            if (!(bufs[i] = vidai_malloc((size_t)p->numel * sizeof(float)))) {
-                rc = VIDA_ENOMEM;
-                break;
-            }
-            vidai_conv_to_file(p, p->data, bufs[i]);
-            rc = vidai_st_writer_add(w, p->name, VIDAI_ST_F32, p->ndim, p->shape, bufs[i]);
-        } else {
-            rc = vidai_st_writer_add(w, p->name, VIDAI_ST_F32, p->ndim, p->shape, p->data);
-        }
     }
     /* the momentum buffers (none without momentum) */
     for (i = 0; rc == VIDA_OK && o && i < m->n_params; i++) {
