@@ -174,6 +174,19 @@ void vidai_model_weights_changed(vida_model *m)
     m->folded_valid = 0;
 }
 
+void vidai_model_param_changed(vida_model *m, int param)
+{
+    for (int i = 0; m->folded_valid && i < m->n_ops; i++) {
+        const vidai_op *op = &m->ops[i], *bn;
+        if (op->type != VIDAI_OP_CONV || op->fold_bn < 0)
+            continue;
+        bn = &m->ops[op->fold_bn];
+        if (op->weight == param || bn->weight == param || bn->bias == param || bn->rmean == param ||
+            bn->rvar == param)
+            m->folded_valid = 0;
+    }
+}
+
 /* --- layouts ------------------------------------------------------------- */
 
 void vidai_conv_to_internal(const vidai_param *p, const float *src, float *dst)

@@ -115,6 +115,9 @@ int vidai_model_build(vida_model **out, vida_context *ctx, const vida_model_para
 void vidai_model_init_weights(vida_model *m);
 /* Weights changed: drop the eval-mode folded copies. */
 void vidai_model_weights_changed(vida_model *m);
+/* Parameter `param` changed: drops the folded copies only if it is folded into one
+   (a conv weight or its BN's tensors) -- a classifier update keeps them. */
+void vidai_model_param_changed(vida_model *m, int param);
 int vidai_model_find_param(const vida_model *m, const char *name);
 /* Layout conversions between the file's conv layout and the internal OTHWI. */
 void vidai_conv_to_internal(const vidai_param *p, const float *src, float *dst);

@@ -265,8 +265,8 @@ int vida_optimizer_step(vida_optimizer *o)
             }
             w[j] -= lrt * d;
         }
+        vidai_model_param_changed(o->m, t->param);
     }
-    vidai_model_weights_changed(o->m);
     o->steps++;
     o->consecutive = 0;
     o->last_grad_norm = norm;
