@@ -9,6 +9,10 @@
 #   make bench-decode    decode + clip sampling benchmark against PyAV (not a test)
 #   make bench-loader    loader throughput (clips/s) against a PyTorch DataLoader (not a test)
 #   make fuzz            libFuzzer targets with ASan + UBSan, FUZZ_SECONDS each (default 60)
+#   make check-gpu       builds and runs the GPU tests (test/gpu/run.sh; needs an NVIDIA GPU)
+#
+# The CUDA backend (src/backend/cuda) is compiled whenever nvcc and cuDNN are
+# found (CUDA_HOME, default: nvcc's folder above bin); CUDA=0 leaves it out.
 
 PREFIX ?= /usr/local
 CC ?= cc
@@ -26,19 +30,45 @@ AV_PKGS := libavformat libavcodec libswscale libavutil
 AV_CFLAGS := $(shell pkg-config --cflags $(AV_PKGS) 2>/dev/null)
 AV_LIBS := $(shell pkg-config --libs $(AV_PKGS) 2>/dev/null || echo -lavformat -lavcodec -lswscale -lavutil)
 
+# --- CUDA (auto-detected) ---------------------------------------------------------
+CUDA ?= auto
+NVCC ?= $(shell command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDNN_H := $(firstword $(wildcard $(CUDA_HOME)/include/cudnn.h /usr/local/include/cudnn.h /usr/include/cudnn.h /usr/include/x86_64-linux-gnu/cudnn.h))
+HAVE_CUDA :=
+ifneq ($(CUDA),0)
+ifneq ($(NVCC),)
+ifneq ($(CUDNN_H),)
+HAVE_CUDA := 1
+endif
+endif
+endif
+# sm_90 machine code (H100/H200), sm_80 machine code, and PTX for newer chips.
+NVCC_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=sm_80 \
+    -gencode arch=compute_90,code=compute_90
+CUDA_SRCS := $(if $(HAVE_CUDA),$(sort $(wildcard src/backend/cuda/*.cu)))
+CUDA_OBJS := $(CUDA_SRCS:%.cu=build/obj/%.o)
+CUDA_LIBDIR := $(CUDA_HOME)/lib64
+ifneq ($(HAVE_CUDA),)
+CUDA_LIBS := -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudnn -lcublas -lcudart_static -ldl -lrt -lstdc++
+endif
+CUDA_DEFS := $(if $(HAVE_CUDA),-DVIDA_HAVE_CUDA)
+
 OPT ?= -O3
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(WARN) -Iinclude -Isrc $(BLAS_CFLAGS) $(AV_CFLAGS) -pthread
-CFLAGS_LIB := $(BASE_CFLAGS) $(OPT) -march=x86-64-v2 -fPIC -fvisibility=hidden $(CFLAGS)
-LIBS := $(BLAS_LIBS) $(AV_LIBS) -lm -pthread
+CFLAGS_LIB := $(BASE_CFLAGS) $(OPT) -march=x86-64-v2 -fPIC -fvisibility=hidden $(CUDA_DEFS) $(CFLAGS)
+# CPU_LIBS: the sanitizer and fuzz builds, which leave the CUDA backend out.
+CPU_LIBS := $(BLAS_LIBS) $(AV_LIBS) -lm -pthread
+LIBS := $(CPU_LIBS) $(CUDA_LIBS)
 
 SRCS := $(sort $(wildcard src/core/*.c src/io/*.c src/backend/*.c src/backend/cpu/*.c src/nn/*.c src/video/*.c src/data/*.c src/train/*.c src/api/*.c))
-OBJS := $(SRCS:%.c=build/obj/%.o)
+OBJS := $(SRCS:%.c=build/obj/%.o) $(CUDA_OBJS)
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 ASAN_OBJS := $(SRCS:%.c=build/asan/%.o)
 
 HEADERS := $(wildcard include/*.h include/vidaction/*.h)
-PRIV_HEADERS := $(wildcard src/*/*.h src/backend/cpu/*.h)
+PRIV_HEADERS := $(wildcard src/*/*.h src/backend/cpu/*.h src/backend/cuda/*.h)
 
 TEST_SRCS := $(sort $(wildcard test/unit/test_*.c))
 TEST_BINS := $(TEST_SRCS:test/unit/%.c=build/test/%)
@@ -57,6 +87,10 @@ all: lib/libvidaction.a lib/libvidaction.so bin/vidaction
 build/obj/%.o: %.c $(HEADERS) $(PRIV_HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_LIB) -c $< -o $@
+
+build/obj/%.o: %.cu $(HEADERS) $(PRIV_HEADERS) src/backend/cuda/internal.cuh
+	@mkdir -p $(dir $@)
+	$(NVCC) -std=c++17 -O3 -Iinclude -Isrc $(NVCC_ARCH) -Xcompiler -fPIC,-fvisibility=hidden,-Wall -c $< -o $@
 
 build/asan/%.o: %.c $(HEADERS) $(PRIV_HEADERS)
 	@mkdir -p $(dir $@)
@@ -92,7 +126,7 @@ build/bench/%: test/bench/%.c lib/libvidaction.a $(HEADERS)
 
 build/asan-test/%: test/unit/%.c test/test_main.c test/test.h test/video/framecode.h $(ASAN_OBJS)
 	@mkdir -p build/asan-test
-	$(CC) $(BASE_CFLAGS) -O1 $(ASAN_FLAGS) -Itest -Itest/video -o $@ $< test/test_main.c $(ASAN_OBJS) $(LIBS)
+	$(CC) $(BASE_CFLAGS) -O1 $(ASAN_FLAGS) -Itest -Itest/video -o $@ $< test/test_main.c $(ASAN_OBJS) $(CPU_LIBS)
 
 # test_dataset replays the manifest fuzz target's corpus through the target itself
 build/test/test_dataset build/asan-test/test_dataset: test/fuzz/fuzz_manifest.c
@@ -129,7 +163,7 @@ build/fuzz/obj/%.o: %.c $(HEADERS) $(PRIV_HEADERS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 build/fuzz/fuzz_%: test/fuzz/fuzz_%.c $(FUZZ_OBJS)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(CPU_LIBS)
 fuzz:
 	@sh test/deps.sh ensure clang libclang-rt-14-dev $(DEB_PACKAGES)
 	$(MAKE) build/fuzz/fuzz_video build/fuzz/fuzz_manifest
@@ -174,6 +208,7 @@ install: all
 	ln -sf libvidaction.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libvidaction.so
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@BLAS_LIBS@|$(BLAS_LIBS)|' -e 's|@AV_LIBS@|$(AV_LIBS)|' \
+	    -e 's|@CUDA_LIBS@|$(CUDA_LIBS)|' \
 	    pkgconfig/vidaction.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/vidaction.pc
 	install -m 755 bin/vidaction $(DESTDIR)$(PREFIX)/bin/
 

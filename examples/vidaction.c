@@ -59,6 +59,9 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: %s <command> [options]\n"
             "\n"
+            "global options (any command): --device auto|cpu|cuda|cuda:N (auto: the GPU when\n"
+            "      there is one), --precision fp32|bf16 (bf16: mixed precision on CUDA)\n"
+            "\n"
             "commands:\n"
             "  create --arch A --depth D -o MODEL   a model with fresh weights\n"
             "      --classes N (400) --midplanes per-block|per-conv --pool1 --width W\n"
@@ -153,13 +156,73 @@ static int pick(const char *v, const char *const *names)
     return -1;
 }
 
+/* --device (any command): auto (the GPU when there is one), cpu, cuda, cuda:N; --precision fp32|bf16. */
+static int g_backend = VIDA_BACKEND_AUTO, g_device = 0, g_precision = VIDA_PRECISION_FP32;
+
+static int parse_device(const char *v)
+{
+    char *end;
+    long n;
+    if (!strcmp(v, "auto") || !strcmp(v, "cpu") || !strcmp(v, "cuda")) {
+        g_backend = v[0] == 'a' ? VIDA_BACKEND_AUTO : v[1] == 'p' ? VIDA_BACKEND_CPU : VIDA_BACKEND_CUDA;
+        return 0;
+    }
+    if (strncmp(v, "cuda:", 5) != 0)
+        return -1;
+    errno = 0;
+    n = strtol(v + 5, &end, 10);
+    if (errno || end == v + 5 || *end || n < 0 || n > 1023)
+        return -1;
+    g_backend = VIDA_BACKEND_CUDA;
+    g_device = (int)n;
+    return 0;
+}
+
+/* Takes --device X and --precision P out of argv (they apply to every command). */
+static int take_global_options(int *argc, char **argv)
+{
+    int i, j = 1;
+    for (i = 1; i < *argc; i++) {
+        if ((!strcmp(argv[i], "--device") || !strcmp(argv[i], "--precision")) && i + 1 < *argc) {
+            const char *v = argv[i + 1];
+            if (argv[i][2] == 'd' && parse_device(v))
+                return usage_error("bad --device (auto, cpu, cuda, cuda:N):", v);
+            if (argv[i][2] == 'p') {
+                if (!strcmp(v, "fp32")) g_precision = VIDA_PRECISION_FP32;
+                else if (!strcmp(v, "bf16")) g_precision = VIDA_PRECISION_BF16;
+                else return usage_error("bad --precision (fp32, bf16):", v);
+            }
+            i++;
+            continue;
+        }
+        argv[j++] = argv[i];
+    }
+    *argc = j;
+    argv[j] = NULL;
+    return 0;
+}
+
+static int context_create(vida_context **ctx, vida_context_params *cp)
+{
+    cp->backend = g_backend;
+    cp->device = g_device;
+    if (vida_context_create(ctx, cp) != VIDA_OK)
+        return VIDA_EINVAL;
+    if (g_precision != VIDA_PRECISION_FP32 && vida_context_set_precision(*ctx, g_precision) != VIDA_OK) {
+        vida_context_free(*ctx);
+        *ctx = NULL;
+        return VIDA_EINVAL;
+    }
+    return VIDA_OK;
+}
+
 static int make_context(vida_context **ctx, long threads, long seed)
 {
     vida_context_params cp;
     vida_context_params_init(&cp);
     cp.n_threads = (int)threads;
     cp.seed = (uint64_t)seed;
-    if (vida_context_create(ctx, &cp) != VIDA_OK)
+    if (context_create(ctx, &cp) != VIDA_OK)
         return fail("cannot create context");
     return 0;
 }
@@ -1165,7 +1228,7 @@ static int cmd_train(int argc, char **argv)
     vida_context_params_init(&cp);
     cp.n_threads = (int)threads;
     cp.seed = (uint64_t)seed;
-    if (vida_context_create(&ctx, &cp) != VIDA_OK)
+    if (context_create(&ctx, &cp) != VIDA_OK)
         return fail("cannot create the context");
     dp.root = root;
     dp.taxonomy = taxonomy;
@@ -1556,7 +1619,7 @@ static int cmd_eval(int argc, char **argv)
         return usage_error("eval takes MODEL and --manifest FILE", NULL);
     vida_context_params_init(&cp);
     cp.n_threads = (int)threads;
-    if (vida_context_create(&ctx, &cp) != VIDA_OK)
+    if (context_create(&ctx, &cp) != VIDA_OK)
         return fail("cannot create the context");
     if (vida_model_load(&m, ctx, model_path) != VIDA_OK) {
         fail_file(model_path);
@@ -1987,6 +2050,8 @@ done:
 
 int main(int argc, char **argv)
 {
+    if (take_global_options(&argc, argv))
+        return 2;
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -57,6 +57,20 @@ VIDA_API void vida_context_free(vida_context *ctx);
 /* The backend actually in use (VIDA_BACKEND_CPU or _CUDA); -1 for NULL. */
 VIDA_API int vida_context_backend(const vida_context *ctx);
 
+enum {
+    VIDA_PRECISION_FP32 = 0, /* float32 everywhere (no TF32) */
+    VIDA_PRECISION_BF16 = 1  /* CUDA: bf16 convolutions, fp32 master weights, BN and loss */
+};
+
+/*
+ * Sets the arithmetic of the models run on ctx (since 0.4). bf16 needs the
+ * CUDA backend: VIDA_EUNSUPPORTED on the CPU. Default VIDA_PRECISION_FP32.
+ */
+VIDA_API int vida_context_set_precision(vida_context *ctx, int precision);
+
+/* "CPU", or the GPU's name, compute capability, driver and cuDNN version; NULL for NULL. */
+VIDA_API const char *vida_context_device_name(const vida_context *ctx);
+
 /* The number of CPU threads the context uses; -1 for NULL. */
 VIDA_API int vida_context_n_threads(const vida_context *ctx);
 

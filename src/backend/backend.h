@@ -128,4 +128,67 @@ void vidai_cpu_softmax_xent_soft(int n, int k, const float *logits, const float 
 void vidai_cpu_sigmoid_bce(int n, int k, const float *logits, const float *target, float *loss,
                            float *dlogits);
 
+/*
+ * Dispatch by context: the op table above, run on the context's backend
+ * (the CPU ops with its thread pool, or the CUDA ops of backend/cuda on its
+ * device). Pointers are host memory on the CPU backend and device memory on
+ * CUDA; vidai_be_alloc gives the right kind. Each returns VIDA_OK or an
+ * error code with the message recorded (CPU ops fail only on memory).
+ */
+void *vidai_be_alloc(const vida_context *ctx, size_t bytes);
+void vidai_be_free(const vida_context *ctx, void *p);
+int vidai_be_upload(const vida_context *ctx, void *dst, const void *host, size_t bytes);
+int vidai_be_download(const vida_context *ctx, void *host, const void *src, size_t bytes);
+int vidai_be_copy(const vida_context *ctx, void *dst, const void *src, size_t bytes);
+int vidai_be_zero(const vida_context *ctx, void *dst, size_t bytes);
+int vidai_be_is_cuda(const vida_context *ctx);
+
+int vidai_be_conv_forward(const vida_context *ctx, const vidai_conv_desc *d, const float *x,
+                          const float *w, const float *bias, int relu, float *y);
+int vidai_be_conv_backward_data(const vida_context *ctx, const vidai_conv_desc *d, const float *dy,
+                                const float *w, float *dx);
+int vidai_be_conv_backward_filter(const vida_context *ctx, const vidai_conv_desc *d, const float *x,
+                                  const float *dy, float *dw);
+int vidai_be_bn_forward_train(const vida_context *ctx, int64_t rows, int c, const float *x,
+                              const float *gamma, const float *beta, float eps, float momentum,
+                              float *running_mean, float *running_var, float *save_mean,
+                              float *save_invstd, float *y);
+int vidai_be_bn_forward_eval(const vida_context *ctx, int64_t rows, int c, const float *x,
+                             const float *gamma, const float *beta, const float *mean,
+                             const float *var, float eps, float *y);
+int vidai_be_bn_backward_train(const vida_context *ctx, int64_t rows, int c, const float *x,
+                               const float *dy, const float *gamma, const float *save_mean,
+                               const float *save_invstd, float *dx, float *dgamma, float *dbeta);
+int vidai_be_relu_forward(const vida_context *ctx, int64_t n, const float *x, float *y);
+int vidai_be_relu_backward(const vida_context *ctx, int64_t n, const float *y, const float *dy,
+                           float *dx);
+int vidai_be_add_forward(const vida_context *ctx, int64_t n, const float *a, const float *b,
+                         int relu, float *y);
+int vidai_be_maxpool_forward(const vida_context *ctx, const vidai_conv_desc *d, const float *x,
+                             float *y, int32_t *argmax);
+int vidai_be_maxpool_backward(const vida_context *ctx, const vidai_conv_desc *d, const float *dy,
+                              const int32_t *argmax, float *dx);
+int vidai_be_global_avgpool_forward(const vida_context *ctx, int n, int64_t s, int c,
+                                    const float *x, float *y);
+int vidai_be_global_avgpool_backward(const vida_context *ctx, int n, int64_t s, int c,
+                                     const float *dy, float *dx);
+int vidai_be_linear_forward(const vida_context *ctx, int n, int in, int out, const float *x,
+                            const float *w, const float *b, float *y);
+int vidai_be_linear_backward(const vida_context *ctx, int n, int in, int out, const float *x,
+                             const float *w, const float *dy, float *dx, float *dw, float *db);
+int vidai_be_dropout_forward(const vida_context *ctx, int64_t n, float p, uint64_t key,
+                             const float *x, float *mask, float *y);
+int vidai_be_dropout_backward(const vida_context *ctx, int64_t n, const float *mask,
+                              const float *dy, float *dx);
+/* [n][c][s] -> [n][s][c] and back. */
+int vidai_be_to_channels_last(const vida_context *ctx, int n, int c, int64_t s, const float *x,
+                              float *y);
+int vidai_be_to_channels_first(const vida_context *ctx, int n, int c, int64_t s, const float *x,
+                               float *y);
+/* The optimizer's update (see cuda.h) and per-tensor sums of squares (double, on the host). */
+int vidai_be_sgd_update(const vida_context *ctx, int64_t n, float *w, const float *g, float *buf,
+                        float lr, float wd, float mom, int nesterov, float scale);
+int vidai_be_sumsq(const vida_context *ctx, int count, const float *const *x, const int64_t *n,
+                   double *sums);
+
 #endif

@@ -11,6 +11,9 @@
 #include <cblas.h>
 
 #include "core/core.h"
+#ifdef VIDA_HAVE_CUDA
+#include "backend/cuda/cuda.h"
+#endif
 
 void vida_context_params_init(vida_context_params *p)
 {
@@ -24,7 +27,11 @@ void vida_context_params_init(vida_context_params *p)
 
 int vida_device_count(void)
 {
+#ifdef VIDA_HAVE_CUDA
+    return vidai_cuda_device_count();
+#else
     return 0;
+#endif
 }
 
 int vida_context_create(vida_context **out, const vida_context_params *params)
@@ -48,10 +55,14 @@ int vida_context_create(vida_context **out, const vida_context_params *params)
     if (p.backend != VIDA_BACKEND_AUTO && p.backend != VIDA_BACKEND_CPU &&
         p.backend != VIDA_BACKEND_CUDA)
         return vidai_error(VIDA_EINVAL, "vida_context_create: unknown backend %d", p.backend);
+#ifndef VIDA_HAVE_CUDA
     if (p.backend == VIDA_BACKEND_CUDA)
         return vidai_error(VIDA_EUNSUPPORTED,
                            "vida_context_create: CUDA backend asked for, but this build has no "
                            "CUDA support (vida_features() lacks VIDA_FEATURE_CUDA)");
+#endif
+    if (p.device < 0)
+        return vidai_error(VIDA_EINVAL, "vida_context_create: device %d is negative", p.device);
     if (p.n_threads < 0 || p.n_threads > 1024)
         return vidai_error(VIDA_EINVAL, "vida_context_create: n_threads %d out of range [0, 1024]",
                            p.n_threads);
@@ -75,6 +86,19 @@ int vida_context_create(vida_context **out, const vida_context_params *params)
         vidai_free(ctx);
         return rc;
     }
+#ifdef VIDA_HAVE_CUDA
+    if (p.backend == VIDA_BACKEND_CUDA || (p.backend == VIDA_BACKEND_AUTO && vidai_cuda_device_count() > 0)) {
+        vidai_cuda *cu = NULL;
+        rc = vidai_cuda_create(&cu, p.device);
+        if (rc != VIDA_OK) {
+            vidai_pool_free(ctx->pool);
+            vidai_free(ctx);
+            return vidai_error_prefix(rc, "vida_context_create: ");
+        }
+        ctx->cuda = cu;
+        ctx->backend = VIDA_BACKEND_CUDA;
+    }
+#endif
     /* OpenBLAS's thread count is process-wide: the last context created sets it. */
     openblas_set_num_threads(p.n_threads);
     *out = ctx;
@@ -93,6 +117,9 @@ void vida_context_free(vida_context *ctx)
         return;
     if (atomic_fetch_sub((_Atomic int *)&ctx->refcount, 1) != 1)
         return;
+#ifdef VIDA_HAVE_CUDA
+    vidai_cuda_free(ctx->cuda);
+#endif
     vidai_pool_free(ctx->pool);
     vidai_free(ctx);
 }
@@ -100,6 +127,36 @@ void vida_context_free(vida_context *ctx)
 int vida_context_backend(const vida_context *ctx)
 {
     return ctx ? ctx->backend : -1;
+}
+
+int vida_context_set_precision(vida_context *ctx, int precision)
+{
+    if (!ctx)
+        return vidai_error(VIDA_EINVAL, "vida_context_set_precision: ctx is NULL");
+    if (precision != VIDA_PRECISION_FP32 && precision != VIDA_PRECISION_BF16)
+        return vidai_error(VIDA_EINVAL, "vida_context_set_precision: unknown precision %d", precision);
+#ifdef VIDA_HAVE_CUDA
+    if (ctx->cuda) {
+        vidai_cuda_set_precision(ctx->cuda, precision == VIDA_PRECISION_BF16 ? VIDAI_CUDA_BF16
+                                                                             : VIDAI_CUDA_FP32);
+        return VIDA_OK;
+    }
+#endif
+    if (precision == VIDA_PRECISION_BF16)
+        return vidai_error(VIDA_EUNSUPPORTED, "vida_context_set_precision: bf16 mixed precision "
+                           "needs the CUDA backend (this context runs on the CPU)");
+    return VIDA_OK;
+}
+
+const char *vida_context_device_name(const vida_context *ctx)
+{
+    if (!ctx)
+        return NULL;
+#ifdef VIDA_HAVE_CUDA
+    if (ctx->cuda)
+        return vidai_cuda_describe(ctx->cuda);
+#endif
+    return "CPU";
 }
 
 int vida_context_n_threads(const vida_context *ctx)

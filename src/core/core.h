@@ -74,6 +74,7 @@ struct vida_context {
     vida_log_fn log;
     void *log_user_data;
     vidai_pool *pool;
+    void *cuda; /* struct vidai_cuda (backend/cuda/cuda.h) when the backend is CUDA, else NULL */
 };
 
 void vidai_context_ref(vida_context *ctx);

@@ -179,8 +179,8 @@ static int batchnorm(builder *b, const char *name, int in)
     op->rmean = rm;
     op->rvar = rv;
     op->nbt = nb;
-    op->save_mean = vidai_calloc((size_t)c, sizeof(float));
-    op->save_invstd = vidai_calloc((size_t)c, sizeof(float));
+    op->save_mean = vidai_be_alloc(b->m->ctx, (size_t)c * sizeof(float));
+    op->save_invstd = vidai_be_alloc(b->m->ctx, (size_t)c * sizeof(float));
     if (!op->save_mean || !op->save_invstd)
         b->failed = 1;
     return out;

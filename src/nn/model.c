@@ -96,22 +96,25 @@ void vida_model_free(vida_model *m)
         vidai_free(m->params[i].name);
         vidai_free(m->params[i].data);
         vidai_free(m->params[i].grad);
+        vidai_be_free(m->ctx, m->params[i].dev);
+        vidai_be_free(m->ctx, m->params[i].dgrad);
     }
     for (i = 0; i < m->n_ops; i++) {
         vidai_op *op = &m->ops[i];
-        vidai_free(op->save_mean);
-        vidai_free(op->save_invstd);
-        vidai_free(op->wfold);
-        vidai_free(op->bfold);
-        vidai_free(op->argmax);
-        vidai_free(op->mask);
+        vidai_be_free(m->ctx, op->save_mean);
+        vidai_be_free(m->ctx, op->save_invstd);
+        vidai_be_free(m->ctx, op->wfold);
+        vidai_be_free(m->ctx, op->bfold);
+        vidai_be_free(m->ctx, op->argmax);
+        vidai_be_free(m->ctx, op->mask);
     }
     for (i = 0; i < m->n_slots; i++) {
-        vidai_free(m->slots[i].data);
-        vidai_free(m->slots[i].grad);
+        vidai_be_free(m->ctx, m->slots[i].data);
+        vidai_be_free(m->ctx, m->slots[i].grad);
     }
     for (i = 0; i < m->n_bufs; i++)
-        vidai_free(m->bufs[i].data);
+        vidai_be_free(m->ctx, m->bufs[i].data);
+    vidai_be_free(m->ctx, m->stage);
     vidai_free(m->bufs);
     vidai_free(m->slot_buf);
     for (i = 0; i < m->n_meta; i++) {
@@ -187,6 +190,121 @@ void vidai_model_param_changed(vida_model *m, int param)
     }
 }
 
+/* --- host/device coherence ---------------------------------------------- */
+
+float *vidai_param_host(const vida_model *m, int i)
+{
+    vidai_param *p = &((vida_model *)m)->params[i];
+    if (p->host_stale && p->dev) {
+        if (vidai_be_download(m->ctx, p->data, p->dev, (size_t)p->numel * sizeof(float)) != VIDA_OK)
+            return NULL;
+        p->host_stale = 0;
+    }
+    return p->data;
+}
+
+void vidai_param_host_wrote(vida_model *m, int i)
+{
+    m->params[i].host_stale = 0;
+    m->params[i].dev_stale = 1;
+}
+
+float *vidai_param_dev(vida_model *m, int i)
+{
+    vidai_param *p = &m->params[i];
+    if (!vidai_be_is_cuda(m->ctx))
+        return p->data;
+    if (!p->dev) {
+        if (!(p->dev = vidai_be_alloc(m->ctx, (size_t)p->numel * sizeof(float))))
+            return NULL;
+        p->dev_stale = 1;
+    }
+    if (p->dev_stale) {
+        if (vidai_be_upload(m->ctx, p->dev, p->data, (size_t)p->numel * sizeof(float)) != VIDA_OK)
+            return NULL;
+        p->dev_stale = 0;
+    }
+    return p->dev;
+}
+
+void vidai_param_dev_wrote(vida_model *m, int i)
+{
+    if (!vidai_be_is_cuda(m->ctx))
+        return;
+    m->params[i].dev_stale = 0;
+    m->params[i].host_stale = 1;
+}
+
+float *vidai_grad_host(const vida_model *m, int i)
+{
+    vidai_param *p = &((vida_model *)m)->params[i];
+    if (p->ghost_stale && p->dgrad && p->grad) {
+        if (vidai_be_download(m->ctx, p->grad, p->dgrad, (size_t)p->numel * sizeof(float)) != VIDA_OK)
+            return NULL;
+        p->ghost_stale = 0;
+    }
+    return p->grad;
+}
+
+void vidai_grad_host_wrote(vida_model *m, int i)
+{
+    m->params[i].ghost_stale = 0;
+    m->params[i].gdev_stale = 1;
+}
+
+float *vidai_grad_dev(vida_model *m, int i)
+{
+    vidai_param *p = &m->params[i];
+    if (!vidai_be_is_cuda(m->ctx))
+        return p->grad;
+    if (!p->grad)
+        return NULL;
+    if (!p->dgrad) {
+        if (!(p->dgrad = vidai_be_alloc(m->ctx, (size_t)p->numel * sizeof(float))))
+            return NULL;
+        p->gdev_stale = 1;
+    }
+    if (p->gdev_stale) {
+        if (vidai_be_upload(m->ctx, p->dgrad, p->grad, (size_t)p->numel * sizeof(float)) != VIDA_OK)
+            return NULL;
+        p->gdev_stale = 0;
+    }
+    return p->dgrad;
+}
+
+void vidai_grad_dev_wrote(vida_model *m, int i)
+{
+    if (!vidai_be_is_cuda(m->ctx))
+        return;
+    m->params[i].gdev_stale = 0;
+    m->params[i].ghost_stale = 1;
+}
+
+/* The device side of every tensor (values; gradients too if grads), brought up to date. */
+static int params_to_dev(vida_model *m, int grads)
+{
+    for (int i = 0; i < m->n_params; i++) {
+        if (m->params[i].kind == VIDAI_PARAM_COUNT)
+            continue;
+        if (!vidai_param_dev(m, i))
+            return VIDA_EDEVICE;
+        if (grads && m->params[i].learnable && !vidai_grad_dev(m, i))
+            return VIDA_EDEVICE;
+    }
+    return VIDA_OK;
+}
+
+/* The values the ops use: the device copy on CUDA (current after params_to_dev). */
+static float *P(const vida_model *m, int i)
+{
+    return vidai_be_is_cuda(m->ctx) ? m->params[i].dev : m->params[i].data;
+}
+
+static float *G(const vida_model *m, int i)
+{
+    return vidai_be_is_cuda(m->ctx) ? m->params[i].dgrad : m->params[i].grad;
+}
+
 /* --- layouts ------------------------------------------------------------- */
 
 void vidai_conv_to_internal(const vidai_param *p, const float *src, float *dst)
@@ -216,14 +334,26 @@ static size_t slot_numel(const vidai_slot *s)
     return (size_t)s->n * s->t * s->h * s->w * s->c;
 }
 
-static int ensure(float **buf, size_t *cap, size_t need)
+static int ensure(const vida_model *m, float **buf, size_t *cap, size_t need)
+{
+    if (*cap >= need)
+        return VIDA_OK;
+    vidai_be_free(m->ctx, *buf);
+    *cap = 0;
+    *buf = vidai_be_alloc(m->ctx, need * sizeof(float));
+    if (!*buf)
+        return VIDA_ENOMEM;
+    *cap = need;
+    return VIDA_OK;
+}
+
+static int ensure_host(float **buf, size_t *cap, size_t need)
 {
     if (*cap >= need)
         return VIDA_OK;
     vidai_free(*buf);
     *cap = 0;
-    *buf = vidai_malloc(need * sizeof(float));
-    if (!*buf)
+    if (!(*buf = vidai_malloc(need * sizeof(float))))
         return VIDA_ENOMEM;
     *cap = need;
     return VIDA_OK;
@@ -277,14 +407,20 @@ static int infer_shapes(vida_model *m, int n, int t, int h, int w)
     return VIDA_OK;
 }
 
+/* Eval mode: conv weights with their BN folded in, computed on the host from the host copies. */
 static int fold_weights(vida_model *m)
 {
-    int i;
+    const int cu = vidai_be_is_cuda(m->ctx);
+    float *hw = NULL, *hb = NULL;
+    size_t hw_cap = 0, hb_cap = 0;
+    int i, rc = VIDA_OK;
     int64_t co, k;
-    for (i = 0; i < m->n_ops; i++) {
+    for (i = 0; i < m->n_ops && rc == VIDA_OK; i++) {
         vidai_op *op = &m->ops[i];
         const vidai_param *w;
         const vidai_op *bn;
+        const float *wd, *gd, *bd, *md, *vd;
+        float *ow, *ob;
         int64_t per;
         if (op->type != VIDAI_OP_CONV || op->fold_bn < 0)
             continue;
@@ -292,24 +428,48 @@ static int fold_weights(vida_model *m)
         bn = &m->ops[op->fold_bn];
         per = w->numel / w->cout;
         if (!op->wfold) {
-            op->wfold = vidai_malloc((size_t)w->numel * sizeof(float));
-            op->bfold = vidai_malloc((size_t)w->cout * sizeof(float));
-            if (!op->wfold || !op->bfold)
-                return VIDA_ENOMEM;
+            op->wfold = vidai_be_alloc(m->ctx, (size_t)w->numel * sizeof(float));
+            op->bfold = vidai_be_alloc(m->ctx, (size_t)w->cout * sizeof(float));
+            if (!op->wfold || !op->bfold) {
+                rc = VIDA_ENOMEM;
+                break;
+            }
+        }
+        wd = vidai_param_host(m, op->weight);
+        gd = vidai_param_host(m, bn->weight);
+        bd = vidai_param_host(m, bn->bias);
+        md = vidai_param_host(m, bn->rmean);
+        vd = vidai_param_host(m, bn->rvar);
+        if (!wd || !gd || !bd || !md || !vd) {
+            rc = VIDA_EDEVICE;
+            break;
+        }
+        ow = op->wfold, ob = op->bfold;
+        if (cu) { /* fold into host scratch, then upload */
+            if ((rc = ensure_host(&hw, &hw_cap, (size_t)w->numel)) != VIDA_OK ||
+                (rc = ensure_host(&hb, &hb_cap, (size_t)w->cout)) != VIDA_OK)
+                break;
+            ow = hw, ob = hb;
         }
         for (co = 0; co < w->cout; co++) {
-            const double g = m->params[bn->weight].data[co];
-            const double b = m->params[bn->bias].data[co];
-            const double mean = m->params[bn->rmean].data[co];
-            const double var = m->params[bn->rvar].data[co];
+            const double g = gd[co];
+            const double b = bd[co];
+            const double mean = md[co];
+            const double var = vd[co];
             const double scale = g / sqrt(var + (double)m->p.bn_eps);
             for (k = 0; k < per; k++)
-                op->wfold[co * per + k] = (float)(w->data[co * per + k] * scale);
-            op->bfold[co] = (float)(b - mean * scale);
+                ow[co * per + k] = (float)(wd[co * per + k] * scale);
+            ob[co] = (float)(b - mean * scale);
         }
+        if (cu && ((rc = vidai_be_upload(m->ctx, op->wfold, hw, (size_t)w->numel * sizeof(float))) ||
+                   (rc = vidai_be_upload(m->ctx, op->bfold, hb, (size_t)w->cout * sizeof(float)))))
+            break;
     }
-    m->folded_valid = 1;
-    return VIDA_OK;
+    vidai_free(hw);
+    vidai_free(hb);
+    if (rc == VIDA_OK)
+        m->folded_valid = 1;
+    return rc;
 }
 
 static int check_f32(const vida_tensor *t, const char *what, int ndim, const int64_t *shape)
@@ -329,28 +489,27 @@ static int check_f32(const vida_tensor *t, const char *what, int ndim, const int
     return VIDA_OK;
 }
 
-/* NCTHW (or NTHWC) input into slot 0, channels last. */
-static void load_input(vida_model *m, const vida_tensor *in, int nthwc)
+/* NCTHW (or NTHWC) input into slot 0, channels last (on CUDA through a device staging buffer). */
+static int load_input(vida_model *m, const vida_tensor *in, int nthwc)
 {
     const vidai_slot *s = &m->slots[0];
     const int64_t plane = (int64_t)s->t * s->h * s->w;
-    const float *src = in->data;
-    float *dst = s->act;
-    int64_t n, c, i;
-    if (nthwc) {
-        memcpy(dst, src, slot_numel(s) * sizeof(float));
-        return;
-    }
-    for (n = 0; n < s->n; n++)
-        for (c = 0; c < s->c; c++)
-            for (i = 0; i < plane; i++)
-                dst[(n * plane + i) * s->c + c] = src[(n * s->c + c) * plane + i];
+    const size_t numel = slot_numel(s);
+    int rc;
+    if (nthwc)
+        return vidai_be_upload(m->ctx, s->act, in->data, numel * sizeof(float));
+    if (!vidai_be_is_cuda(m->ctx))
+        return vidai_be_to_channels_last(m->ctx, s->n, s->c, plane, in->data, s->act);
+    if ((rc = ensure(m, &m->stage, &m->stage_cap, numel)) != VIDA_OK ||
+        (rc = vidai_be_upload(m->ctx, m->stage, in->data, numel * sizeof(float))) != VIDA_OK)
+        return rc;
+    return vidai_be_to_channels_last(m->ctx, s->n, s->c, plane, m->stage, s->act);
 }
 
 static int run_op(vida_model *m, int idx, int train)
 {
     vidai_op *op = &m->ops[idx];
-    vidai_pool *pool = m->ctx->pool;
+    const vida_context *ctx = m->ctx;
     vidai_slot *x = &m->slots[op->in], *y = &m->slots[op->out];
     const int64_t nx = (int64_t)slot_numel(x);
     const int64_t rows = nx / x->c;
@@ -361,63 +520,65 @@ static int run_op(vida_model *m, int idx, int train)
         op_desc(m, op, &d);
         vidai_conv_desc_init(&d);
         if (!train && op->fold_bn >= 0)
-            rc = vidai_cpu_conv_forward(pool, &d, x->act, op->wfold, op->bfold, op->fuse_relu,
-                                        m->slots[op->eval_out].act);
+            rc = vidai_be_conv_forward(ctx, &d, x->act, op->wfold, op->bfold, op->fuse_relu,
+                                       m->slots[op->eval_out].act);
         else
-            rc = vidai_cpu_conv_forward(pool, &d, x->act, m->params[op->weight].data, NULL, 0,
-                                        y->act);
+            rc = vidai_be_conv_forward(ctx, &d, x->act, P(m, op->weight), NULL, 0, y->act);
         break;
     case VIDAI_OP_BN:
         if (train) {
-            vidai_cpu_bn_forward_train(pool, rows, x->c, x->act, m->params[op->weight].data,
-                                       m->params[op->bias].data, m->p.bn_eps, m->p.bn_momentum,
-                                       m->params[op->rmean].data, m->params[op->rvar].data,
-                                       op->save_mean, op->save_invstd, y->act);
+            rc = vidai_be_bn_forward_train(ctx, rows, x->c, x->act, P(m, op->weight),
+                                           P(m, op->bias), m->p.bn_eps, m->p.bn_momentum,
+                                           P(m, op->rmean), P(m, op->rvar), op->save_mean,
+                                           op->save_invstd, y->act);
+            vidai_param_dev_wrote(m, op->rmean);
+            vidai_param_dev_wrote(m, op->rvar);
             m->params[op->nbt].count++;
         } else {
-            vidai_cpu_bn_forward_eval(pool, rows, x->c, x->act, m->params[op->weight].data,
-                                      m->params[op->bias].data, m->params[op->rmean].data,
-                                      m->params[op->rvar].data, m->p.bn_eps, y->act);
+            rc = vidai_be_bn_forward_eval(ctx, rows, x->c, x->act, P(m, op->weight),
+                                          P(m, op->bias), P(m, op->rmean), P(m, op->rvar),
+                                          m->p.bn_eps, y->act);
         }
         break;
     case VIDAI_OP_RELU:
-        vidai_cpu_relu_forward(pool, nx, x->act, y->act);
+        rc = vidai_be_relu_forward(ctx, nx, x->act, y->act);
         break;
     case VIDAI_OP_ADD_RELU:
-        vidai_cpu_add_forward(pool, nx, x->act, m->slots[op->in2].act, 1, y->act);
+        rc = vidai_be_add_forward(ctx, nx, x->act, m->slots[op->in2].act, 1, y->act);
         break;
     case VIDAI_OP_MAXPOOL: {
         const size_t need = slot_numel(y);
         op_desc(m, op, &d);
         vidai_conv_desc_init(&d);
         if (op->argmax_cap < need) {
-            vidai_free(op->argmax);
+            vidai_be_free(ctx, op->argmax);
             op->argmax_cap = 0;
-            op->argmax = vidai_malloc(need * sizeof(int32_t));
+            op->argmax = vidai_be_alloc(ctx, need * sizeof(int32_t));
             if (!op->argmax)
                 return VIDA_ENOMEM;
             op->argmax_cap = need;
         }
-        vidai_cpu_maxpool_forward(pool, &d, x->act, y->act, op->argmax);
+        rc = vidai_be_maxpool_forward(ctx, &d, x->act, y->act, op->argmax);
         break;
     }
     case VIDAI_OP_GAP:
-        vidai_cpu_global_avgpool_forward(pool, x->n, (int64_t)x->t * x->h * x->w, x->c, x->act,
-                                         y->act);
+        rc = vidai_be_global_avgpool_forward(ctx, x->n, (int64_t)x->t * x->h * x->w, x->c, x->act,
+                                             y->act);
         break;
     case VIDAI_OP_DROPOUT:
         if (train) {
-            rc = ensure(&op->mask, &op->mask_cap, (size_t)nx);
+            rc = ensure(m, &op->mask, &op->mask_cap, (size_t)nx);
             if (rc == VIDA_OK)
-                vidai_cpu_dropout_forward(nx, m->p.dropout, vidai_rng_u64(m->ctx->seed ^ 0x64726f70ull, m->step),
-                                          x->act, op->mask, y->act);
+                rc = vidai_be_dropout_forward(ctx, nx, m->p.dropout,
+                                              vidai_rng_u64(m->ctx->seed ^ 0x64726f70ull, m->step),
+                                              x->act, op->mask, y->act);
         } else {
-            memcpy(y->act, x->act, (size_t)nx * sizeof(float));
+            rc = vidai_be_copy(ctx, y->act, x->act, (size_t)nx * sizeof(float));
         }
         break;
     case VIDAI_OP_LINEAR:
-        vidai_cpu_linear_forward(x->n, x->c, y->c, x->act, m->params[op->weight].data,
-                                 m->params[op->bias].data, y->act);
+        rc = vidai_be_linear_forward(ctx, x->n, x->c, y->c, x->act, P(m, op->weight),
+                                     P(m, op->bias), y->act);
         break;
     default:
         break;
@@ -445,7 +606,7 @@ static int acquire(vida_model *m, int slot)
     }
     if (best < 0 && largest >= 0) {
         best = largest;
-        if (ensure(&m->bufs[best].data, &m->bufs[best].cap, need) != VIDA_OK)
+        if (ensure(m, &m->bufs[best].data, &m->bufs[best].cap, need) != VIDA_OK)
             return VIDA_ENOMEM;
     }
     if (best < 0) {
@@ -457,7 +618,7 @@ static int acquire(vida_model *m, int slot)
         vidai_free(m->bufs);
         m->bufs = nb;
         best = m->n_bufs++;
-        if (ensure(&m->bufs[best].data, &m->bufs[best].cap, need) != VIDA_OK)
+        if (ensure(m, &m->bufs[best].data, &m->bufs[best].cap, need) != VIDA_OK)
             return VIDA_ENOMEM;
     }
     m->bufs[best].busy = 1;
@@ -481,8 +642,8 @@ static void release_training_memory(vida_model *m)
     int i;
     for (i = 0; i < m->n_slots; i++) {
         vidai_slot *sl = &m->slots[i];
-        vidai_free(sl->data);
-        vidai_free(sl->grad);
+        vidai_be_free(m->ctx, sl->data);
+        vidai_be_free(m->ctx, sl->grad);
         sl->data = sl->grad = NULL;
         sl->cap = sl->grad_cap = 0;
     }
@@ -535,7 +696,7 @@ int vida_model_forward(vida_model *m, const vida_tensor *input, vida_tensor *log
     if (train) {
         for (i = 0; i < m->n_slots; i++) {
             vidai_slot *sl = &m->slots[i];
-            if (ensure(&sl->data, &sl->cap, slot_numel(sl)) != VIDA_OK)
+            if (ensure(m, &sl->data, &sl->cap, slot_numel(sl)) != VIDA_OK)
                 return vidai_error(VIDA_ENOMEM, "vida_model_forward: out of memory for activations");
             sl->act = sl->data;
         }
@@ -550,9 +711,10 @@ int vida_model_forward(vida_model *m, const vida_tensor *input, vida_tensor *log
         if (acquire(m, 0) != VIDA_OK)
             return vidai_error(VIDA_ENOMEM, "vida_model_forward: out of memory for activations");
     }
-    if (!train && !m->folded_valid && fold_weights(m) != VIDA_OK)
-        return vidai_error(VIDA_ENOMEM, "vida_model_forward: out of memory folding batch norm");
-    load_input(m, input, nthwc);
+    if (!train && !m->folded_valid && (rc = fold_weights(m)) != VIDA_OK)
+        return vidai_error_prefix(rc, "vida_model_forward: folding batch norm: ");
+    if ((rc = params_to_dev(m, 0)) != VIDA_OK || (rc = load_input(m, input, nthwc)) != VIDA_OK)
+        return vidai_error_prefix(rc, "vida_model_forward: ");
     for (i = 0; i < m->n_ops; i++) {
         const vidai_op *op = &m->ops[i];
         if (!train && op->eval_skip)
@@ -568,10 +730,13 @@ int vida_model_forward(vida_model *m, const vida_tensor *input, vida_tensor *log
                 release_after(m, op->in2, i);
         }
     }
-    memcpy(logits->data, m->slots[m->logits_slot].act, (size_t)n * m->p.num_classes * sizeof(float));
-    if (features)
-        memcpy(features->data, m->slots[m->feature_slot].act,
-               (size_t)n * m->feature_dim * sizeof(float));
+    rc = vidai_be_download(m->ctx, logits->data, m->slots[m->logits_slot].act,
+                           (size_t)n * m->p.num_classes * sizeof(float));
+    if (rc == VIDA_OK && features)
+        rc = vidai_be_download(m->ctx, features->data, m->slots[m->feature_slot].act,
+                               (size_t)n * m->feature_dim * sizeof(float));
+    if (rc != VIDA_OK)
+        return vidai_error_prefix(rc, "vida_model_forward: ");
     if (train) {
         m->have_train_forward = 1;
         m->step++;
@@ -591,9 +756,16 @@ static int ensure_param_grads(vida_model *m)
             p->grad = vidai_calloc((size_t)p->numel, sizeof(float));
             if (!p->grad)
                 return VIDA_ENOMEM;
+            p->ghost_stale = 0;
+            p->gdev_stale = 1;
         }
     }
     return VIDA_OK;
+}
+
+int vidai_model_ensure_grads(vida_model *m)
+{
+    return ensure_param_grads(m);
 }
 
 int vida_model_zero_grad(vida_model *m)
@@ -603,16 +775,27 @@ int vida_model_zero_grad(vida_model *m)
         return vidai_error(VIDA_EINVAL, "vida_model_zero_grad: model is NULL");
     if (ensure_param_grads(m) != VIDA_OK)
         return vidai_error(VIDA_ENOMEM, "vida_model_zero_grad: out of memory for gradients");
-    for (i = 0; i < m->n_params; i++)
-        if (m->params[i].grad)
-            memset(m->params[i].grad, 0, (size_t)m->params[i].numel * sizeof(float));
+    for (i = 0; i < m->n_params; i++) {
+        vidai_param *p = &m->params[i];
+        if (!p->grad)
+            continue;
+        if (vidai_be_is_cuda(m->ctx)) { /* clear the device side; the host copy is refreshed when read */
+            if (!p->dgrad && !(p->dgrad = vidai_be_alloc(m->ctx, (size_t)p->numel * sizeof(float))))
+                return vidai_error_prefix(VIDA_ENOMEM, "vida_model_zero_grad: ");
+            if (vidai_be_zero(m->ctx, p->dgrad, (size_t)p->numel * sizeof(float)) != VIDA_OK)
+                return vidai_error_prefix(VIDA_EDEVICE, "vida_model_zero_grad: ");
+            vidai_grad_dev_wrote(m, i);
+        } else {
+            memset(p->grad, 0, (size_t)p->numel * sizeof(float));
+        }
+    }
     return VIDA_OK;
 }
 
 static int backward_op(vida_model *m, int idx, int want_dinput)
 {
     vidai_op *op = &m->ops[idx];
-    vidai_pool *pool = m->ctx->pool;
+    const vida_context *ctx = m->ctx;
     vidai_slot *x = &m->slots[op->in], *y = &m->slots[op->out];
     const int64_t nx = (int64_t)slot_numel(x);
     const int64_t rows = nx / x->c;
@@ -623,37 +806,38 @@ static int backward_op(vida_model *m, int idx, int want_dinput)
     case VIDAI_OP_CONV:
         op_desc(m, op, &d);
         vidai_conv_desc_init(&d);
-        rc = vidai_cpu_conv_backward_filter(pool, &d, x->act, y->grad, m->params[op->weight].grad);
+        rc = vidai_be_conv_backward_filter(ctx, &d, x->act, y->grad, G(m, op->weight));
         if (rc == VIDA_OK && need_dx)
-            rc = vidai_cpu_conv_backward_data(pool, &d, y->grad, m->params[op->weight].data, x->grad);
+            rc = vidai_be_conv_backward_data(ctx, &d, y->grad, P(m, op->weight), x->grad);
         break;
     case VIDAI_OP_BN:
-        vidai_cpu_bn_backward_train(pool, rows, x->c, x->act, y->grad, m->params[op->weight].data,
-                                    op->save_mean, op->save_invstd, x->grad,
-                                    m->params[op->weight].grad, m->params[op->bias].grad);
+        rc = vidai_be_bn_backward_train(ctx, rows, x->c, x->act, y->grad, P(m, op->weight),
+                                        op->save_mean, op->save_invstd, x->grad,
+                                        G(m, op->weight), G(m, op->bias));
         break;
     case VIDAI_OP_RELU:
-        vidai_cpu_relu_backward(pool, nx, y->act, y->grad, x->grad);
+        rc = vidai_be_relu_backward(ctx, nx, y->act, y->grad, x->grad);
         break;
     case VIDAI_OP_ADD_RELU:
-        vidai_cpu_relu_backward(pool, nx, y->act, y->grad, x->grad);
-        vidai_cpu_relu_backward(pool, nx, y->act, y->grad, m->slots[op->in2].grad);
+        rc = vidai_be_relu_backward(ctx, nx, y->act, y->grad, x->grad);
+        if (rc == VIDA_OK)
+            rc = vidai_be_relu_backward(ctx, nx, y->act, y->grad, m->slots[op->in2].grad);
         break;
     case VIDAI_OP_MAXPOOL:
         op_desc(m, op, &d);
         vidai_conv_desc_init(&d);
-        vidai_cpu_maxpool_backward(pool, &d, y->grad, op->argmax, x->grad);
+        rc = vidai_be_maxpool_backward(ctx, &d, y->grad, op->argmax, x->grad);
         break;
     case VIDAI_OP_GAP:
-        vidai_cpu_global_avgpool_backward(pool, x->n, (int64_t)x->t * x->h * x->w, x->c, y->grad,
-                                          x->grad);
+        rc = vidai_be_global_avgpool_backward(ctx, x->n, (int64_t)x->t * x->h * x->w, x->c,
+                                              y->grad, x->grad);
         break;
     case VIDAI_OP_DROPOUT:
-        vidai_cpu_dropout_backward(nx, op->mask, y->grad, x->grad);
+        rc = vidai_be_dropout_backward(ctx, nx, op->mask, y->grad, x->grad);
         break;
     case VIDAI_OP_LINEAR:
-        vidai_cpu_linear_backward(x->n, x->c, y->c, x->act, m->params[op->weight].data, y->grad,
-                                  x->grad, m->params[op->weight].grad, m->params[op->bias].grad);
+        rc = vidai_be_linear_backward(ctx, x->n, x->c, y->c, x->act, P(m, op->weight), y->grad,
+                                      x->grad, G(m, op->weight), G(m, op->bias));
         break;
     default:
         break;
@@ -686,28 +870,45 @@ int vida_model_backward(vida_model *m, const vida_tensor *dlogits, vida_tensor *
     }
     if (ensure_param_grads(m) != VIDA_OK)
         return vidai_error(VIDA_ENOMEM, "vida_model_backward: out of memory for gradients");
+    if ((rc = params_to_dev(m, 1)) != VIDA_OK)
+        return vidai_error_prefix(rc, "vida_model_backward: ");
     for (i = 0; i < m->n_slots; i++) {
         vidai_slot *s = &m->slots[i];
         const size_t n = slot_numel(s);
-        if (ensure(&s->grad, &s->grad_cap, n) != VIDA_OK)
+        if (ensure(m, &s->grad, &s->grad_cap, n) != VIDA_OK)
             return vidai_error(VIDA_ENOMEM, "vida_model_backward: out of memory for gradients");
-        memset(s->grad, 0, n * sizeof(float));
-    }
-    memcpy(m->slots[m->logits_slot].grad, dlogits->data,
-           slot_numel(&m->slots[m->logits_slot]) * sizeof(float));
-    for (i = m->n_ops - 1; i >= 0; i--) {
-        rc = backward_op(m, i, dinput != NULL);
-        if (rc != VIDA_OK)
+        if ((rc = vidai_be_zero(m->ctx, s->grad, n * sizeof(float))) != VIDA_OK)
             return vidai_error_prefix(rc, "vida_model_backward: ");
     }
+    rc = vidai_be_upload(m->ctx, m->slots[m->logits_slot].grad, dlogits->data,
+                         slot_numel(&m->slots[m->logits_slot]) * sizeof(float));
+    for (i = m->n_ops - 1; i >= 0 && rc == VIDA_OK; i--)
+        rc = backward_op(m, i, dinput != NULL);
+    for (i = 0; i < m->n_params; i++)
+        if (m->params[i].learnable)
+            vidai_grad_dev_wrote(m, i);
+    if (rc != VIDA_OK)
+        return vidai_error_prefix(rc, "vida_model_backward: ");
     if (dinput) {
         const int64_t plane = (int64_t)s0->t * s0->h * s0->w;
-        float *dst = dinput->data;
-        int64_t n, c, k;
-        for (n = 0; n < s0->n; n++)
-            for (c = 0; c < 3; c++)
-                for (k = 0; k < plane; k++)
-                    dst[(n * 3 + c) * plane + k] = s0->grad[(n * plane + k) * 3 + c];
+        const size_t numel = (size_t)s0->n * 3 * (size_t)plane;
+        float *g = s0->grad;
+        if (vidai_be_is_cuda(m->ctx)) {
+            if (!(g = vidai_malloc(numel * sizeof(float))))
+                return vidai_error(VIDA_ENOMEM, "vida_model_backward: out of memory for dinput");
+            rc = vidai_be_download(m->ctx, g, s0->grad, numel * sizeof(float));
+        }
+        if (rc == VIDA_OK) {
+            float *dst = dinput->data;
+            for (int64_t n = 0; n < s0->n; n++)
+                for (int64_t c = 0; c < 3; c++)
+                    for (int64_t k = 0; k < plane; k++)
+                        dst[(n * 3 + c) * plane + k] = g[(n * plane + k) * 3 + c];
+        }
+        if (g != s0->grad)
+            vidai_free(g);
+        if (rc != VIDA_OK)
+            return vidai_error_prefix(rc, "vida_model_backward: ");
     }
     return VIDA_OK;
 }
@@ -768,10 +969,14 @@ int vida_model_get_tensor(const vida_model *m, const char *name, float *dst, int
         return i;
     if (!dst && count > 0)
         return vidai_error(VIDA_EINVAL, "vida_model_get_tensor: dst is NULL");
-    if (m->params[i].kind == VIDAI_PARAM_COUNT)
+    if (m->params[i].kind == VIDAI_PARAM_COUNT) {
         dst[0] = (float)m->params[i].count;
-    else
-        copy_out(&m->params[i], m->params[i].data, dst);
+    } else {
+        const float *src = vidai_param_host(m, i);
+        if (!src)
+            return vidai_error_prefix(VIDA_EDEVICE, "vida_model_get_tensor: ");
+        copy_out(&m->params[i], src, dst);
+    }
     return VIDA_OK;
 }
 
@@ -785,10 +990,14 @@ int vida_model_get_grad(const vida_model *m, const char *name, float *dst, int64
     if (!m->params[i].learnable)
         return vidai_error(VIDA_EINVAL, "vida_model_get_grad: tensor '%s' is a buffer, not a "
                            "learnable parameter", name);
-    if (!m->params[i].grad)
+    if (!m->params[i].grad) {
         memset(dst, 0, (size_t)count * sizeof(float));
-    else
-        copy_out(&m->params[i], m->params[i].grad, dst);
+    } else {
+        const float *src = vidai_grad_host(m, i);
+        if (!src)
+            return vidai_error_prefix(VIDA_EDEVICE, "vida_model_get_grad: ");
+        copy_out(&m->params[i], src, dst);
+    }
     return VIDA_OK;
 }
 
@@ -807,6 +1016,8 @@ int vida_model_set_tensor(vida_model *m, const char *name, const float *src, int
         vidai_conv_to_internal(p, src, p->data);
     else
         memcpy(p->data, src, (size_t)p->numel * sizeof(float));
+    if (p->kind != VIDAI_PARAM_COUNT)
+        vidai_param_host_wrote(m, i);
     vidai_model_weights_changed(m);
     return VIDA_OK;
 }

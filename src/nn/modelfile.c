@@ -132,6 +132,8 @@ static int load_tensor(vida_model *m, vidai_param *p, const vidai_st_tensor *t, 
         vidai_conv_to_internal(p, scratch, p->data);
     else
         memcpy(p->data, scratch, (size_t)p->numel * sizeof(float));
+    p->host_stale = 0; /* the device copy, if any, is now out of date */
+    p->dev_stale = 1;
     return VIDA_OK;
 }
 
@@ -218,14 +220,19 @@ int vidai_model_add_to_writer(const vida_model *m, vidai_st_writer *w, void **bu
                 return VIDA_ENOMEM;
             memcpy(bufs[i], &p->count, sizeof(int64_t));
             rc = vidai_st_writer_add(w, p->name, VIDAI_ST_I64, 0, p->shape, bufs[i]);
-        } else if (p->kind == VIDAI_PARAM_CONV) {
-            bufs[i] = vidai_malloc((size_t)p->numel * sizeof(float));
-            if (!bufs[i])
-                return VIDA_ENOMEM;
-            vidai_conv_to_file(p, p->data, bufs[i]);
-            rc = vidai_st_writer_add(w, p->name, VIDAI_ST_F32, p->ndim, p->shape, bufs[i]);
         } else {
-            rc = vidai_st_writer_add(w, p->name, VIDAI_ST_F32, p->ndim, p->shape, p->data);
+            const float *host = vidai_param_host(m, i); /* the device's values on CUDA */
+            if (!host)
+                return VIDA_EDEVICE;
+            if (p->kind == VIDAI_PARAM_CONV) {
+                bufs[i] = vidai_malloc((size_t)p->numel * sizeof(float));
+                if (!bufs[i])
+                    return VIDA_ENOMEM;
+                vidai_conv_to_file(p, host, bufs[i]);
+                rc = vidai_st_writer_add(w, p->name, VIDAI_ST_F32, p->ndim, p->shape, bufs[i]);
+            } else {
+                rc = vidai_st_writer_add(w, p->name, VIDAI_ST_F32, p->ndim, p->shape, host);
+            }
         }
     }
     return rc;

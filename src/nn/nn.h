@@ -34,6 +34,9 @@ typedef struct vidai_param {
     float *data;               /* internal layout; NULL for COUNT */
     float *grad;               /* learnable only; allocated on first use */
     int64_t count;             /* COUNT */
+    /* CUDA: device copies and which side is out of date (vidai_param_host/_dev below) */
+    float *dev, *dgrad;
+    unsigned char host_stale, dev_stale, ghost_stale, gdev_stale;
 } vidai_param;
 
 enum {
@@ -106,8 +109,29 @@ struct vida_model {
     vidai_meta *meta;
     int n_bufs;
     vidai_buf *bufs;
+    float *stage;       /* CUDA: the NCTHW input on the device before the layout change */
+    size_t stage_cap;   /* floats */
     int *slot_buf; /* eval: buffer index of each slot, -1 if none */
 };
+
+/*
+ * Host/device coherence of parameter values and gradients. On the CPU the
+ * two sides are the same memory and these return p->data / p->grad. On CUDA
+ * the host copy is what the model file, tensor access and checkpoints see,
+ * the device copy what the ops use; each side is brought up to date when
+ * asked for, and a writer marks the other side stale. NULL + error on a
+ * failed transfer or allocation. Gradients must exist (ensure_grads).
+ */
+float *vidai_param_host(const vida_model *m, int i);
+void vidai_param_host_wrote(vida_model *m, int i);
+float *vidai_param_dev(vida_model *m, int i);
+void vidai_param_dev_wrote(vida_model *m, int i);
+float *vidai_grad_host(const vida_model *m, int i);
+void vidai_grad_host_wrote(vida_model *m, int i);
+float *vidai_grad_dev(vida_model *m, int i);
+void vidai_grad_dev_wrote(vida_model *m, int i);
+/* Allocates (zeroed) the gradients of every learnable parameter that has none. */
+int vidai_model_ensure_grads(vida_model *m);
 
 /* Builds the op program and parameters (no weight values). */
 int vidai_model_build(vida_model **out, vida_context *ctx, const vida_model_params *p);

@@ -235,8 +235,10 @@ int vida_checkpoint_load(const char *path, vida_model *m, vida_optimizer *o, vid
         } else if (p->kind == VIDAI_PARAM_CONV) {
             memcpy(scratch, t->data, t->size); /* the file's data may be unaligned */
             vidai_conv_to_internal(p, scratch, p->data);
+            vidai_param_host_wrote(m, i);
         } else {
             memcpy(p->data, t->data, t->size);
+            vidai_param_host_wrote(m, i);
         }
         if (o && p->learnable) {
             snprintf(key, sizeof key, "%s%s", BUF_PREFIX, p->name);

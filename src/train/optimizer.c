@@ -23,7 +23,7 @@ typedef struct opt_tensor {
     int param;      /* index in the model's params */
     double lr_mult, wd_mult;
     int decay;      /* subject to weight decay by kind (decay_norm_and_bias) */
-    float *buf;     /* momentum buffer, internal layout; NULL until needed */
+    float *buf;     /* momentum buffer, internal layout, on the model's backend; NULL until needed */
 } opt_tensor;
 
 struct vida_optimizer {
@@ -134,7 +134,7 @@ void vida_optimizer_free(vida_optimizer *o)
     if (!o)
         return;
     for (int i = 0; i < o->n; i++)
-        vidai_free(o->t[i].buf);
+        vidai_be_free(o->m->ctx, o->t[i].buf);
     vidai_free(o->t);
     vidai_free(o);
 }
@@ -198,25 +198,47 @@ double vida_optimizer_lr(const vida_optimizer *o, int64_t s)
 static int grad_norm(vida_optimizer *o, double *norm)
 {
     double sum = 0;
-    int any = 0, live = 0;
+    int any = 0, live = 0, rc;
+    const float **x = vidai_calloc((size_t)o->n + 1, sizeof *x);
+    int64_t *n = vidai_calloc((size_t)o->n + 1, sizeof *n);
+    double *sums = vidai_calloc((size_t)o->n + 1, sizeof *sums);
+    if (!x || !n || !sums) {
+        rc = VIDA_ENOMEM;
+        goto out;
+    }
     for (int i = 0; i < o->n; i++) {
         const vidai_param *q = &o->m->params[o->t[i].param];
-        double s = 0;
         live += o->t[i].lr_mult != 0;
         if (o->t[i].lr_mult == 0 || !q->grad)
             continue;
         any = 1;
-        for (int64_t j = 0; j < q->numel; j++)
-            s += (double)q->grad[j] * q->grad[j];
-        if (!isfinite(s))
-            return vidai_error(VIDA_ENONFINITE, "the gradient of '%s' is not finite", q->name);
-        sum += s;
+        if (!(x[i] = vidai_grad_dev(o->m, o->t[i].param))) {
+            rc = VIDA_EDEVICE;
+            goto out;
+        }
+        n[i] = q->numel;
     }
-    if (!any)
-        return vidai_error(VIDA_ESTATE, live ? "no gradients: run vida_model_backward first"
-                                             : "every learnable tensor is frozen (lr_mult 0)");
+    if (!any) {
+        rc = vidai_error(VIDA_ESTATE, live ? "no gradients: run vida_model_backward first"
+                                           : "every learnable tensor is frozen (lr_mult 0)");
+        goto out;
+    }
+    if ((rc = vidai_be_sumsq(o->m->ctx, o->n, (const float *const *)x, n, sums)) != VIDA_OK)
+        goto out;
+    for (int i = 0; i < o->n; i++) {
+        if (!isfinite(sums[i])) {
+            rc = vidai_error(VIDA_ENONFINITE, "the gradient of '%s' is not finite",
+                             o->m->params[o->t[i].param].name);
+            goto out;
+        }
+        sum += sums[i];
+    }
     *norm = sqrt(sum);
-    return VIDA_OK;
+out:
+    vidai_free(x);
+    vidai_free(n);
+    vidai_free(sums);
+    return rc;
 }
 
 int vida_optimizer_step(vida_optimizer *o)
@@ -245,26 +267,27 @@ int vida_optimizer_step(vida_optimizer *o)
     for (int i = 0; i < o->n && p->momentum > 0; i++) {
         opt_tensor *t = &o->t[i];
         const vidai_param *q = &o->m->params[t->param];
-        if (t->lr_mult != 0 && q->grad && !t->buf &&
-            !(t->buf = vidai_calloc((size_t)q->numel, sizeof(float))))
-            return VIDA_ENOMEM;
+        if (t->lr_mult != 0 && q->grad && !t->buf) {
+            if (!(t->buf = vidai_be_alloc(o->m->ctx, (size_t)q->numel * sizeof(float))))
+                return VIDA_ENOMEM;
+            if ((rc = vidai_be_zero(o->m->ctx, t->buf, (size_t)q->numel * sizeof(float))) != VIDA_OK)
+                return rc;
+        }
     }
     for (int i = 0; i < o->n; i++) {
         opt_tensor *t = &o->t[i];
         vidai_param *q = &o->m->params[t->param];
         float lrt = (float)(lr * t->lr_mult), wd = t->decay ? (float)(p->weight_decay * t->wd_mult) : 0;
-        float *w = q->data, *g = q->grad, *b;
-        if (t->lr_mult == 0 || !g)
+        float *w, *g;
+        if (t->lr_mult == 0 || !q->grad)
             continue;
-        b = p->momentum > 0 ? t->buf : NULL;
-        for (int64_t j = 0; j < q->numel; j++) {
-            float d = scale * g[j] + wd * w[j];
-            if (b) {
-                b[j] = mom * b[j] + d;
-                d = p->nesterov ? d + mom * b[j] : b[j];
-            }
-            w[j] -= lrt * d;
-        }
+        if (!(w = vidai_param_dev(o->m, t->param)) || !(g = vidai_grad_dev(o->m, t->param)))
+            return vidai_error_prefix(VIDA_EDEVICE, "vida_optimizer_step: ");
+        rc = vidai_be_sgd_update(o->m->ctx, q->numel, w, g, p->momentum > 0 ? t->buf : NULL, lrt,
+                                 wd, mom, p->nesterov, scale);
+        if (rc != VIDA_OK)
+            return vidai_error_prefix(rc, "vida_optimizer_step: ");
+        vidai_param_dev_wrote(o->m, t->param);
         vidai_model_param_changed(o->m, t->param);
     }
     o->steps++;
@@ -342,12 +365,21 @@ int vida_optimizer_get_buffer(const vida_optimizer *o, const char *tensor, float
     if (count != q->numel)
         return vidai_error(VIDA_EINVAL, "vida_optimizer_get_buffer: '%s' has %lld elements, not %lld",
                            tensor, (long long)q->numel, (long long)count);
-    if (!t->buf)
+    if (!t->buf) {
         memset(dst, 0, (size_t)count * sizeof *dst);
-    else if (q->kind == VIDAI_PARAM_CONV)
-        vidai_conv_to_file(q, t->buf, dst);
-    else
-        memcpy(dst, t->buf, (size_t)count * sizeof *dst);
+    } else if (q->kind == VIDAI_PARAM_CONV) {
+        float *tmp = vidai_malloc((size_t)count * sizeof *tmp);
+        int rc = tmp ? vidai_be_download(o->m->ctx, tmp, t->buf, (size_t)count * sizeof *tmp) : VIDA_ENOMEM;
+        if (rc == VIDA_OK)
+            vidai_conv_to_file(q, tmp, dst);
+        vidai_free(tmp);
+        if (rc != VIDA_OK)
+            return vidai_error_prefix(rc, "vida_optimizer_get_buffer: ");
+    } else {
+        int rc = vidai_be_download(o->m->ctx, dst, t->buf, (size_t)count * sizeof *dst);
+        if (rc != VIDA_OK)
+            return vidai_error_prefix(rc, "vida_optimizer_get_buffer: ");
+    }
     return VIDA_OK;
 }
 
@@ -370,11 +402,22 @@ int vida_optimizer_set_buffer(vida_optimizer *o, const char *tensor, const float
         if (!isfinite(src[j]))
             return vidai_error(VIDA_ENONFINITE, "vida_optimizer_set_buffer: '%s'[%lld] is not finite",
                                tensor, (long long)j);
-    if (!t->buf && !(t->buf = vidai_malloc((size_t)count * sizeof(float))))
+    if (!t->buf && !(t->buf = vidai_be_alloc(o->m->ctx, (size_t)count * sizeof(float))))
         return VIDA_ENOMEM;
-    if (q->kind == VIDAI_PARAM_CONV)
-        vidai_conv_to_internal(q, src, t->buf);
-    else
-        memcpy(t->buf, src, (size_t)count * sizeof *src);
+    if (q->kind == VIDAI_PARAM_CONV) {
+        float *tmp = vidai_malloc((size_t)count * sizeof *tmp);
+        int rc = VIDA_ENOMEM;
+        if (tmp) {
+            vidai_conv_to_internal(q, src, tmp);
+            rc = vidai_be_upload(o->m->ctx, t->buf, tmp, (size_t)count * sizeof *tmp);
+        }
+        vidai_free(tmp);
+        if (rc != VIDA_OK)
+            return vidai_error_prefix(rc, "vida_optimizer_set_buffer: ");
+    } else {
+        int rc = vidai_be_upload(o->m->ctx, t->buf, src, (size_t)count * sizeof *src);
+        if (rc != VIDA_OK)
+            return vidai_error_prefix(rc, "vida_optimizer_set_buffer: ");
+    }
     return VIDA_OK;
 }

@@ -149,7 +149,12 @@ static int step(vida_model *m, vida_optimizer *o, const vida_batch *b, int targe
         for (int i = 0; i < m->n_params; i++) {
             const vidai_param *q = &m->params[i];
             if (!q->learnable && q->kind == VIDAI_PARAM_VEC) {
-                memcpy(saved + total, q->data, (size_t)q->numel * sizeof *saved);
+                const float *host = vidai_param_host(m, i);
+                if (!host) {
+                    rc = vidai_error_prefix(VIDA_EDEVICE, "vida_train_step: ");
+                    goto out;
+                }
+                memcpy(saved + total, host, (size_t)q->numel * sizeof *saved);
                 total += (size_t)q->numel;
             }
             saved_counts[i] = q->count;
@@ -197,6 +202,8 @@ static int step(vida_model *m, vida_optimizer *o, const vida_batch *b, int targe
                 sb += dlogits[v * C + c];
             pb->grad[c] = (float)sb;
         }
+        vidai_grad_host_wrote(m, w);
+        vidai_grad_host_wrote(m, bi);
         rc = vida_optimizer_step(o);
     } else {
         rc = rc ? rc : vida_model_zero_grad(m);
@@ -213,6 +220,7 @@ out:
             vidai_param *q = &m->params[i];
             if (!q->learnable && q->kind == VIDAI_PARAM_VEC) {
                 memcpy(q->data, saved + total, (size_t)q->numel * sizeof *saved);
+                vidai_param_host_wrote(m, i);
                 total += (size_t)q->numel;
             }
             q->count = saved_counts[i];

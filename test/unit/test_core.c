@@ -11,12 +11,16 @@
 TEST(core, version)
 {
     CHECK(vida_version_number() == VIDA_VERSION_NUMBER);
-    CHECK(strcmp(vida_version_string(), "0.3.0") == 0 && vida_version_number() == 300);
+    CHECK(strcmp(vida_version_string(), "0.4.0") == 0 && vida_version_number() == 400);
     CHECK(vida_features() & VIDA_FEATURE_FFMPEG);
     CHECK(strstr(vida_features_string(), " ffmpeg(libavformat ") != NULL);
     CHECK(vida_features() & VIDA_FEATURE_CPU);
     CHECK(vida_features() & VIDA_FEATURE_CBLAS);
-    CHECK(!(vida_features() & VIDA_FEATURE_CUDA));
+    /* CUDA and cuDNN come together, and the string says so */
+    CHECK(!(vida_features() & VIDA_FEATURE_CUDA) == !(vida_features() & VIDA_FEATURE_CUDNN));
+    CHECK(!(vida_features() & VIDA_FEATURE_CUDA) == !strstr(vida_features_string(), " cuda cudnn cublas"));
+    if (!(vida_features() & VIDA_FEATURE_CUDA))
+        CHECK(vida_device_count() == 0);
     CHECK(strncmp(vida_features_string(), "cpu cblas(", 10) == 0);
 }
 
@@ -51,14 +55,38 @@ TEST(core, context_params_and_errors)
     vida_context *ctx = NULL;
     CHECK(vida_context_create(NULL, NULL) == VIDA_EINVAL);
     CHECK_OK(vida_context_create(&ctx, NULL));
-    CHECK(vida_context_backend(ctx) == VIDA_BACKEND_CPU);
+    /* AUTO: the GPU when there is one */
+    CHECK(vida_context_backend(ctx) == (vida_device_count() > 0 ? VIDA_BACKEND_CUDA : VIDA_BACKEND_CPU));
     CHECK(vida_context_n_threads(ctx) >= 1);
     vida_context_free(ctx);
     vida_context_params_init(&p);
-    p.backend = VIDA_BACKEND_CUDA;
-    CHECK(vida_context_create(&ctx, &p) == VIDA_EUNSUPPORTED);
-    CHECK(ctx == NULL);
+    p.backend = VIDA_BACKEND_CPU;
+    CHECK_OK(vida_context_create(&ctx, &p));
+    CHECK(strcmp(vida_context_device_name(ctx), "CPU") == 0);
+    CHECK_OK(vida_context_set_precision(ctx, VIDA_PRECISION_FP32));
+    CHECK(vida_context_set_precision(ctx, VIDA_PRECISION_BF16) == VIDA_EUNSUPPORTED);
     CHECK(strstr(vida_last_error(), "CUDA") != NULL);
+    CHECK(vida_context_set_precision(ctx, 7) == VIDA_EINVAL);
+    CHECK(vida_context_set_precision(NULL, VIDA_PRECISION_FP32) == VIDA_EINVAL);
+    CHECK(vida_context_device_name(NULL) == NULL);
+    vida_context_free(ctx);
+    vida_context_params_init(&p);
+    p.backend = VIDA_BACKEND_CUDA;
+    if (!(vida_features() & VIDA_FEATURE_CUDA)) {
+        CHECK(vida_context_create(&ctx, &p) == VIDA_EUNSUPPORTED);
+        CHECK(ctx == NULL);
+        CHECK(strstr(vida_last_error(), "CUDA") != NULL);
+    } else if (vida_device_count() == 0) {
+        /* compiled in, no GPU here: a clear error, not a crash */
+        CHECK(vida_context_create(&ctx, &p) == VIDA_EDEVICE);
+        CHECK(ctx == NULL);
+        CHECK(strstr(vida_last_error(), "no CUDA device") != NULL);
+    }
+    p.device = vida_device_count() + 3;
+    CHECK(vida_context_create(&ctx, &p) != VIDA_OK);
+    CHECK(ctx == NULL);
+    p.device = -1;
+    CHECK(vida_context_create(&ctx, &p) == VIDA_EINVAL);
     vida_context_params_init(&p);
     p.n_threads = -2;
     CHECK(vida_context_create(&ctx, &p) == VIDA_EINVAL);

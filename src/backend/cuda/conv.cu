@@ -1,0 +1,443 @@
+/*
+ * Convolutions on the GPU: cuDNN on channels-last (NDHWC) tensors with OTHWI
+ * ("NHWC" filter format) weights, which are the backend's layouts, so no
+ * copies. The algorithm of each (shape, direction, precision) is chosen by
+ * measurement (cudnnFind*) once and cached in the handle. fp32 asks for FMA
+ * math only (no TF32). Where cuDNN offers no algorithm, or when asked
+ * (VIDAI_CONV_DIRECT), plain direct kernels compute the same thing.
+ *
+ * Mixed precision (VIDAI_CUDA_BF16): inputs and weights are rounded to bf16
+ * into scratch memory, cuDNN computes in fp32 with bf16 tensors, and the
+ * result is widened to fp32 (and added, for the backward ops).
+ */
+#include <string.h>
+
+#include <cuda_bf16.h>
+
+#include "backend/cuda/internal.cuh"
+
+enum { DIR_FWD = 0, DIR_BWD_DATA = 1, DIR_BWD_FILTER = 2 };
+
+/* --- direct kernels ---------------------------------------------------------------------- */
+
+__global__ void k_conv_fwd_direct(vidai_conv_desc d, const float *__restrict__ x,
+                                  const float *__restrict__ w, float *__restrict__ y, int64_t total)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t r = i;
+        int co = (int)(r % d.cout);
+        r /= d.cout;
+        int wo = (int)(r % d.wo);
+        r /= d.wo;
+        int ho = (int)(r % d.ho);
+        r /= d.ho;
+        int to = (int)(r % d.to);
+        int n = (int)(r / d.to);
+        double s = 0;
+        for (int a = 0; a < d.kt; a++) {
+            int t = to * d.st - d.pt + a;
+            if (t < 0 || t >= d.t)
+                continue;
+            for (int b = 0; b < d.kh; b++) {
+                int h = ho * d.sh - d.ph + b;
+                if (h < 0 || h >= d.h)
+                    continue;
+                for (int e = 0; e < d.kw; e++) {
+                    int ww = wo * d.sw - d.pw + e;
+                    if (ww < 0 || ww >= d.w)
+                        continue;
+                    const float *xr = x + ((((int64_t)n * d.t + t) * d.h + h) * d.w + ww) * d.cin;
+                    const float *wr = w + ((((int64_t)co * d.kt + a) * d.kh + b) * d.kw + e) * d.cin;
+                    for (int ci = 0; ci < d.cin; ci++)
+                        s += (double)xr[ci] * wr[ci];
+                }
+            }
+        }
+        y[i] = (float)s;
+    }
+}
+
+__global__ void k_conv_bwd_data_direct(vidai_conv_desc d, const float *__restrict__ dy,
+                                       const float *__restrict__ w, float *__restrict__ dx,
+                                       int64_t total)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t r = i;
+        int ci = (int)(r % d.cin);
+        r /= d.cin;
+        int xw = (int)(r % d.w);
+        r /= d.w;
+        int xh = (int)(r % d.h);
+        r /= d.h;
+        int xt = (int)(r % d.t);
+        int n = (int)(r / d.t);
+        double s = 0;
+        for (int a = 0; a < d.kt; a++) {
+            int tt = xt + d.pt - a;
+            if (tt < 0 || tt % d.st || tt / d.st >= d.to)
+                continue;
+            for (int b = 0; b < d.kh; b++) {
+                int hh = xh + d.ph - b;
+                if (hh < 0 || hh % d.sh || hh / d.sh >= d.ho)
+                    continue;
+                for (int e = 0; e < d.kw; e++) {
+                    int ww = xw + d.pw - e;
+                    if (ww < 0 || ww % d.sw || ww / d.sw >= d.wo)
+                        continue;
+                    const float *dyr =
+                        dy + ((((int64_t)n * d.to + tt / d.st) * d.ho + hh / d.sh) * d.wo + ww / d.sw) * d.cout;
+                    for (int co = 0; co < d.cout; co++)
+                        s += (double)dyr[co] *
+                             w[((((int64_t)co * d.kt + a) * d.kh + b) * d.kw + e) * d.cin + ci];
+                }
+            }
+        }
+        dx[i] += (float)s;
+    }
+}
+
+__global__ void k_conv_bwd_filter_direct(vidai_conv_desc d, const float *__restrict__ x,
+                                         const float *__restrict__ dy, float *__restrict__ dw,
+                                         int64_t total)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t r = i;
+        int ci = (int)(r % d.cin);
+        r /= d.cin;
+        int e = (int)(r % d.kw);
+        r /= d.kw;
+        int b = (int)(r % d.kh);
+        r /= d.kh;
+        int a = (int)(r % d.kt);
+        int co = (int)(r / d.kt);
+        double s = 0;
+        for (int n = 0; n < d.n; n++)
+            for (int to = 0; to < d.to; to++) {
+                int t = to * d.st - d.pt + a;
+                if (t < 0 || t >= d.t)
+                    continue;
+                for (int ho = 0; ho < d.ho; ho++) {
+                    int h = ho * d.sh - d.ph + b;
+                    if (h < 0 || h >= d.h)
+                        continue;
+                    for (int wo = 0; wo < d.wo; wo++) {
+                        int ww = wo * d.sw - d.pw + e;
+                        if (ww < 0 || ww >= d.w)
+                            continue;
+                        s += (double)x[((((int64_t)n * d.t + t) * d.h + h) * d.w + ww) * d.cin + ci] *
+                             dy[((((int64_t)n * d.to + to) * d.ho + ho) * d.wo + wo) * d.cout + co];
+                    }
+                }
+            }
+        dw[i] += (float)s;
+    }
+}
+
+__global__ void k_bias_relu(int64_t n, int c, const float *__restrict__ bias, int relu, float *y)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        float v = y[i];
+        if (bias)
+            v += bias[i % c];
+        if (relu && !(v > 0.0f))
+            v = 0.0f;
+        y[i] = v;
+    }
+}
+
+__global__ void k_f32_to_bf16(int64_t n, const float *__restrict__ x, __nv_bfloat16 *__restrict__ y)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = __float2bfloat16_rn(x[i]);
+}
+
+/* y = widen(x) (add == 0) or y += widen(x). */
+__global__ void k_bf16_to_f32(int64_t n, const __nv_bfloat16 *__restrict__ x, float *__restrict__ y,
+                              int add)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        float v = __bfloat162float(x[i]);
+        y[i] = add ? y[i] + v : v;
+    }
+}
+
+extern "C" int vidai_cuda_f32_to_bf16(vidai_cuda *c, int64_t n, const float *x, uint16_t *y)
+{
+    if (n <= 0)
+        return VIDA_OK;
+    k_f32_to_bf16<<<vidai_blocks(n, 256), 256, 0, c->stream>>>(n, x, (__nv_bfloat16 *)y);
+    return vidai_cuda_launched("f32_to_bf16");
+}
+
+extern "C" int vidai_cuda_bf16_to_f32(vidai_cuda *c, int64_t n, const uint16_t *x, float *y)
+{
+    if (n <= 0)
+        return VIDA_OK;
+    k_bf16_to_f32<<<vidai_blocks(n, 256), 256, 0, c->stream>>>(n, (const __nv_bfloat16 *)x, y, 0);
+    return vidai_cuda_launched("bf16_to_f32");
+}
+
+/* --- cuDNN descriptors --------------------------------------------------------------------- */
+
+typedef struct conv_descs {
+    cudnnTensorDescriptor_t x, y;
+    cudnnFilterDescriptor_t w;
+    cudnnConvolutionDescriptor_t conv;
+} conv_descs;
+
+static void descs_free(conv_descs *s)
+{
+    if (s->x)
+        cudnnDestroyTensorDescriptor(s->x);
+    if (s->y)
+        cudnnDestroyTensorDescriptor(s->y);
+    if (s->w)
+        cudnnDestroyFilterDescriptor(s->w);
+    if (s->conv)
+        cudnnDestroyConvolutionDescriptor(s->conv);
+}
+
+static int descs_make(conv_descs *s, const vidai_conv_desc *d, int precision)
+{
+    cudnnDataType_t dt = precision == VIDAI_CUDA_BF16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+    int xdim[5] = {d->n, d->cin, d->t, d->h, d->w};
+    int ydim[5] = {d->n, d->cout, d->to, d->ho, d->wo};
+    int wdim[5] = {d->cout, d->cin, d->kt, d->kh, d->kw};
+    int pad[3] = {d->pt, d->ph, d->pw}, str[3] = {d->st, d->sh, d->sw}, dil[3] = {1, 1, 1};
+    int out[5];
+    cudnnStatus_t st;
+    memset(s, 0, sizeof *s);
+    if ((st = cudnnCreateTensorDescriptor(&s->x)) || (st = cudnnCreateTensorDescriptor(&s->y)) ||
+        (st = cudnnCreateFilterDescriptor(&s->w)) || (st = cudnnCreateConvolutionDescriptor(&s->conv)))
+        return vidai_cudnn_fail(st, "creating descriptors");
+    if ((st = cudnnSetTensorNdDescriptorEx(s->x, CUDNN_TENSOR_NHWC, dt, 5, xdim)) ||
+        (st = cudnnSetTensorNdDescriptorEx(s->y, CUDNN_TENSOR_NHWC, dt, 5, ydim)) ||
+        (st = cudnnSetFilterNdDescriptor(s->w, dt, CUDNN_TENSOR_NHWC, 5, wdim)) ||
+        (st = cudnnSetConvolutionNdDescriptor(s->conv, 3, pad, str, dil, CUDNN_CROSS_CORRELATION,
+                                              CUDNN_DATA_FLOAT)))
+        return vidai_cudnn_fail(st, "setting descriptors");
+    if ((st = cudnnGetConvolutionNdForwardOutputDim(s->conv, s->x, s->w, 5, out)))
+        return vidai_cudnn_fail(st, "output size");
+    if (out[2] != d->to || out[3] != d->ho || out[4] != d->wo)
+        return vidai_error(VIDA_EDEVICE, "cuDNN: output %dx%dx%d differs from the backend's %dx%dx%d",
+                           out[2], out[3], out[4], d->to, d->ho, d->wo);
+    return VIDA_OK;
+}
+
+/* fp32 must not use TF32; bf16 wants tensor cores. */
+static int math_ok(int precision, cudnnMathType_t mt)
+{
+    if (precision == VIDAI_CUDA_BF16)
+        return 1;
+    return mt == CUDNN_FMA_MATH;
+}
+
+/* The cached (or newly measured) algorithm; *algo = -1 when cuDNN has none. */
+static int choose(vidai_cuda *c, const vidai_conv_desc *d, int dir, conv_descs *s, const void *x,
+                  const void *w, const void *y, int *algo, size_t *ws, cudnnMathType_t *mt)
+{
+    int i, got = 0, best = -1;
+    cudnnStatus_t st;
+    for (i = 0; i < c->n_algos; i++) {
+        struct vidai_cuda_algo *a = &c->algos[i];
+        if (a->dir == dir && a->precision == c->precision && !memcmp(&a->d, d, sizeof *d)) {
+            *algo = a->algo;
+            *ws = a->workspace;
+            *mt = c->precision == VIDAI_CUDA_BF16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
+            return VIDA_OK;
+        }
+    }
+    *mt = c->precision == VIDAI_CUDA_BF16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
+    cudnnSetConvolutionMathType(s->conv, *mt);
+    /* Find* measures every algorithm on scratch memory of its own (x/y/w contents are not
+       changed by the Ex variants' outputs because we use the non-Ex ones). */
+    if (dir == DIR_FWD) {
+        cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+        st = cudnnFindConvolutionForwardAlgorithm(c->cudnn, s->x, s->w, s->conv, s->y,
+                                                  CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf);
+        for (i = 0; st == CUDNN_STATUS_SUCCESS && i < got && best < 0; i++)
+            if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(c->precision, perf[i].mathType))
+                best = i, *algo = (int)perf[i].algo, *ws = perf[i].memory, *mt = perf[i].mathType;
+    } else if (dir == DIR_BWD_DATA) {
+        cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+        st = cudnnFindConvolutionBackwardDataAlgorithm(c->cudnn, s->w, s->y, s->conv, s->x,
+                                                       CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got,
+                                                       perf);
+        for (i = 0; st == CUDNN_STATUS_SUCCESS && i < got && best < 0; i++)
+            if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(c->precision, perf[i].mathType))
+                best = i, *algo = (int)perf[i].algo, *ws = perf[i].memory, *mt = perf[i].mathType;
+    } else {
+        cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+        st = cudnnFindConvolutionBackwardFilterAlgorithm(c->cudnn, s->x, s->y, s->conv, s->w,
+                                                         CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
+                                                         &got, perf);
+        for (i = 0; st == CUDNN_STATUS_SUCCESS && i < got && best < 0; i++)
+            if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(c->precision, perf[i].mathType))
+                best = i, *algo = (int)perf[i].algo, *ws = perf[i].memory, *mt = perf[i].mathType;
+    }
+    (void)x, (void)w, (void)y;
+    if (st == CUDNN_STATUS_ALLOC_FAILED)
+        return vidai_cudnn_fail(st, "measuring convolution algorithms");
+    if (best < 0) {
+        *algo = -1;
+        *ws = 0;
+    }
+    if (c->n_algos == c->cap_algos) {
+        int nc = c->cap_algos ? 2 * c->cap_algos : 64;
+        struct vidai_cuda_algo *na =
+            (struct vidai_cuda_algo *)vidai_calloc((size_t)nc, sizeof *na);
+        if (!na)
+            return VIDA_ENOMEM;
+        if (c->n_algos)
+            memcpy(na, c->algos, (size_t)c->n_algos * sizeof *na);
+        vidai_free(c->algos);
+        c->algos = na;
+        c->cap_algos = nc;
+    }
+    c->algos[c->n_algos].d = *d;
+    c->algos[c->n_algos].dir = dir;
+    c->algos[c->n_algos].precision = c->precision;
+    c->algos[c->n_algos].algo = *algo;
+    c->algos[c->n_algos].workspace = *ws;
+    c->n_algos++;
+    return VIDA_OK;
+}
+
+static int64_t numel_x(const vidai_conv_desc *d)
+{
+    return (int64_t)d->n * d->t * d->h * d->w * d->cin;
+}
+static int64_t numel_y(const vidai_conv_desc *d)
+{
+    return (int64_t)d->n * d->to * d->ho * d->wo * d->cout;
+}
+static int64_t numel_w(const vidai_conv_desc *d)
+{
+    return (int64_t)d->cout * d->kt * d->kh * d->kw * d->cin;
+}
+
+static int direct(vidai_cuda *c, const vidai_conv_desc *d, int dir, const float *a, const float *b,
+                  float *out)
+{
+    int64_t total = dir == DIR_FWD ? numel_y(d) : dir == DIR_BWD_DATA ? numel_x(d) : numel_w(d);
+    unsigned blocks = vidai_blocks(total, 128);
+    c->direct_convs++;
+    if (dir == DIR_FWD)
+        k_conv_fwd_direct<<<blocks, 128, 0, c->stream>>>(*d, a, b, out, total);
+    else if (dir == DIR_BWD_DATA)
+        k_conv_bwd_data_direct<<<blocks, 128, 0, c->stream>>>(*d, a, b, out, total);
+    else
+        k_conv_bwd_filter_direct<<<blocks, 128, 0, c->stream>>>(*d, a, b, out, total);
+    return vidai_cuda_launched("direct convolution");
+}
+
+/*
+ * One convolution in direction dir. fwd: out = conv(a = x, b = w); bwd data:
+ * out += conv_T(a = dy, b = w); bwd filter: out += corr(a = x, b = dy).
+ */
+static int conv_run(vidai_cuda *c, const vidai_conv_desc *d, int dir, const float *a,
+                    const float *b, float *out)
+{
+    conv_descs s;
+    const int bf = c->precision == VIDAI_CUDA_BF16;
+    int rc, algo = -1;
+    size_t ws = 0;
+    cudnnMathType_t mt = CUDNN_FMA_MATH;
+    cudnnStatus_t st;
+    const float one = 1.0f, zero = 0.0f;
+    const int64_t nx = numel_x(d), ny = numel_y(d), nw = numel_w(d);
+    /* operand element counts: a, b, out */
+    const int64_t na = dir == DIR_BWD_DATA ? ny : nx;
+    const int64_t nb = dir == DIR_BWD_FILTER ? ny : nw;
+    const int64_t nout = dir == DIR_FWD ? ny : dir == DIR_BWD_DATA ? nx : nw;
+    const void *pa = a, *pb = b;
+    void *pout = out;
+    if (c->conv_engine == VIDAI_CONV_DIRECT)
+        return direct(c, d, dir, a, b, out);
+    rc = descs_make(&s, d, c->precision);
+    if (rc == VIDA_OK)
+        rc = choose(c, d, dir, &s, a, b, out, &algo, &ws, &mt);
+    if (rc != VIDA_OK || algo < 0) {
+        descs_free(&s);
+        if (rc != VIDA_OK)
+            return rc;
+        if (c->conv_engine == VIDAI_CONV_CUDNN)
+            return vidai_error(VIDA_EUNSUPPORTED, "cuDNN has no algorithm for this convolution");
+        if (bf) /* the direct kernels are fp32: same operands, better precision */
+            return direct(c, d, dir, a, b, out);
+        return direct(c, d, dir, a, b, out);
+    }
+    cudnnSetConvolutionMathType(s.conv, mt);
+    if (ws && (rc = vidai_cuda_scratch(c, &c->workspace, &c->workspace_cap, ws)) != VIDA_OK) {
+        descs_free(&s);
+        return rc;
+    }
+    if (bf) {
+        /* scratch: a, b, out as bf16, back to back */
+        size_t need = (size_t)(na + nb + nout) * sizeof(__nv_bfloat16);
+        __nv_bfloat16 *sa, *sb, *so;
+        if ((rc = vidai_cuda_scratch(c, (void **)&c->bf16_a, &c->bf16_a_cap, need)) != VIDA_OK) {
+            descs_free(&s);
+            return rc;
+        }
+        sa = (__nv_bfloat16 *)c->bf16_a;
+        sb = sa + na;
+        so = sb + nb;
+        k_f32_to_bf16<<<vidai_blocks(na, 256), 256, 0, c->stream>>>(na, a, sa);
+        k_f32_to_bf16<<<vidai_blocks(nb, 256), 256, 0, c->stream>>>(nb, b, sb);
+        pa = sa, pb = sb, pout = so;
+    }
+    {
+        const float *beta = (dir == DIR_FWD || bf) ? &zero : &one;
+        if (dir == DIR_FWD)
+            st = cudnnConvolutionForward(c->cudnn, &one, s.x, pa, s.w, pb, s.conv,
+                                         (cudnnConvolutionFwdAlgo_t)algo, c->workspace, ws, beta,
+                                         s.y, pout);
+        else if (dir == DIR_BWD_DATA)
+            st = cudnnConvolutionBackwardData(c->cudnn, &one, s.w, pb, s.y, pa, s.conv,
+                                              (cudnnConvolutionBwdDataAlgo_t)algo, c->workspace, ws,
+                                              beta, s.x, pout);
+        else
+            st = cudnnConvolutionBackwardFilter(c->cudnn, &one, s.x, pa, s.y, pb, s.conv,
+                                                (cudnnConvolutionBwdFilterAlgo_t)algo,
+                                                c->workspace, ws, beta, s.w, pout);
+    }
+    descs_free(&s);
+    if (st != CUDNN_STATUS_SUCCESS)
+        return vidai_cudnn_fail(st, dir == DIR_FWD ? "convolution forward"
+                                    : dir == DIR_BWD_DATA ? "convolution backward data"
+                                                          : "convolution backward filter");
+    if (bf)
+        k_bf16_to_f32<<<vidai_blocks(nout, 256), 256, 0, c->stream>>>(
+            nout, (const __nv_bfloat16 *)pout, out, dir != DIR_FWD);
+    return vidai_cuda_launched("convolution");
+}
+
+extern "C" int vidai_cuda_conv_forward(vidai_cuda *c, const vidai_conv_desc *d, const float *x,
+                                       const float *w, const float *bias, int relu, float *y)
+{
+    int rc = conv_run(c, d, DIR_FWD, x, w, y);
+    int64_t ny = numel_y(d);
+    if (rc != VIDA_OK || (!bias && !relu))
+        return rc;
+    k_bias_relu<<<vidai_blocks(ny, 256), 256, 0, c->stream>>>(ny, d->cout, bias, relu, y);
+    return vidai_cuda_launched("bias/relu");
+}
+
+extern "C" int vidai_cuda_conv_backward_data(vidai_cuda *c, const vidai_conv_desc *d,
+                                             const float *dy, const float *w, float *dx)
+{
+    return conv_run(c, d, DIR_BWD_DATA, dy, w, dx);
+}
+
+extern "C" int vidai_cuda_conv_backward_filter(vidai_cuda *c, const vidai_conv_desc *d,
+                                               const float *x, const float *dy, float *dw)
+{
+    return conv_run(c, d, DIR_BWD_FILTER, x, dy, dw);
+}

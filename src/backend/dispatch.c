@@ -1,0 +1,264 @@
+/*
+ * The op table by context: each vidai_be_* runs the CPU op on the context's
+ * thread pool, or the CUDA op on its device (builds with VIDA_HAVE_CUDA).
+ */
+#include <string.h>
+
+#include "backend/backend.h"
+#ifdef VIDA_HAVE_CUDA
+#include "backend/cuda/cuda.h"
+#define CU(ctx) ((vidai_cuda *)(ctx)->cuda)
+#define ON_CUDA(ctx, call)                                                                         \
+    do {                                                                                           \
+        if ((ctx)->cuda)                                                                           \
+            return call;                                                                           \
+    } while (0)
+#else
+#define ON_CUDA(ctx, call) ((void)0)
+#endif
+
+int vidai_be_is_cuda(const vida_context *ctx)
+{
+    return ctx && ctx->cuda != NULL;
+}
+
+void *vidai_be_alloc(const vida_context *ctx, size_t bytes)
+{
+    ON_CUDA(ctx, vidai_cuda_malloc(CU(ctx), bytes));
+    return vidai_malloc(bytes ? bytes : 1);
+}
+
+void vidai_be_free(const vida_context *ctx, void *p)
+{
+    if (!p)
+        return;
+#ifdef VIDA_HAVE_CUDA
+    if (ctx->cuda) {
+        vidai_cuda_free_mem(CU(ctx), p);
+        return;
+    }
+#endif
+    vidai_free(p);
+}
+
+int vidai_be_upload(const vida_context *ctx, void *dst, const void *host, size_t bytes)
+{
+    ON_CUDA(ctx, vidai_cuda_upload(CU(ctx), dst, host, bytes));
+    if (bytes && dst != host)
+        memcpy(dst, host, bytes);
+    return VIDA_OK;
+}
+
+int vidai_be_download(const vida_context *ctx, void *host, const void *src, size_t bytes)
+{
+    ON_CUDA(ctx, vidai_cuda_download(CU(ctx), host, src, bytes));
+    if (bytes && host != src)
+        memcpy(host, src, bytes);
+    return VIDA_OK;
+}
+
+int vidai_be_copy(const vida_context *ctx, void *dst, const void *src, size_t bytes)
+{
+    ON_CUDA(ctx, vidai_cuda_copy(CU(ctx), dst, src, bytes));
+    if (bytes && dst != src)
+        memcpy(dst, src, bytes);
+    return VIDA_OK;
+}
+
+int vidai_be_zero(const vida_context *ctx, void *dst, size_t bytes)
+{
+    ON_CUDA(ctx, vidai_cuda_zero(CU(ctx), dst, bytes));
+    if (bytes)
+        memset(dst, 0, bytes);
+    return VIDA_OK;
+}
+
+int vidai_be_conv_forward(const vida_context *ctx, const vidai_conv_desc *d, const float *x,
+                          const float *w, const float *bias, int relu, float *y)
+{
+    ON_CUDA(ctx, vidai_cuda_conv_forward(CU(ctx), d, x, w, bias, relu, y));
+    return vidai_cpu_conv_forward(ctx->pool, d, x, w, bias, relu, y);
+}
+
+int vidai_be_conv_backward_data(const vida_context *ctx, const vidai_conv_desc *d, const float *dy,
+                                const float *w, float *dx)
+{
+    ON_CUDA(ctx, vidai_cuda_conv_backward_data(CU(ctx), d, dy, w, dx));
+    return vidai_cpu_conv_backward_data(ctx->pool, d, dy, w, dx);
+}
+
+int vidai_be_conv_backward_filter(const vida_context *ctx, const vidai_conv_desc *d, const float *x,
+                                  const float *dy, float *dw)
+{
+    ON_CUDA(ctx, vidai_cuda_conv_backward_filter(CU(ctx), d, x, dy, dw));
+    return vidai_cpu_conv_backward_filter(ctx->pool, d, x, dy, dw);
+}
+
+int vidai_be_bn_forward_train(const vida_context *ctx, int64_t rows, int c, const float *x,
+                              const float *gamma, const float *beta, float eps, float momentum,
+                              float *running_mean, float *running_var, float *save_mean,
+                              float *save_invstd, float *y)
+{
+    ON_CUDA(ctx, vidai_cuda_bn_forward_train(CU(ctx), rows, c, x, gamma, beta, eps, momentum,
+                                             running_mean, running_var, save_mean, save_invstd, y));
+    vidai_cpu_bn_forward_train(ctx->pool, rows, c, x, gamma, beta, eps, momentum, running_mean,
+                               running_var, save_mean, save_invstd, y);
+    return VIDA_OK;
+}
+
+int vidai_be_bn_forward_eval(const vida_context *ctx, int64_t rows, int c, const float *x,
+                             const float *gamma, const float *beta, const float *mean,
+                             const float *var, float eps, float *y)
+{
+    ON_CUDA(ctx, vidai_cuda_bn_forward_eval(CU(ctx), rows, c, x, gamma, beta, mean, var, eps, y));
+    vidai_cpu_bn_forward_eval(ctx->pool, rows, c, x, gamma, beta, mean, var, eps, y);
+    return VIDA_OK;
+}
+
+int vidai_be_bn_backward_train(const vida_context *ctx, int64_t rows, int c, const float *x,
+                               const float *dy, const float *gamma, const float *save_mean,
+                               const float *save_invstd, float *dx, float *dgamma, float *dbeta)
+{
+    ON_CUDA(ctx, vidai_cuda_bn_backward_train(CU(ctx), rows, c, x, dy, gamma, save_mean,
+                                              save_invstd, dx, dgamma, dbeta));
+    vidai_cpu_bn_backward_train(ctx->pool, rows, c, x, dy, gamma, save_mean, save_invstd, dx,
+                                dgamma, dbeta);
+    return VIDA_OK;
+}
+
+int vidai_be_relu_forward(const vida_context *ctx, int64_t n, const float *x, float *y)
+{
+    ON_CUDA(ctx, vidai_cuda_relu_forward(CU(ctx), n, x, y));
+    vidai_cpu_relu_forward(ctx->pool, n, x, y);
+    return VIDA_OK;
+}
+
+int vidai_be_relu_backward(const vida_context *ctx, int64_t n, const float *y, const float *dy,
+                           float *dx)
+{
+    ON_CUDA(ctx, vidai_cuda_relu_backward(CU(ctx), n, y, dy, dx));
+    vidai_cpu_relu_backward(ctx->pool, n, y, dy, dx);
+    return VIDA_OK;
+}
+
+int vidai_be_add_forward(const vida_context *ctx, int64_t n, const float *a, const float *b,
+                         int relu, float *y)
+{
+    ON_CUDA(ctx, vidai_cuda_add_forward(CU(ctx), n, a, b, relu, y));
+    vidai_cpu_add_forward(ctx->pool, n, a, b, relu, y);
+    return VIDA_OK;
+}
+
+int vidai_be_maxpool_forward(const vida_context *ctx, const vidai_conv_desc *d, const float *x,
+                             float *y, int32_t *argmax)
+{
+    ON_CUDA(ctx, vidai_cuda_maxpool_forward(CU(ctx), d, x, y, argmax));
+    vidai_cpu_maxpool_forward(ctx->pool, d, x, y, argmax);
+    return VIDA_OK;
+}
+
+int vidai_be_maxpool_backward(const vida_context *ctx, const vidai_conv_desc *d, const float *dy,
+                              const int32_t *argmax, float *dx)
+{
+    ON_CUDA(ctx, vidai_cuda_maxpool_backward(CU(ctx), d, dy, argmax, dx));
+    vidai_cpu_maxpool_backward(ctx->pool, d, dy, argmax, dx);
+    return VIDA_OK;
+}
+
+int vidai_be_global_avgpool_forward(const vida_context *ctx, int n, int64_t s, int c,
+                                    const float *x, float *y)
+{
+    ON_CUDA(ctx, vidai_cuda_global_avgpool_forward(CU(ctx), n, s, c, x, y));
+    vidai_cpu_global_avgpool_forward(ctx->pool, n, s, c, x, y);
+    return VIDA_OK;
+}
+
+int vidai_be_global_avgpool_backward(const vida_context *ctx, int n, int64_t s, int c,
+                                     const float *dy, float *dx)
+{
+    ON_CUDA(ctx, vidai_cuda_global_avgpool_backward(CU(ctx), n, s, c, dy, dx));
+    vidai_cpu_global_avgpool_backward(ctx->pool, n, s, c, dy, dx);
+    return VIDA_OK;
+}
+
+int vidai_be_linear_forward(const vida_context *ctx, int n, int in, int out, const float *x,
+                            const float *w, const float *b, float *y)
+{
+    ON_CUDA(ctx, vidai_cuda_linear_forward(CU(ctx), n, in, out, x, w, b, y));
+    vidai_cpu_linear_forward(n, in, out, x, w, b, y);
+    return VIDA_OK;
+}
+
+int vidai_be_linear_backward(const vida_context *ctx, int n, int in, int out, const float *x,
+                             const float *w, const float *dy, float *dx, float *dw, float *db)
+{
+    ON_CUDA(ctx, vidai_cuda_linear_backward(CU(ctx), n, in, out, x, w, dy, dx, dw, db));
+    vidai_cpu_linear_backward(n, in, out, x, w, dy, dx, dw, db);
+    return VIDA_OK;
+}
+
+int vidai_be_dropout_forward(const vida_context *ctx, int64_t n, float p, uint64_t key,
+                             const float *x, float *mask, float *y)
+{
+    ON_CUDA(ctx, vidai_cuda_dropout_forward(CU(ctx), n, p, key, x, mask, y));
+    vidai_cpu_dropout_forward(n, p, key, x, mask, y);
+    return VIDA_OK;
+}
+
+int vidai_be_dropout_backward(const vida_context *ctx, int64_t n, const float *mask,
+                              const float *dy, float *dx)
+{
+    ON_CUDA(ctx, vidai_cuda_dropout_backward(CU(ctx), n, mask, dy, dx));
+    vidai_cpu_dropout_backward(n, mask, dy, dx);
+    return VIDA_OK;
+}
+
+int vidai_be_to_channels_last(const vida_context *ctx, int n, int c, int64_t s, const float *x,
+                              float *y)
+{
+    ON_CUDA(ctx, vidai_cuda_nchw_to_nhwc(CU(ctx), n, c, s, x, y));
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t k = 0; k < c; k++)
+            for (int64_t p = 0; p < s; p++)
+                y[(i * s + p) * c + k] = x[(i * c + k) * s + p];
+    return VIDA_OK;
+}
+
+int vidai_be_to_channels_first(const vida_context *ctx, int n, int c, int64_t s, const float *x,
+                               float *y)
+{
+    ON_CUDA(ctx, vidai_cuda_nhwc_to_nchw(CU(ctx), n, c, s, x, y));
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t k = 0; k < c; k++)
+            for (int64_t p = 0; p < s; p++)
+                y[(i * c + k) * s + p] = x[(i * s + p) * c + k];
+    return VIDA_OK;
+}
+
+int vidai_be_sgd_update(const vida_context *ctx, int64_t n, float *w, const float *g, float *buf,
+                        float lr, float wd, float mom, int nesterov, float scale)
+{
+    ON_CUDA(ctx, vidai_cuda_sgd_update(CU(ctx), n, w, g, buf, lr, wd, mom, nesterov, scale));
+    for (int64_t j = 0; j < n; j++) {
+        float d = scale * g[j] + wd * w[j];
+        if (buf) {
+            buf[j] = mom * buf[j] + d;
+            d = nesterov ? d + mom * buf[j] : buf[j];
+        }
+        w[j] -= lr * d;
+    }
+    return VIDA_OK;
+}
+
+int vidai_be_sumsq(const vida_context *ctx, int count, const float *const *x, const int64_t *n,
+                   double *sums)
+{
+    ON_CUDA(ctx, vidai_cuda_sumsq(CU(ctx), count, x, n, sums));
+    for (int i = 0; i < count; i++) {
+        double s = 0;
+        for (int64_t j = 0; x[i] && j < n[i]; j++)
+            s += (double)x[i][j] * x[i][j];
+        sums[i] = s;
+    }
+    return VIDA_OK;
+}

@@ -1,0 +1,28 @@
+#!/bin/sh
+# Builds the GPU test programs into .gpu/bin: libvidaction and OpenBLAS linked
+# in statically, the CUDA libraries (cuDNN, cuBLAS) dynamically, so that the
+# programs run on a GPU machine that has the CUDA libraries but not this
+# machine's Debian packages. Needs the CUDA backend compiled (nvcc + cuDNN).
+set -eu
+cd "$(dirname "$0")/../.."
+MAKE=${MAKE:-make}
+$MAKE -s -j2 lib/libvidaction.a bin/vidaction >/dev/null
+nm lib/libvidaction.a 2>/dev/null | grep -q ' T vidai_cuda_create' || {
+    echo "test/gpu/build.sh: lib/libvidaction.a has no CUDA backend (nvcc or cuDNN not found, or CUDA=0)" >&2
+    exit 1
+}
+NVCC=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+CUDA_HOME=${CUDA_HOME:-$(dirname "$(dirname "$NVCC")")}
+BLAS_A=$(ls /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.a /usr/lib/x86_64-linux-gnu/libopenblas.a 2>/dev/null | head -1)
+CFLAGS="-std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude -Isrc -Itest -Itest/unit -DVIDA_HAVE_CUDA -pthread"
+LIBS="lib/libvidaction.a $BLAS_A -Wl,-Bstatic -lgfortran -lquadmath -Wl,-Bdynamic \
+ -L$CUDA_HOME/lib64 -lcudnn -lcublas -lcudart_static -ldl -lrt -lstdc++ -lm -pthread"
+mkdir -p .gpu/bin
+cc $CFLAGS -o .gpu/bin/test_cuda_ops test/gpu/test_cuda_ops.c $LIBS
+cc $CFLAGS -o .gpu/bin/test_cuda_model test/gpu/test_cuda_model.c test/test_main.c $LIBS
+for b in .gpu/bin/test_cuda_ops .gpu/bin/test_cuda_model; do
+    # nothing but libc, libstdc++/libgcc and the CUDA libraries may be needed at run time
+    extra=$(ldd "$b" | awk '{print $1}' | grep -v -E '^(linux-vdso|/lib64/ld-linux|libc\.|libm\.|libdl\.|librt\.|libpthread\.|libstdc\+\+|libgcc_s|libcudnn|libcublas)' || true)
+    [ -z "$extra" ] || { echo "test/gpu/build.sh: $b needs $extra" >&2; exit 1; }
+done
+echo "built .gpu/bin/test_cuda_ops .gpu/bin/test_cuda_model"
