@@ -77,7 +77,7 @@ ASAN_TESTS := test_core test_backend test_safetensors test_modelfile test_model 
 ASAN_TEST_BINS := $(ASAN_TESTS:%=build/asan-test/%)
 
 .PHONY: all check check-unit check-golden check-asan check-abi demo install uninstall deps \
-        deps-check clean bench bench-decode bench-loader fixtures test-videos fuzz
+        deps-check clean bench bench-decode bench-loader fixtures test-videos fuzz check-gpu
 
 # Keep the ASan objects between builds (they are intermediates of the test binaries).
 .SECONDARY:
@@ -149,6 +149,11 @@ check-unit: $(TEST_BINS)
 
 check-asan: $(ASAN_TEST_BINS)
 	@sh test/run-tests.sh -- $(ASAN_TEST_BINS)
+
+# The GPU tests (docs/gpu.md): builds them and runs them on this machine's GPU.
+check-gpu:
+	sh test/gpu/build.sh
+	sh test/gpu/run.sh
 
 check-abi: all
 	@sh test/abi/test_abi.sh

@@ -185,6 +185,9 @@ int vidai_be_to_channels_last(const vida_context *ctx, int n, int c, int64_t s, 
                               float *y);
 int vidai_be_to_channels_first(const vida_context *ctx, int n, int c, int64_t s, const float *x,
                                float *y);
+/* uint8 [n][3] pixels (n = frames*h*w) -> float, (x/255 - mean[c]) / std[c]: the input normalisation. */
+int vidai_be_normalize_u8(const vida_context *ctx, int64_t frames, int h, int w, const uint8_t *x,
+                          const float mean[3], const float stdv[3], float *y);
 /* The optimizer's update (see cuda.h) and per-tensor sums of squares (double, on the host). */
 int vidai_be_sgd_update(const vida_context *ctx, int64_t n, float *w, const float *g, float *buf,
                         float lr, float wd, float mom, int nesterov, float scale);

@@ -235,6 +235,22 @@ int vidai_be_to_channels_first(const vida_context *ctx, int n, int c, int64_t s,
     return VIDA_OK;
 }
 
+int vidai_be_normalize_u8(const vida_context *ctx, int64_t frames, int h, int w, const uint8_t *x,
+                          const float mean[3], const float stdv[3], float *y)
+{
+    float lut[3][256];
+    const int64_t px = frames * h * w;
+    ON_CUDA(ctx, vidai_cuda_normalize_u8(CU(ctx), (int)frames, 1, h, w, x, 0, 0, h, w, 0, mean,
+                                         stdv, y));
+    for (int c = 0; c < 3; c++)
+        for (int b = 0; b < 256; b++)
+            lut[c][b] = ((float)b / 255.0f - mean[c]) / stdv[c];
+    for (int64_t i = 0; i < px; i++)
+        for (int c = 0; c < 3; c++)
+            y[i * 3 + c] = lut[c][x[i * 3 + c]];
+    return VIDA_OK;
+}
+
 int vidai_be_sgd_update(const vida_context *ctx, int64_t n, float *w, const float *g, float *buf,
                         float lr, float wd, float mom, int nesterov, float scale)
 {

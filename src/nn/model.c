@@ -489,13 +489,30 @@ static int check_f32(const vida_tensor *t, const char *what, int ndim, const int
     return VIDA_OK;
 }
 
-/* NCTHW (or NTHWC) input into slot 0, channels last (on CUDA through a device staging buffer). */
-static int load_input(vida_model *m, const vida_tensor *in, int nthwc)
+/* uint8 input: the normalisation of vidai_model_forward_u8 (NULL for float input). */
+typedef struct u8_norm {
+    const float *mean, *stdv;
+} u8_norm;
+
+/* NCTHW (or NTHWC, or uint8 NTHWC) input into slot 0, channels last (on CUDA through a device
+   staging buffer). */
+static int load_input(vida_model *m, const vida_tensor *in, int nthwc, const u8_norm *u8)
 {
     const vidai_slot *s = &m->slots[0];
     const int64_t plane = (int64_t)s->t * s->h * s->w;
     const size_t numel = slot_numel(s);
     int rc;
+    if (u8) {
+        const uint8_t *src = in->data;
+        if (vidai_be_is_cuda(m->ctx)) {
+            if ((rc = ensure(m, &m->stage, &m->stage_cap, (numel + 3) / 4)) != VIDA_OK ||
+                (rc = vidai_be_upload(m->ctx, m->stage, in->data, numel)) != VIDA_OK)
+                return rc;
+            src = (const uint8_t *)m->stage;
+        }
+        return vidai_be_normalize_u8(m->ctx, (int64_t)s->n * s->t, s->h, s->w, src, u8->mean,
+                                     u8->stdv, s->act);
+    }
     if (nthwc)
         return vidai_be_upload(m->ctx, s->act, in->data, numel * sizeof(float));
     if (!vidai_be_is_cuda(m->ctx))
@@ -649,17 +666,22 @@ static void release_training_memory(vida_model *m)
     }
 }
 
-int vida_model_forward(vida_model *m, const vida_tensor *input, vida_tensor *logits,
-                       vida_tensor *features)
+static int forward(vida_model *m, const vida_tensor *input, const u8_norm *u8, vida_tensor *logits,
+                   vida_tensor *features)
 {
     int64_t n, t, h, w, want[2];
     int nthwc, train, i, rc;
     if (!m)
         return vidai_error(VIDA_EINVAL, "vida_model_forward: model is NULL");
-    rc = check_f32(input, "vida_model_forward: input", 5, NULL);
-    if (rc != VIDA_OK)
-        return rc;
-    nthwc = input->layout == VIDA_LAYOUT_NTHWC;
+    if (u8) {
+        if (!input || !input->data || input->dtype != VIDA_DTYPE_U8 || input->ndim != 5)
+            return vidai_error(VIDA_EINVAL, "vida_model_forward: clips must be uint8 [V,L,H,W,3]");
+    } else {
+        rc = check_f32(input, "vida_model_forward: input", 5, NULL);
+        if (rc != VIDA_OK)
+            return rc;
+    }
+    nthwc = u8 || input->layout == VIDA_LAYOUT_NTHWC;
     n = input->shape[0];
     t = nthwc ? input->shape[1] : input->shape[2];
     h = nthwc ? input->shape[2] : input->shape[3];
@@ -713,7 +735,7 @@ int vida_model_forward(vida_model *m, const vida_tensor *input, vida_tensor *log
     }
     if (!train && !m->folded_valid && (rc = fold_weights(m)) != VIDA_OK)
         return vidai_error_prefix(rc, "vida_model_forward: folding batch norm: ");
-    if ((rc = params_to_dev(m, 0)) != VIDA_OK || (rc = load_input(m, input, nthwc)) != VIDA_OK)
+    if ((rc = params_to_dev(m, 0)) != VIDA_OK || (rc = load_input(m, input, nthwc, u8)) != VIDA_OK)
         return vidai_error_prefix(rc, "vida_model_forward: ");
     for (i = 0; i < m->n_ops; i++) {
         const vidai_op *op = &m->ops[i];
@@ -743,6 +765,19 @@ int vida_model_forward(vida_model *m, const vida_tensor *input, vida_tensor *log
         vidai_model_weights_changed(m); /* running statistics moved */
     }
     return VIDA_OK;
+}
+
+int vida_model_forward(vida_model *m, const vida_tensor *input, vida_tensor *logits,
+                       vida_tensor *features)
+{
+    return forward(m, input, NULL, logits, features);
+}
+
+int vidai_model_forward_u8(vida_model *m, const vida_tensor *clips, const float mean[3],
+                           const float stdv[3], vida_tensor *logits, vida_tensor *features)
+{
+    u8_norm u = {mean, stdv};
+    return forward(m, clips, &u, logits, features);
 }
 
 /* --- backward ------------------------------------------------------------ */

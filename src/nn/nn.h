@@ -133,6 +133,14 @@ void vidai_grad_dev_wrote(vida_model *m, int i);
 /* Allocates (zeroed) the gradients of every learnable parameter that has none. */
 int vidai_model_ensure_grads(vida_model *m);
 
+/*
+ * vida_model_forward on uint8 clips [V][L][H][W][3] (a loader batch),
+ * normalised (x/255 - mean) / std on the model's backend (the GPU with CUDA:
+ * a quarter of the bytes cross the bus).
+ */
+int vidai_model_forward_u8(vida_model *m, const vida_tensor *clips, const float mean[3],
+                           const float stdv[3], vida_tensor *logits, vida_tensor *features);
+
 /* Builds the op program and parameters (no weight values). */
 int vidai_model_build(vida_model **out, vida_context *ctx, const vida_model_params *p);
 /* He-normal / BN / classifier initialisation from the context seed. */

@@ -19,31 +19,12 @@ static int parse3(const char *s, float v[3])
     return s && sscanf(s, "%f,%f,%f", &v[0], &v[1], &v[2]) == 3 && v[0] == v[0] ? 0 : -1;
 }
 
-/* uint8 [V, L, H, W, 3] -> float32 [V, 3, L, H, W], (x/255 - mean)/std. */
-static int to_input(const vida_model *m, const vida_tensor *c, float **out)
+/* The model's mean/std metadata, which normalises uint8 clips: (x/255 - mean) / std. */
+static int norm_params(const vida_model *m, float mean[3], float stdv[3])
 {
-    float mean[3], stdv[3], lut[3][256];
-    int64_t V = c->shape[0], L = c->shape[1], H = c->shape[2], W = c->shape[3];
-    size_t px = (size_t)L * (size_t)H * (size_t)W;
-    const uint8_t *src = c->data;
-    float *dst;
     if (parse3(vida_model_get_meta(m, "mean"), mean) || parse3(vida_model_get_meta(m, "std"), stdv) ||
         !(stdv[0] > 0 && stdv[1] > 0 && stdv[2] > 0))
         return vidai_error(VIDA_EINVAL, "the model's mean/std metadata cannot normalise uint8 clips");
-    dst = malloc((size_t)V * 3 * px * sizeof *dst);
-    if (!dst)
-        return vidai_error(VIDA_ENOMEM, "out of memory for the input");
-    for (int ch = 0; ch < 3; ch++)
-        for (int b = 0; b < 256; b++)
-            lut[ch][b] = ((float)b / 255.0f - mean[ch]) / stdv[ch];
-    for (int64_t v = 0; v < V; v++)
-        for (int ch = 0; ch < 3; ch++) {
-            float *o = dst + ((size_t)v * 3 + (size_t)ch) * px;
-            const uint8_t *s = src + (size_t)v * px * 3;
-            for (size_t i = 0; i < px; i++)
-                o[i] = lut[ch][s[i * 3 + (size_t)ch]];
-        }
-    *out = dst;
     return VIDA_OK;
 }
 
@@ -51,13 +32,13 @@ static int step(vida_model *m, vida_optimizer *o, const vida_batch *b, int targe
                 float *loss, int fc_only)
 {
     vida_tensor in, tl, td, tt, tf;
-    float *input = NULL, *logits = NULL, *dlogits = NULL, *tgt = NULL, *feat = NULL, l = NAN;
+    float mean[3], stdv[3], *logits = NULL, *dlogits = NULL, *tgt = NULL, *feat = NULL, l = NAN;
     int32_t *labels = NULL;
     int64_t V, C, views, shape2[2];
     float *saved = NULL;
     int64_t *saved_counts = NULL;
     uint64_t saved_step = 0;
-    int rc, restore = 0;
+    int rc, restore = 0, u8;
     if (loss)
         *loss = NAN;
     if (!m || !o || !b)
@@ -83,23 +64,16 @@ static int step(vida_model *m, vida_optimizer *o, const vida_batch *b, int targe
                            "columns; the model has %lld classes",
                            (long long)b->clips.shape[0], (long long)b->targets.shape[1],
                            (long long)C);
-    if (b->clips.dtype == VIDA_DTYPE_U8) {
-        rc = to_input(m, &b->clips, &input);
+    u8 = b->clips.dtype == VIDA_DTYPE_U8;
+    if (u8) {
+        rc = norm_params(m, mean, stdv);
         if (rc != VIDA_OK)
             return vidai_error_prefix(rc, "vida_train_step: ");
-        memset(&in, 0, sizeof in);
-        in.data = input;
-        in.dtype = VIDA_DTYPE_F32;
-        in.layout = VIDA_LAYOUT_NCTHW;
-        in.ndim = 5;
-        in.shape[0] = V;
-        in.shape[1] = 3;
-        in.shape[2] = b->clips.shape[1];
-        in.shape[3] = b->clips.shape[2];
-        in.shape[4] = b->clips.shape[3];
-    } else {
-        in = b->clips;
+        if (b->clips.shape[4] != 3)
+            return vidai_error(VIDA_EINVAL, "vida_train_step: uint8 clips have %lld channels, not 3",
+                               (long long)b->clips.shape[4]);
     }
+    in = b->clips;
     logits = malloc((size_t)(V * C) * sizeof *logits);
     dlogits = malloc((size_t)(V * C) * sizeof *dlogits);
     labels = malloc((size_t)V * sizeof *labels);
@@ -162,7 +136,9 @@ static int step(vida_model *m, vida_optimizer *o, const vida_batch *b, int targe
         saved_step = m->step;
     }
     rc = vida_model_set_mode(m, fc_only ? VIDA_MODE_EVAL : VIDA_MODE_TRAIN);
-    rc = rc ? rc : vida_model_forward(m, &in, &tl, fc_only ? &tf : NULL);
+    if (rc == VIDA_OK)
+        rc = u8 ? vidai_model_forward_u8(m, &in, mean, stdv, &tl, fc_only ? &tf : NULL)
+                : vida_model_forward(m, &in, &tl, fc_only ? &tf : NULL);
     if (rc != VIDA_OK)
         goto out;
     rc = vida_loss(target_kind == VIDA_TARGET_SINGLE  ? VIDA_LOSS_SOFTMAX_CE
@@ -232,7 +208,6 @@ out:
     free(saved_counts);
     if (loss)
         *loss = l;
-    free(input);
     free(logits);
     free(dlogits);
     free(labels);

@@ -249,7 +249,7 @@ static int choose(vidai_cuda *c, const vidai_conv_desc *d, int dir, conv_descs *
         if (a->dir == dir && a->precision == c->precision && !memcmp(&a->d, d, sizeof *d)) {
             *algo = a->algo;
             *ws = a->workspace;
-            *mt = c->precision == VIDAI_CUDA_BF16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
+            *mt = (cudnnMathType_t)a->math;
             return VIDA_OK;
         }
     }
@@ -305,6 +305,7 @@ static int choose(vidai_cuda *c, const vidai_conv_desc *d, int dir, conv_descs *
     c->algos[c->n_algos].precision = c->precision;
     c->algos[c->n_algos].algo = *algo;
     c->algos[c->n_algos].workspace = *ws;
+    c->algos[c->n_algos].math = (int)*mt;
     c->n_algos++;
     return VIDA_OK;
 }
@@ -369,9 +370,7 @@ static int conv_run(vidai_cuda *c, const vidai_conv_desc *d, int dir, const floa
             return rc;
         if (c->conv_engine == VIDAI_CONV_CUDNN)
             return vidai_error(VIDA_EUNSUPPORTED, "cuDNN has no algorithm for this convolution");
-        if (bf) /* the direct kernels are fp32: same operands, better precision */
-            return direct(c, d, dir, a, b, out);
-        return direct(c, d, dir, a, b, out);
+        return direct(c, d, dir, a, b, out); /* fp32 operands, also in bf16 mode */
     }
     cudnnSetConvolutionMathType(s.conv, mt);
     if (ws && (rc = vidai_cuda_scratch(c, &c->workspace, &c->workspace_cap, ws)) != VIDA_OK) {

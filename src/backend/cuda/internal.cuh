@@ -21,6 +21,7 @@ struct vidai_cuda_algo {
     int precision; /* VIDAI_CUDA_FP32 / BF16 */
     int algo;      /* cudnn*Algo_t value, or -1: no cuDNN algorithm (direct kernels) */
     size_t workspace;
+    int math;      /* cudnnMathType_t the algorithm was measured with */
 };
 
 struct vidai_cuda {
