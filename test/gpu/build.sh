@@ -25,4 +25,7 @@ for b in .gpu/bin/test_cuda_ops .gpu/bin/test_cuda_model; do
     extra=$(ldd "$b" | awk '{print $1}' | grep -v -E '^(linux-vdso|/lib64/ld-linux|libc\.|libm\.|libdl\.|librt\.|libpthread\.|libstdc\+\+|libgcc_s|libcudnn|libcublas)' || true)
     [ -z "$extra" ] || { echo "test/gpu/build.sh: $b needs $extra" >&2; exit 1; }
 done
-echo "built .gpu/bin/test_cuda_ops .gpu/bin/test_cuda_model"
+strip --strip-debug .gpu/bin/test_cuda_ops .gpu/bin/test_cuda_model
+# one compressed file to carry to a GPU machine (test/gpu/run.sh unpacks it when .gpu/bin is missing)
+tar -C .gpu -cf - bin | xz -T2 -6 > .gpu/bin.tar.xz
+echo "built .gpu/bin/test_cuda_ops .gpu/bin/test_cuda_model (.gpu/bin.tar.xz: $(du -k .gpu/bin.tar.xz | cut -f1) kB)"

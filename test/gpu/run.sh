@@ -1,0 +1,101 @@
+#!/bin/bash
+# Runs the GPU tests on a machine with an NVIDIA GPU, from the repository root,
+# with the binaries prebuilt in .gpu/bin (test_cuda_ops, test_cuda_model,
+# vidaction; GPU_BIN=DIR to use others). Finds cuDNN 9 and cuBLAS 13 (pip
+# wheels under nvidia/, /usr/local/cuda, else anywhere), runs each test under a
+# timeout, keeps the logs in $OUT/ops.log and $OUT/model.log when OUT is set,
+# and ends with a summary. Exit status 1 if a test failed, crashed or timed out.
+set -u
+cd "$(dirname "$0")/../.." || exit 2
+BIN=${GPU_BIN:-.gpu/bin}
+if [ ! -x "$BIN/test_cuda_ops" ] && [ -f .gpu/bin.tar.xz ]; then
+    tar -C .gpu -xJf .gpu/bin.tar.xz || exit 2
+fi
+start=$(date +%s)
+failed=0
+summary=""
+
+# Prints the folder that holds shared library $1 (nothing if none does).
+find_lib() {
+    local d py
+    for py in python3 python; do
+        command -v "$py" >/dev/null 2>&1 || continue
+        d=$("$py" -c 'import glob, os, sys, nvidia
+r = [f for p in nvidia.__path__ for f in sorted(glob.glob(os.path.join(p, "*", "lib", sys.argv[1])))]
+print(os.path.dirname(r[0])) if r else sys.exit(1)' "$1" 2>/dev/null) && [ -n "$d" ] && {
+            echo "$d"
+            return
+        }
+    done
+    if [ -e "/usr/local/cuda/lib64/$1" ]; then
+        echo /usr/local/cuda/lib64
+        return
+    fi
+    d=$(timeout 120 find / \( -path /proc -o -path /sys -o -path /dev \) -prune -o -name "$1" -print \
+        2>/dev/null | head -1)
+    [ -n "$d" ] && dirname "$d"
+}
+
+libpath="$PWD/.gpu/lib"
+for lib in libcudnn.so.9 libcublas.so.13 libcublasLt.so.13 libnvrtc.so.13; do
+    dir=$(find_lib "$lib")
+    if [ -n "$dir" ]; then
+        echo "$lib: $dir"
+        case ":$libpath:" in *":$dir:"*) ;; *) libpath="$libpath:$dir" ;; esac
+    elif ldconfig -p 2>/dev/null | grep -q "$lib"; then
+        echo "$lib: in the system's library cache"
+    else
+        echo "$lib: NOT FOUND"
+    fi
+done
+export LD_LIBRARY_PATH="$libpath${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+
+gpus=$(nvidia-smi -L 2>&1) || gpus=""
+echo "${gpus:-nvidia-smi -L failed: no GPU listed}"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader ||
+    echo "nvidia-smi --query-gpu failed"
+for b in "$BIN"/test_cuda_ops "$BIN"/test_cuda_model "$BIN"/vidaction; do
+    [ -x "$b" ] || { echo "$b: missing"; continue; }
+    ldd "$b" 2>/dev/null | grep "not found" | sed "s|^|$b: |"
+done
+[ -x "$BIN/vidaction" ] && "$BIN/vidaction" --version
+[ -n "${OUT:-}" ] && mkdir -p "$OUT"
+
+line_buffered() {
+    if command -v stdbuf >/dev/null 2>&1; then stdbuf -oL -eL "$@"; else "$@"; fi
+}
+
+# run_test BINARY LOGNAME SECONDS
+run_test() {
+    local log t0 rc result
+    if [ -n "${OUT:-}" ]; then log="$OUT/$2.log"; else log=$(mktemp); fi
+    echo
+    echo "=== $1 (timeout $3 s)"
+    t0=$(date +%s)
+    line_buffered timeout -k 10 "$3" "$BIN/$1" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    result=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
+    if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+        result="${result:+$result, }TIMED OUT after $3 s"
+    elif grep -q "SKIP: no CUDA device" "$log"; then
+        result="SKIPPED: no CUDA device"
+        # a machine whose driver lists a GPU must run the tests, not skip them
+        case "$gpus" in *GPU*) rc=3 result="$result, but nvidia-smi lists one" ;; esac
+    elif [ -z "$result" ]; then
+        result="no summary line (exit status $rc)"
+    fi
+    [ "$rc" = 0 ] || failed=1
+    summary="$summary$(printf '%-16s %-50s exit %3d %5d s' "$1" "$result" "$rc" $(($(date +%s) - t0)))
+"
+    [ -n "${OUT:-}" ] || rm -f "$log"
+}
+
+run_test test_cuda_ops ops 180
+run_test test_cuda_model model 240
+
+echo
+echo "=== summary"
+printf '%s' "$summary"
+echo "total $(($(date +%s) - start)) s: $([ "$failed" = 0 ] && echo PASSED || echo FAILED)"
+exit "$failed"
