@@ -8,6 +8,7 @@
  *
  *   bench_forward [--threads N] [--repeat R] [--arch r2plus1d] [--depth 18]
  *                 [--frames 16] [--size 112] [--batch 1] [--train 0|1]
+ *                 [--device cpu|cuda] [--precision fp32|bf16]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,7 @@ static int cmp_double(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     int threads = 1, repeat = 7, depth = 18, frames = 16, size = 112, batch = 1, train = 0, i;
-    const char *arch = "r2plus1d";
+    const char *arch = "r2plus1d", *device = "cpu", *precision = "fp32";
     vida_context_params cp;
     vida_context *ctx = NULL;
     vida_model_params mp;
@@ -54,6 +55,8 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--size") == 0) size = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--batch") == 0) batch = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--train") == 0) train = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--device") == 0) device = argv[i + 1];
+        else if (strcmp(argv[i], "--precision") == 0) precision = argv[i + 1];
         else {
             fprintf(stderr, "bench_forward: unknown option %s\n", argv[i]);
             return 2;
@@ -65,11 +68,15 @@ int main(int argc, char **argv)
     }
     vida_context_params_init(&cp);
     cp.n_threads = threads;
+    cp.backend = strcmp(device, "cuda") == 0 ? VIDA_BACKEND_CUDA : VIDA_BACKEND_CPU;
     vida_model_params_init(&mp);
     mp.depth = depth;
     mp.arch = strcmp(arch, "r3d") == 0 ? VIDA_ARCH_R3D : strcmp(arch, "mc3") == 0 ? VIDA_ARCH_MC3
               : strcmp(arch, "r2d") == 0 ? VIDA_ARCH_R2D : VIDA_ARCH_R2PLUS1D;
-    if (vida_context_create(&ctx, &cp) || vida_model_create(&m, ctx, &mp)) {
+    if (vida_context_create(&ctx, &cp) ||
+        vida_context_set_precision(ctx, strcmp(precision, "bf16") == 0 ? VIDA_PRECISION_BF16
+                                                                        : VIDA_PRECISION_FP32) ||
+        vida_model_create(&m, ctx, &mp)) {
         fprintf(stderr, "bench_forward: %s\n", vida_last_error());
         return 1;
     }
@@ -122,10 +129,10 @@ int main(int argc, char **argv)
     printf("{\"impl\":\"libvidaction\",\"model\":\"%s_%d\",\"mode\":\"%s\",\"batch\":%d,"
            "\"frames\":%d,\"threads\":%d,\"repeat\":%d,"
            "\"median_ms\":%.1f,\"min_ms\":%.1f,\"max_ms\":%.1f,\"blas_core\":\"%s\","
-           "\"version\":\"%s\"}\n",
+           "\"device\":\"%s\",\"precision\":\"%s\",\"version\":\"%s\"}\n",
            arch, depth, train ? "train" : "infer", batch, frames, threads, repeat, t[repeat / 2],
            t[0], t[repeat - 1],
-           openblas_get_corename(), vida_version_string());
+           openblas_get_corename(), vida_context_device_name(ctx), precision, vida_version_string());
     free(x);
     free(logits);
     free(dlogits);

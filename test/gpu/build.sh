@@ -20,12 +20,13 @@ LIBS="lib/libvidaction.a $BLAS_A -Wl,-Bstatic -lgfortran -lquadmath -Wl,-Bdynami
 mkdir -p .gpu/bin
 cc $CFLAGS -o .gpu/bin/test_cuda_ops test/gpu/test_cuda_ops.c $LIBS
 cc $CFLAGS -o .gpu/bin/test_cuda_model test/gpu/test_cuda_model.c test/test_main.c $LIBS
-for b in .gpu/bin/test_cuda_ops .gpu/bin/test_cuda_model; do
+cc $CFLAGS -o .gpu/bin/bench_forward test/bench/bench_forward.c $LIBS
+for b in .gpu/bin/test_cuda_ops .gpu/bin/test_cuda_model .gpu/bin/bench_forward; do
     # nothing but libc, libstdc++/libgcc and the CUDA libraries may be needed at run time
     extra=$(ldd "$b" | awk '{print $1}' | grep -v -E '^(linux-vdso|/lib64/ld-linux|libc\.|libm\.|libdl\.|librt\.|libpthread\.|libstdc\+\+|libgcc_s|libcudnn|libcublas)' || true)
     [ -z "$extra" ] || { echo "test/gpu/build.sh: $b needs $extra" >&2; exit 1; }
 done
-strip --strip-debug .gpu/bin/test_cuda_ops .gpu/bin/test_cuda_model
+strip --strip-debug .gpu/bin/test_cuda_ops .gpu/bin/test_cuda_model .gpu/bin/bench_forward
 # one compressed file to carry to a GPU machine (test/gpu/run.sh unpacks it when .gpu/bin is missing)
 tar -C .gpu -cf - bin | xz -T2 -6 > .gpu/bin.tar.xz
 echo "built .gpu/bin/test_cuda_ops .gpu/bin/test_cuda_model (.gpu/bin.tar.xz: $(du -k .gpu/bin.tar.xz | cut -f1) kB)"

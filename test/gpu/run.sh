@@ -94,6 +94,29 @@ run_test() {
 run_test test_cuda_ops ops 180
 run_test test_cuda_model model 240
 
+# GPU_BENCH=1: a first speed table (not a test; issue-level GPU benchmarks live in test/bench):
+# R(2+1)D-18, batch 8 x 16x112x112, libvidaction against PyTorch on the same GPU, fp32 (no TF32)
+# and bf16 (ours: bf16 convolutions; PyTorch: autocast + channels_last_3d), median of 10 after a warm-up.
+if [ "${GPU_BENCH:-0}" = 1 ] && [ -x "$BIN/bench_forward" ]; then
+    echo
+    echo "=== speed: R(2+1)D-18, batch 8 x 3x16x112x112, median of 10 (ms)"
+    printf '%-6s %-5s %12s %12s %8s\n' mode prec libvidaction pytorch ratio
+    for tr in 0 1; do
+        for p in fp32 bf16; do
+            a=$(timeout 120 "$BIN/bench_forward" --device cuda --precision "$p" --batch 8 --train "$tr" --repeat 10 2>&1 | tail -1)
+            b=$(timeout 120 python3 test/bench/bench_torch.py --device cuda --precision "$p" --batch 8 $([ "$tr" = 1 ] && echo --train) --repeat 10 2>&1 | tail -1)
+            [ -n "${OUT:-}" ] && printf '%s\n%s\n' "$a" "$b" >> "$OUT/bench.jsonl"
+            ma=$(printf '%s' "$a" | sed -n 's/.*"median_ms":\([0-9.]*\).*/\1/p')
+            mb=$(printf '%s' "$b" | sed -n 's/.*"median_ms": *\([0-9.]*\).*/\1/p')
+            r=$(awk -v a="$ma" -v b="$mb" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }')
+            printf '%-6s %-5s %12s %12s %8s\n' "$([ "$tr" = 1 ] && echo train || echo infer)" "$p" "${ma:-ERR}" "${mb:-ERR}" "$r"
+            [ -n "$ma" ] || echo "  libvidaction: $a"
+            [ -n "$mb" ] || echo "  pytorch: $b"
+        done
+    done
+    echo "(ratio = libvidaction time / PyTorch time: below 1 is faster)"
+fi
+
 echo
 echo "=== summary"
 printf '%s' "$summary"
