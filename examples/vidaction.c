@@ -60,7 +60,8 @@ static void usage(FILE *f)
             "usage: %s <command> [options]\n"
             "\n"
             "global options (any command): --device auto|cpu|cuda|cuda:N (auto: the GPU when\n"
-            "      there is one), --precision fp32|bf16 (bf16: mixed precision on CUDA)\n"
+            "      there is one, or the environment's VIDA_DEVICE), --precision fp32|bf16|fp16\n"
+            "      (16-bit convolutions on CUDA; fp16 training scales the loss)\n"
             "\n"
             "commands:\n"
             "  create --arch A --depth D -o MODEL   a model with fresh weights\n"
@@ -156,7 +157,8 @@ static int pick(const char *v, const char *const *names)
     return -1;
 }
 
-/* --device (any command): auto (the GPU when there is one), cpu, cuda, cuda:N; --precision fp32|bf16. */
+/* --device (any command): auto (the GPU when there is one, or what VIDA_DEVICE says), cpu, cuda,
+   cuda:N; --precision fp32|bf16|fp16. */
 static int g_backend = VIDA_BACKEND_AUTO, g_device = 0, g_precision = VIDA_PRECISION_FP32;
 
 static int parse_device(const char *v)
@@ -190,7 +192,8 @@ static int take_global_options(int *argc, char **argv)
             if (argv[i][2] == 'p') {
                 if (!strcmp(v, "fp32")) g_precision = VIDA_PRECISION_FP32;
                 else if (!strcmp(v, "bf16")) g_precision = VIDA_PRECISION_BF16;
-                else return usage_error("bad --precision (fp32, bf16):", v);
+                else if (!strcmp(v, "fp16")) g_precision = VIDA_PRECISION_FP16;
+                else return usage_error("bad --precision (fp32, bf16, fp16):", v);
             }
             i++;
             continue;

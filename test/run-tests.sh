@@ -1,6 +1,10 @@
 #!/bin/sh
 # Runs test binaries (before "--") and ASan/UBSan test binaries (after "--"),
 # then the script tests, and prints one total line "N passed, N failed".
+# The unit tests are the CPU reference: on a machine with a GPU they stay on the CPU
+# (the GPU has its own tests: make check-gpu).
+VIDA_DEVICE=${VIDA_DEVICE:-cpu}
+export VIDA_DEVICE
 passed=0
 failed=0
 failed_names=""

@@ -15,7 +15,8 @@ extern "C" {
 typedef struct vida_context vida_context;
 
 enum {
-    VIDA_BACKEND_AUTO = 0, /* the GPU when there is one, else the CPU */
+    VIDA_BACKEND_AUTO = 0, /* the GPU when there is one, else the CPU; the environment variable
+                              VIDA_DEVICE=cpu|cuda|cuda:N overrides this choice */
     VIDA_BACKEND_CPU = 1,
     VIDA_BACKEND_CUDA = 2
 };
@@ -59,12 +60,16 @@ VIDA_API int vida_context_backend(const vida_context *ctx);
 
 enum {
     VIDA_PRECISION_FP32 = 0, /* float32 everywhere (no TF32) */
-    VIDA_PRECISION_BF16 = 1  /* CUDA: bf16 convolutions, fp32 master weights, BN and loss */
+    VIDA_PRECISION_BF16 = 1, /* CUDA: bf16 convolutions, fp32 master weights, BN and loss */
+    VIDA_PRECISION_FP16 = 2  /* CUDA: fp16 convolutions, as bf16; vida_train_step scales the
+                                loss (dynamic loss scaling) so small gradients survive */
 };
 
 /*
- * Sets the arithmetic of the models run on ctx (since 0.4). bf16 needs the
- * CUDA backend: VIDA_EUNSUPPORTED on the CPU. Default VIDA_PRECISION_FP32.
+ * Sets the arithmetic of the models run on ctx (since 0.4). bf16 and fp16
+ * need the CUDA backend: VIDA_EUNSUPPORTED on the CPU. Default
+ * VIDA_PRECISION_FP32. Set it before training starts: an optimizer keeps the
+ * loss scale it began with.
  */
 VIDA_API int vida_context_set_precision(vida_context *ctx, int precision);
 

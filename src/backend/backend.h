@@ -142,6 +142,8 @@ int vidai_be_download(const vida_context *ctx, void *host, const void *src, size
 int vidai_be_copy(const vida_context *ctx, void *dst, const void *src, size_t bytes);
 int vidai_be_zero(const vida_context *ctx, void *dst, size_t bytes);
 int vidai_be_is_cuda(const vida_context *ctx);
+/* VIDA_PRECISION_* of the context's models (always FP32 on the CPU). */
+int vidai_be_precision(const vida_context *ctx);
 
 int vidai_be_conv_forward(const vida_context *ctx, const vidai_conv_desc *d, const float *x,
                           const float *w, const float *bias, int relu, float *y);

@@ -22,6 +22,18 @@ int vidai_be_is_cuda(const vida_context *ctx)
     return ctx && ctx->cuda != NULL;
 }
 
+int vidai_be_precision(const vida_context *ctx)
+{
+#ifdef VIDA_HAVE_CUDA
+    if (ctx && ctx->cuda) {
+        int p = vidai_cuda_precision(CU(ctx));
+        return p == VIDAI_CUDA_BF16 ? VIDA_PRECISION_BF16
+               : p == VIDAI_CUDA_FP16 ? VIDA_PRECISION_FP16 : VIDA_PRECISION_FP32;
+    }
+#endif
+    return VIDA_PRECISION_FP32;
+}
+
 void *vidai_be_alloc(const vida_context *ctx, size_t bytes)
 {
     ON_CUDA(ctx, vidai_cuda_malloc(CU(ctx), bytes));

@@ -5,6 +5,7 @@
  */
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -34,6 +35,35 @@ int vida_device_count(void)
 #endif
 }
 
+/* VIDA_DEVICE=auto|cpu|cuda|cuda:N decides what VIDA_BACKEND_AUTO means (as CUDA_VISIBLE_DEVICES
+   narrows what CUDA sees). */
+static int auto_from_env(vida_context_params *p)
+{
+    const char *e = getenv("VIDA_DEVICE");
+    char *end;
+    long n;
+    if (!e || !*e || !strcmp(e, "auto"))
+        return VIDA_OK;
+    if (!strcmp(e, "cpu")) {
+        p->backend = VIDA_BACKEND_CPU;
+        return VIDA_OK;
+    }
+    if (!strcmp(e, "cuda")) {
+        p->backend = VIDA_BACKEND_CUDA;
+        return VIDA_OK;
+    }
+    if (!strncmp(e, "cuda:", 5)) {
+        n = strtol(e + 5, &end, 10);
+        if (end != e + 5 && !*end && n >= 0 && n < 1024) {
+            p->backend = VIDA_BACKEND_CUDA;
+            p->device = (int)n;
+            return VIDA_OK;
+        }
+    }
+    return vidai_error(VIDA_EINVAL, "vida_context_create: environment VIDA_DEVICE='%.40s' is not "
+                       "auto, cpu, cuda or cuda:N", e);
+}
+
 int vida_context_create(vida_context **out, const vida_context_params *params)
 {
     vida_context_params p;
@@ -55,14 +85,16 @@ int vida_context_create(vida_context **out, const vida_context_params *params)
     if (p.backend != VIDA_BACKEND_AUTO && p.backend != VIDA_BACKEND_CPU &&
         p.backend != VIDA_BACKEND_CUDA)
         return vidai_error(VIDA_EINVAL, "vida_context_create: unknown backend %d", p.backend);
+    if (p.device < 0)
+        return vidai_error(VIDA_EINVAL, "vida_context_create: device %d is negative", p.device);
+    if (p.backend == VIDA_BACKEND_AUTO && (rc = auto_from_env(&p)) != VIDA_OK)
+        return rc;
 #ifndef VIDA_HAVE_CUDA
     if (p.backend == VIDA_BACKEND_CUDA)
         return vidai_error(VIDA_EUNSUPPORTED,
                            "vida_context_create: CUDA backend asked for, but this build has no "
                            "CUDA support (vida_features() lacks VIDA_FEATURE_CUDA)");
 #endif
-    if (p.device < 0)
-        return vidai_error(VIDA_EINVAL, "vida_context_create: device %d is negative", p.device);
     if (p.n_threads < 0 || p.n_threads > 1024)
         return vidai_error(VIDA_EINVAL, "vida_context_create: n_threads %d out of range [0, 1024]",
                            p.n_threads);
@@ -133,18 +165,21 @@ int vida_context_set_precision(vida_context *ctx, int precision)
 {
     if (!ctx)
         return vidai_error(VIDA_EINVAL, "vida_context_set_precision: ctx is NULL");
-    if (precision != VIDA_PRECISION_FP32 && precision != VIDA_PRECISION_BF16)
+    if (precision != VIDA_PRECISION_FP32 && precision != VIDA_PRECISION_BF16 &&
+        precision != VIDA_PRECISION_FP16)
         return vidai_error(VIDA_EINVAL, "vida_context_set_precision: unknown precision %d", precision);
 #ifdef VIDA_HAVE_CUDA
     if (ctx->cuda) {
-        vidai_cuda_set_precision(ctx->cuda, precision == VIDA_PRECISION_BF16 ? VIDAI_CUDA_BF16
-                                                                             : VIDAI_CUDA_FP32);
+        vidai_cuda_set_precision(ctx->cuda, precision == VIDA_PRECISION_BF16   ? VIDAI_CUDA_BF16
+                                            : precision == VIDA_PRECISION_FP16 ? VIDAI_CUDA_FP16
+                                                                               : VIDAI_CUDA_FP32);
         return VIDA_OK;
     }
 #endif
-    if (precision == VIDA_PRECISION_BF16)
-        return vidai_error(VIDA_EUNSUPPORTED, "vida_context_set_precision: bf16 mixed precision "
-                           "needs the CUDA backend (this context runs on the CPU)");
+    if (precision != VIDA_PRECISION_FP32)
+        return vidai_error(VIDA_EUNSUPPORTED, "vida_context_set_precision: %s mixed precision "
+                           "needs the CUDA backend (this context runs on the CPU)",
+                           precision == VIDA_PRECISION_BF16 ? "bf16" : "fp16");
     return VIDA_OK;
 }
 

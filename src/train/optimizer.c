@@ -33,7 +33,13 @@ struct vida_optimizer {
     int n;
     int64_t steps, skipped, consecutive;
     double last_grad_norm, last_lr;
+    /* fp16 training (VIDA_PRECISION_FP16): dynamic loss scale, as PyTorch's GradScaler */
+    double loss_scale;
+    int64_t scale_good; /* finite steps since the scale last changed */
 };
+
+#define LOSS_SCALE_INIT 65536.0
+#define LOSS_SCALE_GROWTH_INTERVAL 2000
 
 void vida_optimizer_params_init(vida_optimizer_params *p)
 {
@@ -108,6 +114,7 @@ int vida_optimizer_create(vida_optimizer **out, vida_model *m, const vida_optimi
         return VIDA_ENOMEM;
     o->m = m;
     o->p = *p;
+    o->loss_scale = vidai_be_precision(m->ctx) == VIDA_PRECISION_FP16 ? LOSS_SCALE_INIT : 1.0;
     for (int i = 0; i < m->n_params; i++)
         o->n += m->params[i].learnable;
     o->t = vidai_calloc((size_t)o->n + 1, sizeof *o->t);
@@ -241,7 +248,17 @@ out:
     return rc;
 }
 
+double vidai_optimizer_loss_scale(const vida_optimizer *o)
+{
+    return o->loss_scale;
+}
+
 int vida_optimizer_step(vida_optimizer *o)
+{
+    return vidai_optimizer_step_scaled(o, 1.0);
+}
+
+int vidai_optimizer_step_scaled(vida_optimizer *o, double grad_scale)
 {
     const vida_optimizer_params *p;
     double norm = 0, lr;
@@ -253,14 +270,32 @@ int vida_optimizer_step(vida_optimizer *o)
     rc = grad_norm(o, &norm);
     if (rc == VIDA_ENONFINITE) {
         o->skipped++;
+        if (grad_scale > 1) {
+            /* the scaled fp16 gradients overflowed: halve the scale, not a failure of training
+               (unless the scale cannot go lower) */
+            o->loss_scale = o->loss_scale / 2 < 1 ? 1 : o->loss_scale / 2;
+            o->scale_good = 0;
+            return vidai_error_prefix(rc, "vida_optimizer_step: step %lld skipped (fp16 gradients "
+                                      "overflowed at loss scale %g; now %g): ",
+                                      (long long)o->steps, grad_scale, o->loss_scale);
+        }
         o->consecutive++;
         return vidai_error_prefix(rc, "vida_optimizer_step: step %lld skipped (%lld in a row): ",
                                   (long long)o->steps, (long long)o->consecutive);
     }
     if (rc != VIDA_OK)
         return vidai_error_prefix(rc, "vida_optimizer_step: ");
+    if (!(grad_scale > 0) || !isfinite(grad_scale))
+        return vidai_error(VIDA_EINVAL, "vida_optimizer_step: gradient scale %g", grad_scale);
+    norm /= grad_scale; /* the gradients' own norm */
     if (p->clip_norm > 0 && norm > p->clip_norm)
         scale = (float)(p->clip_norm / (norm + 1e-6)); /* as torch.nn.utils.clip_grad_norm_ */
+    if (grad_scale != 1)
+        scale = (float)(scale / grad_scale);
+    if (grad_scale > 1 && ++o->scale_good >= LOSS_SCALE_GROWTH_INTERVAL) {
+        o->loss_scale *= 2;
+        o->scale_good = 0;
+    }
     lr = vida_optimizer_lr(o, o->steps);
     mom = (float)p->momentum;
     /* buffers first, so that running out of memory leaves nothing half-updated */

@@ -182,9 +182,14 @@ static int step(vida_model *m, vida_optimizer *o, const vida_batch *b, int targe
         vidai_grad_host_wrote(m, bi);
         rc = vida_optimizer_step(o);
     } else {
+        /* fp16: the loss is scaled so that small gradients survive the 16-bit convolutions */
+        const double ls = vidai_optimizer_loss_scale(o);
+        if (rc == VIDA_OK && ls != 1)
+            for (int64_t i = 0; i < V * C; i++)
+                dlogits[i] = (float)(dlogits[i] * ls);
         rc = rc ? rc : vida_model_zero_grad(m);
         rc = rc ? rc : vida_model_backward(m, &td, NULL);
-        rc = rc ? rc : vida_optimizer_step(o);
+        rc = rc ? rc : vidai_optimizer_step_scaled(o, ls);
         restore = rc == VIDA_ENONFINITE;
     }
     if (rc != VIDA_OK)

@@ -74,8 +74,9 @@ int main(int argc, char **argv)
     mp.arch = strcmp(arch, "r3d") == 0 ? VIDA_ARCH_R3D : strcmp(arch, "mc3") == 0 ? VIDA_ARCH_MC3
               : strcmp(arch, "r2d") == 0 ? VIDA_ARCH_R2D : VIDA_ARCH_R2PLUS1D;
     if (vida_context_create(&ctx, &cp) ||
-        vida_context_set_precision(ctx, strcmp(precision, "bf16") == 0 ? VIDA_PRECISION_BF16
-                                                                        : VIDA_PRECISION_FP32) ||
+        vida_context_set_precision(ctx, !strcmp(precision, "bf16")   ? VIDA_PRECISION_BF16
+                                        : !strcmp(precision, "fp16") ? VIDA_PRECISION_FP16
+                                                                     : VIDA_PRECISION_FP32) ||
         vida_model_create(&m, ctx, &mp)) {
         fprintf(stderr, "bench_forward: %s\n", vida_last_error());
         return 1;

@@ -28,8 +28,8 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=1, help="clips per batch (default 1)")
     ap.add_argument("--frames", type=int, default=16, help="frames per clip (default 16)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
-                    help="cuda: fp32 with TF32 off, or bf16 autocast with channels_last_3d")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+                    help="cuda: fp32 with TF32 off, or bf16/fp16 autocast with channels_last_3d")
     args = ap.parse_args(argv)
     if args.threads < 1 or args.repeat < 1:
         ap.error("--threads and --repeat must be positive")
@@ -52,10 +52,10 @@ def main(argv=None):
         torch.backends.cuda.matmul.allow_tf32 = False
         model = model.to(args.device)
         x = x.to(args.device)
-        if args.precision == "bf16":
+        if args.precision != "fp32":
             model = model.to(memory_format=torch.channels_last_3d)
             x = x.contiguous(memory_format=torch.channels_last_3d)
-            amp = torch.autocast("cuda", dtype=torch.bfloat16)
+            amp = torch.autocast("cuda", dtype=torch.bfloat16 if args.precision == "bf16" else torch.float16)
 
     def sync():
         if cuda:

@@ -102,7 +102,7 @@ if [ "${GPU_BENCH:-0}" = 1 ] && [ -x "$BIN/bench_forward" ]; then
     echo "=== speed: R(2+1)D-18, batch 8 x 3x16x112x112, median of 10 (ms)"
     printf '%-6s %-5s %12s %12s %8s\n' mode prec libvidaction pytorch ratio
     for tr in 0 1; do
-        for p in fp32 bf16; do
+        for p in fp32 bf16 fp16; do
             a=$(timeout 120 "$BIN/bench_forward" --device cuda --precision "$p" --batch 8 --train "$tr" --repeat 10 2>&1 | tail -1)
             b=$(timeout 120 python3 test/bench/bench_torch.py --device cuda --precision "$p" --batch 8 $([ "$tr" = 1 ] && echo --train) --repeat 10 2>&1 | tail -1)
             [ -n "${OUT:-}" ] && printf '%s\n%s\n' "$a" "$b" >> "$OUT/bench.jsonl"

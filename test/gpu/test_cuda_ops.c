@@ -37,6 +37,7 @@
 
 #define TOL_FP32 1e-4
 #define TOL_BF16 1e-2
+#define TOL_FP16 5e-3   /* fp16 keeps 3 more mantissa bits than bf16 */
 #define TOL_U8 1e-6     /* normalize_u8: one division and one subtraction apart */
 #define TOL_SUMSQ 1e-7  /* relative, per tensor: the sums are accumulated in double */
 
@@ -1186,6 +1187,42 @@ static void bf16_all_patterns(void)
     tc_end(t);
 }
 
+/* fp32 -> fp16 -> fp32: exact for values fp16 holds, else within half an ulp (2^-11 relative). */
+static void f16_roundtrip(void)
+{
+    enum { N = 4099 };
+    tcase tc, *t = &tc;
+    float *x, *y, *X, *Y;
+    uint16_t *H;
+    double worst = 0;
+    int64_t i, exact_bad = 0;
+    tc_begin(t, "f16 roundtrip", "%d values in [-1000, 1000] + exact ones", N);
+    x = hrandu(t, N, -1000, 1000);
+    y = hf(t, N);
+    if (t->broken)
+        return;
+    x[0] = 1.0f, x[1] = -0.5f, x[2] = 2048.0f, x[3] = 0.0f, x[4] = 65504.0f, x[5] = 0.099975586f;
+    X = dnewf(t, x, N);
+    Y = dnewf(t, NULL, N);
+    H = dnew(t, NULL, N * 2);
+    if (RUN(t, "vidai_cuda_f32_to_f16", vidai_cuda_f32_to_f16(cu, N, X, H)) &&
+        RUN(t, "vidai_cuda_f16_to_f32", vidai_cuda_f16_to_f32(cu, N, H, Y)) && dgetf(t, y, Y, N)) {
+        char s[32];
+        for (i = 0; i < 6; i++)
+            exact_bad += y[i] != x[i];
+        for (i = 6; i < N; i++) {
+            double e = fabs((double)y[i] - x[i]) / fabs((double)x[i]);
+            if (!(e <= worst))
+                worst = e;
+        }
+        snprintf(s, sizeof s, "%.3e", worst);
+        report(t, "rel err", s, worst <= 1.0 / 2048);
+        snprintf(s, sizeof s, "%lld", (long long)exact_bad);
+        report(t, "exact values", s, exact_bad == 0);
+    }
+    tc_end(t);
+}
+
 /* --- sections ---------------------------------------------------------------------------- */
 
 static void fp32_ops(void)
@@ -1339,6 +1376,24 @@ int main(void)
            (long long)(vidai_cuda_direct_convs(cu) - direct));
     vidai_cuda_set_precision(cu, VIDAI_CUDA_FP32);
     printf("       bf16 section: %.1f s\n", now() - t1);
+    t1 = now();
+
+    /* fp16 convolutions (mixed precision; the loss scaling lives in vida_train_step) */
+    section = "fp16";
+    f16_roundtrip();
+    vidai_cuda_set_precision(cu, VIDAI_CUDA_FP16);
+    {
+        tcase tc;
+        tc_begin(&tc, "set_precision", "VIDAI_CUDA_FP16");
+        report(&tc, "precision", vidai_cuda_precision(cu) == VIDAI_CUDA_FP16 ? "fp16" : "other",
+               vidai_cuda_precision(cu) == VIDAI_CUDA_FP16);
+    }
+    direct = vidai_cuda_direct_convs(cu);
+    conv_all(TOL_FP16);
+    printf("       fp16: %lld convs ran on the direct kernels (information)\n",
+           (long long)(vidai_cuda_direct_convs(cu) - direct));
+    vidai_cuda_set_precision(cu, VIDAI_CUDA_FP32);
+    printf("       fp16 section: %.1f s\n", now() - t1);
     t1 = now();
 
     /* fp32 on the direct kernels (the fallback path) */

@@ -54,11 +54,35 @@ TEST(core, context_params_and_errors)
     vida_context_params p;
     vida_context *ctx = NULL;
     CHECK(vida_context_create(NULL, NULL) == VIDA_EINVAL);
-    CHECK_OK(vida_context_create(&ctx, NULL));
-    /* AUTO: the GPU when there is one */
-    CHECK(vida_context_backend(ctx) == (vida_device_count() > 0 ? VIDA_BACKEND_CUDA : VIDA_BACKEND_CPU));
-    CHECK(vida_context_n_threads(ctx) >= 1);
-    vida_context_free(ctx);
+    {
+        /* AUTO: the GPU when there is one, unless VIDA_DEVICE says otherwise */
+        const char *env = getenv("VIDA_DEVICE");
+        char *saved = env ? strdup(env) : NULL;
+        unsetenv("VIDA_DEVICE");
+        CHECK_OK(vida_context_create(&ctx, NULL));
+        CHECK(vida_context_backend(ctx) == (vida_device_count() > 0 ? VIDA_BACKEND_CUDA : VIDA_BACKEND_CPU));
+        CHECK(vida_context_n_threads(ctx) >= 1);
+        vida_context_free(ctx);
+        setenv("VIDA_DEVICE", "cpu", 1);
+        CHECK_OK(vida_context_create(&ctx, NULL));
+        CHECK(vida_context_backend(ctx) == VIDA_BACKEND_CPU);
+        vida_context_free(ctx);
+        setenv("VIDA_DEVICE", "gpu0", 1);
+        CHECK(vida_context_create(&ctx, NULL) == VIDA_EINVAL);
+        CHECK(ctx == NULL && strstr(vida_last_error(), "VIDA_DEVICE") != NULL);
+        setenv("VIDA_DEVICE", "cuda:7", 1);
+        CHECK(vida_context_create(&ctx, NULL) == ((vida_features() & VIDA_FEATURE_CUDA) ? VIDA_EDEVICE
+                                                                                        : VIDA_EUNSUPPORTED) ||
+              vida_device_count() > 7);
+        vida_context_free(ctx);
+        ctx = NULL;
+        if (saved) {
+            setenv("VIDA_DEVICE", saved, 1);
+            free(saved);
+        } else {
+            unsetenv("VIDA_DEVICE");
+        }
+    }
     vida_context_params_init(&p);
     p.backend = VIDA_BACKEND_CPU;
     CHECK_OK(vida_context_create(&ctx, &p));

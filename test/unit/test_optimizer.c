@@ -16,6 +16,7 @@
 
 #include "nn/nn.h"
 #include "test.h"
+#include "train/internal.h"
 
 /* R(2+1)D-10 at 1/8 width, 5 classes; the context lives as long as the model. */
 static vida_model *small_model(void)
@@ -444,4 +445,69 @@ TEST(optimizer, buffer_layout_is_the_file_layout)
     }
     vida_optimizer_free(o);
     vida_model_free(m);
+}
+
+/*
+ * fp16 loss scaling (train/internal.h): a step on gradients that carry a
+ * factor S equals the step on the plain gradients (S a power of two, so the
+ * division is exact up to the float rounding of S * g); an overflow with
+ * S > 1 is skipped without counting as a failure in a row; clipping sees the
+ * gradients' own norm.
+ */
+TEST(optimizer, scaled_gradients_for_fp16)
+{
+    vida_model *a = small_model(), *b = small_model();
+    vida_optimizer *oa = NULL, *ob = NULL;
+    vida_optimizer_params op;
+    vida_optimizer_stats sa, sb;
+    double worst = 0;
+    int fc;
+    CHECK(a && b);
+    vida_optimizer_params_init(&op);
+    op.clip_norm = 0.5; /* active: the pattern's norm is larger */
+    CHECK_OK(vida_optimizer_create(&oa, a, &op));
+    CHECK_OK(vida_optimizer_create(&ob, b, &op));
+    CHECK(vidai_optimizer_loss_scale(oa) == 1.0); /* fp32: no scaling */
+    for (int step = 0; step < 3; step++) {
+        set_grads(a, step, 1.0f);
+        set_grads(b, step, 1024.0f);
+        CHECK_OK(vida_optimizer_step(oa));
+        CHECK_OK(vidai_optimizer_step_scaled(ob, 1024.0));
+    }
+    for (int i = 0; i < a->n_params; i++) {
+        if (!a->params[i].learnable)
+            continue;
+        for (int64_t j = 0; j < a->params[i].numel; j++) {
+            double d = fabs((double)a->params[i].data[j] - b->params[i].data[j]);
+            double r = d / (fabs((double)a->params[i].data[j]) + 1e-3);
+            if (r > worst)
+                worst = r;
+        }
+    }
+    printf("  3 steps on gradients x 1024 vs plain: worst relative weight difference %.2e\n", worst);
+    CHECK(worst < 1e-6);
+    sa.size = sb.size = sizeof sa;
+    CHECK_OK(vida_optimizer_get_stats(oa, &sa));
+    CHECK_OK(vida_optimizer_get_stats(ob, &sb));
+    CHECKF(fabs(sa.last_grad_norm - sb.last_grad_norm) <= 1e-6 * sa.last_grad_norm,
+           "norms %g vs %g", sa.last_grad_norm, sb.last_grad_norm);
+    /* an overflow of scaled gradients: skipped, not a failure in a row */
+    fc = vidai_model_find_param(b, "fc.weight");
+    set_grads(b, 5, 1024.0f);
+    b->params[fc].grad[3] = INFINITY;
+    CHECK(vidai_optimizer_step_scaled(ob, 1024.0) == VIDA_ENONFINITE);
+    CHECKF(strstr(vida_last_error(), "overflowed"), "%s", vida_last_error());
+    CHECK_OK(vida_optimizer_get_stats(ob, &sb));
+    CHECK(sb.skipped == 1 && sb.consecutive_skips == 0 && sb.steps == 3);
+    /* unscaled, the same is a failure in a row */
+    CHECK(vida_optimizer_step(ob) == VIDA_ENONFINITE);
+    CHECK_OK(vida_optimizer_get_stats(ob, &sb));
+    CHECK(sb.skipped == 2 && sb.consecutive_skips == 1);
+    CHECK(vidai_optimizer_step_scaled(ob, 0.0) == VIDA_ENONFINITE); /* grads still non-finite */
+    set_grads(b, 6, 1.0f);
+    CHECK(vidai_optimizer_step_scaled(ob, -1.0) == VIDA_EINVAL);
+    vida_optimizer_free(oa);
+    vida_optimizer_free(ob);
+    vida_model_free(a);
+    vida_model_free(b);
 }

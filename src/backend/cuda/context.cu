@@ -136,7 +136,8 @@ const char *vidai_cuda_describe(const vidai_cuda *c)
 
 void vidai_cuda_set_precision(vidai_cuda *c, int precision)
 {
-    c->precision = precision == VIDAI_CUDA_BF16 ? VIDAI_CUDA_BF16 : VIDAI_CUDA_FP32;
+    c->precision = precision == VIDAI_CUDA_BF16 || precision == VIDAI_CUDA_FP16 ? precision
+                                                                                 : VIDAI_CUDA_FP32;
 }
 
 int vidai_cuda_precision(const vidai_cuda *c)

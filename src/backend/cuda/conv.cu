@@ -6,13 +6,15 @@
  * math only (no TF32). Where cuDNN offers no algorithm, or when asked
  * (VIDAI_CONV_DIRECT), plain direct kernels compute the same thing.
  *
- * Mixed precision (VIDAI_CUDA_BF16): inputs and weights are rounded to bf16
- * into scratch memory, cuDNN computes in fp32 with bf16 tensors, and the
+ * Mixed precision (VIDAI_CUDA_BF16, VIDAI_CUDA_FP16): inputs and weights are
+ * rounded to bf16 (fp16) into scratch memory, cuDNN computes in fp32 with
+ * 16-bit tensors (tensor cores), and the
  * result is widened to fp32 (and added, for the backward ops).
  */
 #include <string.h>
 
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 
 #include "backend/cuda/internal.cuh"
 
@@ -149,29 +151,37 @@ __global__ void k_bias_relu(int64_t n, int c, const float *__restrict__ bias, in
     }
 }
 
-__global__ void k_f32_to_bf16(int64_t n, const float *__restrict__ x, __nv_bfloat16 *__restrict__ y)
+/* 16-bit storage types: round to nearest even, and back. */
+__device__ static inline void to_lp(float v, __nv_bfloat16 *o) { *o = __float2bfloat16_rn(v); }
+__device__ static inline void to_lp(float v, __half *o) { *o = __float2half_rn(v); }
+__device__ static inline float from_lp(__nv_bfloat16 v) { return __bfloat162float(v); }
+__device__ static inline float from_lp(__half v) { return __half2float(v); }
+
+template <typename T>
+__global__ void k_f32_to_lp(int64_t n, const float *__restrict__ x, T *__restrict__ y)
 {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * blockDim.x)
-        y[i] = __float2bfloat16_rn(x[i]);
+        to_lp(x[i], &y[i]);
 }
 
 /* y = widen(x) (add == 0) or y += widen(x). */
-__global__ void k_bf16_to_f32(int64_t n, const __nv_bfloat16 *__restrict__ x, float *__restrict__ y,
-                              int add)
+template <typename T>
+__global__ void k_lp_to_f32(int64_t n, const T *__restrict__ x, float *__restrict__ y, int add)
 {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * blockDim.x) {
-        float v = __bfloat162float(x[i]);
+        float v = from_lp(x[i]);
         y[i] = add ? y[i] + v : v;
     }
 }
+
 
 extern "C" int vidai_cuda_f32_to_bf16(vidai_cuda *c, int64_t n, const float *x, uint16_t *y)
 {
     if (n <= 0)
         return VIDA_OK;
-    k_f32_to_bf16<<<vidai_blocks(n, 256), 256, 0, c->stream>>>(n, x, (__nv_bfloat16 *)y);
+    k_f32_to_lp<<<vidai_blocks(n, 256), 256, 0, c->stream>>>(n, x, (__nv_bfloat16 *)y);
     return vidai_cuda_launched("f32_to_bf16");
 }
 
@@ -179,8 +189,24 @@ extern "C" int vidai_cuda_bf16_to_f32(vidai_cuda *c, int64_t n, const uint16_t *
 {
     if (n <= 0)
         return VIDA_OK;
-    k_bf16_to_f32<<<vidai_blocks(n, 256), 256, 0, c->stream>>>(n, (const __nv_bfloat16 *)x, y, 0);
+    k_lp_to_f32<<<vidai_blocks(n, 256), 256, 0, c->stream>>>(n, (const __nv_bfloat16 *)x, y, 0);
     return vidai_cuda_launched("bf16_to_f32");
+}
+
+extern "C" int vidai_cuda_f32_to_f16(vidai_cuda *c, int64_t n, const float *x, uint16_t *y)
+{
+    if (n <= 0)
+        return VIDA_OK;
+    k_f32_to_lp<<<vidai_blocks(n, 256), 256, 0, c->stream>>>(n, x, (__half *)y);
+    return vidai_cuda_launched("f32_to_f16");
+}
+
+extern "C" int vidai_cuda_f16_to_f32(vidai_cuda *c, int64_t n, const uint16_t *x, float *y)
+{
+    if (n <= 0)
+        return VIDA_OK;
+    k_lp_to_f32<<<vidai_blocks(n, 256), 256, 0, c->stream>>>(n, (const __half *)x, y, 0);
+    return vidai_cuda_launched("f16_to_f32");
 }
 
 /* --- cuDNN descriptors --------------------------------------------------------------------- */
@@ -205,7 +231,9 @@ static void descs_free(conv_descs *s)
 
 static int descs_make(conv_descs *s, const vidai_conv_desc *d, int precision)
 {
-    cudnnDataType_t dt = precision == VIDAI_CUDA_BF16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+    cudnnDataType_t dt = precision == VIDAI_CUDA_BF16   ? CUDNN_DATA_BFLOAT16
+                         : precision == VIDAI_CUDA_FP16 ? CUDNN_DATA_HALF
+                                                        : CUDNN_DATA_FLOAT;
     int xdim[5] = {d->n, d->cin, d->t, d->h, d->w};
     int ydim[5] = {d->n, d->cout, d->to, d->ho, d->wo};
     int wdim[5] = {d->cout, d->cin, d->kt, d->kh, d->kw};
@@ -230,10 +258,10 @@ static int descs_make(conv_descs *s, const vidai_conv_desc *d, int precision)
     return VIDA_OK;
 }
 
-/* fp32 must not use TF32; bf16 wants tensor cores. */
+/* fp32 must not use TF32; bf16 and fp16 want tensor cores. */
 static int math_ok(int precision, cudnnMathType_t mt)
 {
-    if (precision == VIDAI_CUDA_BF16)
+    if (precision != VIDAI_CUDA_FP32)
         return 1;
     return mt == CUDNN_FMA_MATH;
 }
@@ -253,7 +281,7 @@ static int choose(vidai_cuda *c, const vidai_conv_desc *d, int dir, conv_descs *
             return VIDA_OK;
         }
     }
-    *mt = c->precision == VIDAI_CUDA_BF16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
+    *mt = c->precision != VIDAI_CUDA_FP32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
     cudnnSetConvolutionMathType(s->conv, *mt);
     /* Find* measures every algorithm on scratch memory of its own (x/y/w contents are not
        changed by the Ex variants' outputs because we use the non-Ex ones). */
@@ -346,7 +374,8 @@ static int conv_run(vidai_cuda *c, const vidai_conv_desc *d, int dir, const floa
                     const float *b, float *out)
 {
     conv_descs s;
-    const int bf = c->precision == VIDAI_CUDA_BF16;
+    const int bf = c->precision != VIDAI_CUDA_FP32; /* 16-bit operands */
+    const int half = c->precision == VIDAI_CUDA_FP16;
     int rc, algo = -1;
     size_t ws = 0;
     cudnnMathType_t mt = CUDNN_FMA_MATH;
@@ -370,7 +399,7 @@ static int conv_run(vidai_cuda *c, const vidai_conv_desc *d, int dir, const floa
             return rc;
         if (c->conv_engine == VIDAI_CONV_CUDNN)
             return vidai_error(VIDA_EUNSUPPORTED, "cuDNN has no algorithm for this convolution");
-        return direct(c, d, dir, a, b, out); /* fp32 operands, also in bf16 mode */
+        return direct(c, d, dir, a, b, out); /* fp32 operands, also in 16-bit modes */
     }
     cudnnSetConvolutionMathType(s.conv, mt);
     if (ws && (rc = vidai_cuda_scratch(c, &c->workspace, &c->workspace_cap, ws)) != VIDA_OK) {
@@ -378,18 +407,23 @@ static int conv_run(vidai_cuda *c, const vidai_conv_desc *d, int dir, const floa
         return rc;
     }
     if (bf) {
-        /* scratch: a, b, out as bf16, back to back */
-        size_t need = (size_t)(na + nb + nout) * sizeof(__nv_bfloat16);
-        __nv_bfloat16 *sa, *sb, *so;
+        /* scratch: a, b, out as 16-bit values, back to back */
+        size_t need = (size_t)(na + nb + nout) * sizeof(uint16_t);
+        uint16_t *sa, *sb, *so;
         if ((rc = vidai_cuda_scratch(c, (void **)&c->bf16_a, &c->bf16_a_cap, need)) != VIDA_OK) {
             descs_free(&s);
             return rc;
         }
-        sa = (__nv_bfloat16 *)c->bf16_a;
+        sa = c->bf16_a;
         sb = sa + na;
         so = sb + nb;
-        k_f32_to_bf16<<<vidai_blocks(na, 256), 256, 0, c->stream>>>(na, a, sa);
-        k_f32_to_bf16<<<vidai_blocks(nb, 256), 256, 0, c->stream>>>(nb, b, sb);
+        if (half) {
+            k_f32_to_lp<<<vidai_blocks(na, 256), 256, 0, c->stream>>>(na, a, (__half *)sa);
+            k_f32_to_lp<<<vidai_blocks(nb, 256), 256, 0, c->stream>>>(nb, b, (__half *)sb);
+        } else {
+            k_f32_to_lp<<<vidai_blocks(na, 256), 256, 0, c->stream>>>(na, a, (__nv_bfloat16 *)sa);
+            k_f32_to_lp<<<vidai_blocks(nb, 256), 256, 0, c->stream>>>(nb, b, (__nv_bfloat16 *)sb);
+        }
         pa = sa, pb = sb, pout = so;
     }
     {
@@ -412,8 +446,11 @@ static int conv_run(vidai_cuda *c, const vidai_conv_desc *d, int dir, const floa
         return vidai_cudnn_fail(st, dir == DIR_FWD ? "convolution forward"
                                     : dir == DIR_BWD_DATA ? "convolution backward data"
                                                           : "convolution backward filter");
-    if (bf)
-        k_bf16_to_f32<<<vidai_blocks(nout, 256), 256, 0, c->stream>>>(
+    if (half)
+        k_lp_to_f32<<<vidai_blocks(nout, 256), 256, 0, c->stream>>>(nout, (const __half *)pout, out,
+                                                                    dir != DIR_FWD);
+    else if (bf)
+        k_lp_to_f32<<<vidai_blocks(nout, 256), 256, 0, c->stream>>>(
             nout, (const __nv_bfloat16 *)pout, out, dir != DIR_FWD);
     return vidai_cuda_launched("convolution");
 }

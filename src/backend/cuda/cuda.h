@@ -11,9 +11,10 @@
  *
  * fp32 is computed without TF32 (cuDNN FMA math, cuBLAS pedantic math), so
  * results agree with the CPU backend to float rounding. With the handle's
- * precision set to VIDAI_CUDA_BF16 the convolutions read bf16 copies of
- * their inputs and weights and accumulate in fp32 (mixed precision; the
- * master weights, BN and the loss stay fp32).
+ * precision set to VIDAI_CUDA_BF16 (VIDAI_CUDA_FP16) the convolutions read
+ * bf16 (fp16) copies of their inputs and weights and accumulate in fp32
+ * (mixed precision; the master weights, BN and the loss stay fp32; fp16
+ * gradients need loss scaling, which vida_train_step does).
  */
 #ifndef VIDAI_CUDA_H
 #define VIDAI_CUDA_H
@@ -29,7 +30,7 @@ extern "C" {
 
 typedef struct vidai_cuda vidai_cuda;
 
-enum { VIDAI_CUDA_FP32 = 0, VIDAI_CUDA_BF16 = 1 };
+enum { VIDAI_CUDA_FP32 = 0, VIDAI_CUDA_BF16 = 1, VIDAI_CUDA_FP16 = 2 };
 enum { VIDAI_CONV_AUTO = 0, VIDAI_CONV_CUDNN = 1, VIDAI_CONV_DIRECT = 2 };
 
 /* Number of usable devices (0 when there is no driver or no GPU). */
@@ -135,6 +136,8 @@ int vidai_cuda_normalize_u8(vidai_cuda *c, int v, int l, int h, int w, const uin
 /* Element type conversions for mixed precision (bf16 as uint16 bits, round to nearest even). */
 int vidai_cuda_f32_to_bf16(vidai_cuda *c, int64_t n, const float *x, uint16_t *y);
 int vidai_cuda_bf16_to_f32(vidai_cuda *c, int64_t n, const uint16_t *x, float *y);
+int vidai_cuda_f32_to_f16(vidai_cuda *c, int64_t n, const float *x, uint16_t *y);
+int vidai_cuda_f16_to_f32(vidai_cuda *c, int64_t n, const uint16_t *x, float *y);
 
 #ifdef __cplusplus
 }

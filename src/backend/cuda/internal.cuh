@@ -35,7 +35,7 @@ struct vidai_cuda {
     int64_t direct_convs;
     void *workspace;
     size_t workspace_cap;
-    uint16_t *bf16_a, *bf16_b; /* mixed-precision scratch: converted inputs */
+    uint16_t *bf16_a, *bf16_b; /* mixed-precision scratch: 16-bit operands and result */
     size_t bf16_a_cap, bf16_b_cap; /* elements */
     float *f32_tmp;            /* mixed-precision scratch: fp32 results to accumulate */
     size_t f32_tmp_cap;
