@@ -711,6 +711,231 @@ TEST(cuda, fp16_training_with_loss_scaling)
     vida_context_free(gc);
 }
 
+/* --- the host copies of a model trained on the GPU ----------------------------------------- */
+
+/* max |a - b| / max |b| over n values. */
+static double scaled_diff(const float *a, const float *b, int64_t n)
+{
+    double d = 0, m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (fabs((double)a[i] - b[i]) > d || isnan(a[i]))
+            d = isnan(a[i]) ? INFINITY : fabs((double)a[i] - b[i]);
+        if (fabs(b[i]) > m)
+            m = fabs(b[i]);
+    }
+    return d / (m > 0 ? m : 1);
+}
+
+/* Tensor `name` of a and b (same architecture) as a scaled difference. */
+static double tensor_diff(const vida_model *a, const vida_model *b, const char *name, int grad)
+{
+    int i, ndim, dtype, k;
+    int64_t shape[8], n = 1;
+    const char *nm;
+    float *x, *y;
+    double d;
+    for (i = 0; i < vida_model_n_tensors(a); i++) {
+        vida_model_tensor_info(a, i, &nm, &ndim, shape, &dtype);
+        if (!strcmp(nm, name))
+            break;
+    }
+    if (i == vida_model_n_tensors(a))
+        return INFINITY;
+    for (k = 0; k < ndim; k++)
+        n *= shape[k];
+    x = malloc((size_t)n * sizeof *x);
+    y = malloc((size_t)n * sizeof *y);
+    if (!x || !y || (grad ? vida_model_get_grad(a, name, x, n) || vida_model_get_grad(b, name, y, n)
+                          : vida_model_get_tensor(a, name, x, n) || vida_model_get_tensor(b, name, y, n)))
+        d = INFINITY;
+    else
+        d = scaled_diff(x, y, n);
+    free(x);
+    free(y);
+    return d;
+}
+
+/*
+ * The paths where host and device copies must agree: after training on the
+ * GPU, tensors, gradients and momentum buffers read back match the CPU run's;
+ * a checkpoint written from the GPU resumes on the GPU exactly as the run
+ * goes on; eval mode after training uses the trained weights and statistics;
+ * fc-only steps (gradients computed on the host) update the GPU model.
+ */
+TEST(cuda, host_copies_checkpoint_eval_fc_only)
+{
+    enum { V = 16, L = 8, S = 56, C = 4 };
+    static uint8_t clips[V * L * S * S * 3];
+    static const int32_t labels[V] = {0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3};
+    static const char *names[] = {"stem.0.weight", "layer1.0.conv1.0.3.weight", "layer4.0.conv2.1.weight",
+                                  "stem.1.running_mean", "stem.1.running_var",
+                                  "layer2.0.downsample.1.running_var", "fc.weight", "fc.bias"};
+    const char *ckpt = "/tmp/vida_gpu_test_ckpt.safetensors";
+    float targets[V * C], lc, lg, lr1, lr2, lo1, lo2;
+    float *in = NULL, *out_c = NULL, *out_g = NULL, *buf_c = NULL, *buf_g = NULL;
+    vida_context *cc, *gc;
+    vida_model_params mp;
+    vida_model *mc = NULL, *mg = NULL, *mr = NULL;
+    vida_optimizer_params op;
+    vida_optimizer *oc = NULL, *og = NULL, *orr = NULL;
+    vida_batch b;
+    vida_tensor tin, tout;
+    int64_t ishape[5] = {2, 3, 8, 56, 56}, oshape[2] = {2, C}, nb;
+    double worst = 0, d;
+    size_t k;
+    int s;
+    NEED_GPU();
+    cc = ctx_new(VIDA_BACKEND_CPU, 11);
+    gc = ctx_gpu(11);
+    CHECK(cc && gc);
+    vida_model_params_init(&mp);
+    mp.depth = 10;
+    mp.width = 0.25f;
+    mp.num_classes = C;
+    CHECK_OK(vida_model_create(&mc, cc, &mp));
+    CHECK_OK(vida_model_create(&mg, gc, &mp));
+    CHECK_OK(vida_model_create(&mr, gc, &mp));
+    CHECK_OK(copy_tensors(mg, mc));
+    vida_optimizer_params_init(&op);
+    op.lr = 0.01;
+    CHECK_OK(vida_optimizer_create(&oc, mc, &op));
+    CHECK_OK(vida_optimizer_create(&og, mg, &op));
+    CHECK_OK(vida_optimizer_create(&orr, mr, &op));
+    memset(targets, 0, sizeof targets);
+    for (s = 0; s < V; s++)
+        targets[s * C + labels[s]] = 1;
+    memset(&b, 0, sizeof b);
+    b.size = sizeof b;
+    b.n = V;
+    b.views = 1;
+    b.clips.data = clips;
+    b.clips.dtype = VIDA_DTYPE_U8;
+    b.clips.layout = VIDA_LAYOUT_NTHWC;
+    b.clips.ndim = 5;
+    b.clips.shape[0] = V;
+    b.clips.shape[1] = L;
+    b.clips.shape[2] = S;
+    b.clips.shape[3] = S;
+    b.clips.shape[4] = 3;
+    {
+        const int64_t tshape[2] = {V, C};
+        vida_tensor_f32(&b.targets, targets, 2, tshape);
+    }
+    b.labels = labels;
+    /* 3 steps on both backends: the tensors read back agree */
+    for (s = 0; s < 3; s++) {
+        make_clips(clips, V, L, S, labels, 100 + s);
+        CHECK_OK(vida_train_step(mc, oc, &b, VIDA_TARGET_SINGLE, &lc));
+        CHECK_OK(vida_train_step(mg, og, &b, VIDA_TARGET_SINGLE, &lg));
+    }
+    for (k = 0; k < sizeof names / sizeof names[0]; k++) {
+        d = tensor_diff(mg, mc, names[k], 0);
+        printf("  after 3 steps, %-36s gpu vs cpu %.2e\n", names[k], d);
+        CHECKF(d <= 1e-3, "%s: %g", names[k], d);
+        if (strstr(names[k], "running"))
+            continue;
+        d = tensor_diff(mg, mc, names[k], 1);
+        printf("  after 3 steps, %-36s grad     %.2e\n", names[k], d);
+        CHECKF(d <= 1e-2, "grad of %s: %g", names[k], d);
+    }
+    nb = 0;
+    {
+        int ndim, dtype;
+        int64_t shape[8];
+        const char *nm;
+        for (int i = 0; i < vida_model_n_tensors(mg); i++) {
+            vida_model_tensor_info(mg, i, &nm, &ndim, shape, &dtype);
+            if (!strcmp(nm, "stem.0.weight")) {
+                nb = 1;
+                for (int q = 0; q < ndim; q++)
+                    nb *= shape[q];
+            }
+        }
+    }
+    buf_c = malloc((size_t)nb * sizeof *buf_c);
+    buf_g = malloc((size_t)nb * sizeof *buf_g);
+    CHECK(nb > 0 && buf_c && buf_g);
+    CHECK_OK(vida_optimizer_get_buffer(oc, "stem.0.weight", buf_c, nb));
+    CHECK_OK(vida_optimizer_get_buffer(og, "stem.0.weight", buf_g, nb));
+    d = scaled_diff(buf_g, buf_c, nb);
+    printf("  momentum buffer stem.0.weight gpu vs cpu %.2e\n", d);
+    CHECK(d <= 1e-2);
+    /* a checkpoint from the GPU, resumed on the GPU: the next two steps agree */
+    CHECK_OK(vida_checkpoint_save(ckpt, mg, og, NULL));
+    CHECK_OK(vida_checkpoint_load(ckpt, mr, orr, NULL));
+    make_clips(clips, V, L, S, labels, 200);
+    CHECK_OK(vida_train_step(mg, og, &b, VIDA_TARGET_SINGLE, &lo1));
+    CHECK_OK(vida_train_step(mr, orr, &b, VIDA_TARGET_SINGLE, &lr1));
+    make_clips(clips, V, L, S, labels, 201);
+    CHECK_OK(vida_train_step(mg, og, &b, VIDA_TARGET_SINGLE, &lo2));
+    CHECK_OK(vida_train_step(mr, orr, &b, VIDA_TARGET_SINGLE, &lr2));
+    printf("  resumed from a GPU checkpoint: losses %.7f %.7f, the run going on %.7f %.7f\n",
+           (double)lr1, (double)lr2, (double)lo1, (double)lo2);
+    CHECK(fabs((double)lr1 - lo1) <= 1e-5 * fabs((double)lo1));
+    CHECK(fabs((double)lr2 - lo2) <= 1e-4 * fabs((double)lo2));
+    for (k = 0; k < sizeof names / sizeof names[0]; k++)
+        if ((d = tensor_diff(mr, mg, names[k], 0)) > worst)
+            worst = d;
+    printf("  resumed vs going on, worst tensor difference %.2e\n", worst);
+    CHECK(worst <= 1e-4);
+    /* eval mode after training: the same logits as the CPU model given the GPU model's tensors */
+    CHECK_OK(copy_tensors(mc, mg));
+    in = malloc(2 * 3 * 8 * 56 * 56 * sizeof *in);
+    out_c = malloc(2 * C * sizeof *out_c);
+    out_g = malloc(2 * C * sizeof *out_g);
+    CHECK(in && out_c && out_g);
+    for (int i = 0; i < 2 * 3 * 8 * 56 * 56; i++)
+        in[i] = vidai_rng_normal(77, (uint64_t)i);
+    vida_tensor_f32(&tin, in, 5, ishape);
+    CHECK_OK(vida_model_set_mode(mc, VIDA_MODE_EVAL));
+    CHECK_OK(vida_model_set_mode(mg, VIDA_MODE_EVAL));
+    vida_tensor_f32(&tout, out_c, 2, oshape);
+    CHECK_OK(vida_model_forward(mc, &tin, &tout, NULL));
+    vida_tensor_f32(&tout, out_g, 2, oshape);
+    CHECK_OK(vida_model_forward(mg, &tin, &tout, NULL));
+    d = scaled_diff(out_g, out_c, 2 * C);
+    printf("  eval logits after training, gpu vs cpu with the gpu's tensors %.2e\n", d);
+    CHECK(d <= 1e-4);
+    /* fc-only steps: gradients computed on the host, the update on the device */
+    {
+        vida_optimizer *fc_c = NULL, *fc_g = NULL;
+        float f1, f2, worst_fc = 0;
+        CHECK_OK(vida_optimizer_create(&fc_c, mc, &op));
+        CHECK_OK(vida_optimizer_create(&fc_g, mg, &op));
+        CHECK_OK(vida_optimizer_set_group(fc_c, "", 0, 1));
+        CHECK_OK(vida_optimizer_set_group(fc_c, "fc.", 1, 1));
+        CHECK_OK(vida_optimizer_set_group(fc_g, "", 0, 1));
+        CHECK_OK(vida_optimizer_set_group(fc_g, "fc.", 1, 1));
+        for (s = 0; s < 5; s++) {
+            make_clips(clips, V, L, S, labels, 300 + s);
+            CHECK_OK(vida_train_step_fc(mc, fc_c, &b, VIDA_TARGET_SINGLE, &f1));
+            CHECK_OK(vida_train_step_fc(mg, fc_g, &b, VIDA_TARGET_SINGLE, &f2));
+            if (fabsf(f1 - f2) / f1 > worst_fc)
+                worst_fc = fabsf(f1 - f2) / f1;
+        }
+        d = tensor_diff(mg, mc, "fc.weight", 0);
+        printf("  5 fc-only steps: worst loss difference %.2e, fc.weight %.2e, layer4 conv %.2e\n",
+               (double)worst_fc, d, tensor_diff(mg, mc, "layer4.0.conv2.1.weight", 0));
+        CHECK(worst_fc <= 1e-4 && d <= 1e-4);
+        vida_optimizer_free(fc_c);
+        vida_optimizer_free(fc_g);
+    }
+    remove(ckpt);
+    free(in);
+    free(out_c);
+    free(out_g);
+    free(buf_c);
+    free(buf_g);
+    vida_optimizer_free(oc);
+    vida_optimizer_free(og);
+    vida_optimizer_free(orr);
+    vida_model_free(mc);
+    vida_model_free(mg);
+    vida_model_free(mr);
+    vida_context_free(cc);
+    vida_context_free(gc);
+}
+
 TEST(cuda, memory_flat_over_1000_steps)
 {
     enum { N = 2, T = 4, S = 32, C = 4 };
