@@ -836,7 +836,12 @@ TEST(cuda, host_copies_checkpoint_eval_fc_only)
             continue;
         d = tensor_diff(mg, mc, names[k], 1);
         printf("  after 3 steps, %-36s grad     %.2e\n", names[k], d);
-        CHECKF(d <= 1e-2, "grad of %s: %g", names[k], d);
+        /* a conv weight's gradient is a small difference of large sums (the BN after it makes dy
+           zero-mean per channel, its input -- uint8 pixels, post-ReLU activations -- is far from
+           zero-mean), so float rounding shows (measured: 4e-2 for the stem, 5e-2 for layer1,
+           while the weights agree to 1e-4); a stale or missing copy would be off by O(1). The
+           classifier's gradient has no such cancellation. */
+        CHECKF(d <= (strncmp(names[k], "fc.", 3) ? 0.2 : 1e-3), "grad of %s: %g", names[k], d);
     }
     nb = 0;
     {
@@ -859,7 +864,7 @@ TEST(cuda, host_copies_checkpoint_eval_fc_only)
     CHECK_OK(vida_optimizer_get_buffer(og, "stem.0.weight", buf_g, nb));
     d = scaled_diff(buf_g, buf_c, nb);
     printf("  momentum buffer stem.0.weight gpu vs cpu %.2e\n", d);
-    CHECK(d <= 1e-2);
+    CHECK(d <= 0.2); /* the sum of the stem's gradients: the same cancellation as above */
     /* a checkpoint from the GPU, resumed on the GPU: the next two steps agree */
     CHECK_OK(vida_checkpoint_save(ckpt, mg, og, NULL));
     CHECK_OK(vida_checkpoint_load(ckpt, mr, orr, NULL));
