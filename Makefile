@@ -71,7 +71,10 @@ HEADERS := $(wildcard include/*.h include/vidaction/*.h)
 PRIV_HEADERS := $(wildcard src/*/*.h src/backend/cpu/*.h src/backend/cuda/*.h)
 
 TEST_SRCS := $(sort $(wildcard test/unit/test_*.c))
-TEST_BINS := $(TEST_SRCS:test/unit/%.c=build/test/%)
+# The GPU tests join make check in CUDA builds (they print SKIP and pass without a GPU,
+# so CI keeps them compiling and linking).
+GPU_TEST_BINS := $(if $(HAVE_CUDA),build/test/test_cuda_ops build/test/test_cuda_model)
+TEST_BINS := $(TEST_SRCS:test/unit/%.c=build/test/%) $(GPU_TEST_BINS)
 ASAN_TESTS := test_core test_backend test_safetensors test_modelfile test_model test_video test_sampler \
     test_dataset test_loader test_optimizer test_eval test_checkpoint test_train
 ASAN_TEST_BINS := $(ASAN_TESTS:%=build/asan-test/%)
@@ -119,6 +122,14 @@ bin/vidaction: examples/vidaction.c lib/libvidaction.a $(HEADERS)
 build/test/%: test/unit/%.c test/test_main.c test/test.h test/video/framecode.h lib/libvidaction.a
 	@mkdir -p build/test
 	$(CC) $(BASE_CFLAGS) $(OPT) -Itest -Itest/video -o $@ $< test/test_main.c lib/libvidaction.a $(LIBS)
+
+build/test/test_cuda_ops: test/gpu/test_cuda_ops.c lib/libvidaction.a
+	@mkdir -p build/test
+	$(CC) $(BASE_CFLAGS) $(OPT) -DVIDA_HAVE_CUDA -o $@ $< lib/libvidaction.a $(LIBS)
+
+build/test/test_cuda_model: test/gpu/test_cuda_model.c test/test_main.c test/test.h test/unit/golden_util.h lib/libvidaction.a
+	@mkdir -p build/test
+	$(CC) $(BASE_CFLAGS) $(OPT) -DVIDA_HAVE_CUDA -Itest -Itest/unit -o $@ $< test/test_main.c lib/libvidaction.a $(LIBS)
 
 build/bench/%: test/bench/%.c lib/libvidaction.a $(HEADERS)
 	@mkdir -p build/bench
