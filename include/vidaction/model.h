@@ -98,6 +98,18 @@ VIDA_API int vida_model_feature_dim(const vida_model *m);
 /* Number of classes. -1 for NULL. */
 VIDA_API int vida_model_num_classes(const vida_model *m);
 
+/*
+ * Replaces the classifier with a fresh one of num_classes outputs (weights
+ * N(0, 0.01) from the context seed, bias 0), for transfer to a new label
+ * set (since 0.4). Every other tensor and the metadata stay; "num_classes"
+ * follows; "labels" becomes labels (num_classes strings, copied) or is
+ * removed when labels is NULL. Optimizers made for m before the call refuse
+ * to step afterwards (VIDA_ESTATE): make a new one. Returns VIDA_OK,
+ * VIDA_EINVAL (num_classes < 1 or > 1000000, a NULL label), VIDA_ENOMEM; on
+ * error m is unchanged.
+ */
+VIDA_API int vida_model_set_head(vida_model *m, int num_classes, const char *const *labels);
+
 /* Number of learnable parameters (BN running statistics excluded). */
 VIDA_API int64_t vida_model_num_params(const vida_model *m);
 

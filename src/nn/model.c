@@ -4,6 +4,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nn/nn.h"
@@ -1054,6 +1055,89 @@ int vida_model_set_tensor(vida_model *m, const char *name, const float *src, int
     if (p->kind != VIDAI_PARAM_COUNT)
         vidai_param_host_wrote(m, i);
     vidai_model_weights_changed(m);
+    return VIDA_OK;
+}
+
+/* --- a new classifier ------------------------------------------------------- */
+
+/* The labels as a JSON array of strings, in a malloc'ed string. */
+static char *labels_json(int n, const char *const *labels)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    if (!f)
+        return NULL;
+    fputc('[', f);
+    for (int i = 0; i < n; i++) {
+        if (i)
+            fputc(',', f);
+        vidai_json_write_string(f, labels[i]);
+    }
+    fputc(']', f);
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+int vida_model_set_head(vida_model *m, int num_classes, const char *const *labels)
+{
+    vida_model_params p;
+    vida_model *n = NULL, tmp;
+    char *json = NULL;
+    int i, rc;
+    if (!m)
+        return vidai_error(VIDA_EINVAL, "vida_model_set_head: model is NULL");
+    if (num_classes < 1 || num_classes > 1000000)
+        return vidai_error(VIDA_EINVAL, "vida_model_set_head: num_classes %d is outside [1, 1000000]",
+                           num_classes);
+    for (i = 0; labels && i < num_classes; i++)
+        if (!labels[i])
+            return vidai_error(VIDA_EINVAL, "vida_model_set_head: label %d is NULL", i);
+    if (labels && !(json = labels_json(num_classes, labels)))
+        return vidai_error(VIDA_ENOMEM, "vida_model_set_head: out of memory");
+    /* a model of the new shape, the old tensors but the classifier copied in, then swapped */
+    p = m->p;
+    p.num_classes = num_classes;
+    rc = vidai_model_build(&n, m->ctx, &p);
+    if (rc != VIDA_OK)
+        goto out;
+    vidai_model_init_weights(n);
+    for (i = 0; rc == VIDA_OK && i < m->n_params; i++) {
+        const vidai_param *src = &m->params[i];
+        vidai_param *dst = &n->params[i];
+        const float *h;
+        if (!strncmp(src->name, "fc.", 3))
+            continue;
+        if (src->kind == VIDAI_PARAM_COUNT) {
+            dst->count = src->count;
+            continue;
+        }
+        if (!(h = vidai_param_host(m, i)))
+            rc = VIDA_EDEVICE;
+        else
+            memcpy(dst->data, h, (size_t)src->numel * sizeof(float));
+    }
+    for (i = 0; rc == VIDA_OK && i < m->n_meta; i++)
+        if (strcmp(m->meta[i].key, "labels") != 0)
+            rc = set_meta(n, m->meta[i].key, m->meta[i].value);
+    rc = rc ? rc : vidai_model_sync_meta(n);
+    rc = rc ? rc : json ? set_meta(n, "labels", json) : VIDA_OK;
+    if (rc != VIDA_OK)
+        goto out;
+    n->mode = m->mode;
+    n->step = m->step;
+    n->generation = m->generation + 1;
+    tmp = *m;
+    *m = *n;
+    *n = tmp;
+out:
+    vida_model_free(n); /* after the swap: the old tensors */
+    free(json);
+    if (rc != VIDA_OK)
+        return vidai_error_prefix(rc, "vida_model_set_head: ");
     return VIDA_OK;
 }
 

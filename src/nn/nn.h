@@ -103,6 +103,7 @@ struct vida_model {
     int feature_slot, logits_slot;
     int mode;
     int have_train_forward; /* activations of a training forward are kept */
+    uint64_t generation;    /* changes when the tensors are replaced (vida_model_set_head) */
     int folded_valid;
     uint64_t step; /* training forwards so far (dropout key) */
     int n_meta;

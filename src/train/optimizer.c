@@ -36,7 +36,17 @@ struct vida_optimizer {
     /* fp16 training (VIDA_PRECISION_FP16): dynamic loss scale, as PyTorch's GradScaler */
     double loss_scale;
     int64_t scale_good; /* finite steps since the scale last changed */
+    uint64_t generation; /* the model's, when this optimizer was made */
 };
+
+/* An optimizer made before vida_model_set_head holds buffers of the old classifier's size. */
+static int stale(const vida_optimizer *o, const char *fn)
+{
+    if (o->generation == o->m->generation)
+        return VIDA_OK;
+    return vidai_error(VIDA_ESTATE, "%s: the model's classifier was replaced (vida_model_set_head) "
+                       "after this optimizer was made; make a new optimizer", fn);
+}
 
 #define LOSS_SCALE_INIT 65536.0
 #define LOSS_SCALE_GROWTH_INTERVAL 2000
@@ -114,6 +124,7 @@ int vida_optimizer_create(vida_optimizer **out, vida_model *m, const vida_optimi
         return VIDA_ENOMEM;
     o->m = m;
     o->p = *p;
+    o->generation = m->generation;
     o->loss_scale = vidai_be_precision(m->ctx) == VIDA_PRECISION_FP16 ? LOSS_SCALE_INIT : 1.0;
     for (int i = 0; i < m->n_params; i++)
         o->n += m->params[i].learnable;
@@ -266,6 +277,8 @@ int vidai_optimizer_step_scaled(vida_optimizer *o, double grad_scale)
     int rc;
     if (!o)
         return vidai_error(VIDA_EINVAL, "vida_optimizer_step: optimizer is NULL");
+    if ((rc = stale(o, "vida_optimizer_step")) != VIDA_OK)
+        return rc;
     p = &o->p;
     rc = grad_norm(o, &norm);
     if (rc == VIDA_ENONFINITE) {
@@ -394,6 +407,8 @@ int vida_optimizer_get_buffer(const vida_optimizer *o, const char *tensor, float
     const vidai_param *q;
     if (!o || !tensor || !dst)
         return vidai_error(VIDA_EINVAL, "vida_optimizer_get_buffer: an argument is NULL");
+    if (stale(o, "vida_optimizer_get_buffer") != VIDA_OK)
+        return VIDA_ESTATE;
     if (!(t = find(o, tensor, "vida_optimizer_get_buffer")))
         return VIDA_EINVAL;
     q = &o->m->params[t->param];
@@ -424,6 +439,8 @@ int vida_optimizer_set_buffer(vida_optimizer *o, const char *tensor, const float
     const vidai_param *q;
     if (!o || !tensor || !src)
         return vidai_error(VIDA_EINVAL, "vida_optimizer_set_buffer: an argument is NULL");
+    if (stale(o, "vida_optimizer_set_buffer") != VIDA_OK)
+        return VIDA_ESTATE;
     if (!(t = find(o, tensor, "vida_optimizer_set_buffer")))
         return VIDA_EINVAL;
     q = &o->m->params[t->param];

@@ -148,6 +148,92 @@ TEST(model, save_load_roundtrip)
     vida_model_free(m2);
 }
 
+/* vida_model_set_head: a new classifier, the rest kept, old optimizers refused. */
+TEST(model, set_head_replaces_the_classifier)
+{
+    vida_context *ctx = ctx_new(1);
+    vida_model_params p;
+    vida_model *m = NULL;
+    vida_optimizer *o = NULL, *o2 = NULL;
+    vida_optimizer_params op;
+    static const char *names[3] = {"jump", "swim \"fast\"", "run"};
+    const char *bad[3] = {"a", NULL, "c"};
+    int64_t shape[5] = {2, 3, 4, 32, 32}, oshape[2] = {2, 3}, n, i;
+    float x[2 * 3 * 4 * 32 * 32], y[6], dy[6], *w0, *w1, fcw[3 * 512];
+    vida_tensor tx, ty, tdy;
+    vida_model_params_init(&p);
+    p.depth = 10;
+    p.width = 0.25f;
+    p.num_classes = 7;
+    CHECK_OK(vida_model_create(&m, ctx, &p));
+    CHECK_OK(vida_model_set_meta(m, "labels", "[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\"]"));
+    CHECK_OK(vida_model_set_meta(m, "source", "test"));
+    vida_optimizer_params_init(&op);
+    CHECK_OK(vida_optimizer_create(&o, m, &op));
+    n = 0;
+    {
+        const char *nm;
+        int nd, dt;
+        int64_t sh[8];
+        CHECK_OK(vida_model_tensor_info(m, 0, &nm, &nd, sh, &dt));
+        CHECK(strcmp(nm, "stem.0.weight") == 0);
+        n = 1;
+        for (int k = 0; k < nd; k++)
+            n *= sh[k];
+    }
+    w0 = malloc((size_t)n * sizeof *w0);
+    w1 = malloc((size_t)n * sizeof *w1);
+    CHECK(w0 && w1);
+    CHECK_OK(vida_model_get_tensor(m, "stem.0.weight", w0, n));
+    CHECK(vida_model_set_head(m, 0, NULL) == VIDA_EINVAL);
+    CHECK(vida_model_set_head(m, 3, bad) == VIDA_EINVAL);
+    CHECK(strstr(vida_last_error(), "label 1") != NULL);
+    CHECK(vida_model_num_classes(m) == 7); /* unchanged on error */
+    CHECK(vida_model_set_head(NULL, 3, NULL) == VIDA_EINVAL);
+    CHECK_OK(vida_model_set_head(m, 3, names));
+    CHECK(vida_model_num_classes(m) == 3);
+    CHECK(strcmp(vida_model_get_meta(m, "num_classes"), "3") == 0);
+    CHECKF(strcmp(vida_model_get_meta(m, "labels"), "[\"jump\",\"swim \\\"fast\\\"\",\"run\"]") == 0,
+           "%s", vida_model_get_meta(m, "labels"));
+    CHECK(strcmp(vida_model_get_meta(m, "source"), "test") == 0);
+    CHECK_OK(vida_model_get_tensor(m, "stem.0.weight", w1, n));
+    CHECK(memcmp(w0, w1, (size_t)n * sizeof *w0) == 0);
+    CHECK(vida_model_feature_dim(m) * 3 <= (int)(sizeof fcw / sizeof fcw[0]));
+    CHECK_OK(vida_model_get_tensor(m, "fc.weight", fcw, (int64_t)vida_model_feature_dim(m) * 3));
+    {
+        double ss = 0;
+        for (i = 0; i < (int64_t)vida_model_feature_dim(m) * 3; i++)
+            ss += (double)fcw[i] * fcw[i];
+        ss = sqrt(ss / (double)(vida_model_feature_dim(m) * 3));
+        CHECKF(ss > 0.005 && ss < 0.02, "fc.weight rms %g, wants about 0.01", ss);
+    }
+    for (i = 0; i < (int64_t)(sizeof x / sizeof x[0]); i++)
+        x[i] = sinf((float)i * 0.1f);
+    vida_tensor_f32(&tx, x, 5, shape);
+    vida_tensor_f32(&ty, y, 2, oshape);
+    vida_tensor_f32(&tdy, dy, 2, oshape);
+    CHECK_OK(vida_model_set_mode(m, VIDA_MODE_TRAIN));
+    CHECK_OK(vida_model_forward(m, &tx, &ty, NULL));
+    for (i = 0; i < 6; i++)
+        dy[i] = 0.1f * (float)(i - 2);
+    CHECK_OK(vida_model_zero_grad(m));
+    CHECK_OK(vida_model_backward(m, &tdy, NULL));
+    CHECK(vida_optimizer_step(o) == VIDA_ESTATE); /* made for the old classifier */
+    CHECK(strstr(vida_last_error(), "vida_model_set_head") != NULL);
+    CHECK(vida_optimizer_get_buffer(o, "fc.weight", fcw, 3) == VIDA_ESTATE);
+    CHECK_OK(vida_optimizer_create(&o2, m, &op));
+    CHECK_OK(vida_optimizer_step(o2));
+    CHECK_OK(vida_model_set_head(m, 2, NULL)); /* no labels: the key goes */
+    CHECK(vida_model_get_meta(m, "labels") == NULL);
+    CHECK(vida_model_num_classes(m) == 2);
+    free(w0);
+    free(w1);
+    vida_optimizer_free(o);
+    vida_optimizer_free(o2);
+    vida_model_free(m);
+    vida_context_free(ctx);
+}
+
 TEST(model, losses_match_hand_computation)
 {
     float logits[6] = {1, 2, 3, 0.5f, -1, 0}, d[6], loss;
