@@ -80,7 +80,7 @@ ASAN_TESTS := test_core test_backend test_safetensors test_modelfile test_model 
 ASAN_TEST_BINS := $(ASAN_TESTS:%=build/asan-test/%)
 
 .PHONY: all check check-unit check-golden check-asan check-abi demo install uninstall deps \
-        deps-check clean bench bench-decode bench-loader fixtures test-videos fuzz check-gpu
+        deps-check clean bench bench-decode bench-loader fixtures test-videos fuzz check-gpu lua-cdef check-lua-cdef
 
 # Keep the ASan objects between builds (they are intermediates of the test binaries).
 .SECONDARY:
@@ -143,8 +143,8 @@ build/asan-test/%: test/unit/%.c test/test_main.c test/test.h test/video/frameco
 build/test/test_dataset build/asan-test/test_dataset: test/fuzz/fuzz_manifest.c
 
 # --- packages -----------------------------------------------------------------
-DEB_PACKAGES := gcc g++ make binutils pkg-config libopenblas-dev python3 \
-    libavformat-dev libavcodec-dev libavutil-dev libswscale-dev ffmpeg
+DEB_PACKAGES := gcc g++ make binutils pkg-config libopenblas-dev python3 python3-numpy \
+    libavformat-dev libavcodec-dev libavutil-dev libswscale-dev ffmpeg luajit abigail-tools
 deps:
 	@sh test/deps.sh install $(DEB_PACKAGES)
 deps-check:
@@ -160,6 +160,13 @@ check-unit: $(TEST_BINS)
 
 check-asan: $(ASAN_TEST_BINS)
 	@sh test/run-tests.sh -- $(ASAN_TEST_BINS)
+
+# LuaJIT FFI declarations, generated from the public headers (committed; test/lua/test_lua.sh
+# fails when they are stale, so a header change must come with `make lua-cdef`).
+lua-cdef:
+	CC='$(CC)' sh bindings/lua/gen-cdef.sh
+check-lua-cdef:
+	CC='$(CC)' sh bindings/lua/gen-cdef.sh --check
 
 # The GPU tests (docs/gpu.md): builds them and runs them on this machine's GPU.
 check-gpu:

@@ -1569,6 +1569,18 @@ static void model_sampler_params(const vida_model *m, vida_sampler_params *sp, i
     sp->clips = clips;
     sp->crop_mode = VIDA_CROP_CENTER;
     sp->output = VIDA_SAMPLE_F32;
+    /* the model's normalisation, as vida_train_step uses it (the defaults when absent or bad) */
+    {
+        float mean[3], stdv[3];
+        const char *ms = vida_model_get_meta(m, "mean"), *ss = vida_model_get_meta(m, "std");
+        if (ms && ss && sscanf(ms, "%f,%f,%f", &mean[0], &mean[1], &mean[2]) == 3 &&
+            sscanf(ss, "%f,%f,%f", &stdv[0], &stdv[1], &stdv[2]) == 3 && stdv[0] > 0 &&
+            stdv[1] > 0 && stdv[2] > 0)
+            for (int c = 0; c < 3; c++) {
+                sp->mean[c] = mean[c];
+                sp->std[c] = stdv[c];
+            }
+    }
 }
 
 static int cmd_eval(int argc, char **argv)

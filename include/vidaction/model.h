@@ -86,7 +86,7 @@ VIDA_API int vida_model_load(vida_model **out, vida_context *ctx, const char *pa
  */
 VIDA_API int vida_model_save(const vida_model *m, const char *path);
 
-/* NULL is a no-op. */
+/* Drops the caller's reference; the model goes when its optimizers are freed too. NULL is a no-op. */
 VIDA_API void vida_model_free(vida_model *m);
 
 /* Copies the model's creation parameters into *out (out->size must be set). */

@@ -76,7 +76,8 @@ typedef struct vida_optimizer_params {
 VIDA_API void vida_optimizer_params_init(vida_optimizer_params *p);
 
 /*
- * Creates an optimizer over m's learnable tensors; m must outlive it.
+ * Creates an optimizer over m's learnable tensors. It holds a reference to m: m may be
+ * freed (vida_model_free) before it, and stays alive until the optimizer is freed.
  * Returns VIDA_OK, VIDA_EINVAL (a parameter out of range, named), VIDA_ENOMEM.
  */
 VIDA_API int vida_optimizer_create(vida_optimizer **out, vida_model *m,

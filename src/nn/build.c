@@ -561,6 +561,7 @@ int vidai_model_build(vida_model **out, vida_context *ctx, const vida_model_para
     m = vidai_calloc(1, sizeof *m);
     if (!m)
         return VIDA_ENOMEM;
+    m->refcount = 1;
     m->ctx = ctx;
     vidai_context_ref(ctx);
     m->p = *p;

@@ -3,6 +3,7 @@
  * (nn.h), tensor access in the file's layout, metadata, and losses.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,10 +89,17 @@ int vida_model_create(vida_model **out, vida_context *ctx, const vida_model_para
     return VIDA_OK;
 }
 
+void vidai_model_ref(vida_model *m)
+{
+    atomic_fetch_add((_Atomic int *)&m->refcount, 1);
+}
+
 void vida_model_free(vida_model *m)
 {
     int i;
     if (!m)
+        return;
+    if (atomic_fetch_sub((_Atomic int *)&m->refcount, 1) != 1)
         return;
     for (i = 0; i < m->n_params; i++) {
         vidai_free(m->params[i].name);
@@ -1130,9 +1138,11 @@ int vida_model_set_head(vida_model *m, int num_classes, const char *const *label
     n->mode = m->mode;
     n->step = m->step;
     n->generation = m->generation + 1;
+    n->refcount = m->refcount; /* the handle's references stay with the handle */
     tmp = *m;
     *m = *n;
     *n = tmp;
+    n->refcount = 1;
 out:
     vida_model_free(n); /* after the swap: the old tensors */
     free(json);

@@ -91,6 +91,7 @@ typedef struct vidai_meta {
 } vidai_meta;
 
 struct vida_model {
+    int refcount; /* atomic: the caller's reference and one per optimizer made for it */
     vida_context *ctx;
     vida_model_params p;
     int feature_dim;
@@ -141,6 +142,9 @@ int vidai_model_ensure_grads(vida_model *m);
  */
 int vidai_model_forward_u8(vida_model *m, const vida_tensor *clips, const float mean[3],
                            const float stdv[3], vida_tensor *logits, vida_tensor *features);
+
+/* One more reference (an optimizer made for m); vida_model_free drops one. */
+void vidai_model_ref(vida_model *m);
 
 /* Builds the op program and parameters (no weight values). */
 int vidai_model_build(vida_model **out, vida_context *ctx, const vida_model_params *p);

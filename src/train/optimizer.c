@@ -143,6 +143,7 @@ int vida_optimizer_create(vida_optimizer **out, vida_model *m, const vida_optimi
                         q->kind == VIDAI_PARAM_LINEAR;
         k++;
     }
+    vidai_model_ref(m); /* the model lives as long as its optimizers */
     *out = o;
     return VIDA_OK;
 }
@@ -154,6 +155,7 @@ void vida_optimizer_free(vida_optimizer *o)
     for (int i = 0; i < o->n; i++)
         vidai_be_free(o->m->ctx, o->t[i].buf);
     vidai_free(o->t);
+    vida_model_free(o->m); /* drops the optimizer's reference */
     vidai_free(o);
 }
 

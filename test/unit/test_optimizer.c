@@ -511,3 +511,18 @@ TEST(optimizer, scaled_gradients_for_fp16)
     vida_model_free(a);
     vida_model_free(b);
 }
+
+/* An optimizer keeps its model alive: the model may be freed first (no use after free under ASan). */
+TEST(optimizer, holds_a_reference_to_its_model)
+{
+    vida_model *m = small_model();
+    vida_optimizer *o = NULL;
+    vida_optimizer_params op;
+    CHECK(m);
+    vida_optimizer_params_init(&op);
+    CHECK_OK(vida_optimizer_create(&o, m, &op));
+    set_grads(m, 0, 1.0f);
+    vida_model_free(m); /* the caller's reference */
+    CHECK_OK(vida_optimizer_step(o)); /* the model is still there */
+    vida_optimizer_free(o);          /* now it goes */
+}
