@@ -80,7 +80,7 @@ ASAN_TESTS := test_core test_backend test_safetensors test_modelfile test_model 
 ASAN_TEST_BINS := $(ASAN_TESTS:%=build/asan-test/%)
 
 .PHONY: all check check-unit check-golden check-asan check-abi demo install uninstall deps \
-        deps-check clean bench bench-decode bench-loader fixtures test-videos fuzz check-gpu lua-cdef check-lua-cdef
+        deps-check clean bench bench-decode bench-loader fixtures test-videos fuzz check-gpu lua-cdef check-lua-cdef abi-baseline
 
 # Keep the ASan objects between builds (they are intermediates of the test binaries).
 .SECONDARY:
@@ -174,7 +174,12 @@ check-gpu:
 	sh test/gpu/run.sh
 
 check-abi: all
-	@sh test/abi/test_abi.sh
+	@sh test/abi/test_abi.sh && sh test/abi/test_embed.sh
+
+# Rewrites the ABI baseline (test/abi): a deliberate act, recorded in docs/APIchanges.md in the
+# same commit (docs/api-stability.md).
+abi-baseline: all
+	sh test/abi/update-baseline.sh
 
 # --- fuzzing (libFuzzer + ASan + UBSan; clang from Debian) ----------------------
 FUZZ_SECONDS ?= 60
