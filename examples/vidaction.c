@@ -1684,7 +1684,7 @@ static int cmd_eval(int argc, char **argv)
         int r2;
         dv.size = sizeof dv;
         vida_dataset_get_video(ds, k, &dv);
-        if (run_views(ctx, m, s, dv.path, 0, -1, &nv, &logits, NULL) != VIDA_OK) {
+        if (run_views(ctx, m, s, dv.path, dv.start, dv.end, &nv, &logits, NULL) != VIDA_OK) {
             fprintf(stderr, "%s: warning: %s (left out)\n", prog, vida_last_error());
             failed++;
             continue;
