@@ -54,15 +54,28 @@ CUDA_LIBS := -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudnn -lcublas -lcudar
 endif
 CUDA_DEFS := $(if $(HAVE_CUDA),-DVIDA_HAVE_CUDA)
 
+# --- MPI (auto-detected: Open MPI or MPICH through mpicc; MPI=0 leaves it out) ------------
+MPI ?= auto
+MPICC ?= $(shell command -v mpicc 2>/dev/null)
+HAVE_MPI :=
+ifneq ($(MPI),0)
+ifneq ($(MPICC),)
+HAVE_MPI := 1
+MPI_CFLAGS := $(shell $(MPICC) --showme:compile 2>/dev/null || $(MPICC) -compile-info 2>/dev/null | cut -d' ' -f2-)
+MPI_LIBS := $(shell $(MPICC) --showme:link 2>/dev/null || $(MPICC) -link-info 2>/dev/null | cut -d' ' -f2-)
+endif
+endif
+MPI_DEFS := $(if $(HAVE_MPI),-DVIDA_HAVE_MPI $(MPI_CFLAGS))
+
 OPT ?= -O3
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(WARN) -Iinclude -Isrc $(BLAS_CFLAGS) $(AV_CFLAGS) -pthread
-CFLAGS_LIB := $(BASE_CFLAGS) $(OPT) -march=x86-64-v2 -fPIC -fvisibility=hidden $(CUDA_DEFS) $(CFLAGS)
+CFLAGS_LIB := $(BASE_CFLAGS) $(OPT) -march=x86-64-v2 -fPIC -fvisibility=hidden $(CUDA_DEFS) $(MPI_DEFS) $(CFLAGS)
 # CPU_LIBS: the sanitizer and fuzz builds, which leave the CUDA backend out.
 CPU_LIBS := $(BLAS_LIBS) $(AV_LIBS) -lm -pthread
-LIBS := $(CPU_LIBS) $(CUDA_LIBS)
+LIBS := $(CPU_LIBS) $(CUDA_LIBS) $(MPI_LIBS)
 
-SRCS := $(sort $(wildcard src/core/*.c src/io/*.c src/backend/*.c src/backend/cpu/*.c src/nn/*.c src/video/*.c src/data/*.c src/train/*.c src/api/*.c))
+SRCS := $(sort $(wildcard src/core/*.c src/io/*.c src/backend/*.c src/backend/cpu/*.c src/nn/*.c src/video/*.c src/data/*.c src/train/*.c src/dist/*.c src/api/*.c))
 OBJS := $(SRCS:%.c=build/obj/%.o) $(CUDA_OBJS)
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 ASAN_OBJS := $(SRCS:%.c=build/asan/%.o)
@@ -144,7 +157,8 @@ build/test/test_dataset build/asan-test/test_dataset: test/fuzz/fuzz_manifest.c
 
 # --- packages -----------------------------------------------------------------
 DEB_PACKAGES := gcc g++ make binutils pkg-config libopenblas-dev python3 python3-numpy \
-    libavformat-dev libavcodec-dev libavutil-dev libswscale-dev ffmpeg luajit abigail-tools
+    libavformat-dev libavcodec-dev libavutil-dev libswscale-dev ffmpeg luajit abigail-tools \
+    libopenmpi-dev openmpi-bin
 deps:
 	@sh test/deps.sh install $(DEB_PACKAGES)
 deps-check:
@@ -236,7 +250,7 @@ install: all
 	ln -sf libvidaction.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libvidaction.so
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@BLAS_LIBS@|$(BLAS_LIBS)|' -e 's|@AV_LIBS@|$(AV_LIBS)|' \
-	    -e 's|@CUDA_LIBS@|$(CUDA_LIBS)|' \
+	    -e 's|@CUDA_LIBS@|$(CUDA_LIBS) $(MPI_LIBS)|' \
 	    pkgconfig/vidaction.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/vidaction.pc
 	install -m 755 bin/vidaction $(DESTDIR)$(PREFIX)/bin/
 

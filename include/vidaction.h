@@ -15,5 +15,6 @@
 #include "vidaction/eval.h"
 #include "vidaction/checkpoint.h"
 #include "vidaction/train.h"
+#include "vidaction/dist.h"
 
 #endif

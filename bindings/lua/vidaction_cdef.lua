@@ -125,7 +125,8 @@ enum {
 
 enum {
     VIDA_MODE_EVAL = 0,
-    VIDA_MODE_TRAIN = 1
+    VIDA_MODE_TRAIN = 1,
+    VIDA_MODE_TRAIN_FROZEN_BN = 2
 };
 
 typedef struct vida_model_params {
@@ -564,6 +565,36 @@ int vida_checkpoint_load(const char *path, vida_model *m, vida_optimizer *o, vid
 /* vidaction/train.h */
 int vida_train_step(vida_model *m, vida_optimizer *o, const vida_batch *b, int target_kind, float *loss);
 int vida_train_step_fc(vida_model *m, vida_optimizer *o, const vida_batch *b, int target_kind, float *loss);
+
+/* vidaction/dist.h */
+typedef struct vida_dist vida_dist;
+
+enum {
+    VIDA_DIST_AUTO = 0,
+    VIDA_DIST_NONE = 1,
+    VIDA_DIST_MPI = 2,
+    VIDA_DIST_CALLBACK = 3
+};
+
+typedef int (*vida_allreduce_fn)(float *data, int64_t n, void *user_data);
+
+typedef struct vida_dist_params {
+    size_t size;
+    int backend;
+    size_t bucket_bytes;
+    int rank, world;
+    vida_allreduce_fn allreduce;
+    void *user_data;
+} vida_dist_params;
+
+void vida_dist_params_init(vida_dist_params *p);
+int vida_dist_create(vida_dist **out, const vida_dist_params *p);
+void vida_dist_free(vida_dist *d);
+int vida_dist_rank(const vida_dist *d);
+int vida_dist_world(const vida_dist *d);
+int vida_dist_attach(vida_dist *d, vida_model *m);
+int vida_dist_barrier(vida_dist *d);
+int vida_dist_all_ok(vida_dist *d, int ok, int *all_ok);
 
 /* #define constants (integer object-like macros) */
 enum {

@@ -39,7 +39,11 @@ enum {
 
 enum {
     VIDA_MODE_EVAL = 0,  /* BN on running statistics, dropout off */
-    VIDA_MODE_TRAIN = 1  /* BN on batch statistics (running ones updated), dropout on */
+    VIDA_MODE_TRAIN = 1, /* BN on batch statistics (running ones updated), dropout on */
+    VIDA_MODE_TRAIN_FROZEN_BN = 2 /* training with BN frozen (since 0.4): BN on the running
+                                     statistics, which stay; its scale and shift still learn;
+                                     dropout on. Results do not depend on how a batch is split
+                                     (data-parallel training, small batches). */
 };
 
 typedef struct vida_model_params {
@@ -113,7 +117,7 @@ VIDA_API int vida_model_set_head(vida_model *m, int num_classes, const char *con
 /* Number of learnable parameters (BN running statistics excluded). */
 VIDA_API int64_t vida_model_num_params(const vida_model *m);
 
-/* VIDA_MODE_EVAL or VIDA_MODE_TRAIN. Returns VIDA_OK or VIDA_EINVAL. */
+/* VIDA_MODE_EVAL, VIDA_MODE_TRAIN or VIDA_MODE_TRAIN_FROZEN_BN. Returns VIDA_OK or VIDA_EINVAL. */
 VIDA_API int vida_model_set_mode(vida_model *m, int mode);
 
 /*

@@ -161,6 +161,9 @@ int vidai_be_bn_forward_eval(const vida_context *ctx, int64_t rows, int c, const
 int vidai_be_bn_backward_train(const vida_context *ctx, int64_t rows, int c, const float *x,
                                const float *dy, const float *gamma, const float *save_mean,
                                const float *save_invstd, float *dx, float *dgamma, float *dbeta);
+int vidai_be_bn_backward_eval(const vida_context *ctx, int64_t rows, int c, const float *x,
+                              const float *dy, const float *gamma, const float *mean,
+                              const float *var, float eps, float *dx, float *dgamma, float *dbeta);
 int vidai_be_relu_forward(const vida_context *ctx, int64_t n, const float *x, float *y);
 int vidai_be_relu_backward(const vida_context *ctx, int64_t n, const float *y, const float *dy,
                            float *dx);

@@ -138,6 +138,16 @@ int vidai_be_bn_backward_train(const vida_context *ctx, int64_t rows, int c, con
     return VIDA_OK;
 }
 
+int vidai_be_bn_backward_eval(const vida_context *ctx, int64_t rows, int c, const float *x,
+                              const float *dy, const float *gamma, const float *mean,
+                              const float *var, float eps, float *dx, float *dgamma, float *dbeta)
+{
+    ON_CUDA(ctx, vidai_cuda_bn_backward_eval(CU(ctx), rows, c, x, dy, gamma, mean, var, eps, dx,
+                                             dgamma, dbeta));
+    vidai_cpu_bn_backward_eval(ctx->pool, rows, c, x, dy, gamma, mean, var, eps, dx, dgamma, dbeta);
+    return VIDA_OK;
+}
+
 int vidai_be_relu_forward(const vida_context *ctx, int64_t n, const float *x, float *y)
 {
     ON_CUDA(ctx, vidai_cuda_relu_forward(CU(ctx), n, x, y));

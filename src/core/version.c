@@ -24,5 +24,8 @@ unsigned vida_features(void)
 #ifdef VIDA_HAVE_CUDA
            | VIDA_FEATURE_CUDA | VIDA_FEATURE_CUDNN
 #endif
+#ifdef VIDA_HAVE_MPI
+           | VIDA_FEATURE_MPI
+#endif
         ;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist/dist.h"
 #include "nn/nn.h"
 
 #define VIDAI_MAX_DIM 65536
@@ -124,6 +125,7 @@ void vida_model_free(vida_model *m)
     for (i = 0; i < m->n_bufs; i++)
         vidai_be_free(m->ctx, m->bufs[i].data);
     vidai_be_free(m->ctx, m->stage);
+    vidai_dist_model_free(m->dist);
     vidai_free(m->bufs);
     vidai_free(m->slot_buf);
     for (i = 0; i < m->n_meta; i++) {
@@ -175,7 +177,7 @@ int vida_model_set_mode(vida_model *m, int mode)
 {
     if (!m)
         return vidai_error(VIDA_EINVAL, "vida_model_set_mode: model is NULL");
-    if (mode != VIDA_MODE_EVAL && mode != VIDA_MODE_TRAIN)
+    if (mode != VIDA_MODE_EVAL && mode != VIDA_MODE_TRAIN && mode != VIDA_MODE_TRAIN_FROZEN_BN)
         return vidai_error(VIDA_EINVAL, "vida_model_set_mode: unknown mode %d", mode);
     m->mode = mode;
     return VIDA_OK;
@@ -552,7 +554,7 @@ static int run_op(vida_model *m, int idx, int train)
             rc = vidai_be_conv_forward(ctx, &d, x->act, P(m, op->weight), NULL, 0, y->act);
         break;
     case VIDAI_OP_BN:
-        if (train) {
+        if (train && m->mode == VIDA_MODE_TRAIN) {
             rc = vidai_be_bn_forward_train(ctx, rows, x->c, x->act, P(m, op->weight),
                                            P(m, op->bias), m->p.bn_eps, m->p.bn_momentum,
                                            P(m, op->rmean), P(m, op->rvar), op->save_mean,
@@ -722,7 +724,7 @@ static int forward(vida_model *m, const vida_tensor *input, const u8_norm *u8, v
     rc = infer_shapes(m, (int)n, (int)t, (int)h, (int)w);
     if (rc != VIDA_OK)
         return rc;
-    train = m->mode == VIDA_MODE_TRAIN;
+    train = m->mode != VIDA_MODE_EVAL; /* TRAIN or TRAIN_FROZEN_BN: keep activations */
     m->have_train_forward = 0;
     if (train) {
         for (i = 0; i < m->n_slots; i++) {
@@ -855,9 +857,14 @@ static int backward_op(vida_model *m, int idx, int want_dinput)
             rc = vidai_be_conv_backward_data(ctx, &d, y->grad, P(m, op->weight), x->grad);
         break;
     case VIDAI_OP_BN:
-        rc = vidai_be_bn_backward_train(ctx, rows, x->c, x->act, y->grad, P(m, op->weight),
-                                        op->save_mean, op->save_invstd, x->grad,
-                                        G(m, op->weight), G(m, op->bias));
+        if (m->mode == VIDA_MODE_TRAIN_FROZEN_BN)
+            rc = vidai_be_bn_backward_eval(ctx, rows, x->c, x->act, y->grad, P(m, op->weight),
+                                           P(m, op->rmean), P(m, op->rvar), m->p.bn_eps, x->grad,
+                                           G(m, op->weight), G(m, op->bias));
+        else
+            rc = vidai_be_bn_backward_train(ctx, rows, x->c, x->act, y->grad, P(m, op->weight),
+                                            op->save_mean, op->save_invstd, x->grad,
+                                            G(m, op->weight), G(m, op->bias));
         break;
     case VIDAI_OP_RELU:
         rc = vidai_be_relu_backward(ctx, nx, y->act, y->grad, x->grad);
@@ -926,11 +933,23 @@ int vida_model_backward(vida_model *m, const vida_tensor *dlogits, vida_tensor *
     }
     rc = vidai_be_upload(m->ctx, m->slots[m->logits_slot].grad, dlogits->data,
                          slot_numel(&m->slots[m->logits_slot]) * sizeof(float));
-    for (i = m->n_ops - 1; i >= 0 && rc == VIDA_OK; i--)
+    if (m->dist)
+        vidai_dist_backward_begin(m);
+    for (i = m->n_ops - 1; i >= 0 && rc == VIDA_OK; i--) {
         rc = backward_op(m, i, dinput != NULL);
+        if (rc == VIDA_OK && m->dist) { /* this op's gradients are final: their bucket may go */
+            const vidai_op *op = &m->ops[i];
+            if (op->type == VIDAI_OP_CONV || op->type == VIDAI_OP_BN || op->type == VIDAI_OP_LINEAR)
+                rc = vidai_dist_param_done(m, op->weight);
+            if (rc == VIDA_OK && (op->type == VIDAI_OP_BN || op->type == VIDAI_OP_LINEAR))
+                rc = vidai_dist_param_done(m, op->bias);
+        }
+    }
     for (i = 0; i < m->n_params; i++)
         if (m->params[i].learnable)
             vidai_grad_dev_wrote(m, i);
+    if (rc == VIDA_OK && m->dist) /* the averaged gradients, into the host copies */
+        rc = vidai_dist_backward_end(m);
     if (rc != VIDA_OK)
         return vidai_error_prefix(rc, "vida_model_backward: ");
     if (dinput) {
@@ -1101,6 +1120,9 @@ int vida_model_set_head(vida_model *m, int num_classes, const char *const *label
     if (num_classes < 1 || num_classes > 1000000)
         return vidai_error(VIDA_EINVAL, "vida_model_set_head: num_classes %d is outside [1, 1000000]",
                            num_classes);
+    if (m->dist)
+        return vidai_error(VIDA_ESTATE, "vida_model_set_head: the model is attached to a "
+                           "data-parallel group (vida_dist_attach): set the head before attaching");
     for (i = 0; labels && i < num_classes; i++)
         if (!labels[i])
             return vidai_error(VIDA_EINVAL, "vida_model_set_head: label %d is NULL", i);

@@ -105,6 +105,7 @@ struct vida_model {
     int mode;
     int have_train_forward; /* activations of a training forward are kept */
     uint64_t generation;    /* changes when the tensors are replaced (vida_model_set_head) */
+    struct vidai_dist_model *dist; /* data-parallel group (vida_dist_attach), or NULL */
     int folded_valid;
     uint64_t step; /* training forwards so far (dropout key) */
     int n_meta;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "dist/dist.h"
 #include "nn/nn.h"
 #include "vidaction/dataset.h"
 #include "vidaction/train.h"
@@ -50,6 +51,9 @@ static int step(vida_model *m, vida_optimizer *o, const vida_batch *b, int targe
     if (target_kind < VIDA_TARGET_SINGLE || target_kind > VIDA_TARGET_MULTIHOT)
         return vidai_error(VIDA_EINVAL, "vida_train_step: target kind %d is not a VIDA_TARGET_* value",
                            target_kind);
+    if (fc_only && m->dist)
+        return vidai_error(VIDA_EUNSUPPORTED, "vida_train_step_fc: fc-only steps are not "
+                           "data-parallel (the model is attached to a vida_dist group)");
     if (fc_only && !vidai_optimizer_only_fc(o))
         return vidai_error(VIDA_EINVAL, "vida_train_step_fc: the optimizer must freeze every tensor "
                            "but fc.weight and fc.bias (vida_optimizer_set_group)");
@@ -135,7 +139,10 @@ static int step(vida_model *m, vida_optimizer *o, const vida_batch *b, int targe
         }
         saved_step = m->step;
     }
-    rc = vida_model_set_mode(m, fc_only ? VIDA_MODE_EVAL : VIDA_MODE_TRAIN);
+    /* training mode, or the frozen-BN training mode when the caller chose it */
+    rc = vida_model_set_mode(m, fc_only                                  ? VIDA_MODE_EVAL
+                                : m->mode == VIDA_MODE_TRAIN_FROZEN_BN ? VIDA_MODE_TRAIN_FROZEN_BN
+                                                                       : VIDA_MODE_TRAIN);
     if (rc == VIDA_OK)
         rc = u8 ? vidai_model_forward_u8(m, &in, mean, stdv, &tl, fc_only ? &tf : NULL)
                 : vida_model_forward(m, &in, &tl, fc_only ? &tf : NULL);
@@ -145,6 +152,18 @@ static int step(vida_model *m, vida_optimizer *o, const vida_batch *b, int targe
                    : target_kind == VIDA_TARGET_SOFT ? VIDA_LOSS_SOFTMAX_CE_SOFT
                                                      : VIDA_LOSS_SIGMOID_BCE,
                    &tl, &tt, &l, &td);
+    if (m->dist && (rc == VIDA_OK || rc == VIDA_ENONFINITE)) {
+        /* data-parallel: every rank skips when any rank's loss is not finite */
+        int all = 0, r2 = vidai_dist_model_all_ok(m->dist, rc == VIDA_OK, &all);
+        if (r2 != VIDA_OK) {
+            rc = vidai_error_prefix(r2, "vida_train_step: ");
+            restore = 1;
+            goto out;
+        }
+        if (!all && rc == VIDA_OK)
+            rc = vidai_error(VIDA_ENONFINITE, "vida_train_step: the loss of another rank is not "
+                             "finite");
+    }
     if (rc == VIDA_ENONFINITE) {
         vidai_optimizer_count_skip(o);
         rc = vidai_error_prefix(rc, "vida_train_step: skipped: ");

@@ -234,6 +234,115 @@ TEST(model, set_head_replaces_the_classifier)
     vida_context_free(ctx);
 }
 
+/* sum(logits * r) of a frozen-BN training forward, in double. */
+static double frozen_objective(vida_model *m, vida_tensor *tx, float *y, const float *r, int n)
+{
+    int64_t oshape[2] = {2, 3};
+    vida_tensor ty;
+    double s = 0;
+    vida_tensor_f32(&ty, y, 2, oshape);
+    if (vida_model_forward(m, tx, &ty, NULL) != VIDA_OK)
+        return NAN;
+    for (int i = 0; i < n; i++)
+        s += (double)y[i] * r[i];
+    return s;
+}
+
+/*
+ * VIDA_MODE_TRAIN_FROZEN_BN: the forward equals inference (BN on the running
+ * statistics, which do not move), and the backward matches central finite
+ * differences for a BN scale, a BN shift and conv weights.
+ */
+TEST(model, frozen_bn_training_mode)
+{
+    vida_context *ctx = ctx_new(1);
+    vida_model_params p;
+    vida_model *m = NULL;
+    int64_t shape[5] = {2, 3, 4, 32, 32}, oshape[2] = {2, 3}, i;
+    static float x[2 * 3 * 4 * 32 * 32];
+    float y[6], ye[6], r[6], rm0[16], rm1[16];
+    vida_tensor tx, ty, tr;
+    struct {
+        const char *name;
+        int64_t numel, index;
+    } probe[] = {{"stem.1.weight", 0, 3}, {"stem.1.bias", 0, 5}, {"layer1.0.conv1.0.0.weight", 0, 17},
+                 {"layer2.0.conv1.0.0.weight", 0, 33}, {"fc.weight", 0, 7}};
+    vida_model_params_init(&p);
+    p.depth = 10;
+    p.width = 0.25f;
+    p.num_classes = 3;
+    CHECK_OK(vida_model_create(&m, ctx, &p));
+    for (i = 0; i < (int64_t)(sizeof x / sizeof x[0]); i++)
+        x[i] = sinf((float)i * 0.37f) + 0.3f;
+    vida_tensor_f32(&tx, x, 5, shape);
+    vida_tensor_f32(&ty, y, 2, oshape);
+    /* running statistics away from (0, 1) first */
+    CHECK_OK(vida_model_set_mode(m, VIDA_MODE_TRAIN));
+    for (int k = 0; k < 3; k++)
+        CHECK_OK(vida_model_forward(m, &tx, &ty, NULL));
+    CHECK(vida_model_set_mode(m, 3) == VIDA_EINVAL);
+    CHECK_OK(vida_model_set_mode(m, VIDA_MODE_EVAL));
+    vida_tensor_f32(&ty, ye, 2, oshape);
+    CHECK_OK(vida_model_forward(m, &tx, &ty, NULL));
+    CHECK_OK(vida_model_get_tensor(m, "stem.1.running_mean", rm0, 11));
+    CHECK_OK(vida_model_set_mode(m, VIDA_MODE_TRAIN_FROZEN_BN));
+    vida_tensor_f32(&ty, y, 2, oshape);
+    CHECK_OK(vida_model_forward(m, &tx, &ty, NULL));
+    CHECK_OK(vida_model_get_tensor(m, "stem.1.running_mean", rm1, 11));
+    CHECK(memcmp(rm0, rm1, 11 * sizeof *rm0) == 0); /* the statistics stay */
+    for (i = 0; i < 6; i++)
+        CHECKF(fabsf(y[i] - ye[i]) <= 1e-4f * (1 + fabsf(ye[i])), "logit %d: %g vs eval %g", (int)i,
+               y[i], ye[i]);
+    /* backward against finite differences of sum(logits * r) */
+    for (i = 0; i < 6; i++)
+        r[i] = 0.5f - 0.3f * (float)i;
+    vida_tensor_f32(&tr, r, 2, oshape);
+    CHECK_OK(vida_model_zero_grad(m));
+    CHECK_OK(vida_model_backward(m, &tr, NULL));
+    for (size_t k = 0; k < sizeof probe / sizeof probe[0]; k++) {
+        const char *nm;
+        int nd, dt;
+        int64_t sh[8];
+        float *w, *g;
+        double h, fp, fm, fd;
+        int ti;
+        for (ti = 0; ti < vida_model_n_tensors(m); ti++) {
+            CHECK_OK(vida_model_tensor_info(m, ti, &nm, &nd, sh, &dt));
+            if (!strcmp(nm, probe[k].name))
+                break;
+        }
+        CHECK(ti < vida_model_n_tensors(m));
+        probe[k].numel = 1;
+        for (int q = 0; q < nd; q++)
+            probe[k].numel *= sh[q];
+        w = malloc((size_t)probe[k].numel * sizeof *w);
+        g = malloc((size_t)probe[k].numel * sizeof *g);
+        CHECK(w && g);
+        CHECK_OK(vida_model_get_tensor(m, probe[k].name, w, probe[k].numel));
+        CHECK_OK(vida_model_get_grad(m, probe[k].name, g, probe[k].numel));
+        h = 1e-3 * (fabs((double)w[probe[k].index]) + 0.1); /* smaller: float noise; larger: ReLU kinks */
+        {
+            const float w0 = w[probe[k].index];
+            w[probe[k].index] = (float)(w0 + h);
+            CHECK_OK(vida_model_set_tensor(m, probe[k].name, w, probe[k].numel));
+            fp = frozen_objective(m, &tx, y, r, 6);
+            w[probe[k].index] = (float)(w0 - h);
+            CHECK_OK(vida_model_set_tensor(m, probe[k].name, w, probe[k].numel));
+            fm = frozen_objective(m, &tx, y, r, 6);
+            w[probe[k].index] = w0;
+            CHECK_OK(vida_model_set_tensor(m, probe[k].name, w, probe[k].numel));
+        }
+        fd = (fp - fm) / (2 * h);
+        printf("  frozen BN: d/d %s[%lld]: backward %.6g, finite difference %.6g\n", probe[k].name,
+               (long long)probe[k].index, (double)g[probe[k].index], fd);
+        CHECKF(fabs(fd - g[probe[k].index]) <= 5e-2 * fabs(fd) + 1e-5, "%s", probe[k].name);
+        free(w);
+        free(g);
+    }
+    vida_model_free(m);
+    vida_context_free(ctx);
+}
+
 TEST(model, losses_match_hand_computation)
 {
     float logits[6] = {1, 2, 3, 0.5f, -1, 0}, d[6], loss;

@@ -233,6 +233,15 @@ class EvalResult(Structure):  # vida_eval_result
                 ("video_top5", c_double), ("mean_class_accuracy", c_double), ("map", c_double)]
 
 
+ALLREDUCE_FN = ctypes.CFUNCTYPE(c_int, POINTER(c_float), c_int64, c_void_p)
+
+
+class DistParams(Structure):  # vida_dist_params
+    _fields_ = [("size", c_size_t), ("backend", c_int), ("bucket_bytes", c_size_t),
+                ("rank", c_int), ("world", c_int), ("allreduce", ALLREDUCE_FN),
+                ("user_data", c_void_p)]
+
+
 # Every struct above with its C name, for the layout test.
 STRUCTS = {
     "vida_tensor": Tensor, "vida_context_params": ContextParams,
@@ -244,6 +253,7 @@ STRUCTS = {
     "vida_dataset_video": DatasetVideo, "vida_dataset_sample": DatasetSample,
     "vida_loader_params": LoaderParams, "vida_batch": Batch, "vida_loader_state": LoaderState,
     "vida_loader_stats": LoaderStats, "vida_eval_result": EvalResult,
+    "vida_dist_params": DistParams,
 }
 
 # ---- prototypes -------------------------------------------------------------
@@ -310,6 +320,15 @@ PROTOTYPES = {
     "vida_model_feature_dim": (c_int, [_P]),
     "vida_model_num_classes": (c_int, [_P]),
     "vida_model_set_head": (c_int, [_P, c_int, POINTER(c_char_p)]),
+    # dist.h
+    "vida_dist_params_init": (None, [POINTER(DistParams)]),
+    "vida_dist_create": (c_int, [POINTER(_P), POINTER(DistParams)]),
+    "vida_dist_free": (None, [_P]),
+    "vida_dist_rank": (c_int, [_P]),
+    "vida_dist_world": (c_int, [_P]),
+    "vida_dist_attach": (c_int, [_P, _P]),
+    "vida_dist_barrier": (c_int, [_P]),
+    "vida_dist_all_ok": (c_int, [_P, c_int, POINTER(c_int)]),
     "vida_model_num_params": (c_int64, [_P]),
     "vida_model_set_mode": (c_int, [_P, c_int]),
     "vida_model_forward": (c_int, [_P, _TP, _TP, _TP]),

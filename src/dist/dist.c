@@ -1,0 +1,435 @@
+/*
+ * vida_dist (include/vidaction/dist.h): data-parallel training over MPI or a
+ * caller's all-reduce. A model attached to a group averages its gradients in
+ * buckets: the learnable tensors in reverse order (the order backward
+ * finishes them), cut every bucket_bytes. After each op's backward the
+ * tensors it finished are marked; a bucket whose tensors are all finished is
+ * packed into its buffer and its all-reduce started (MPI_Iallreduce; other
+ * buckets' requests are tested between ops so they progress while backward
+ * goes on). At the end of backward every request is waited for and the sums,
+ * divided by the world size, go back into the gradients (host copies; on
+ * CUDA the device copies are refreshed from them).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef VIDA_HAVE_MPI
+#include <mpi.h>
+#endif
+
+#include "core/core.h"
+#include "dist/dist.h"
+#include "nn/nn.h"
+#include "vidaction/dist.h"
+
+struct vida_dist {
+    int backend, rank, world;
+    int mpi_init_here;
+    size_t bucket_bytes;
+    vida_allreduce_fn fn;
+    void *user;
+};
+
+typedef struct bucket {
+    int n_params, first; /* params[first .. first + n_params) of the group's order */
+    int64_t numel;
+    int ready;
+    int started;
+    float *buf;
+#ifdef VIDA_HAVE_MPI
+    MPI_Request req;
+#endif
+} bucket;
+
+struct vidai_dist_model {
+    vida_dist *d;
+    int n_order;
+    int *order;     /* learnable param indices, reverse order */
+    int *bucket_of; /* per param index: its bucket, -1 if none */
+    int *done;      /* per param index: finished in this backward */
+    int n_buckets;
+    bucket *b;
+};
+
+void vida_dist_params_init(vida_dist_params *p)
+{
+    if (!p)
+        return;
+    memset(p, 0, sizeof *p);
+    p->size = sizeof *p;
+    p->backend = VIDA_DIST_AUTO;
+    p->bucket_bytes = (size_t)25 << 20;
+}
+
+/* Launched by an MPI launcher (Open MPI, MPICH/Hydra, PMIx, Slurm)? */
+static int launched_by_mpi(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK",
+                                       "MPI_LOCALNRANKS", "SLURM_NTASKS"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        if (getenv(vars[i]))
+            return 1;
+    return 0;
+}
+
+int vida_dist_create(vida_dist **out, const vida_dist_params *params)
+{
+    vida_dist_params p;
+    vida_dist *d;
+    if (!out)
+        return vidai_error(VIDA_EINVAL, "vida_dist_create: out is NULL");
+    *out = NULL;
+    vida_dist_params_init(&p);
+    if (params) {
+        if (params->size != sizeof p)
+            return vidai_error(VIDA_EINVAL, "vida_dist_create: params.size is %zu, this library "
+                               "wants %zu (call vida_dist_params_init)", params->size, sizeof p);
+        p = *params;
+    }
+    if (p.backend < VIDA_DIST_AUTO || p.backend > VIDA_DIST_CALLBACK)
+        return vidai_error(VIDA_EINVAL, "vida_dist_create: unknown backend %d", p.backend);
+    if (p.bucket_bytes < 4096 || p.bucket_bytes > ((size_t)1 << 32))
+        return vidai_error(VIDA_EINVAL, "vida_dist_create: bucket_bytes %zu outside [4096, 4 GiB]",
+                           p.bucket_bytes);
+    if (p.backend == VIDA_DIST_CALLBACK &&
+        (!p.allreduce || p.world < 1 || p.rank < 0 || p.rank >= p.world))
+        return vidai_error(VIDA_EINVAL, "vida_dist_create: the callback backend needs allreduce, "
+                           "world >= 1 and 0 <= rank < world (got rank %d of %d%s)", p.rank,
+                           p.world, p.allreduce ? "" : ", allreduce NULL");
+    if (p.backend == VIDA_DIST_AUTO) {
+#ifdef VIDA_HAVE_MPI
+        p.backend = launched_by_mpi() ? VIDA_DIST_MPI : VIDA_DIST_NONE;
+#else
+        p.backend = VIDA_DIST_NONE;
+#endif
+    }
+#ifndef VIDA_HAVE_MPI
+    if (p.backend == VIDA_DIST_MPI)
+        return vidai_error(VIDA_EUNSUPPORTED, "vida_dist_create: MPI asked for, but this build has "
+                           "no MPI (vida_features() lacks VIDA_FEATURE_MPI)");
+#endif
+    d = vidai_calloc(1, sizeof *d);
+    if (!d)
+        return VIDA_ENOMEM;
+    d->backend = p.backend;
+    d->bucket_bytes = p.bucket_bytes;
+    d->rank = 0;
+    d->world = 1;
+    if (p.backend == VIDA_DIST_CALLBACK) {
+        d->rank = p.rank;
+        d->world = p.world;
+        d->fn = p.allreduce;
+        d->user = p.user_data;
+    }
+#ifdef VIDA_HAVE_MPI
+    if (p.backend == VIDA_DIST_MPI) {
+        int inited = 0, provided = 0;
+        MPI_Initialized(&inited);
+        if (!inited) {
+            if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+                vidai_free(d);
+                return vidai_error(VIDA_EIO, "vida_dist_create: MPI_Init_thread failed");
+            }
+            d->mpi_init_here = 1;
+        }
+        MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+        MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
+        MPI_Comm_size(MPI_COMM_WORLD, &d->world);
+    }
+#endif
+    *out = d;
+    return VIDA_OK;
+}
+
+void vida_dist_free(vida_dist *d)
+{
+    if (!d)
+        return;
+#ifdef VIDA_HAVE_MPI
+    if (d->mpi_init_here) {
+        int fin = 0;
+        MPI_Finalized(&fin);
+        if (!fin)
+            MPI_Finalize();
+    }
+#endif
+    vidai_free(d);
+}
+
+int vida_dist_rank(const vida_dist *d)
+{
+    return d ? d->rank : -1;
+}
+
+int vida_dist_world(const vida_dist *d)
+{
+    return d ? d->world : -1;
+}
+
+/* Sums n floats over the ranks, in place, now. */
+static int allreduce_now(vida_dist *d, float *x, int64_t n)
+{
+    if (d->world == 1 || n == 0)
+        return VIDA_OK;
+    if (d->backend == VIDA_DIST_CALLBACK)
+        return d->fn(x, n, d->user) == 0 ? VIDA_OK
+                                          : vidai_error(VIDA_EIO, "the all-reduce callback failed");
+#ifdef VIDA_HAVE_MPI
+    for (int64_t off = 0; off < n;) {
+        int c = n - off > (1 << 30) ? 1 << 30 : (int)(n - off);
+        if (MPI_Allreduce(MPI_IN_PLACE, x + off, c, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
+            return vidai_error(VIDA_EIO, "MPI_Allreduce failed (a rank died?)");
+        off += c;
+    }
+#endif
+    return VIDA_OK;
+}
+
+int vida_dist_barrier(vida_dist *d)
+{
+    float z = 0;
+    if (!d)
+        return vidai_error(VIDA_EINVAL, "vida_dist_barrier: d is NULL");
+#ifdef VIDA_HAVE_MPI
+    if (d->backend == VIDA_DIST_MPI && d->world > 1)
+        return MPI_Barrier(MPI_COMM_WORLD) == MPI_SUCCESS
+                   ? VIDA_OK
+                   : vidai_error(VIDA_EIO, "vida_dist_barrier: MPI_Barrier failed (a rank died?)");
+#endif
+    return allreduce_now(d, &z, 1);
+}
+
+int vida_dist_all_ok(vida_dist *d, int ok, int *all_ok)
+{
+    float bad = ok ? 0.0f : 1.0f;
+    int rc;
+    if (!d || !all_ok)
+        return vidai_error(VIDA_EINVAL, "vida_dist_all_ok: %s is NULL", !d ? "d" : "all_ok");
+#ifdef VIDA_HAVE_MPI
+    if (d->backend == VIDA_DIST_MPI && d->world > 1) {
+        int mine = ok != 0, all = 0;
+        if (MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS)
+            return vidai_error(VIDA_EIO, "vida_dist_all_ok: MPI_Allreduce failed (a rank died?)");
+        *all_ok = all;
+        return VIDA_OK;
+    }
+#endif
+    rc = allreduce_now(d, &bad, 1);
+    if (rc == VIDA_OK)
+        *all_ok = bad == 0.0f;
+    return rc;
+}
+
+/* --- the model side ------------------------------------------------------------------- */
+
+void vidai_dist_model_free(struct vidai_dist_model *dm)
+{
+    if (!dm)
+        return;
+    for (int i = 0; i < dm->n_buckets; i++)
+        vidai_free(dm->b[i].buf);
+    vidai_free(dm->b);
+    vidai_free(dm->order);
+    vidai_free(dm->bucket_of);
+    vidai_free(dm->done);
+    vidai_free(dm);
+}
+
+/* Rank 0's value of every tensor (and counter) to every rank. */
+static int broadcast_model(vida_dist *d, vida_model *m)
+{
+    for (int i = 0; i < m->n_params; i++) {
+        vidai_param *p = &m->params[i];
+        float *h;
+        int rc;
+        if (p->kind == VIDAI_PARAM_COUNT) {
+            float c[2] = {(float)(p->count >> 24), (float)(p->count & 0xffffff)}; /* exact */
+            if (d->rank != 0)
+                c[0] = c[1] = 0;
+            if ((rc = allreduce_now(d, c, 2)) != VIDA_OK)
+                return rc;
+            p->count = ((int64_t)c[0] << 24) + (int64_t)c[1];
+            continue;
+        }
+        if (!(h = vidai_param_host(m, i)))
+            return VIDA_EDEVICE;
+#ifdef VIDA_HAVE_MPI
+        if (d->backend == VIDA_DIST_MPI) {
+            for (int64_t off = 0; off < p->numel;) {
+                int c = p->numel - off > (1 << 30) ? 1 << 30 : (int)(p->numel - off);
+                if (MPI_Bcast(h + off, c, MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+                    return vidai_error(VIDA_EIO, "MPI_Bcast of '%s' failed", p->name);
+                off += c;
+            }
+            vidai_param_host_wrote(m, i);
+            continue;
+        }
+#endif
+        if (d->rank != 0) /* the callback engine only sums: everyone but rank 0 adds zeros */
+            memset(h, 0, (size_t)p->numel * sizeof(float));
+        if ((rc = allreduce_now(d, h, p->numel)) != VIDA_OK)
+            return rc;
+        vidai_param_host_wrote(m, i);
+    }
+    vidai_model_weights_changed(m);
+    return VIDA_OK;
+}
+
+int vida_dist_attach(vida_dist *d, vida_model *m)
+{
+    struct vidai_dist_model *dm;
+    int rc, k = 0;
+    size_t cur = 0;
+    if (!d || !m)
+        return vidai_error(VIDA_EINVAL, "vida_dist_attach: %s is NULL", !d ? "d" : "model");
+    if (m->dist)
+        return vidai_error(VIDA_EINVAL, "vida_dist_attach: the model is attached already");
+    if (d->world > 1 && (rc = broadcast_model(d, m)) != VIDA_OK)
+        return vidai_error_prefix(rc, "vida_dist_attach: ");
+    dm = vidai_calloc(1, sizeof *dm);
+    if (!dm)
+        return VIDA_ENOMEM;
+    dm->d = d;
+    dm->order = vidai_calloc((size_t)m->n_params + 1, sizeof *dm->order);
+    dm->bucket_of = vidai_calloc((size_t)m->n_params + 1, sizeof *dm->bucket_of);
+    dm->done = vidai_calloc((size_t)m->n_params + 1, sizeof *dm->done);
+    dm->b = vidai_calloc((size_t)m->n_params + 1, sizeof *dm->b);
+    if (!dm->order || !dm->bucket_of || !dm->done || !dm->b) {
+        vidai_dist_model_free(dm);
+        return VIDA_ENOMEM;
+    }
+    for (int i = m->n_params - 1; i >= 0; i--) {
+        dm->bucket_of[i] = -1;
+        if (!m->params[i].learnable)
+            continue;
+        if (dm->n_buckets == 0 || cur >= d->bucket_bytes) { /* a new bucket */
+            dm->b[dm->n_buckets].first = k;
+            dm->n_buckets++;
+            cur = 0;
+        }
+        dm->order[k++] = i;
+        dm->bucket_of[i] = dm->n_buckets - 1;
+        dm->b[dm->n_buckets - 1].n_params++;
+        dm->b[dm->n_buckets - 1].numel += m->params[i].numel;
+        cur += (size_t)m->params[i].numel * sizeof(float);
+    }
+    dm->n_order = k;
+    for (int i = 0; i < dm->n_buckets; i++)
+        if (!(dm->b[i].buf = vidai_malloc((size_t)dm->b[i].numel * sizeof(float)))) {
+            vidai_dist_model_free(dm);
+            return VIDA_ENOMEM;
+        }
+    m->dist = dm;
+    return VIDA_OK;
+}
+
+int vidai_dist_model_world(const struct vidai_dist_model *dm)
+{
+    return dm ? dm->d->world : 1;
+}
+
+int vidai_dist_model_all_ok(struct vidai_dist_model *dm, int ok, int *all_ok)
+{
+    return vida_dist_all_ok(dm->d, ok, all_ok);
+}
+
+void vidai_dist_backward_begin(vida_model *m)
+{
+    struct vidai_dist_model *dm = m->dist;
+    memset(dm->done, 0, (size_t)m->n_params * sizeof *dm->done);
+    for (int i = 0; i < dm->n_buckets; i++)
+        dm->b[i].ready = dm->b[i].started = 0;
+}
+
+/* Packs bucket k's gradients and starts its all-reduce. */
+static int start_bucket(vida_model *m, int k)
+{
+    struct vidai_dist_model *dm = m->dist;
+    bucket *b = &dm->b[k];
+    int64_t off = 0;
+    for (int j = 0; j < b->n_params; j++) {
+        int pi = dm->order[b->first + j];
+        const float *g = vidai_grad_host(m, pi);
+        if (!g)
+            return VIDA_EDEVICE;
+        memcpy(b->buf + off, g, (size_t)m->params[pi].numel * sizeof(float));
+        off += m->params[pi].numel;
+    }
+    b->started = 1;
+#ifdef VIDA_HAVE_MPI
+    if (dm->d->backend == VIDA_DIST_MPI) {
+        if (b->numel > INT32_MAX)
+            return vidai_error(VIDA_EINVAL, "a gradient bucket of %lld floats is too large for MPI",
+                               (long long)b->numel);
+        if (MPI_Iallreduce(MPI_IN_PLACE, b->buf, (int)b->numel, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
+                           &b->req) != MPI_SUCCESS)
+            return vidai_error(VIDA_EIO, "MPI_Iallreduce failed (a rank died?)");
+        return VIDA_OK;
+    }
+#endif
+    return allreduce_now(dm->d, b->buf, b->numel);
+}
+
+/* Lets the started all-reduces progress (MPI progresses non-blocking collectives inside calls). */
+static void progress(struct vidai_dist_model *dm)
+{
+#ifdef VIDA_HAVE_MPI
+    if (dm->d->backend != VIDA_DIST_MPI)
+        return;
+    for (int i = 0; i < dm->n_buckets; i++)
+        if (dm->b[i].started && dm->b[i].req != MPI_REQUEST_NULL) {
+            int flag = 0;
+            MPI_Test(&dm->b[i].req, &flag, MPI_STATUS_IGNORE);
+        }
+#else
+    (void)dm;
+#endif
+}
+
+int vidai_dist_param_done(vida_model *m, int param)
+{
+    struct vidai_dist_model *dm = m->dist;
+    int k;
+    if (param < 0 || !m->params[param].learnable || dm->done[param])
+        return VIDA_OK;
+    dm->done[param] = 1;
+    vidai_grad_dev_wrote(m, param); /* on CUDA its gradient is final on the device now */
+    k = dm->bucket_of[param];
+    if (++dm->b[k].ready == dm->b[k].n_params && dm->d->world > 1) {
+        int rc = start_bucket(m, k);
+        if (rc != VIDA_OK)
+            return rc;
+    }
+    progress(dm);
+    return VIDA_OK;
+}
+
+int vidai_dist_backward_end(vida_model *m)
+{
+    struct vidai_dist_model *dm = m->dist;
+    const float inv = 1.0f / (float)dm->d->world;
+    int rc;
+    if (dm->d->world == 1)
+        return VIDA_OK;
+    for (int k = 0; k < dm->n_buckets; k++) { /* tensors backward did not reach: zero gradients */
+        if (!dm->b[k].started && (rc = start_bucket(m, k)) != VIDA_OK)
+            return rc;
+    }
+    for (int k = 0; k < dm->n_buckets; k++) {
+        bucket *b = &dm->b[k];
+        int64_t off = 0;
+#ifdef VIDA_HAVE_MPI
+        if (dm->d->backend == VIDA_DIST_MPI && MPI_Wait(&b->req, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+            return vidai_error(VIDA_EIO, "MPI_Wait on a gradient all-reduce failed (a rank died?)");
+#endif
+        for (int j = 0; j < b->n_params; j++) {
+            int pi = dm->order[b->first + j];
+            float *g = m->params[pi].grad;
+            for (int64_t q = 0; q < m->params[pi].numel; q++)
+                g[q] = b->buf[off + q] * inv;
+            vidai_grad_host_wrote(m, pi);
+            off += m->params[pi].numel;
+        }
+    }
+    return VIDA_OK;
+}
