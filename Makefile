@@ -46,8 +46,8 @@ endif
 # sm_90 machine code (H100/H200), sm_80 machine code, and PTX for newer chips.
 NVCC_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=sm_80 \
     -gencode arch=compute_90,code=compute_90
-CUDA_SRCS := $(if $(HAVE_CUDA),$(sort $(wildcard src/backend/cuda/*.cu)))
-CUDA_OBJS := $(CUDA_SRCS:%.cu=build/obj/%.o)
+CUDA_SRCS = $(if $(HAVE_CUDA),$(sort $(filter-out $(if $(HAVE_NCCL),,src/backend/cuda/nccl.cu),$(wildcard src/backend/cuda/*.cu))))
+CUDA_OBJS = $(CUDA_SRCS:%.cu=build/obj/%.o)
 CUDA_LIBDIR := $(CUDA_HOME)/lib64
 ifneq ($(HAVE_CUDA),)
 CUDA_LIBS := -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudnn -lcublas -lcudart_static -ldl -lrt -lstdc++
@@ -66,14 +66,19 @@ MPI_LIBS := $(shell $(MPICC) --showme:link 2>/dev/null || $(MPICC) -link-info 2>
 endif
 endif
 MPI_DEFS := $(if $(HAVE_MPI),-DVIDA_HAVE_MPI $(MPI_CFLAGS))
+# NCCL: with the CUDA backend and MPI (which starts the communicator), when nccl.h is found.
+NCCL_H := $(if $(and $(HAVE_CUDA),$(HAVE_MPI)),$(firstword $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h)))
+HAVE_NCCL := $(if $(NCCL_H),1)
+NCCL_DEFS := $(if $(HAVE_NCCL),-DVIDA_HAVE_NCCL)
+NCCL_LIBS := $(if $(HAVE_NCCL),-lnccl)
 
 OPT ?= -O3
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(WARN) -Iinclude -Isrc $(BLAS_CFLAGS) $(AV_CFLAGS) -pthread
-CFLAGS_LIB := $(BASE_CFLAGS) $(OPT) -march=x86-64-v2 -fPIC -fvisibility=hidden $(CUDA_DEFS) $(MPI_DEFS) $(CFLAGS)
+CFLAGS_LIB := $(BASE_CFLAGS) $(OPT) -march=x86-64-v2 -fPIC -fvisibility=hidden $(CUDA_DEFS) $(MPI_DEFS) $(NCCL_DEFS) $(CFLAGS)
 # CPU_LIBS: the sanitizer and fuzz builds, which leave the CUDA backend out.
 CPU_LIBS := $(BLAS_LIBS) $(AV_LIBS) -lm -pthread
-LIBS := $(CPU_LIBS) $(CUDA_LIBS) $(MPI_LIBS)
+LIBS := $(CPU_LIBS) $(CUDA_LIBS) $(NCCL_LIBS) $(MPI_LIBS)
 
 SRCS := $(sort $(wildcard src/core/*.c src/io/*.c src/backend/*.c src/backend/cpu/*.c src/nn/*.c src/video/*.c src/data/*.c src/train/*.c src/dist/*.c src/api/*.c))
 OBJS := $(SRCS:%.c=build/obj/%.o) $(CUDA_OBJS)
@@ -250,7 +255,7 @@ install: all
 	ln -sf libvidaction.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libvidaction.so
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@BLAS_LIBS@|$(BLAS_LIBS)|' -e 's|@AV_LIBS@|$(AV_LIBS)|' \
-	    -e 's|@CUDA_LIBS@|$(CUDA_LIBS) $(MPI_LIBS)|' \
+	    -e 's|@CUDA_LIBS@|$(CUDA_LIBS) $(NCCL_LIBS) $(MPI_LIBS)|' \
 	    pkgconfig/vidaction.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/vidaction.pc
 	install -m 755 bin/vidaction $(DESTDIR)$(PREFIX)/bin/
 

@@ -573,7 +573,8 @@ enum {
     VIDA_DIST_AUTO = 0,
     VIDA_DIST_NONE = 1,
     VIDA_DIST_MPI = 2,
-    VIDA_DIST_CALLBACK = 3
+    VIDA_DIST_CALLBACK = 3,
+    VIDA_DIST_NCCL = 4
 };
 
 typedef int (*vida_allreduce_fn)(float *data, int64_t n, void *user_data);

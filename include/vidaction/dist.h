@@ -11,9 +11,11 @@
  * rank skips the step together.
  *
  * Engines: MPI (the process is launched by mpirun or srun; Open MPI or MPICH,
- * detected at build time; CPU buffers), or the caller's own all-reduce
+ * detected at build time; host buffers: a GPU model's gradients are copied to
+ * the host), NCCL for GPU models (device buffers; the communicator made from
+ * an id rank 0 broadcasts over MPI), or the caller's own all-reduce
  * (VIDA_DIST_CALLBACK, for hosts that bring their engine). vida_features()
- * has VIDA_FEATURE_MPI when MPI is compiled in.
+ * has VIDA_FEATURE_MPI / VIDA_FEATURE_NCCL for what is compiled in.
  */
 #ifndef VIDACTION_DIST_H
 #define VIDACTION_DIST_H
@@ -31,7 +33,9 @@ enum {
     VIDA_DIST_AUTO = 0,    /* MPI when compiled in and launched by an MPI launcher, else NONE */
     VIDA_DIST_NONE = 1,    /* one process: rank 0 of 1, attach and barrier do nothing */
     VIDA_DIST_MPI = 2,     /* MPI_COMM_WORLD (MPI is initialised here unless it already is) */
-    VIDA_DIST_CALLBACK = 3 /* the caller's all-reduce, rank and world */
+    VIDA_DIST_CALLBACK = 3, /* the caller's all-reduce, rank and world */
+    VIDA_DIST_NCCL = 4      /* MPI for the process group, NCCL for the gradients of models on
+                               CUDA contexts (device buffers, the context's stream) */
 };
 
 /*

@@ -22,6 +22,12 @@ const char *vida_features_string(void)
 #else
              ""
 #endif
+#ifdef VIDA_HAVE_MPI
+             " mpi"
+#endif
+#ifdef VIDA_HAVE_NCCL
+             " nccl"
+#endif
     );
     return buf;
 }

@@ -27,5 +27,8 @@ unsigned vida_features(void)
 #ifdef VIDA_HAVE_MPI
            | VIDA_FEATURE_MPI
 #endif
+#ifdef VIDA_HAVE_NCCL
+           | VIDA_FEATURE_NCCL
+#endif
         ;
 }

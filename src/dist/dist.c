@@ -8,7 +8,11 @@
  * buckets' requests are tested between ops so they progress while backward
  * goes on). At the end of backward every request is waited for and the sums,
  * divided by the world size, go back into the gradients (host copies; on
- * CUDA the device copies are refreshed from them).
+ * CUDA the device copies are refreshed from them). With NCCL the buckets
+ * live on the device, are packed and reduced on the context's stream
+ * (ncclAllReduce queued as each bucket is finished, so it runs while the
+ * backward kernels that follow wait behind it on the same stream -- no
+ * second stream yet) and unpacked there.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +22,10 @@
 #endif
 
 #include "core/core.h"
+#include "backend/backend.h"
+#ifdef VIDA_HAVE_NCCL
+#include "backend/cuda/cuda.h"
+#endif
 #include "dist/dist.h"
 #include "nn/nn.h"
 #include "vidaction/dist.h"
@@ -43,6 +51,10 @@ typedef struct bucket {
 
 struct vidai_dist_model {
     vida_dist *d;
+    vida_context *ctx; /* NCCL: the model's CUDA context */
+#ifdef VIDA_HAVE_NCCL
+    vidai_nccl *nccl;
+#endif
     int n_order;
     int *order;     /* learnable param indices, reverse order */
     int *bucket_of; /* per param index: its bucket, -1 if none */
@@ -86,7 +98,7 @@ int vida_dist_create(vida_dist **out, const vida_dist_params *params)
                                "wants %zu (call vida_dist_params_init)", params->size, sizeof p);
         p = *params;
     }
-    if (p.backend < VIDA_DIST_AUTO || p.backend > VIDA_DIST_CALLBACK)
+    if (p.backend < VIDA_DIST_AUTO || p.backend > VIDA_DIST_NCCL)
         return vidai_error(VIDA_EINVAL, "vida_dist_create: unknown backend %d", p.backend);
     if (p.bucket_bytes < 4096 || p.bucket_bytes > ((size_t)1 << 32))
         return vidai_error(VIDA_EINVAL, "vida_dist_create: bucket_bytes %zu outside [4096, 4 GiB]",
@@ -108,6 +120,11 @@ int vida_dist_create(vida_dist **out, const vida_dist_params *params)
         return vidai_error(VIDA_EUNSUPPORTED, "vida_dist_create: MPI asked for, but this build has "
                            "no MPI (vida_features() lacks VIDA_FEATURE_MPI)");
 #endif
+#ifndef VIDA_HAVE_NCCL
+    if (p.backend == VIDA_DIST_NCCL)
+        return vidai_error(VIDA_EUNSUPPORTED, "vida_dist_create: NCCL asked for, but this build has "
+                           "no NCCL (vida_features() lacks VIDA_FEATURE_NCCL)");
+#endif
     d = vidai_calloc(1, sizeof *d);
     if (!d)
         return VIDA_ENOMEM;
@@ -122,7 +139,7 @@ int vida_dist_create(vida_dist **out, const vida_dist_params *params)
         d->user = p.user_data;
     }
 #ifdef VIDA_HAVE_MPI
-    if (p.backend == VIDA_DIST_MPI) {
+    if (p.backend == VIDA_DIST_MPI || p.backend == VIDA_DIST_NCCL) {
         int inited = 0, provided = 0;
         MPI_Initialized(&inited);
         if (!inited) {
@@ -191,7 +208,7 @@ int vida_dist_barrier(vida_dist *d)
     if (!d)
         return vidai_error(VIDA_EINVAL, "vida_dist_barrier: d is NULL");
 #ifdef VIDA_HAVE_MPI
-    if (d->backend == VIDA_DIST_MPI && d->world > 1)
+    if (d->backend != VIDA_DIST_CALLBACK && d->world > 1)
         return MPI_Barrier(MPI_COMM_WORLD) == MPI_SUCCESS
                    ? VIDA_OK
                    : vidai_error(VIDA_EIO, "vida_dist_barrier: MPI_Barrier failed (a rank died?)");
@@ -206,7 +223,7 @@ int vida_dist_all_ok(vida_dist *d, int ok, int *all_ok)
     if (!d || !all_ok)
         return vidai_error(VIDA_EINVAL, "vida_dist_all_ok: %s is NULL", !d ? "d" : "all_ok");
 #ifdef VIDA_HAVE_MPI
-    if (d->backend == VIDA_DIST_MPI && d->world > 1) {
+    if (d->backend != VIDA_DIST_CALLBACK && d->world > 1) {
         int mine = ok != 0, all = 0;
         if (MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS)
             return vidai_error(VIDA_EIO, "vida_dist_all_ok: MPI_Allreduce failed (a rank died?)");
@@ -226,8 +243,15 @@ void vidai_dist_model_free(struct vidai_dist_model *dm)
 {
     if (!dm)
         return;
-    for (int i = 0; i < dm->n_buckets; i++)
-        vidai_free(dm->b[i].buf);
+    for (int i = 0; i < dm->n_buckets; i++) {
+        if (dm->ctx)
+            vidai_be_free(dm->ctx, dm->b[i].buf);
+        else
+            vidai_free(dm->b[i].buf);
+    }
+#ifdef VIDA_HAVE_NCCL
+    vidai_nccl_free(dm->nccl);
+#endif
     vidai_free(dm->b);
     vidai_free(dm->order);
     vidai_free(dm->bucket_of);
@@ -254,7 +278,7 @@ static int broadcast_model(vida_dist *d, vida_model *m)
         if (!(h = vidai_param_host(m, i)))
             return VIDA_EDEVICE;
 #ifdef VIDA_HAVE_MPI
-        if (d->backend == VIDA_DIST_MPI) {
+        if (d->backend != VIDA_DIST_CALLBACK) {
             for (int64_t off = 0; off < p->numel;) {
                 int c = p->numel - off > (1 << 30) ? 1 << 30 : (int)(p->numel - off);
                 if (MPI_Bcast(h + off, c, MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
@@ -314,11 +338,37 @@ int vida_dist_attach(vida_dist *d, vida_model *m)
         cur += (size_t)m->params[i].numel * sizeof(float);
     }
     dm->n_order = k;
-    for (int i = 0; i < dm->n_buckets; i++)
-        if (!(dm->b[i].buf = vidai_malloc((size_t)dm->b[i].numel * sizeof(float)))) {
+    if (d->backend == VIDA_DIST_NCCL) {
+#ifdef VIDA_HAVE_NCCL
+        unsigned char id[512];
+        if (!vidai_be_is_cuda(m->ctx)) {
+            vidai_dist_model_free(dm);
+            return vidai_error(VIDA_EINVAL, "vida_dist_attach: NCCL needs a model on a CUDA context "
+                               "(this one runs on the CPU: use VIDA_DIST_MPI)");
+        }
+        dm->ctx = m->ctx;
+        if (d->rank == 0 && (rc = vidai_nccl_unique_id(id, sizeof id)) != VIDA_OK) {
+            vidai_dist_model_free(dm);
+            return vidai_error_prefix(rc, "vida_dist_attach: ");
+        }
+        if (MPI_Bcast(id, (int)vidai_nccl_id_size(), MPI_BYTE, 0, MPI_COMM_WORLD) != MPI_SUCCESS) {
+            vidai_dist_model_free(dm);
+            return vidai_error(VIDA_EIO, "vida_dist_attach: MPI_Bcast of the NCCL id failed");
+        }
+        if ((rc = vidai_nccl_create(&dm->nccl, m->ctx->cuda, d->world, d->rank, id)) != VIDA_OK) {
+            vidai_dist_model_free(dm);
+            return vidai_error_prefix(rc, "vida_dist_attach: ");
+        }
+#endif
+    }
+    for (int i = 0; i < dm->n_buckets; i++) {
+        size_t bytes = (size_t)dm->b[i].numel * sizeof(float);
+        dm->b[i].buf = dm->ctx ? vidai_be_alloc(dm->ctx, bytes) : vidai_malloc(bytes);
+        if (!dm->b[i].buf) {
             vidai_dist_model_free(dm);
             return VIDA_ENOMEM;
         }
+    }
     m->dist = dm;
     return VIDA_OK;
 }
@@ -347,6 +397,23 @@ static int start_bucket(vida_model *m, int k)
     struct vidai_dist_model *dm = m->dist;
     bucket *b = &dm->b[k];
     int64_t off = 0;
+#ifdef VIDA_HAVE_NCCL
+    if (dm->nccl) { /* device to device, then NCCL, all on the context's stream */
+        int rc;
+        for (int j = 0; j < b->n_params; j++) {
+            int pi = dm->order[b->first + j];
+            const float *g = vidai_grad_dev(m, pi);
+            if (!g)
+                return VIDA_EDEVICE;
+            if ((rc = vidai_be_copy(m->ctx, b->buf + off, g,
+                                    (size_t)m->params[pi].numel * sizeof(float))) != VIDA_OK)
+                return rc;
+            off += m->params[pi].numel;
+        }
+        b->started = 1;
+        return vidai_nccl_allreduce_sum(dm->nccl, m->ctx->cuda, b->buf, b->numel);
+    }
+#endif
     for (int j = 0; j < b->n_params; j++) {
         int pi = dm->order[b->first + j];
         const float *g = vidai_grad_host(m, pi);
@@ -357,7 +424,7 @@ static int start_bucket(vida_model *m, int k)
     }
     b->started = 1;
 #ifdef VIDA_HAVE_MPI
-    if (dm->d->backend == VIDA_DIST_MPI) {
+    if (dm->d->backend != VIDA_DIST_CALLBACK) {
         if (b->numel > INT32_MAX)
             return vidai_error(VIDA_EINVAL, "a gradient bucket of %lld floats is too large for MPI",
                                (long long)b->numel);
@@ -374,7 +441,7 @@ static int start_bucket(vida_model *m, int k)
 static void progress(struct vidai_dist_model *dm)
 {
 #ifdef VIDA_HAVE_MPI
-    if (dm->d->backend != VIDA_DIST_MPI)
+    if (dm->d->backend == VIDA_DIST_CALLBACK || dm->ctx)
         return;
     for (int i = 0; i < dm->n_buckets; i++)
         if (dm->b[i].started && dm->b[i].req != MPI_REQUEST_NULL) {
@@ -418,8 +485,21 @@ int vidai_dist_backward_end(vida_model *m)
     for (int k = 0; k < dm->n_buckets; k++) {
         bucket *b = &dm->b[k];
         int64_t off = 0;
+#ifdef VIDA_HAVE_NCCL
+        if (dm->nccl) { /* averaged back into the device gradients, on the stream */
+            for (int j = 0; j < b->n_params; j++) {
+                int pi = dm->order[b->first + j];
+                if ((rc = vidai_cuda_scale(m->ctx->cuda, m->params[pi].numel, inv, b->buf + off,
+                                           m->params[pi].dgrad)) != VIDA_OK)
+                    return rc;
+                vidai_grad_dev_wrote(m, pi);
+                off += m->params[pi].numel;
+            }
+            continue;
+        }
+#endif
 #ifdef VIDA_HAVE_MPI
-        if (dm->d->backend == VIDA_DIST_MPI && MPI_Wait(&b->req, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+        if (dm->d->backend != VIDA_DIST_CALLBACK && MPI_Wait(&b->req, MPI_STATUS_IGNORE) != MPI_SUCCESS)
             return vidai_error(VIDA_EIO, "MPI_Wait on a gradient all-reduce failed (a rank died?)");
 #endif
         for (int j = 0; j < b->n_params; j++) {

@@ -139,6 +139,18 @@ int vidai_cuda_bf16_to_f32(vidai_cuda *c, int64_t n, const uint16_t *x, float *y
 int vidai_cuda_f32_to_f16(vidai_cuda *c, int64_t n, const float *x, uint16_t *y);
 int vidai_cuda_f16_to_f32(vidai_cuda *c, int64_t n, const uint16_t *x, float *y);
 
+/* y = alpha * x (y may equal x). */
+int vidai_cuda_scale(vidai_cuda *c, int64_t n, float alpha, const float *x, float *y);
+
+/* NCCL (builds with VIDA_HAVE_NCCL): see nccl.cu. */
+typedef struct vidai_nccl vidai_nccl;
+size_t vidai_nccl_id_size(void);
+int vidai_nccl_unique_id(void *id, size_t size);
+int vidai_nccl_create(vidai_nccl **out, vidai_cuda *c, int world, int rank, const void *id);
+void vidai_nccl_free(vidai_nccl *n);
+/* Sums x[0..count) over the ranks in place, queued on c's stream. */
+int vidai_nccl_allreduce_sum(vidai_nccl *n, vidai_cuda *c, float *x, int64_t count);
+
 #ifdef __cplusplus
 }
 #endif

@@ -808,6 +808,19 @@ extern "C" int vidai_cuda_sigmoid_bce(vidai_cuda *c, int n, int k, const float *
     return loss_run(c, n, k, 2, logits, NULL, target, loss, dlogits);
 }
 
+__global__ void k_scale(int64_t n, float alpha, const float *x, float *y)
+{
+    GRID_STRIDE(i, n) { y[i] = alpha * x[i]; }
+}
+
+extern "C" int vidai_cuda_scale(vidai_cuda *c, int64_t n, float alpha, const float *x, float *y)
+{
+    if (n <= 0)
+        return VIDA_OK;
+    k_scale<<<vidai_blocks(n, EW), EW, 0, c->stream>>>(n, alpha, x, y);
+    return vidai_cuda_launched("scale");
+}
+
 /* --- optimizer ------------------------------------------------------------------------------- */
 
 __global__ void k_sgd(int64_t n, float *w, const float *__restrict__ g, float *buf, float lr,

@@ -1,0 +1,70 @@
+/*
+ * NCCL for data-parallel training (src/dist): a communicator per attached
+ * model on its context's device, made from a unique id that rank 0 creates
+ * and MPI broadcasts; all-reduces of device buffers on the context's stream.
+ * Built only with VIDA_HAVE_NCCL.
+ */
+#include <nccl.h>
+
+#include "backend/cuda/internal.cuh"
+
+struct vidai_nccl {
+    ncclComm_t comm;
+};
+
+static int nccl_fail(ncclResult_t r, const char *what)
+{
+    return vidai_error(r == ncclSystemError || r == ncclRemoteError ? VIDA_EIO : VIDA_EDEVICE,
+                       "NCCL: %s: %s", what, ncclGetErrorString(r));
+}
+
+extern "C" int vidai_nccl_unique_id(void *id, size_t size)
+{
+    ncclUniqueId u;
+    ncclResult_t r;
+    if (size < sizeof u)
+        return vidai_error(VIDA_EINVAL, "NCCL: id buffer of %zu bytes, wants %zu", size, sizeof u);
+    r = ncclGetUniqueId(&u);
+    if (r != ncclSuccess)
+        return nccl_fail(r, "ncclGetUniqueId");
+    memcpy(id, &u, sizeof u);
+    return VIDA_OK;
+}
+
+extern "C" size_t vidai_nccl_id_size(void)
+{
+    return sizeof(ncclUniqueId);
+}
+
+extern "C" int vidai_nccl_create(vidai_nccl **out, vidai_cuda *c, int world, int rank,
+                                 const void *id)
+{
+    ncclUniqueId u;
+    ncclResult_t r;
+    vidai_nccl *n = (vidai_nccl *)vidai_calloc(1, sizeof *n);
+    if (!n)
+        return VIDA_ENOMEM;
+    memcpy(&u, id, sizeof u);
+    cudaSetDevice(c->device);
+    r = ncclCommInitRank(&n->comm, world, u, rank);
+    if (r != ncclSuccess) {
+        vidai_free(n);
+        return nccl_fail(r, "ncclCommInitRank");
+    }
+    *out = n;
+    return VIDA_OK;
+}
+
+extern "C" void vidai_nccl_free(vidai_nccl *n)
+{
+    if (!n)
+        return;
+    ncclCommDestroy(n->comm);
+    vidai_free(n);
+}
+
+extern "C" int vidai_nccl_allreduce_sum(vidai_nccl *n, vidai_cuda *c, float *x, int64_t count)
+{
+    ncclResult_t r = ncclAllReduce(x, x, (size_t)count, ncclFloat, ncclSum, n->comm, c->stream);
+    return r == ncclSuccess ? VIDA_OK : nccl_fail(r, "ncclAllReduce");
+}
