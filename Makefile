@@ -94,7 +94,7 @@ TEST_SRCS := $(sort $(wildcard test/unit/test_*.c))
 GPU_TEST_BINS := $(if $(HAVE_CUDA),build/test/test_cuda_ops build/test/test_cuda_model)
 TEST_BINS := $(TEST_SRCS:test/unit/%.c=build/test/%) $(GPU_TEST_BINS)
 ASAN_TESTS := test_core test_backend test_safetensors test_modelfile test_model test_video test_sampler \
-    test_dataset test_loader test_optimizer test_eval test_checkpoint test_train
+    test_dataset test_loader test_optimizer test_eval test_checkpoint test_train test_dist
 ASAN_TEST_BINS := $(ASAN_TESTS:%=build/asan-test/%)
 
 .PHONY: all check check-unit check-golden check-asan check-abi demo install uninstall deps \

@@ -73,6 +73,7 @@ void vida_dist_params_init(vida_dist_params *p)
     p->bucket_bytes = (size_t)25 << 20;
 }
 
+#ifdef VIDA_HAVE_MPI
 /* Launched by an MPI launcher (Open MPI, MPICH/Hydra, PMIx, Slurm)? */
 static int launched_by_mpi(void)
 {
@@ -83,6 +84,7 @@ static int launched_by_mpi(void)
             return 1;
     return 0;
 }
+#endif
 
 int vida_dist_create(vida_dist **out, const vida_dist_params *params)
 {
