@@ -8,6 +8,7 @@
 #   make bench           CPU benchmark against PyTorch (not a test)
 #   make bench-decode    decode + clip sampling benchmark against PyAV (not a test)
 #   make bench-loader    loader throughput (clips/s) against a PyTorch DataLoader (not a test)
+#   make bench-dist      data-parallel training step, 2 MPI ranks against 1 (not a test)
 #   make fuzz            libFuzzer targets with ASan + UBSan, FUZZ_SECONDS each (default 60)
 #   make check-gpu       builds and runs the GPU tests (test/gpu/run.sh; needs an NVIDIA GPU)
 #
@@ -98,7 +99,7 @@ ASAN_TESTS := test_core test_backend test_safetensors test_modelfile test_model 
 ASAN_TEST_BINS := $(ASAN_TESTS:%=build/asan-test/%)
 
 .PHONY: all check check-unit check-golden check-asan check-abi demo install uninstall deps \
-        deps-check clean bench bench-decode bench-loader fixtures test-videos fuzz check-gpu lua-cdef check-lua-cdef abi-baseline
+        deps-check clean bench bench-decode bench-loader bench-dist fixtures test-videos fuzz check-gpu lua-cdef check-lua-cdef abi-baseline
 
 # Keep the ASan objects between builds (they are intermediates of the test binaries).
 .SECONDARY:
@@ -241,6 +242,10 @@ bench-decode: all build/bench/bench_decode build/tools/vt_frames
 
 bench-loader: all build/bench/bench_loader
 	sh test/bench/bench_loader.sh
+
+# 2 ranks x 1 thread against 1 rank x 2 threads on the CPU (Open MPI); not a test.
+bench-dist: all build/bench/bench_dist
+	sh test/bench/bench_dist.sh
 
 demo: deps-check all
 	@sh examples/demo.sh

@@ -14,6 +14,7 @@
  *                  [--min-count N] [--resample R] [--draws N] [--seed S] [--max-videos N]
  *                  [--max-minutes M] [--clips-per-video K] [--prefer P] [--json]
  *   vidaction train --manifest FILE --out DIR (--steps N | --epochs E) [options]
+ *                   [--dist mpi|nccl|none] [--base-batch B] [--frozen-bn]
  *   vidaction eval MODEL --manifest FILE [--root DIR] [--clips K] [--crops 1|3] [--json]
  *   vidaction features MODEL VIDEO... -o OUT.safetensors [--clips K]
  *   vidaction classify MODEL VIDEO... [--clips K] [--top K] [--timeline SECONDS] [--json]
@@ -37,8 +38,11 @@
 #include <unistd.h>
 
 #include <vidaction.h>
+#include <vidaction/dist.h>
 
+/* "vidaction", or "vidaction[R]" on rank R of a data-parallel run of several ranks */
 static const char *prog = "vidaction";
+static char prog_rank[32];
 
 static int fail(const char *what)
 {
@@ -96,7 +100,13 @@ static void usage(FILE *f)
             "      --seed S, --checkpoint-every N (DIR/checkpoint.safetensors),\n"
             "      --resume CHECKPOINT (continues exactly), --init MODEL (start from its weights;\n"
             "      a new classifier when the classes differ), --freeze backbone (with --init:\n"
-            "      fc-only, BN on running statistics)\n"
+            "      fc-only, BN on running statistics), --frozen-bn (BN on its running\n"
+            "      statistics, which stay; every other tensor learns)\n"
+            "      --dist mpi|nccl|none (none): data-parallel over the ranks of mpirun -np N\n"
+            "      (each rank reads 1/N of every epoch, --batch B per rank, gradients averaged\n"
+            "      by MPI on the host, or by NCCL on the GPUs; one GPU per rank of a machine;\n"
+            "      rank 0 prints and writes), --base-batch B0: --lr is the rate of a total\n"
+            "      batch of B0 and is scaled to B x N (linear scaling; docs/distributed.md)\n"
             "  eval MODEL --manifest FILE [--root DIR] [--clips K] [--crops 1|3] [--threads T]\n"
             "      [--json]\n"
             "      K uniform clips (10) x crops per video, mean softmax: clip@1/5, video@1/5,\n"
@@ -160,6 +170,7 @@ static int pick(const char *v, const char *const *names)
 /* --device (any command): auto (the GPU when there is one, or what VIDA_DEVICE says), cpu, cuda,
    cuda:N; --precision fp32|bf16|fp16. */
 static int g_backend = VIDA_BACKEND_AUTO, g_device = 0, g_precision = VIDA_PRECISION_FP32;
+static int g_device_given; /* --device cuda:N named the GPU */
 
 static int parse_device(const char *v)
 {
@@ -177,6 +188,7 @@ static int parse_device(const char *v)
         return -1;
     g_backend = VIDA_BACKEND_CUDA;
     g_device = (int)n;
+    g_device_given = 1;
     return 0;
 }
 
@@ -1121,6 +1133,47 @@ static double wall_seconds(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/*
+ * Rank 0 writes the checkpoint (o and l given) or the model file at path, once every rank has
+ * finished the step (a barrier), and all ranks learn whether it worked. Returns 0, or 1 after
+ * printing the error (*agreed set when every rank knows it).
+ */
+static int rank0_writes(vida_dist *dist, int rank, const char *what, const char *path,
+                        vida_model *m, vida_optimizer *o, vida_loader *l, int *agreed)
+{
+    int ok = 1, all = 1;
+    if (dist && vida_dist_barrier(dist) != VIDA_OK) {
+        fail("cannot reach the other ranks");
+        return 1;
+    }
+    if (rank == 0) {
+        if (o) {
+            vida_loader_state st;
+            st.size = sizeof st;
+            ok = vida_loader_get_state(l, &st) == VIDA_OK &&
+                 vida_checkpoint_save(path, m, o, &st) == VIDA_OK;
+        } else {
+            ok = vida_model_save(m, path) == VIDA_OK;
+        }
+        if (!ok)
+            fprintf(stderr, "%s: error: cannot write %s %s: %s\n", prog, what, path,
+                    vida_last_error());
+    }
+    if (dist) {
+        if (vida_dist_all_ok(dist, ok, &all) != VIDA_OK) {
+            fail("cannot reach the other ranks");
+            return 1;
+        }
+        if (!all) {
+            if (rank != 0)
+                fprintf(stderr, "%s: error: rank 0 could not write %s; stopping\n", prog, what);
+            *agreed = 1;
+            return 1;
+        }
+    }
+    return ok ? 0 : 1;
+}
+
 static int cmd_train(int argc, char **argv)
 {
     const char *manifest = NULL, *root = NULL, *taxonomy = NULL, *out = NULL, *init = NULL;
@@ -1137,10 +1190,15 @@ static int cmd_train(int argc, char **argv)
     vida_loader *l = NULL;
     vida_model *m = NULL;
     vida_optimizer *o = NULL;
+    vida_dist *dist = NULL;
     char path[4096], ckpt[4096];
     long steps = 0, epochs = 0, every = 0, threads = 1, seed = 0, clip_len = 8, stride = 2;
-    long short_side = 128, crop = 112, batch = 8, classes = 0;
-    int rc = 1, i, freeze = 0;
+    long short_side = 128, crop = 112, batch = 8, classes = 0, base_batch = 0;
+    int rc = 1, i, freeze = 0, frozen_bn = 0, dist_backend = 0, rank = 0, world = 1;
+    /* agreed: every rank knows the run stops (vida_dist_all_ok said so), so all of them can
+       leave MPI together; a failure on one rank alone ends its process without MPI_Finalize
+       (which would wait for the others), and mpirun then ends the job */
+    int agreed = 0;
     vida_dataset_params_init(&dp);
     vida_model_params_init(&mp);
     vida_optimizer_params_init(&op);
@@ -1155,6 +1213,10 @@ static int cmd_train(int argc, char **argv)
         }
         if (!strcmp(a, "--nesterov")) {
             op.nesterov = 1;
+            continue;
+        }
+        if (!strcmp(a, "--frozen-bn")) {
+            frozen_bn = 1;
             continue;
         }
         v = arg_value(argc, argv, &i);
@@ -1172,7 +1234,12 @@ static int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--out")) out = v;
         else if (!strcmp(a, "--init")) init = v;
         else if (!strcmp(a, "--resume")) resume = v;
-        else if (!strcmp(a, "--label-space")) {
+        else if (!strcmp(a, "--dist")) {
+            if (!strcmp(v, "mpi")) dist_backend = VIDA_DIST_MPI;
+            else if (!strcmp(v, "nccl")) dist_backend = VIDA_DIST_NCCL;
+            else if (!strcmp(v, "none")) dist_backend = 0;
+            else return usage_error("bad --dist (mpi, nccl, none):", v);
+        } else if (!strcmp(a, "--label-space")) {
             if ((dp.label_space = pick(v, LABEL_SPACES)) < 0)
                 return usage_error("bad --label-space (target, verb, noun, verb+noun):", v);
         } else if (!strcmp(a, "--resample")) {
@@ -1188,7 +1255,8 @@ static int cmd_train(int argc, char **argv)
                    !strcmp(a, "--checkpoint-every") || !strcmp(a, "--threads") ||
                    !strcmp(a, "--seed") || !strcmp(a, "--clip-len") || !strcmp(a, "--stride") ||
                    !strcmp(a, "--short-side") || !strcmp(a, "--crop") || !strcmp(a, "--batch") ||
-                   !strcmp(a, "--warmup") || !strcmp(a, "--min-count") || !strcmp(a, "--classes")) {
+                   !strcmp(a, "--warmup") || !strcmp(a, "--min-count") || !strcmp(a, "--classes") ||
+                   !strcmp(a, "--base-batch")) {
             if (parse_long(v, !strcmp(a, "--seed") || !strcmp(a, "--warmup") ? 0 : 1, 0x7fffffffL, &lv))
                 return usage_error("bad value for", a);
             if (!strcmp(a, "--depth")) mp.depth = (int)lv;
@@ -1204,6 +1272,7 @@ static int cmd_train(int argc, char **argv)
             else if (!strcmp(a, "--batch")) batch = lv;
             else if (!strcmp(a, "--warmup")) op.warmup_steps = lv;
             else if (!strcmp(a, "--classes")) classes = lv;
+            else if (!strcmp(a, "--base-batch")) base_batch = lv;
             else dp.min_count = (int)lv;
         } else if (!strcmp(a, "--lr") || !strcmp(a, "--momentum") || !strcmp(a, "--weight-decay") ||
                    !strcmp(a, "--width")) {
@@ -1222,24 +1291,58 @@ static int cmd_train(int argc, char **argv)
                            NULL);
     if (freeze && !init)
         return usage_error("--freeze backbone needs --init MODEL", NULL);
+    if (freeze && dist_backend)
+        return usage_error("--freeze backbone is not data-parallel (fc-only training averages no "
+                           "gradients over ranks): leave out --dist", NULL);
+    if (freeze && frozen_bn)
+        return usage_error("--frozen-bn with --freeze backbone: fc-only training keeps BN frozen "
+                           "already", NULL);
+    if (dist_backend) {
+        /* before the context: MPI starts before any thread of ours */
+        vida_dist_params dsp;
+        vida_dist_params_init(&dsp);
+        dsp.backend = dist_backend;
+        if (vida_dist_create(&dist, &dsp) != VIDA_OK)
+            return fail(dist_backend == VIDA_DIST_NCCL ? "cannot start --dist nccl"
+                                                       : "cannot start --dist mpi");
+        rank = vida_dist_rank(dist);
+        world = vida_dist_world(dist);
+        if (world > 1) {
+            snprintf(prog_rank, sizeof prog_rank, "vidaction[%d]", rank);
+            prog = prog_rank;
+        }
+        if (g_backend != VIDA_BACKEND_CPU && !g_device_given && vida_device_count() > 1) {
+            /* one GPU per rank of a machine, by the launcher's local rank */
+            static const char *const vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID",
+                                               "SLURM_LOCALID", NULL};
+            for (const char *const *k = vars; *k; k++)
+                if (getenv(*k)) {
+                    g_device = atoi(getenv(*k)) % vida_device_count();
+                    break;
+                }
+        }
+    }
     if (mkdir(out, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "%s: error: cannot create %s: %s\n", prog, out, strerror(errno));
-        return 1;
+        goto done;
     }
     snprintf(path, sizeof path, "%s/model.safetensors", out);
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", out);
     vida_context_params_init(&cp);
     cp.n_threads = (int)threads;
     cp.seed = (uint64_t)seed;
-    if (context_create(&ctx, &cp) != VIDA_OK)
-        return fail("cannot create the context");
+    if (context_create(&ctx, &cp) != VIDA_OK) {
+        fail("cannot create the context");
+        goto done;
+    }
     dp.root = root;
     dp.taxonomy = taxonomy;
     if (vida_dataset_open(&ds, NULL, manifest, &dp) != VIDA_OK) {
         fail("cannot open the dataset");
         goto done;
     }
-    print_problems(ds);
+    if (rank == 0)
+        print_problems(ds);
     mp.num_classes = (int)vida_dataset_n_classes(ds);
     if (mp.num_classes < 2) {
         fprintf(stderr, "%s: error: the label space of %s has %d class; training needs two or more\n",
@@ -1304,9 +1407,10 @@ static int cmd_train(int argc, char **argv)
             for (const char *const *k = (const char *const[]){"mean", "std", "source", NULL}; *k; k++)
                 if (vida_model_get_meta(src, *k))
                     vida_model_set_meta(m, *k, vida_model_get_meta(src, *k));
-            printf("init from %s: trunk copied, new classifier for %d classes (was %d%s)\n", init,
-                   mp.num_classes, vida_model_num_classes(src),
-                   vida_model_num_classes(src) == mp.num_classes ? ", with other names" : "");
+            if (rank == 0)
+                printf("init from %s: trunk copied, new classifier for %d classes (was %d%s)\n", init,
+                       mp.num_classes, vida_model_num_classes(src),
+                       vida_model_num_classes(src) == mp.num_classes ? ", with other names" : "");
             vida_model_free(src);
         }
     } else if (vida_model_create(&m, ctx, &mp) != VIDA_OK) {
@@ -1355,14 +1459,22 @@ static int cmd_train(int argc, char **argv)
     lp.batch = (int)batch;
     lp.threads = (int)threads;
     lp.seed = (uint64_t)seed;
+    lp.rank = rank;
+    lp.world = world;
     if (epochs) {
-        /* the loader ends after `epochs` epochs; steps only sizes the schedule */
-        int64_t per_epoch = vida_dataset_epoch_size(ds) / lp.batch +
-                            (vida_dataset_epoch_size(ds) % lp.batch != 0);
+        /* the loader ends after `epochs` epochs; steps only sizes the schedule. Each rank reads
+           floor(epoch_size / world) samples of an epoch. */
+        int64_t mine = vida_dataset_epoch_size(ds) / world;
+        int64_t per_epoch = mine / lp.batch + (mine % lp.batch != 0);
         steps = (long)(per_epoch * epochs);
         lp.epochs = epochs;
     }
     op.total_steps = steps;
+    if (base_batch) {
+        /* linear scaling (Goyal et al. 2017): --lr is the rate of a total batch of base_batch */
+        op.batch = (int)(batch * world);
+        op.base_batch = (int)base_batch;
+    }
     if (op.schedule == VIDA_SCHEDULE_STEP && steps >= 3) {
         /* x0.1 at 1/3 and 2/3 of the run */
         op.n_milestones = 2;
@@ -1377,40 +1489,99 @@ static int cmd_train(int argc, char **argv)
         goto done;
     }
     if (resume) {
+        /* every rank loads the same checkpoint (rank 0's loader state: the epoch and batch
+           number are those of every rank, which reads its own shard from there on) */
         vida_loader_state st;
         st.size = sizeof st;
-        if (vida_checkpoint_load(resume, m, o, &st) != VIDA_OK || vida_loader_set_state(l, &st) != VIDA_OK) {
+        if (vida_checkpoint_load(resume, m, o, &st) != VIDA_OK) {
             fail("cannot resume");
             goto done;
         }
-        printf("resumed from %s at step %lld (epoch %lld, batch %lld)\n", resume,
-               (long long)vida_optimizer_step_count(o), (long long)st.epoch, (long long)st.number);
+        if (st.world == world)
+            st.rank = rank;
+        if (vida_loader_set_state(l, &st) != VIDA_OK) {
+            fail("cannot resume (a checkpoint continues with as many ranks as wrote it)");
+            goto done;
+        }
+        if (rank == 0)
+            printf("resumed from %s at step %lld (epoch %lld, batch %lld)\n", resume,
+                   (long long)vida_optimizer_step_count(o), (long long)st.epoch,
+                   (long long)st.number);
     }
-    int tty = isatty(1);
+    if (frozen_bn && vida_model_set_mode(m, VIDA_MODE_TRAIN_FROZEN_BN) != VIDA_OK) {
+        fail("cannot freeze BN");
+        goto done;
+    }
+    if (dist) {
+        /* rank 0's weights and BN statistics to every rank; gradients averaged from now on */
+        if (vida_dist_attach(dist, m) != VIDA_OK) {
+            fail("cannot attach the model to the ranks");
+            goto done;
+        }
+        if (rank == 0 && world > 1)
+            printf("data-parallel: %d ranks x batch %ld = %ld clips per step, lr %.6g%s\n", world,
+                   batch, batch * world, vida_optimizer_lr(o, -1),
+                   base_batch ? " (linear scaling from --base-batch)" : "");
+    }
+    /* a progress bar on a terminal; not under mpirun, which gives the ranks a terminal of its
+       own whatever its output is */
+    int tty = isatty(1) && !dist;
     double t_start = wall_seconds();
     int64_t first_step = vida_optimizer_step_count(o), clips_done = 0;
     while (vida_optimizer_step_count(o) < steps) {
         vida_batch b;
         vida_optimizer_stats ost;
         float loss = 0;
-        int r;
+        int r, got;
         b.size = sizeof b;
-        if (vida_loader_next(l, &b) != VIDA_OK) {
+        r = vida_loader_next(l, &b);
+        if (r != VIDA_OK)
             fail("the loader stopped");
-            goto done;
+        /* 0: a batch to learn from, 1: every sample of it failed, 2: the end, 3: an error */
+        got = r != VIDA_OK ? 3 : b.end ? 2 : b.n == 0 ? 1 : 0;
+        if (dist) {
+            /* every rank steps, or none does: a rank missing from a step's all-reduce would
+               leave the others waiting in it */
+            int all, none_failed, none_ended;
+            if (vida_dist_all_ok(dist, got == 0, &all) != VIDA_OK) {
+                fail("cannot reach the other ranks");
+                goto done;
+            }
+            if (!all) {
+                if (vida_dist_all_ok(dist, got != 3, &none_failed) != VIDA_OK ||
+                    vida_dist_all_ok(dist, got != 2, &none_ended) != VIDA_OK) {
+                    fail("cannot reach the other ranks");
+                    goto done;
+                }
+                if (!none_failed) {
+                    if (got != 3)
+                        fprintf(stderr, "%s: error: another rank's loader stopped; stopping\n", prog);
+                    agreed = 1;
+                    goto done;
+                }
+                if (!none_ended)
+                    break;
+                continue; /* a rank's whole batch failed: every rank leaves this batch out */
+            }
+        } else {
+            if (got == 3)
+                goto done;
+            if (got == 2)
+                break;
+            if (got == 1)
+                continue;
         }
-        if (b.end)
-            break;
-        if (b.n == 0)
-            continue;
         r = freeze ? vida_train_step_fc(m, o, &b, VIDA_TARGET_SINGLE, &loss)
                    : vida_train_step(m, o, &b, VIDA_TARGET_SINGLE, &loss);
         ost.size = sizeof ost;
         vida_optimizer_get_stats(o, &ost);
         if (r == VIDA_ENONFINITE) {
-            fprintf(stderr, "%s: warning: %s\n", prog, vida_last_error());
+            /* with --dist every rank skips the same steps (vida_train_step agrees on them) */
+            if (rank == 0)
+                fprintf(stderr, "%s: warning: %s\n", prog, vida_last_error());
             if (ost.consecutive_skips >= 5) {
                 fail("5 steps in a row were skipped");
+                agreed = 1;
                 goto done;
             }
             continue;
@@ -1419,8 +1590,8 @@ static int cmd_train(int argc, char **argv)
             fail("training step failed");
             goto done;
         }
-        clips_done += b.n * b.views;
-        {
+        clips_done += b.n * b.views * world; /* all ranks' clips, taking this rank's as typical */
+        if (rank == 0) {
             /* a progress bar on a terminal, plain lines otherwise */
             double el = wall_seconds() - t_start, rate = el > 0 ? (double)clips_done / el : 0;
             double eta = ost.steps > first_step ? el / (double)(ost.steps - first_step) *
@@ -1440,20 +1611,15 @@ static int cmd_train(int argc, char **argv)
             }
             fflush(stdout);
         }
-        if (every && ost.steps % every == 0) {
-            vida_loader_state st;
-            st.size = sizeof st;
-            if (vida_loader_get_state(l, &st) != VIDA_OK ||
-                vida_checkpoint_save(ckpt, m, o, &st) != VIDA_OK) {
-                fail("cannot write the checkpoint");
-                goto done;
-            }
-        }
+        if (every && ost.steps % every == 0 &&
+            rank0_writes(dist, rank, "the checkpoint", ckpt, m, o, l, &agreed) != 0)
+            goto done;
     }
     {
         vida_loader_stats ls;
         ls.size = sizeof ls;
         if (vida_loader_get_stats(l, &ls) == VIDA_OK && ls.failures > 0) {
+            /* each rank lists the failures of its own shard */
             fprintf(stderr, "%s: warning: %lld of %lld samples failed to decode and were left out:\n",
                     prog, (long long)ls.failures, (long long)ls.samples);
             for (int64_t k = 0; k < ls.failed_videos; k++) {
@@ -1463,11 +1629,10 @@ static int cmd_train(int argc, char **argv)
             }
         }
     }
-    if (vida_model_save(m, path) != VIDA_OK) {
-        fail("cannot save the model");
+    if (rank0_writes(dist, rank, "the model", path, m, NULL, NULL, &agreed) != 0)
         goto done;
-    }
-    printf("wrote %s\n", path);
+    if (rank == 0)
+        printf("wrote %s\n", path);
     rc = 0;
 done:
     vida_loader_free(l);
@@ -1476,6 +1641,9 @@ done:
     vida_model_free(m);
     vida_dataset_free(ds);
     vida_context_free(ctx);
+    if (rc == 0 || agreed || world == 1)
+        vida_dist_free(dist);
+    fflush(NULL);
     return rc;
 }
 
