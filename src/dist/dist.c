@@ -9,10 +9,10 @@
  * goes on). At the end of backward every request is waited for and the sums,
  * divided by the world size, go back into the gradients (host copies; on
  * CUDA the device copies are refreshed from them). With NCCL the buckets
- * live on the device, are packed and reduced on the context's stream
- * (ncclAllReduce queued as each bucket is finished, so it runs while the
- * backward kernels that follow wait behind it on the same stream -- no
- * second stream yet) and unpacked there.
+ * live on the device: each is packed on the context's stream and reduced on
+ * NCCL's own stream after it (ncclAllReduce queued as the bucket is
+ * finished, so it runs while the following backward kernels run), and at
+ * the end the context's stream waits for NCCL's and unpacks.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -484,6 +484,10 @@ int vidai_dist_backward_end(vida_model *m)
         if (!dm->b[k].started && (rc = start_bucket(m, k)) != VIDA_OK)
             return rc;
     }
+#ifdef VIDA_HAVE_NCCL
+    if (dm->nccl && (rc = vidai_nccl_join(dm->nccl, m->ctx->cuda)) != VIDA_OK)
+        return rc;
+#endif
     for (int k = 0; k < dm->n_buckets; k++) {
         bucket *b = &dm->b[k];
         int64_t off = 0;

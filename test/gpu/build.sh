@@ -3,19 +3,25 @@
 # in statically, the CUDA libraries (cuDNN, cuBLAS) dynamically, so that the
 # programs run on a GPU machine that has the CUDA libraries but not this
 # machine's Debian packages. Needs the CUDA backend compiled (nvcc + cuDNN).
+# The library is built for this in a copy of the tree (.gpu/tree) without MPI
+# (MPI=0, which leaves NCCL out too): the lent GPU machines have no MPI.
 set -eu
 cd "$(dirname "$0")/../.."
 MAKE=${MAKE:-make}
-$MAKE -s -j2 lib/libvidaction.a bin/vidaction >/dev/null
-nm lib/libvidaction.a 2>/dev/null | grep -q ' T vidai_cuda_create' || {
-    echo "test/gpu/build.sh: lib/libvidaction.a has no CUDA backend (nvcc or cuDNN not found, or CUDA=0)" >&2
+mkdir -p .gpu/tree
+# the working tree's sources (committed or not), then an incremental build there
+tar -cf - Makefile include src pkgconfig examples | tar -xf - -C .gpu/tree
+$MAKE -C .gpu/tree -s -j2 MPI=0 lib/libvidaction.a >/dev/null
+LIBA=.gpu/tree/lib/libvidaction.a
+nm $LIBA 2>/dev/null | grep -q ' T vidai_cuda_create' || {
+    echo "test/gpu/build.sh: $LIBA has no CUDA backend (nvcc or cuDNN not found, or CUDA=0)" >&2
     exit 1
 }
 NVCC=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
 CUDA_HOME=${CUDA_HOME:-$(dirname "$(dirname "$NVCC")")}
 BLAS_A=$(ls /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.a /usr/lib/x86_64-linux-gnu/libopenblas.a 2>/dev/null | head -1)
 CFLAGS="-std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude -Isrc -Itest -Itest/unit -DVIDA_HAVE_CUDA -pthread"
-LIBS="lib/libvidaction.a $BLAS_A -Wl,-Bstatic -lgfortran -lquadmath -Wl,-Bdynamic \
+LIBS="$LIBA $BLAS_A -Wl,-Bstatic -lgfortran -lquadmath -Wl,-Bdynamic \
  -L$CUDA_HOME/lib64 -lcudnn -lcublas -lcudart_static -ldl -lrt -lstdc++ -lm -pthread"
 mkdir -p .gpu/bin
 cc $CFLAGS -o .gpu/bin/test_cuda_ops test/gpu/test_cuda_ops.c $LIBS

@@ -148,8 +148,11 @@ size_t vidai_nccl_id_size(void);
 int vidai_nccl_unique_id(void *id, size_t size);
 int vidai_nccl_create(vidai_nccl **out, vidai_cuda *c, int world, int rank, const void *id);
 void vidai_nccl_free(vidai_nccl *n);
-/* Sums x[0..count) over the ranks in place, queued on c's stream. */
+/* Sums x[0..count) over the ranks in place: on NCCL's own stream, after the work c's stream has
+   queued so far. */
 int vidai_nccl_allreduce_sum(vidai_nccl *n, vidai_cuda *c, float *x, int64_t count);
+/* c's stream waits for every all-reduce queued so far. */
+int vidai_nccl_join(vidai_nccl *n, vidai_cuda *c);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,10 @@
 /*
  * NCCL for data-parallel training (src/dist): a communicator per attached
  * model on its context's device, made from a unique id that rank 0 creates
- * and MPI broadcasts; all-reduces of device buffers on the context's stream.
+ * and MPI broadcasts; all-reduces of device buffers on a stream of its own:
+ * each waits for the compute stream's work so far (the packed bucket), and
+ * vidai_nccl_join makes the compute stream wait for all of them, so the
+ * reductions run while the backward kernels that follow go on.
  * Built only with VIDA_HAVE_NCCL.
  */
 #include <nccl.h>
@@ -10,6 +13,8 @@
 
 struct vidai_nccl {
     ncclComm_t comm;
+    cudaStream_t s;
+    cudaEvent_t ev_in, ev_out;
 };
 
 static int nccl_fail(ncclResult_t r, const char *what)
@@ -46,8 +51,18 @@ extern "C" int vidai_nccl_create(vidai_nccl **out, vidai_cuda *c, int world, int
         return VIDA_ENOMEM;
     memcpy(&u, id, sizeof u);
     cudaSetDevice(c->device);
+    if (cudaStreamCreateWithFlags(&n->s, cudaStreamNonBlocking) != cudaSuccess ||
+        cudaEventCreateWithFlags(&n->ev_in, cudaEventDisableTiming) != cudaSuccess ||
+        cudaEventCreateWithFlags(&n->ev_out, cudaEventDisableTiming) != cudaSuccess) {
+        int rc = vidai_cuda_fail(cudaGetLastError(), "NCCL stream");
+        vidai_free(n);
+        return rc;
+    }
     r = ncclCommInitRank(&n->comm, world, u, rank);
     if (r != ncclSuccess) {
+        cudaEventDestroy(n->ev_in);
+        cudaEventDestroy(n->ev_out);
+        cudaStreamDestroy(n->s);
         vidai_free(n);
         return nccl_fail(r, "ncclCommInitRank");
     }
@@ -59,12 +74,27 @@ extern "C" void vidai_nccl_free(vidai_nccl *n)
 {
     if (!n)
         return;
+    cudaStreamSynchronize(n->s);
     ncclCommDestroy(n->comm);
+    cudaEventDestroy(n->ev_in);
+    cudaEventDestroy(n->ev_out);
+    cudaStreamDestroy(n->s);
     vidai_free(n);
 }
 
 extern "C" int vidai_nccl_allreduce_sum(vidai_nccl *n, vidai_cuda *c, float *x, int64_t count)
 {
-    ncclResult_t r = ncclAllReduce(x, x, (size_t)count, ncclFloat, ncclSum, n->comm, c->stream);
+    ncclResult_t r;
+    /* after what the compute stream has queued so far (the packing of x) */
+    VIDAI_CUDA_CHECK(cudaEventRecord(n->ev_in, c->stream), "NCCL: ordering");
+    VIDAI_CUDA_CHECK(cudaStreamWaitEvent(n->s, n->ev_in, 0), "NCCL: ordering");
+    r = ncclAllReduce(x, x, (size_t)count, ncclFloat, ncclSum, n->comm, n->s);
     return r == ncclSuccess ? VIDA_OK : nccl_fail(r, "ncclAllReduce");
+}
+
+extern "C" int vidai_nccl_join(vidai_nccl *n, vidai_cuda *c)
+{
+    VIDAI_CUDA_CHECK(cudaEventRecord(n->ev_out, n->s), "NCCL: join");
+    VIDAI_CUDA_CHECK(cudaStreamWaitEvent(c->stream, n->ev_out, 0), "NCCL: join");
+    return VIDA_OK;
 }
