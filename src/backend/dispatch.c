@@ -10,8 +10,10 @@
 #define CU(ctx) ((vidai_cuda *)(ctx)->cuda)
 #define ON_CUDA(ctx, call)                                                                         \
     do {                                                                                           \
-        if ((ctx)->cuda)                                                                           \
+        if ((ctx)->cuda) {                                                                         \
+            vidai_cuda_use(CU(ctx)); /* the context's device, whatever thread calls */             \
             return call;                                                                           \
+        }                                                                                          \
     } while (0)
 #else
 #define ON_CUDA(ctx, call) ((void)0)
@@ -46,6 +48,7 @@ void vidai_be_free(const vida_context *ctx, void *p)
         return;
 #ifdef VIDA_HAVE_CUDA
     if (ctx->cuda) {
+        vidai_cuda_use(CU(ctx));
         vidai_cuda_free_mem(CU(ctx), p);
         return;
     }

@@ -142,7 +142,13 @@ int vida_dist_create(vida_dist **out, const vida_dist_params *params)
     }
 #ifdef VIDA_HAVE_MPI
     if (p.backend == VIDA_DIST_MPI || p.backend == VIDA_DIST_NCCL) {
-        int inited = 0, provided = 0;
+        int inited = 0, provided = 0, finalized = 0;
+        MPI_Finalized(&finalized);
+        if (finalized) {
+            vidai_free(d);
+            return vidai_error(VIDA_EIO, "vida_dist_create: MPI was finalized already (by an "
+                               "earlier vida_dist_free or the host); it cannot start again");
+        }
         MPI_Initialized(&inited);
         if (!inited) {
             if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
@@ -241,19 +247,41 @@ int vida_dist_all_ok(vida_dist *d, int ok, int *all_ok)
 
 /* --- the model side ------------------------------------------------------------------- */
 
+/* Waits for all-reduces still in flight (after a backward that failed halfway), so that no
+   bucket buffer is reused or freed while the engine writes it. */
+static void drain(struct vidai_dist_model *dm)
+{
+#ifdef VIDA_HAVE_NCCL
+    if (dm->nccl && dm->ctx) {
+        vidai_nccl_join(dm->nccl, dm->ctx->cuda);
+        return;
+    }
+#endif
+#ifdef VIDA_HAVE_MPI
+    if (dm->d->backend != VIDA_DIST_CALLBACK)
+        for (int i = 0; i < dm->n_buckets; i++)
+            if (dm->b[i].started && dm->b[i].req != MPI_REQUEST_NULL)
+                MPI_Wait(&dm->b[i].req, MPI_STATUS_IGNORE);
+#endif
+    (void)dm;
+}
+
 void vidai_dist_model_free(struct vidai_dist_model *dm)
 {
     if (!dm)
         return;
+    if (dm->b)
+        drain(dm);
+#ifdef VIDA_HAVE_NCCL
+    vidai_nccl_free(dm->nccl); /* waits for NCCL's stream before its buffers go */
+    dm->nccl = NULL;
+#endif
     for (int i = 0; i < dm->n_buckets; i++) {
         if (dm->ctx)
             vidai_be_free(dm->ctx, dm->b[i].buf);
         else
             vidai_free(dm->b[i].buf);
     }
-#ifdef VIDA_HAVE_NCCL
-    vidai_nccl_free(dm->nccl);
-#endif
     vidai_free(dm->b);
     vidai_free(dm->order);
     vidai_free(dm->bucket_of);
@@ -380,6 +408,11 @@ int vidai_dist_model_world(const struct vidai_dist_model *dm)
     return dm ? dm->d->world : 1;
 }
 
+uint64_t vidai_dist_model_key(const struct vidai_dist_model *dm)
+{
+    return dm && dm->d->rank > 0 ? vidai_hash64(0x72616e6bull + (uint64_t)dm->d->rank) : 0;
+}
+
 int vidai_dist_model_all_ok(struct vidai_dist_model *dm, int ok, int *all_ok)
 {
     return vida_dist_all_ok(dm->d, ok, all_ok);
@@ -388,9 +421,14 @@ int vidai_dist_model_all_ok(struct vidai_dist_model *dm, int ok, int *all_ok)
 void vidai_dist_backward_begin(vida_model *m)
 {
     struct vidai_dist_model *dm = m->dist;
+    drain(dm);
     memset(dm->done, 0, (size_t)m->n_params * sizeof *dm->done);
-    for (int i = 0; i < dm->n_buckets; i++)
+    for (int i = 0; i < dm->n_buckets; i++) {
         dm->b[i].ready = dm->b[i].started = 0;
+#ifdef VIDA_HAVE_MPI
+        dm->b[i].req = MPI_REQUEST_NULL;
+#endif
+    }
 }
 
 /* Packs bucket k's gradients and starts its all-reduce. */

@@ -5,11 +5,15 @@
 #ifndef VIDAI_DIST_H
 #define VIDAI_DIST_H
 
+#include <stdint.h>
+
 struct vida_model;
 struct vidai_dist_model;
 
 void vidai_dist_model_free(struct vidai_dist_model *dm);
 int vidai_dist_model_world(const struct vidai_dist_model *dm);
+/* 0 without a group, else a value that differs by rank (dropout masks must differ per rank). */
+uint64_t vidai_dist_model_key(const struct vidai_dist_model *dm);
 /* vida_dist_all_ok over the model's group. */
 int vidai_dist_model_all_ok(struct vidai_dist_model *dm, int ok, int *all_ok);
 /* Backward of an attached model: begin, each learnable tensor as its gradient is final, end

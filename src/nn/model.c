@@ -438,10 +438,15 @@ static int fold_weights(vida_model *m)
         w = &m->params[op->weight];
         bn = &m->ops[op->fold_bn];
         per = w->numel / w->cout;
-        if (!op->wfold) {
+        if (!op->wfold || !op->bfold) { /* both, or neither (a failed allocation is undone) */
+            vidai_be_free(m->ctx, op->wfold);
+            vidai_be_free(m->ctx, op->bfold);
             op->wfold = vidai_be_alloc(m->ctx, (size_t)w->numel * sizeof(float));
             op->bfold = vidai_be_alloc(m->ctx, (size_t)w->cout * sizeof(float));
             if (!op->wfold || !op->bfold) {
+                vidai_be_free(m->ctx, op->wfold);
+                vidai_be_free(m->ctx, op->bfold);
+                op->wfold = op->bfold = NULL;
                 rc = VIDA_ENOMEM;
                 break;
             }
@@ -598,7 +603,9 @@ static int run_op(vida_model *m, int idx, int train)
             rc = ensure(m, &op->mask, &op->mask_cap, (size_t)nx);
             if (rc == VIDA_OK)
                 rc = vidai_be_dropout_forward(ctx, nx, m->p.dropout,
-                                              vidai_rng_u64(m->ctx->seed ^ 0x64726f70ull, m->step),
+                                              vidai_rng_u64(m->ctx->seed ^ 0x64726f70ull ^
+                                                                vidai_dist_model_key(m->dist),
+                                                            m->step),
                                               x->act, op->mask, y->act);
         } else {
             rc = vidai_be_copy(ctx, y->act, x->act, (size_t)nx * sizeof(float));
@@ -721,11 +728,13 @@ static int forward(vida_model *m, const vida_tensor *input, const u8_norm *u8, v
         if (rc != VIDA_OK)
             return rc;
     }
+    m->have_train_forward = 0; /* before the slot shapes change: no backward of a failed forward */
     rc = infer_shapes(m, (int)n, (int)t, (int)h, (int)w);
     if (rc != VIDA_OK)
         return rc;
     train = m->mode != VIDA_MODE_EVAL; /* TRAIN or TRAIN_FROZEN_BN: keep activations */
-    m->have_train_forward = 0;
+    if (train)
+        vidai_model_weights_changed(m); /* running statistics move, even if a later op fails */
     if (train) {
         for (i = 0; i < m->n_slots; i++) {
             vidai_slot *sl = &m->slots[i];
@@ -948,8 +957,12 @@ int vida_model_backward(vida_model *m, const vida_tensor *dlogits, vida_tensor *
     for (i = 0; i < m->n_params; i++)
         if (m->params[i].learnable)
             vidai_grad_dev_wrote(m, i);
-    if (rc == VIDA_OK && m->dist) /* the averaged gradients, into the host copies */
-        rc = vidai_dist_backward_end(m);
+    if (m->dist) { /* the averaged gradients; after a failure too, so every rank makes the same
+                      collective calls (the caller then skips the step on every rank) */
+        int r3 = vidai_dist_backward_end(m);
+        if (rc == VIDA_OK)
+            rc = r3;
+    }
     if (rc != VIDA_OK)
         return vidai_error_prefix(rc, "vida_model_backward: ");
     if (dinput) {

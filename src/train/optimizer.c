@@ -456,7 +456,8 @@ int vida_optimizer_set_buffer(vida_optimizer *o, const char *tensor, const float
         if (!isfinite(src[j]))
             return vidai_error(VIDA_ENONFINITE, "vida_optimizer_set_buffer: '%s'[%lld] is not finite",
                                tensor, (long long)j);
-    if (!t->buf && !(t->buf = vidai_be_alloc(o->m->ctx, (size_t)count * sizeof(float))))
+    int fresh = !t->buf;
+    if (fresh && !(t->buf = vidai_be_alloc(o->m->ctx, (size_t)count * sizeof(float))))
         return VIDA_ENOMEM;
     if (q->kind == VIDAI_PARAM_CONV) {
         float *tmp = vidai_malloc((size_t)count * sizeof *tmp);
@@ -467,11 +468,17 @@ int vida_optimizer_set_buffer(vida_optimizer *o, const char *tensor, const float
         }
         vidai_free(tmp);
         if (rc != VIDA_OK)
-            return vidai_error_prefix(rc, "vida_optimizer_set_buffer: ");
+            goto failed;
     } else {
         int rc = vidai_be_upload(o->m->ctx, t->buf, src, (size_t)count * sizeof *src);
         if (rc != VIDA_OK)
-            return vidai_error_prefix(rc, "vida_optimizer_set_buffer: ");
+            goto failed;
     }
     return VIDA_OK;
+failed: /* a buffer made here holds nothing meaningful: it goes (a zero buffer is "none yet") */
+    if (fresh) {
+        vidai_be_free(o->m->ctx, t->buf);
+        t->buf = NULL;
+    }
+    return vidai_error_prefix(VIDA_EDEVICE, "vida_optimizer_set_buffer: ");
 }

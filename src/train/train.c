@@ -39,43 +39,43 @@ static int step(vida_model *m, vida_optimizer *o, const vida_batch *b, int targe
     float *saved = NULL;
     int64_t *saved_counts = NULL;
     uint64_t saved_step = 0;
-    int rc, restore = 0, u8;
+    int rc = VIDA_OK, restore = 0, u8, agreed = 0; /* agreed: this rank joined the group's vote */
     if (loss)
         *loss = NAN;
     if (!m || !o || !b)
         return vidai_error(VIDA_EINVAL, "vida_train_step: %s is NULL",
                            !m ? "model" : !o ? "optimizer" : "batch");
     if (b->size != sizeof *b)
-        return vidai_error(VIDA_EINVAL, "vida_train_step: batch.size is %zu, expected %zu", b->size,
-                           sizeof *b);
+        { rc = vidai_error(VIDA_EINVAL, "vida_train_step: batch.size is %zu, expected %zu", b->size,
+                           sizeof *b); goto out; }
     if (target_kind < VIDA_TARGET_SINGLE || target_kind > VIDA_TARGET_MULTIHOT)
-        return vidai_error(VIDA_EINVAL, "vida_train_step: target kind %d is not a VIDA_TARGET_* value",
-                           target_kind);
+        { rc = vidai_error(VIDA_EINVAL, "vida_train_step: target kind %d is not a VIDA_TARGET_* value",
+                           target_kind); goto out; }
     if (fc_only && m->dist)
-        return vidai_error(VIDA_EUNSUPPORTED, "vida_train_step_fc: fc-only steps are not "
-                           "data-parallel (the model is attached to a vida_dist group)");
+        { rc = vidai_error(VIDA_EUNSUPPORTED, "vida_train_step_fc: fc-only steps are not "
+                           "data-parallel (the model is attached to a vida_dist group)"); goto out; }
     if (fc_only && !vidai_optimizer_only_fc(o))
-        return vidai_error(VIDA_EINVAL, "vida_train_step_fc: the optimizer must freeze every tensor "
-                           "but fc.weight and fc.bias (vida_optimizer_set_group)");
+        { rc = vidai_error(VIDA_EINVAL, "vida_train_step_fc: the optimizer must freeze every tensor "
+                           "but fc.weight and fc.bias (vida_optimizer_set_group)"); goto out; }
     if (b->n == 0)
-        return VIDA_OK;
+        { rc = VIDA_OK; goto out; }
     C = vida_model_num_classes(m);
     views = b->views;
     V = b->n * views;
     if (b->clips.ndim != 5 || b->clips.shape[0] != V || b->targets.ndim != 2 ||
         b->targets.shape[0] != b->n || b->targets.shape[1] != C)
-        return vidai_error(VIDA_EINVAL, "vida_train_step: the batch has %lld views and %lld target "
+        { rc = vidai_error(VIDA_EINVAL, "vida_train_step: the batch has %lld views and %lld target "
                            "columns; the model has %lld classes",
                            (long long)b->clips.shape[0], (long long)b->targets.shape[1],
-                           (long long)C);
+                           (long long)C); goto out; }
     u8 = b->clips.dtype == VIDA_DTYPE_U8;
     if (u8) {
         rc = norm_params(m, mean, stdv);
         if (rc != VIDA_OK)
-            return vidai_error_prefix(rc, "vida_train_step: ");
+            { rc = vidai_error_prefix(rc, "vida_train_step: "); goto out; }
         if (b->clips.shape[4] != 3)
-            return vidai_error(VIDA_EINVAL, "vida_train_step: uint8 clips have %lld channels, not 3",
-                               (long long)b->clips.shape[4]);
+            { rc = vidai_error(VIDA_EINVAL, "vida_train_step: uint8 clips have %lld channels, not 3",
+                               (long long)b->clips.shape[4]); goto out; }
     }
     in = b->clips;
     logits = malloc((size_t)(V * C) * sizeof *logits);
@@ -146,23 +146,31 @@ static int step(vida_model *m, vida_optimizer *o, const vida_batch *b, int targe
     if (rc == VIDA_OK)
         rc = u8 ? vidai_model_forward_u8(m, &in, mean, stdv, &tl, fc_only ? &tf : NULL)
                 : vida_model_forward(m, &in, &tl, fc_only ? &tf : NULL);
-    if (rc != VIDA_OK)
+    if (rc != VIDA_OK) {
+        restore = 1; /* layers before the failure moved their statistics */
         goto out;
+    }
     rc = vida_loss(target_kind == VIDA_TARGET_SINGLE  ? VIDA_LOSS_SOFTMAX_CE
                    : target_kind == VIDA_TARGET_SOFT ? VIDA_LOSS_SOFTMAX_CE_SOFT
                                                      : VIDA_LOSS_SIGMOID_BCE,
                    &tl, &tt, &l, &td);
-    if (m->dist && (rc == VIDA_OK || rc == VIDA_ENONFINITE)) {
-        /* data-parallel: every rank skips when any rank's loss is not finite */
+    if (m->dist) {
+        /* data-parallel: every rank votes once per step, here or at `out` after an earlier
+           failure; every rank skips when any rank failed or has a non-finite loss */
         int all = 0, r2 = vidai_dist_model_all_ok(m->dist, rc == VIDA_OK, &all);
+        agreed = 1;
         if (r2 != VIDA_OK) {
             rc = vidai_error_prefix(r2, "vida_train_step: ");
             restore = 1;
             goto out;
         }
+        if (rc != VIDA_OK && rc != VIDA_ENONFINITE) {
+            restore = 1;
+            goto out;
+        }
         if (!all && rc == VIDA_OK)
-            rc = vidai_error(VIDA_ENONFINITE, "vida_train_step: the loss of another rank is not "
-                             "finite");
+            rc = vidai_error(VIDA_ENONFINITE, "vida_train_step: skipped: another rank's loss is not "
+                             "finite or its step failed");
     }
     if (rc == VIDA_ENONFINITE) {
         vidai_optimizer_count_skip(o);
@@ -208,12 +216,25 @@ static int step(vida_model *m, vida_optimizer *o, const vida_batch *b, int targe
                 dlogits[i] = (float)(dlogits[i] * ls);
         rc = rc ? rc : vida_model_zero_grad(m);
         rc = rc ? rc : vida_model_backward(m, &td, NULL);
+        if (m->dist && (rc == VIDA_OK || agreed)) {
+            /* a backward that failed on one rank: nobody steps (the weights stay equal) */
+            int all = 0, r2 = vidai_dist_model_all_ok(m->dist, rc == VIDA_OK, &all);
+            if (r2 != VIDA_OK)
+                rc = vidai_error_prefix(r2, "vida_train_step: ");
+            else if (!all && rc == VIDA_OK)
+                rc = vidai_error(VIDA_EIO, "vida_train_step: skipped: another rank's backward "
+                                 "failed");
+        }
         rc = rc ? rc : vidai_optimizer_step_scaled(o, ls);
-        restore = rc == VIDA_ENONFINITE;
+        restore = rc != VIDA_OK; /* a step that did not happen leaves no BN statistics behind */
     }
     if (rc != VIDA_OK)
         rc = vidai_error_prefix(rc, "vida_train_step: ");
 out:
+    if (m->dist && !agreed) { /* failed before the vote: vote "no" so the others do not wait */
+        int all;
+        vidai_dist_model_all_ok(m->dist, 0, &all);
+    }
     if (restore && saved) {
         size_t total = 0;
         for (int i = 0; i < m->n_params; i++) {

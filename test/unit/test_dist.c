@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <vidaction.h>
 
@@ -28,6 +29,7 @@ typedef struct group {
 typedef struct rank_arg {
     group *g;
     int rank, world, nan_at; /* nan_at: the step whose loss this rank poisons, -1 for none */
+    int empty_at, badlabel_at; /* steps where this rank has no samples / an invalid label */
     uint64_t seed;
     int rc, skipped;
     float *weights; /* out: every learnable tensor, concatenated */
@@ -139,8 +141,13 @@ static void *rank_main(void *p)
         make_batch(k, first, count, clips, labels, targets);
         if (k == a->nan_at)
             clips[5] = NAN;
+        b.n = k == a->empty_at ? 0 : count;
+        if (k == a->badlabel_at)
+            labels[0] = 99;
         rc = vida_train_step(m, o, &b, VIDA_TARGET_SINGLE, &a->losses[k]);
-        if (rc == VIDA_ENONFINITE)
+        if (rc == VIDA_ENONFINITE || (rc == VIDA_OK && b.n == 0))
+            a->skipped++;
+        else if (k == a->badlabel_at && rc == VIDA_EINVAL)
             a->skipped++;
         else if (rc != VIDA_OK) {
             fprintf(stderr, "  rank %d step %d: %s\n", a->rank, k, vida_last_error());
@@ -201,7 +208,7 @@ TEST(dist, two_ranks_equal_one_rank_on_the_whole_batch)
         r[i].g = &g;
         r[i].rank = i;
         r[i].world = 2;
-        r[i].nan_at = -1;
+        r[i].nan_at = r[i].empty_at = r[i].badlabel_at = -1;
         r[i].seed = 7 + 100 * (uint64_t)i;
         pthread_create(&th[i], NULL, rank_main, &r[i]);
     }
@@ -209,7 +216,7 @@ TEST(dist, two_ranks_equal_one_rank_on_the_whole_batch)
         pthread_join(th[i], NULL);
     one.rank = 0;
     one.world = 1;
-    one.nan_at = -1;
+    one.nan_at = one.empty_at = one.badlabel_at = -1;
     one.seed = 7; /* rank 0's weights */
     rank_main(&one);
     CHECK(r[0].rc == 0 && r[1].rc == 0 && one.rc == 0 && !g.mismatch);
@@ -244,6 +251,7 @@ TEST(dist, a_nan_on_one_rank_skips_the_step_everywhere)
         r[i].g = &g;
         r[i].rank = i;
         r[i].world = 2;
+        r[i].empty_at = r[i].badlabel_at = -1;
         r[i].nan_at = i == 1 ? 2 : -1;
         r[i].seed = 3;
         pthread_create(&th[i], NULL, rank_main, &r[i]);
@@ -253,6 +261,43 @@ TEST(dist, a_nan_on_one_rank_skips_the_step_everywhere)
     CHECK(r[0].rc == 0 && r[1].rc == 0);
     printf("  skipped: rank 0 %d, rank 1 %d\n", r[0].skipped, r[1].skipped);
     CHECK(r[0].skipped == 1 && r[1].skipped == 1);
+    CHECK(r[0].weights && r[1].weights &&
+          max_rel(r[0].weights, r[1].weights, r[0].n_weights) == 0);
+    free(r[0].weights);
+    free(r[1].weights);
+    pthread_barrier_destroy(&g.bar);
+}
+
+/*
+ * A rank that cannot do a step (no samples, a bad label) votes no, so every rank skips it
+ * together instead of the others waiting in a collective (a hang fails by the alarm).
+ */
+TEST(dist, a_failed_step_on_one_rank_does_not_hang_the_others)
+{
+    group g;
+    rank_arg r[2];
+    pthread_t th[2];
+    memset(r, 0, sizeof r);
+    memset(&g, 0, sizeof g);
+    pthread_barrier_init(&g.bar, NULL, 2);
+    alarm(120);
+    for (int i = 0; i < 2; i++) {
+        r[i].g = &g;
+        r[i].rank = i;
+        r[i].world = 2;
+        r[i].nan_at = -1;
+        r[i].empty_at = i == 1 ? 1 : -1;
+        r[i].badlabel_at = i == 1 ? 2 : -1;
+        r[i].seed = 3;
+        pthread_create(&th[i], NULL, rank_main, &r[i]);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    alarm(0);
+    CHECK(r[0].rc == 0 && r[1].rc == 0);
+    printf("  skipped: rank 0 %d, rank 1 %d (steps 1 and 2 failed on rank 1)\n", r[0].skipped,
+           r[1].skipped);
+    CHECK(r[0].skipped == 2 && r[1].skipped == 2);
     CHECK(r[0].weights && r[1].weights &&
           max_rel(r[0].weights, r[1].weights, r[0].n_weights) == 0);
     free(r[0].weights);

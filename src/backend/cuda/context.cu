@@ -155,6 +155,13 @@ int64_t vidai_cuda_direct_convs(const vidai_cuda *c)
     return c->direct_convs;
 }
 
+void vidai_cuda_use(vidai_cuda *c)
+{
+    int cur = -1;
+    if (cudaGetDevice(&cur) != cudaSuccess || cur != c->device)
+        cudaSetDevice(c->device);
+}
+
 void *vidai_cuda_malloc(vidai_cuda *c, size_t bytes)
 {
     void *p = NULL;

@@ -407,16 +407,17 @@ static int conv_run(vidai_cuda *c, const vidai_conv_desc *d, int dir, const floa
         return rc;
     }
     if (bf) {
-        /* scratch: a, b, out as 16-bit values, back to back */
-        size_t need = (size_t)(na + nb + nout) * sizeof(uint16_t);
+        /* scratch: a, b, out as 16-bit values, each at a 256-byte boundary (tensor cores) */
+        const int64_t pa_n = (na + 127) / 128 * 128, pb_n = (nb + 127) / 128 * 128;
+        size_t need = (size_t)(pa_n + pb_n + nout) * sizeof(uint16_t);
         uint16_t *sa, *sb, *so;
         if ((rc = vidai_cuda_scratch(c, (void **)&c->bf16_a, &c->bf16_a_cap, need)) != VIDA_OK) {
             descs_free(&s);
             return rc;
         }
         sa = c->bf16_a;
-        sb = sa + na;
-        so = sb + nb;
+        sb = sa + pa_n;
+        so = sb + pb_n;
         if (half) {
             k_f32_to_lp<<<vidai_blocks(na, 256), 256, 0, c->stream>>>(na, a, (__half *)sa);
             k_f32_to_lp<<<vidai_blocks(nb, 256), 256, 0, c->stream>>>(nb, b, (__half *)sb);

@@ -47,6 +47,9 @@ void vidai_cuda_set_conv_engine(vidai_cuda *c, int engine);
 /* How many convolutions fell back to the direct kernels so far. */
 int64_t vidai_cuda_direct_convs(const vidai_cuda *c);
 
+/* Makes c's device the calling thread's current one (every op of the dispatch does this first). */
+void vidai_cuda_use(vidai_cuda *c);
+
 /* Memory: from the stream-ordered pool (cudaMallocAsync). NULL + error on failure. */
 void *vidai_cuda_malloc(vidai_cuda *c, size_t bytes);
 void vidai_cuda_free_mem(vidai_cuda *c, void *p);
