@@ -329,6 +329,19 @@ static int broadcast_model(vida_dist *d, vida_model *m)
     return VIDA_OK;
 }
 
+/* rc of this rank, or VIDA_EIO when another rank failed (a collective: every rank calls it). */
+static int vote(vida_dist *d, int rc)
+{
+    int all = 0;
+    if (d->world == 1)
+        return rc;
+    if (vida_dist_all_ok(d, rc == VIDA_OK, &all) != VIDA_OK)
+        return rc != VIDA_OK ? rc : VIDA_EIO;
+    if (rc == VIDA_OK && !all)
+        return vidai_error(VIDA_EIO, "another rank could not attach its model");
+    return rc;
+}
+
 int vida_dist_attach(vida_dist *d, vida_model *m)
 {
     struct vidai_dist_model *dm;
@@ -340,19 +353,20 @@ int vida_dist_attach(vida_dist *d, vida_model *m)
         return vidai_error(VIDA_EINVAL, "vida_dist_attach: the model is attached already");
     if (d->world > 1 && (rc = broadcast_model(d, m)) != VIDA_OK)
         return vidai_error_prefix(rc, "vida_dist_attach: ");
+    /* From here every rank takes the same collective steps whatever fails locally: each
+       failure is voted on (vote), so no rank waits alone in a collective. */
     dm = vidai_calloc(1, sizeof *dm);
-    if (!dm)
-        return VIDA_ENOMEM;
-    dm->d = d;
-    dm->order = vidai_calloc((size_t)m->n_params + 1, sizeof *dm->order);
-    dm->bucket_of = vidai_calloc((size_t)m->n_params + 1, sizeof *dm->bucket_of);
-    dm->done = vidai_calloc((size_t)m->n_params + 1, sizeof *dm->done);
-    dm->b = vidai_calloc((size_t)m->n_params + 1, sizeof *dm->b);
-    if (!dm->order || !dm->bucket_of || !dm->done || !dm->b) {
-        vidai_dist_model_free(dm);
-        return VIDA_ENOMEM;
+    rc = dm ? VIDA_OK : vidai_error(VIDA_ENOMEM, "vida_dist_attach: out of memory");
+    if (dm) {
+        dm->d = d;
+        dm->order = vidai_calloc((size_t)m->n_params + 1, sizeof *dm->order);
+        dm->bucket_of = vidai_calloc((size_t)m->n_params + 1, sizeof *dm->bucket_of);
+        dm->done = vidai_calloc((size_t)m->n_params + 1, sizeof *dm->done);
+        dm->b = vidai_calloc((size_t)m->n_params + 1, sizeof *dm->b);
+        if (!dm->order || !dm->bucket_of || !dm->done || !dm->b)
+            rc = vidai_error(VIDA_ENOMEM, "vida_dist_attach: out of memory");
     }
-    for (int i = m->n_params - 1; i >= 0; i--) {
+    for (int i = m->n_params - 1; rc == VIDA_OK && i >= 0; i--) {
         dm->bucket_of[i] = -1;
         if (!m->params[i].learnable)
             continue;
@@ -367,37 +381,40 @@ int vida_dist_attach(vida_dist *d, vida_model *m)
         dm->b[dm->n_buckets - 1].numel += m->params[i].numel;
         cur += (size_t)m->params[i].numel * sizeof(float);
     }
-    dm->n_order = k;
+    if (dm)
+        dm->n_order = k;
     if (d->backend == VIDA_DIST_NCCL) {
 #ifdef VIDA_HAVE_NCCL
-        unsigned char id[512];
-        if (!vidai_be_is_cuda(m->ctx)) {
-            vidai_dist_model_free(dm);
-            return vidai_error(VIDA_EINVAL, "vida_dist_attach: NCCL needs a model on a CUDA context "
-                               "(this one runs on the CPU: use VIDA_DIST_MPI)");
+        unsigned char id[1 + 512]; /* rank 0's status, then the id */
+        memset(id, 0, sizeof id);
+        if (rc == VIDA_OK && !vidai_be_is_cuda(m->ctx))
+            rc = vidai_error(VIDA_EINVAL, "vida_dist_attach: NCCL needs a model on a CUDA context "
+                             "(this one runs on the CPU: use VIDA_DIST_MPI)");
+        if (rc == VIDA_OK)
+            dm->ctx = m->ctx;
+        if (d->rank == 0) {
+            if (rc == VIDA_OK)
+                rc = vidai_nccl_unique_id(id + 1, sizeof id - 1);
+            id[0] = rc == VIDA_OK;
         }
-        dm->ctx = m->ctx;
-        if (d->rank == 0 && (rc = vidai_nccl_unique_id(id, sizeof id)) != VIDA_OK) {
-            vidai_dist_model_free(dm);
-            return vidai_error_prefix(rc, "vida_dist_attach: ");
-        }
-        if (MPI_Bcast(id, (int)vidai_nccl_id_size(), MPI_BYTE, 0, MPI_COMM_WORLD) != MPI_SUCCESS) {
-            vidai_dist_model_free(dm);
-            return vidai_error(VIDA_EIO, "vida_dist_attach: MPI_Bcast of the NCCL id failed");
-        }
-        if ((rc = vidai_nccl_create(&dm->nccl, m->ctx->cuda, d->world, d->rank, id)) != VIDA_OK) {
-            vidai_dist_model_free(dm);
-            return vidai_error_prefix(rc, "vida_dist_attach: ");
-        }
+        if (MPI_Bcast(id, 1 + (int)vidai_nccl_id_size(), MPI_BYTE, 0, MPI_COMM_WORLD) != MPI_SUCCESS &&
+            rc == VIDA_OK)
+            rc = vidai_error(VIDA_EIO, "vida_dist_attach: MPI_Bcast of the NCCL id failed");
+        if (rc == VIDA_OK && !id[0])
+            rc = vidai_error(VIDA_EIO, "vida_dist_attach: rank 0 could not make the NCCL id");
+        if ((rc = vote(d, rc)) == VIDA_OK)
+            rc = vidai_nccl_create(&dm->nccl, m->ctx->cuda, d->world, d->rank, id + 1);
 #endif
     }
-    for (int i = 0; i < dm->n_buckets; i++) {
+    for (int i = 0; rc == VIDA_OK && i < dm->n_buckets; i++) {
         size_t bytes = (size_t)dm->b[i].numel * sizeof(float);
         dm->b[i].buf = dm->ctx ? vidai_be_alloc(dm->ctx, bytes) : vidai_malloc(bytes);
-        if (!dm->b[i].buf) {
-            vidai_dist_model_free(dm);
-            return VIDA_ENOMEM;
-        }
+        if (!dm->b[i].buf)
+            rc = vidai_error(VIDA_ENOMEM, "vida_dist_attach: out of memory for the gradient buckets");
+    }
+    if ((rc = vote(d, rc)) != VIDA_OK) {
+        vidai_dist_model_free(dm);
+        return vidai_error_prefix(rc, "vida_dist_attach: ");
     }
     m->dist = dm;
     return VIDA_OK;
