@@ -965,24 +965,15 @@ int vida_model_backward(vida_model *m, const vida_tensor *dlogits, vida_tensor *
     }
     if (rc != VIDA_OK)
         return vidai_error_prefix(rc, "vida_model_backward: ");
-    if (dinput) {
+    if (dinput) { /* channels first, as load_input's inverse (on CUDA through the staging buffer) */
         const int64_t plane = (int64_t)s0->t * s0->h * s0->w;
-        const size_t numel = (size_t)s0->n * 3 * (size_t)plane;
-        float *g = s0->grad;
-        if (vidai_be_is_cuda(m->ctx)) {
-            if (!(g = vidai_malloc(numel * sizeof(float))))
-                return vidai_error(VIDA_ENOMEM, "vida_model_backward: out of memory for dinput");
-            rc = vidai_be_download(m->ctx, g, s0->grad, numel * sizeof(float));
-        }
-        if (rc == VIDA_OK) {
-            float *dst = dinput->data;
-            for (int64_t n = 0; n < s0->n; n++)
-                for (int64_t c = 0; c < 3; c++)
-                    for (int64_t k = 0; k < plane; k++)
-                        dst[(n * 3 + c) * plane + k] = g[(n * plane + k) * 3 + c];
-        }
-        if (g != s0->grad)
-            vidai_free(g);
+        const size_t numel = slot_numel(s0);
+        if (!vidai_be_is_cuda(m->ctx))
+            rc = vidai_be_to_channels_first(m->ctx, s0->n, 3, plane, s0->grad, dinput->data);
+        else if ((rc = ensure(m, &m->stage, &m->stage_cap, numel)) == VIDA_OK &&
+                 (rc = vidai_be_to_channels_first(m->ctx, s0->n, 3, plane, s0->grad, m->stage)) ==
+                     VIDA_OK)
+            rc = vidai_be_download(m->ctx, dinput->data, m->stage, numel * sizeof(float));
         if (rc != VIDA_OK)
             return vidai_error_prefix(rc, "vida_model_backward: ");
     }

@@ -117,7 +117,8 @@ static int step(vida_model *m, vida_optimizer *o, const vida_batch *b, int targe
         for (int i = 0; i < m->n_params; i++)
             if (!m->params[i].learnable && m->params[i].kind == VIDAI_PARAM_VEC)
                 total += (size_t)m->params[i].numel;
-        saved = malloc((total + 1) * sizeof *saved);
+        /* on the model's backend: on a GPU the snapshot is a device copy, not a download */
+        saved = vidai_be_alloc(m->ctx, (total + 1) * sizeof *saved);
         saved_counts = malloc(((size_t)m->n_params + 1) * sizeof *saved_counts);
         if (!saved || !saved_counts) {
             rc = vidai_error(VIDA_ENOMEM, "vida_train_step: out of memory");
@@ -127,12 +128,12 @@ static int step(vida_model *m, vida_optimizer *o, const vida_batch *b, int targe
         for (int i = 0; i < m->n_params; i++) {
             const vidai_param *q = &m->params[i];
             if (!q->learnable && q->kind == VIDAI_PARAM_VEC) {
-                const float *host = vidai_param_host(m, i);
-                if (!host) {
+                const float *cur = vidai_param_dev(m, i);
+                if (!cur || vidai_be_copy(m->ctx, saved + total, cur,
+                                          (size_t)q->numel * sizeof *saved) != VIDA_OK) {
                     rc = vidai_error_prefix(VIDA_EDEVICE, "vida_train_step: ");
                     goto out;
                 }
-                memcpy(saved + total, host, (size_t)q->numel * sizeof *saved);
                 total += (size_t)q->numel;
             }
             saved_counts[i] = q->count;
@@ -240,8 +241,10 @@ out:
         for (int i = 0; i < m->n_params; i++) {
             vidai_param *q = &m->params[i];
             if (!q->learnable && q->kind == VIDAI_PARAM_VEC) {
-                memcpy(q->data, saved + total, (size_t)q->numel * sizeof *saved);
-                vidai_param_host_wrote(m, i);
+                float *cur = vidai_param_dev(m, i);
+                if (cur && vidai_be_copy(m->ctx, cur, saved + total,
+                                         (size_t)q->numel * sizeof *saved) == VIDA_OK)
+                    vidai_param_dev_wrote(m, i);
                 total += (size_t)q->numel;
             }
             q->count = saved_counts[i];
@@ -249,7 +252,7 @@ out:
         m->step = saved_step;
         vidai_model_weights_changed(m);
     }
-    free(saved);
+    vidai_be_free(m->ctx, saved);
     free(saved_counts);
     if (loss)
         *loss = l;

@@ -448,6 +448,31 @@ static void make_clips(uint8_t *clips, int V, int L, int S, const int32_t *label
                     }
 }
 
+/* A loader-like batch of V uint8 clips [V][L][S][S][3] with labels and one-hot targets [V][C]. */
+static void u8_batch(vida_batch *b, uint8_t *clips, int V, int L, int S, int C,
+                     const int32_t *labels, float *targets)
+{
+    const int64_t tshape[2] = {V, C};
+    memset(targets, 0, (size_t)V * (size_t)C * sizeof *targets);
+    for (int k = 0; k < V; k++)
+        targets[k * C + labels[k]] = 1;
+    memset(b, 0, sizeof *b);
+    b->size = sizeof *b;
+    b->n = V;
+    b->views = 1;
+    b->clips.data = clips;
+    b->clips.dtype = VIDA_DTYPE_U8;
+    b->clips.layout = VIDA_LAYOUT_NTHWC;
+    b->clips.ndim = 5;
+    b->clips.shape[0] = V;
+    b->clips.shape[1] = L;
+    b->clips.shape[2] = S;
+    b->clips.shape[3] = S;
+    b->clips.shape[4] = 3;
+    vida_tensor_f32(&b->targets, targets, 2, tshape);
+    b->labels = labels;
+}
+
 /*
  * The setup is chosen so that training is not chaotic: with batch 4 on
  * R(2+1)D-18 at width 0.25 and lr 0.02, weights perturbed by 1e-6 on the CPU
@@ -469,7 +494,7 @@ TEST(cuda, training_tracks_cpu)
     vida_optimizer *oc = NULL, *og = NULL;
     vida_batch b;
     double t_cpu = 0, t_gpu = 0, worst = 0, t0;
-    int s, k, bad = -1;
+    int s, bad = -1;
     NEED_GPU();
     cc = ctx_new(VIDA_BACKEND_CPU, 11);
     gc = ctx_gpu(11);
@@ -487,27 +512,7 @@ TEST(cuda, training_tracks_cpu)
     op.weight_decay = 1e-4;
     CHECK_OK(vida_optimizer_create(&oc, mc, &op));
     CHECK_OK(vida_optimizer_create(&og, mg, &op));
-    memset(targets, 0, sizeof targets);
-    for (k = 0; k < V; k++)
-        targets[k * C + labels[k]] = 1;
-    memset(&b, 0, sizeof b);
-    b.size = sizeof b;
-    b.n = V;
-    b.views = 1;
-    b.clips.data = clips;
-    b.clips.dtype = VIDA_DTYPE_U8;
-    b.clips.layout = VIDA_LAYOUT_NTHWC;
-    b.clips.ndim = 5;
-    b.clips.shape[0] = V;
-    b.clips.shape[1] = L;
-    b.clips.shape[2] = S;
-    b.clips.shape[3] = S;
-    b.clips.shape[4] = 3;
-    {
-        const int64_t tshape[2] = {V, C};
-        vida_tensor_f32(&b.targets, targets, 2, tshape);
-    }
-    b.labels = labels;
+    u8_batch(&b, clips, V, L, S, C, labels, targets);
     printf("  R(2+1)D-10 width 0.25, %d classes, batch %d x %dx%dx%d uint8, SGD lr %.2f momentum "
            "%.1f, vida_train_step\n  step  loss cpu   loss gpu   rel diff\n",
            C, V, L, S, S, op.lr, op.momentum);
@@ -635,7 +640,7 @@ TEST(cuda, fp16_training_with_loss_scaling)
     vida_optimizer *oc = NULL, *og = NULL;
     vida_optimizer_stats st;
     vida_batch b;
-    int s, k, nonfinite = 0, skipped_calls = 0;
+    int s, nonfinite = 0, skipped_calls = 0;
     NEED_GPU();
     NEED_REAL_GPU();
     cc = ctx_new(VIDA_BACKEND_CPU, 11);
@@ -655,27 +660,7 @@ TEST(cuda, fp16_training_with_loss_scaling)
     op.weight_decay = 1e-4;
     CHECK_OK(vida_optimizer_create(&oc, mc, &op));
     CHECK_OK(vida_optimizer_create(&og, mg, &op));
-    memset(targets, 0, sizeof targets);
-    for (k = 0; k < V; k++)
-        targets[k * C + labels[k]] = 1;
-    memset(&b, 0, sizeof b);
-    b.size = sizeof b;
-    b.n = V;
-    b.views = 1;
-    b.clips.data = clips;
-    b.clips.dtype = VIDA_DTYPE_U8;
-    b.clips.layout = VIDA_LAYOUT_NTHWC;
-    b.clips.ndim = 5;
-    b.clips.shape[0] = V;
-    b.clips.shape[1] = L;
-    b.clips.shape[2] = S;
-    b.clips.shape[3] = S;
-    b.clips.shape[4] = 3;
-    {
-        const int64_t tshape[2] = {V, C};
-        vida_tensor_f32(&b.targets, targets, 2, tshape);
-    }
-    b.labels = labels;
+    u8_batch(&b, clips, V, L, S, C, labels, targets);
     printf("  step  loss cpu fp32  loss gpu fp16\n");
     for (s = 0; s < STEPS; s++) {
         int rc;
@@ -801,27 +786,7 @@ TEST(cuda, host_copies_checkpoint_eval_fc_only)
     CHECK_OK(vida_optimizer_create(&oc, mc, &op));
     CHECK_OK(vida_optimizer_create(&og, mg, &op));
     CHECK_OK(vida_optimizer_create(&orr, mr, &op));
-    memset(targets, 0, sizeof targets);
-    for (s = 0; s < V; s++)
-        targets[s * C + labels[s]] = 1;
-    memset(&b, 0, sizeof b);
-    b.size = sizeof b;
-    b.n = V;
-    b.views = 1;
-    b.clips.data = clips;
-    b.clips.dtype = VIDA_DTYPE_U8;
-    b.clips.layout = VIDA_LAYOUT_NTHWC;
-    b.clips.ndim = 5;
-    b.clips.shape[0] = V;
-    b.clips.shape[1] = L;
-    b.clips.shape[2] = S;
-    b.clips.shape[3] = S;
-    b.clips.shape[4] = 3;
-    {
-        const int64_t tshape[2] = {V, C};
-        vida_tensor_f32(&b.targets, targets, 2, tshape);
-    }
-    b.labels = labels;
+    u8_batch(&b, clips, V, L, S, C, labels, targets);
     /* 3 steps on both backends: the tensors read back agree */
     for (s = 0; s < 3; s++) {
         make_clips(clips, V, L, S, labels, 100 + s);

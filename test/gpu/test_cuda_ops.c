@@ -1316,6 +1316,23 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* The convolutions again with 16-bit operands (precision), then back to fp32. */
+static void lowp_section(const char *name, int precision, double tol)
+{
+    tcase tc;
+    int64_t direct;
+    section = name;
+    vidai_cuda_set_precision(cu, precision);
+    tc_begin(&tc, "set_precision", "%s", name);
+    report(&tc, "precision", vidai_cuda_precision(cu) == precision ? name : "other",
+           vidai_cuda_precision(cu) == precision);
+    direct = vidai_cuda_direct_convs(cu);
+    conv_all(tol);
+    printf("       %s: %lld convs ran on the direct kernels (information)\n", name,
+           (long long)(vidai_cuda_direct_convs(cu) - direct));
+    vidai_cuda_set_precision(cu, VIDAI_CUDA_FP32);
+}
+
 int main(void)
 {
     long n_cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -1361,38 +1378,13 @@ int main(void)
     t1 = now();
     printf("       fp32 section: %.1f s\n", t1 - t0);
 
-    /* bf16 convolutions (mixed precision) */
-    section = "bf16";
-    vidai_cuda_set_precision(cu, VIDAI_CUDA_BF16);
-    {
-        tcase tc;
-        tc_begin(&tc, "set_precision", "VIDAI_CUDA_BF16");
-        report(&tc, "precision", vidai_cuda_precision(cu) == VIDAI_CUDA_BF16 ? "bf16" : "other",
-               vidai_cuda_precision(cu) == VIDAI_CUDA_BF16);
-    }
-    direct = vidai_cuda_direct_convs(cu);
-    conv_all(TOL_BF16);
-    printf("       bf16: %lld convs ran on the direct kernels (information)\n",
-           (long long)(vidai_cuda_direct_convs(cu) - direct));
-    vidai_cuda_set_precision(cu, VIDAI_CUDA_FP32);
+    /* 16-bit convolutions (mixed precision; fp16's loss scaling lives in vida_train_step) */
+    lowp_section("bf16", VIDAI_CUDA_BF16, TOL_BF16);
     printf("       bf16 section: %.1f s\n", now() - t1);
     t1 = now();
-
-    /* fp16 convolutions (mixed precision; the loss scaling lives in vida_train_step) */
     section = "fp16";
     f16_roundtrip();
-    vidai_cuda_set_precision(cu, VIDAI_CUDA_FP16);
-    {
-        tcase tc;
-        tc_begin(&tc, "set_precision", "VIDAI_CUDA_FP16");
-        report(&tc, "precision", vidai_cuda_precision(cu) == VIDAI_CUDA_FP16 ? "fp16" : "other",
-               vidai_cuda_precision(cu) == VIDAI_CUDA_FP16);
-    }
-    direct = vidai_cuda_direct_convs(cu);
-    conv_all(TOL_FP16);
-    printf("       fp16: %lld convs ran on the direct kernels (information)\n",
-           (long long)(vidai_cuda_direct_convs(cu) - direct));
-    vidai_cuda_set_precision(cu, VIDAI_CUDA_FP32);
+    lowp_section("fp16", VIDAI_CUDA_FP16, TOL_FP16);
     printf("       fp16 section: %.1f s\n", now() - t1);
     t1 = now();
 
