@@ -2,7 +2,7 @@
 #
 #   make                 lib/libvidaction.a, lib/libvidaction.so (SONAME libvidaction.so.0), bin/vidaction
 #   make check           installs missing packages, builds, runs unit, golden, bad-file (ASan) and ABI checks
-#   make demo            the end-to-end demo
+#   make demo            the end-to-end demo (bin/vidaction demo: SynthActions, pre-training, transfer)
 #   make install PREFIX=DIR
 #   make deps            apt-get the Debian packages the build and tests need (prints the command if not root)
 #   make bench           CPU benchmark against PyTorch (not a test)
@@ -76,12 +76,15 @@ NCCL_LIBS := $(if $(HAVE_NCCL),-lnccl)
 OPT ?= -O3
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(WARN) -Iinclude -Isrc $(BLAS_CFLAGS) $(AV_CFLAGS) -pthread
-CFLAGS_LIB := $(BASE_CFLAGS) $(OPT) -march=x86-64-v2 -fPIC -fvisibility=hidden $(CUDA_DEFS) $(MPI_DEFS) $(NCCL_DEFS) $(CFLAGS)
+# No identical-code folding (GCC at -O2 and above): two public functions with the same body
+# (vida_synth_n_verbs and _n_nouns) would become aliases, and the exported ABI would depend on -O.
+NO_ICF := $(shell $(CC) -Werror -fno-ipa-icf -x c -c /dev/null -o /dev/null 2>/dev/null && echo -fno-ipa-icf)
+CFLAGS_LIB := $(BASE_CFLAGS) $(OPT) $(NO_ICF) -march=x86-64-v2 -fPIC -fvisibility=hidden $(CUDA_DEFS) $(MPI_DEFS) $(NCCL_DEFS) $(CFLAGS)
 # CPU_LIBS: the sanitizer and fuzz builds, which leave the CUDA backend out.
 CPU_LIBS := $(BLAS_LIBS) $(AV_LIBS) -lm -pthread
 LIBS := $(CPU_LIBS) $(CUDA_LIBS) $(NCCL_LIBS) $(MPI_LIBS)
 
-SRCS := $(sort $(wildcard src/core/*.c src/io/*.c src/backend/*.c src/backend/cpu/*.c src/nn/*.c src/video/*.c src/data/*.c src/train/*.c src/dist/*.c src/api/*.c))
+SRCS := $(sort $(wildcard src/core/*.c src/io/*.c src/backend/*.c src/backend/cpu/*.c src/nn/*.c src/video/*.c src/data/*.c src/train/*.c src/dist/*.c src/api/*.c src/synth/*.c))
 OBJS := $(SRCS:%.c=build/obj/%.o) $(CUDA_OBJS)
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 ASAN_OBJS := $(SRCS:%.c=build/asan/%.o)
@@ -95,16 +98,16 @@ TEST_SRCS := $(sort $(wildcard test/unit/test_*.c))
 GPU_TEST_BINS := $(if $(HAVE_CUDA),build/test/test_cuda_ops build/test/test_cuda_model)
 TEST_BINS := $(TEST_SRCS:test/unit/%.c=build/test/%) $(GPU_TEST_BINS)
 ASAN_TESTS := test_core test_backend test_safetensors test_modelfile test_model test_video test_sampler \
-    test_dataset test_loader test_optimizer test_eval test_checkpoint test_train test_dist
+    test_dataset test_loader test_optimizer test_eval test_checkpoint test_train test_dist test_synth
 ASAN_TEST_BINS := $(ASAN_TESTS:%=build/asan-test/%)
 
 .PHONY: all check check-unit check-golden check-asan check-abi demo install uninstall deps \
-        deps-check clean bench bench-decode bench-loader bench-dist fixtures test-videos fuzz check-gpu lua-cdef check-lua-cdef abi-baseline
+        deps-check clean bench bench-decode bench-loader bench-dist fixtures test-videos fuzz check-gpu lua-cdef check-lua-cdef abi-baseline api-docs
 
 # Keep the ASan objects between builds (they are intermediates of the test binaries).
 .SECONDARY:
 
-all: lib/libvidaction.a lib/libvidaction.so bin/vidaction
+all: lib/libvidaction.a lib/libvidaction.so bin/vidaction bin/examples/minimal bin/examples/train bin/examples/features
 
 build/obj/%.o: %.c $(HEADERS) $(PRIV_HEADERS)
 	@mkdir -p $(dir $@)
@@ -137,6 +140,12 @@ lib/libvidaction.so: lib/$(SONAME)
 bin/vidaction: examples/vidaction.c lib/libvidaction.a $(HEADERS)
 	@mkdir -p bin
 	$(CC) $(BASE_CFLAGS) $(OPT) $(CFLAGS) -o $@ examples/vidaction.c lib/libvidaction.a $(LIBS)
+
+# Small programs on the public API alone (examples/minimal.c, train.c, features.c), run by
+# test/examples/test_examples.sh.
+bin/examples/%: examples/%.c lib/libvidaction.a $(HEADERS)
+	@mkdir -p bin/examples
+	$(CC) $(BASE_CFLAGS) $(OPT) $(CFLAGS) -o $@ $< lib/libvidaction.a $(LIBS)
 
 build/test/%: test/unit/%.c test/test_main.c test/test.h test/video/framecode.h lib/libvidaction.a
 	@mkdir -p build/test
@@ -187,6 +196,11 @@ lua-cdef:
 	CC='$(CC)' sh bindings/lua/gen-cdef.sh
 check-lua-cdef:
 	CC='$(CC)' sh bindings/lua/gen-cdef.sh --check
+
+# The API reference docs/api.md, generated from the header comments (committed;
+# test/doc/test_api_doc.sh fails when it is stale or a public function has no comment).
+api-docs:
+	PYTHON='$(PYTHON)' sh test/doc/gen-api.sh
 
 # The GPU tests (docs/gpu.md): builds them and runs them on this machine's GPU.
 check-gpu:
@@ -247,8 +261,10 @@ bench-loader: all build/bench/bench_loader
 bench-dist: all build/bench/bench_dist
 	sh test/bench/bench_dist.sh
 
+# The main job: SynthActions data, pre-training, transfer, evaluation, a timeline (a few minutes;
+# files in vidaction-demo/).
 demo: deps-check all
-	@sh examples/demo.sh
+	bin/vidaction demo --out vidaction-demo
 
 # --- install ------------------------------------------------------------------
 install: all

@@ -18,6 +18,8 @@
  *   vidaction eval MODEL --manifest FILE [--root DIR] [--clips K] [--crops 1|3] [--json]
  *   vidaction features MODEL VIDEO... -o OUT.safetensors [--clips K]
  *   vidaction classify MODEL VIDEO... [--clips K] [--top K] [--timeline SECONDS] [--json]
+ *   vidaction synth OUTDIR --preset pretrain|target-k|target-ss|target-epic|demo [options]
+ *   vidaction demo [--out DIR] [--seed S] [--threads T] [--json]
  *
  * `info` prints what vida_video_open measured (frame count, timestamps, keyframes),
  * not what the container claims. `clip` decodes frames F, F+R, ..., F+(L-1)R with
@@ -30,6 +32,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,7 +104,7 @@ static void usage(FILE *f)
             "      --resume CHECKPOINT (continues exactly), --init MODEL (start from its weights;\n"
             "      a new classifier when the classes differ), --freeze backbone (with --init:\n"
             "      fc-only, BN on running statistics), --frozen-bn (BN on its running\n"
-            "      statistics, which stay; every other tensor learns)\n"
+            "      statistics, which stay; every other tensor learns), --quiet (one line at the end)\n"
             "      --dist mpi|nccl|none (none): data-parallel over the ranks of mpirun -np N\n"
             "      (each rank reads 1/N of every epoch, --batch B per rank, gradients averaged\n"
             "      by MPI on the host, or by NCCL on the GPUs; one GPU per rank of a machine;\n"
@@ -116,6 +119,16 @@ static void usage(FILE *f)
             "  classify MODEL VIDEO... [--clips K] [--top K] [--timeline SECONDS] [--json]\n"
             "      top classes of the mean softmax of K uniform clips (10); with --timeline the\n"
             "      best class of each window of SECONDS (its centre clip)\n"
+            "  synth OUTDIR --preset pretrain|target-k|target-ss|target-epic|demo   SynthActions:\n"
+            "      procedural action videos, manifests, vocabulary, taxonomy, truth (docs/synthactions.md)\n"
+            "      --videos N, --seed S (1), --threads T (2), --size WxH (80x64), --fps F (10),\n"
+            "      --seconds MIN-MAX (2-4), --long (10-30 s), --action-seconds MIN-MAX (1.5-2.5),\n"
+            "      --verbs N (12), --classes N (target-k: 24), --test-fraction F (0.4),\n"
+            "      --zipf Z (1), --p-missing P (0.1), --p-wrong P (0.1), --distractors N (2),\n"
+            "      --codec auto|h264|mpeg4\n"
+            "  demo [--out DIR] [--seed S] [--threads T] [--json]   the whole story in a few minutes:\n"
+            "      SynthActions data, pre-training on noisy hashtags, fine-tuning and fc-only against\n"
+            "      training from scratch, evaluation, a timeline (DIR: vidaction-demo)\n"
             "\n"
             "  --version   print the version and build features\n"
             "  --help      this text\n",
@@ -1120,12 +1133,6 @@ static void free_labels(char **names, int n)
     free(names);
 }
 
-static int meta_int(const vida_model *m, const char *key, int fallback)
-{
-    const char *s = vida_model_get_meta(m, key);
-    return s && atoi(s) > 0 ? atoi(s) : fallback;
-}
-
 static double wall_seconds(void)
 {
     struct timespec ts;
@@ -1174,6 +1181,13 @@ static int rank0_writes(vida_dist *dist, int rank, const char *what, const char 
     return ok ? 0 : 1;
 }
 
+/* What the last cmd_train and cmd_eval of this process gave (for `demo`). */
+static struct {
+    double seconds, loss;
+    long steps;
+} g_last_train;
+static vida_eval_result g_last_eval;
+
 static int cmd_train(int argc, char **argv)
 {
     const char *manifest = NULL, *root = NULL, *taxonomy = NULL, *out = NULL, *init = NULL;
@@ -1194,7 +1208,9 @@ static int cmd_train(int argc, char **argv)
     char path[4096], ckpt[4096];
     long steps = 0, epochs = 0, every = 0, threads = 1, seed = 0, clip_len = 8, stride = 2;
     long short_side = 128, crop = 112, batch = 8, classes = 0, base_batch = 0;
-    int rc = 1, i, freeze = 0, frozen_bn = 0, dist_backend = 0, rank = 0, world = 1;
+    int rc = 1, i, freeze = 0, frozen_bn = 0, dist_backend = 0, rank = 0, world = 1, quiet = 0;
+    double recent[10] = {0}; /* the last 10 losses, for --quiet's summary */
+    int n_recent = 0;
     /* agreed: every rank knows the run stops (vida_dist_all_ok said so), so all of them can
        leave MPI together; a failure on one rank alone ends its process without MPI_Finalize
        (which would wait for the others), and mpirun then ends the job */
@@ -1217,6 +1233,10 @@ static int cmd_train(int argc, char **argv)
         }
         if (!strcmp(a, "--frozen-bn")) {
             frozen_bn = 1;
+            continue;
+        }
+        if (!strcmp(a, "--quiet")) {
+            quiet = 1;
             continue;
         }
         v = arg_value(argc, argv, &i);
@@ -1407,7 +1427,7 @@ static int cmd_train(int argc, char **argv)
             for (const char *const *k = (const char *const[]){"mean", "std", "source", NULL}; *k; k++)
                 if (vida_model_get_meta(src, *k))
                     vida_model_set_meta(m, *k, vida_model_get_meta(src, *k));
-            if (rank == 0)
+            if (rank == 0 && !quiet)
                 printf("init from %s: trunk copied, new classifier for %d classes (was %d%s)\n", init,
                        mp.num_classes, vida_model_num_classes(src),
                        vida_model_num_classes(src) == mp.num_classes ? ", with other names" : "");
@@ -1591,7 +1611,8 @@ static int cmd_train(int argc, char **argv)
             goto done;
         }
         clips_done += b.n * b.views * world; /* all ranks' clips, taking this rank's as typical */
-        if (rank == 0) {
+        recent[n_recent++ % 10] = loss;
+        if (rank == 0 && !quiet) {
             /* a progress bar on a terminal, plain lines otherwise */
             double el = wall_seconds() - t_start, rate = el > 0 ? (double)clips_done / el : 0;
             double eta = ost.steps > first_step ? el / (double)(ost.steps - first_step) *
@@ -1631,6 +1652,19 @@ static int cmd_train(int argc, char **argv)
     }
     if (rank0_writes(dist, rank, "the model", path, m, NULL, NULL, &agreed) != 0)
         goto done;
+    {
+        double el = wall_seconds() - t_start, mean = 0;
+        int k = n_recent < 10 ? n_recent : 10;
+        for (int q = 0; q < k; q++)
+            mean += recent[q] / k;
+        g_last_train.seconds = el;
+        g_last_train.loss = k ? mean : NAN;
+        g_last_train.steps = (long)vida_optimizer_step_count(o);
+        if (rank == 0 && quiet)
+            printf("%lld steps in %.0f s (%.1f clips/s), loss %.4f (mean of the last %d)\n",
+                   (long long)(vida_optimizer_step_count(o) - first_step), el,
+                   el > 0 ? (double)clips_done / el : 0, k ? mean : NAN, k);
+    }
     if (rank == 0)
         printf("wrote %s\n", path);
     rc = 0;
@@ -1725,30 +1759,15 @@ out:
     return rc;
 }
 
-/* The model's clip geometry into sp, K uniform clips, centre crop, float32. */
-static void model_sampler_params(const vida_model *m, vida_sampler_params *sp, int clips, int mode)
+/* The model's clip geometry and normalisation into sp (its metadata), K clips placed by mode,
+   centre crop, float32. 0, or 1 after the error is printed (metadata that is not a number). */
+static int model_sampler_params(const vida_model *m, const char *path, vida_sampler_params *sp,
+                                int clips, int mode)
 {
-    vida_sampler_params_init(sp);
-    sp->frames = meta_int(m, "clip_frames", 16);
-    sp->stride = meta_int(m, "frame_stride", 1);
-    sp->crop = meta_int(m, "crop", 112);
-    sp->short_side_min = sp->short_side_max = meta_int(m, "short_side", 128);
+    if (vida_sampler_params_from_model(sp, m, clips) != VIDA_OK)
+        return fail_file(path);
     sp->clip_mode = mode;
-    sp->clips = clips;
-    sp->crop_mode = VIDA_CROP_CENTER;
-    sp->output = VIDA_SAMPLE_F32;
-    /* the model's normalisation, as vida_train_step uses it (the defaults when absent or bad) */
-    {
-        float mean[3], stdv[3];
-        const char *ms = vida_model_get_meta(m, "mean"), *ss = vida_model_get_meta(m, "std");
-        if (ms && ss && sscanf(ms, "%f,%f,%f", &mean[0], &mean[1], &mean[2]) == 3 &&
-            sscanf(ss, "%f,%f,%f", &stdv[0], &stdv[1], &stdv[2]) == 3 && stdv[0] > 0 &&
-            stdv[1] > 0 && stdv[2] > 0)
-            for (int c = 0; c < 3; c++) {
-                sp->mean[c] = mean[c];
-                sp->std[c] = stdv[c];
-            }
-    }
+    return 0;
 }
 
 static int cmd_eval(int argc, char **argv)
@@ -1837,7 +1856,8 @@ static int cmd_eval(int argc, char **argv)
                 (long long)vida_dataset_n_classes(ds), (long long)C);
         goto done;
     }
-    model_sampler_params(m, &sp, (int)clips, VIDA_CLIPS_UNIFORM);
+    if (model_sampler_params(m, model_path, &sp, (int)clips, VIDA_CLIPS_UNIFORM))
+        goto done;
     if (crops == 3)
         sp.crop_mode = VIDA_CROP_THREE;
     if (vida_sampler_create(&s, ctx, &sp) != VIDA_OK || vida_eval_create(&e, C, VIDA_EVAL_SOFTMAX) != VIDA_OK ||
@@ -1874,6 +1894,7 @@ static int cmd_eval(int argc, char **argv)
                 (long long)failed);
         goto done;
     }
+    g_last_eval = r;
     if (json) {
         int64_t *conf = malloc((size_t)(C * C) * sizeof *conf);
         printf("{\"videos\":%lld,\"failed\":%lld,\"clips\":%lld,\"clip_top1\":", (long long)r.videos,
@@ -1980,7 +2001,8 @@ static int cmd_features(int argc, char **argv)
         goto done;
     }
     F = vida_model_feature_dim(m);
-    model_sampler_params(m, &sp, (int)clips, VIDA_CLIPS_UNIFORM);
+    if (model_sampler_params(m, model_path, &sp, (int)clips, VIDA_CLIPS_UNIFORM))
+        goto done;
     if (vida_sampler_create(&s, ctx, &sp) != VIDA_OK) {
         fail("cannot create the sampler");
         goto done;
@@ -2115,12 +2137,13 @@ static int cmd_classify(int argc, char **argv)
         names = NULL;
         n_names = 0;
     }
-    model_sampler_params(m, &sp, (int)clips, VIDA_CLIPS_UNIFORM);
+    if (model_sampler_params(m, model_path, &sp, (int)clips, VIDA_CLIPS_UNIFORM))
+        goto done;
     if (vida_sampler_create(&s, ctx, &sp) != VIDA_OK) {
         fail("cannot create the sampler");
         goto done;
     }
-    model_sampler_params(m, &sp, 1, VIDA_CLIPS_CENTER);
+    model_sampler_params(m, model_path, &sp, 1, VIDA_CLIPS_CENTER);
     if (vida_sampler_create(&ws, ctx, &sp) != VIDA_OK || !(p = malloc((size_t)C * sizeof *p))) {
         fail("cannot create the sampler");
         goto done;
@@ -2231,6 +2254,343 @@ done:
     return rc;
 }
 
+static const char *const SYNTH_PRESETS[] = {"pretrain", "target-k", "target-ss", "target-epic", "demo",
+                                            NULL}; /* from VIDA_SYNTH_PRETRAIN */
+
+/* "A-B" or "A" (both ends A) into lo, hi. */
+static int parse_range(const char *v, double *lo, double *hi)
+{
+    char buf[64], *dash;
+    if (!v || strlen(v) >= sizeof buf)
+        return -1;
+    strcpy(buf, v);
+    dash = strchr(buf + 1, '-');
+    if (dash)
+        *dash = 0;
+    if (parse_double(buf, lo) || (dash ? parse_double(dash + 1, hi) : (*hi = *lo, 0)))
+        return -1;
+    return 0;
+}
+
+static int cmd_synth(int argc, char **argv)
+{
+    const char *out = NULL, *preset_name = NULL;
+    vida_synth_params p;
+    vida_context *ctx = NULL;
+    long threads = 2, lv;
+    double d, lo, hi;
+    int rc = 1, preset = 0;
+    /* the preset first: the other options change its defaults */
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "--preset") && i + 1 < argc)
+            preset_name = argv[i + 1];
+    if (preset_name && (preset = pick(preset_name, SYNTH_PRESETS)) < 0)
+        return usage_error("bad --preset (pretrain, target-k, target-ss, target-epic, demo):",
+                           preset_name);
+    vida_synth_params_init(&p, VIDA_SYNTH_PRETRAIN + (preset < 0 ? 0 : preset));
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--long")) {
+            p.min_seconds = 10;
+            p.max_seconds = 30;
+            continue;
+        }
+        if (a[0] != '-') {
+            if (out)
+                return usage_error("unexpected argument", a);
+            out = a;
+            continue;
+        }
+        v = arg_value(argc, argv, &i);
+        if (!v)
+            return usage_error("missing value after", a);
+        if (!strcmp(a, "--preset")) {
+            continue;
+        } else if (!strcmp(a, "--videos")) {
+            if (parse_long(v, 1, 10000000, &lv)) return usage_error("bad --videos (1..10^7)", v);
+            p.videos = lv;
+        } else if (!strcmp(a, "--seed")) {
+            if (parse_long(v, 0, 0x7fffffffL, &lv)) return usage_error("bad --seed", v);
+            p.seed = (uint64_t)lv;
+        } else if (!strcmp(a, "--threads")) {
+            if (parse_long(v, 1, 1024, &threads)) return usage_error("bad --threads", v);
+        } else if (!strcmp(a, "--size")) {
+            int w, h;
+            char x;
+            if (sscanf(v, "%d%c%d", &w, &x, &h) != 3 || x != 'x') return usage_error("bad --size (WxH)", v);
+            p.width = w;
+            p.height = h;
+        } else if (!strcmp(a, "--fps")) {
+            if (parse_long(v, 1, 120, &lv)) return usage_error("bad --fps (1..120)", v);
+            p.fps = (int)lv;
+        } else if (!strcmp(a, "--seconds")) {
+            if (parse_range(v, &lo, &hi)) return usage_error("bad --seconds (MIN-MAX)", v);
+            p.min_seconds = lo;
+            p.max_seconds = hi;
+        } else if (!strcmp(a, "--action-seconds")) {
+            if (parse_range(v, &lo, &hi)) return usage_error("bad --action-seconds (MIN-MAX)", v);
+            p.action_min_seconds = lo;
+            p.action_max_seconds = hi;
+        } else if (!strcmp(a, "--classes")) {
+            if (parse_long(v, 2, 96, &lv)) return usage_error("bad --classes (2..96)", v);
+            p.classes = (int)lv;
+        } else if (!strcmp(a, "--verbs")) {
+            if (parse_long(v, 2, 12, &lv)) return usage_error("bad --verbs (2..12)", v);
+            p.verbs = (int)lv;
+        } else if (!strcmp(a, "--distractors")) {
+            if (parse_long(v, 0, 8, &lv)) return usage_error("bad --distractors (0..8)", v);
+            p.max_distractors = (int)lv;
+        } else if (!strcmp(a, "--codec")) {
+            if (!strcmp(v, "auto")) p.codec = VIDA_SYNTH_CODEC_AUTO;
+            else if (!strcmp(v, "h264")) p.codec = VIDA_SYNTH_CODEC_H264;
+            else if (!strcmp(v, "mpeg4")) p.codec = VIDA_SYNTH_CODEC_MPEG4;
+            else return usage_error("bad --codec (auto, h264, mpeg4):", v);
+        } else if (!strcmp(a, "--test-fraction") || !strcmp(a, "--zipf") || !strcmp(a, "--p-missing") ||
+                   !strcmp(a, "--p-wrong")) {
+            if (parse_double(v, &d)) return usage_error("bad value for", a);
+            if (!strcmp(a, "--test-fraction")) p.test_fraction = d;
+            else if (!strcmp(a, "--zipf")) p.zipf = d;
+            else if (!strcmp(a, "--p-missing")) p.p_missing = d;
+            else p.p_wrong = d;
+        } else {
+            return usage_error("unknown option", a);
+        }
+    }
+    if (!out || !preset_name)
+        return usage_error("synth takes OUTDIR and --preset pretrain|target-k|target-ss|target-epic|demo",
+                           NULL);
+    if (make_context(&ctx, threads, 0))
+        return 1;
+    if (vida_synth_generate(ctx, out, &p) != VIDA_OK) {
+        fail("cannot generate the data set");
+        goto done;
+    }
+    printf("wrote %s: SynthActions preset %s, seed %llu, %lld videos%s, %dx%d at %d fps\n", out,
+           preset_name, (unsigned long long)p.seed, (long long)p.videos,
+           p.preset == VIDA_SYNTH_DEMO ? " to pre-train on (and target/, long/)" : "", p.width, p.height,
+           p.fps);
+    rc = 0;
+done:
+    vida_context_free(ctx);
+    return rc;
+}
+
+/* Runs command fn with the arguments given (NULL-terminated; argv[0] and argv[1] are names). */
+static int run_cmd(int (*fn)(int, char **), const char *name, ...)
+{
+    char *argv[64];
+    int argc = 0;
+    va_list ap;
+    argv[argc++] = (char *)"vidaction";
+    argv[argc++] = (char *)name;
+    va_start(ap, name);
+    for (const char *a; argc < 63 && (a = va_arg(ap, const char *)) != NULL;)
+        argv[argc++] = (char *)a;
+    va_end(ap);
+    argv[argc] = NULL;
+    fflush(stdout);
+    return fn(argc, argv);
+}
+
+/*
+ * demo: the whole story on SynthActions in a few minutes on a CPU -- data, pre-training on noisy
+ * hashtags, transfer to a small clean target set (full fine-tuning and fc-only) against training
+ * from scratch on the target alone, multi-clip evaluation, and a timeline over a long video.
+ * The model and schedule are small on purpose; docs/demo.md explains every choice.
+ */
+#define DEMO_GEOMETRY "--arch", "r2plus1d", "--depth", "10", "--width", "0.25", "--clip-len", "8", \
+                      "--stride", "2", "--short-side", "40", "--crop", "32", "--batch", "16"
+#define DEMO_PRETRAIN_STEPS "500"
+#define DEMO_TARGET_STEPS "80"
+#define DEMO_CLASSES 8
+
+static int cmd_demo(int argc, char **argv)
+{
+    const char *out = "vidaction-demo";
+    long seed = 1, threads = 2;
+    int json = 0, rc = 1, saved_stdout = -1;
+    char data[4096], pre[4096], tax[4096], tgt[4096], test[4096], runs[4][4096], model[4][4096];
+    char longv[4096], longt[4096], seed_s[32], threads_s[32];
+    static const char *const run_names[4] = {"pretrain", "scratch", "finetuned", "fc-only"};
+    double t0 = wall_seconds(), stage_s[5] = {0};
+    vida_eval_result res[3];
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--json")) {
+            json = 1;
+            continue;
+        }
+        v = arg_value(argc, argv, &i);
+        if (!v)
+            return usage_error("missing value after", a);
+        if (!strcmp(a, "--out")) out = v;
+        else if (!strcmp(a, "--seed")) {
+            if (parse_long(v, 0, 0x7fffffffL, &seed)) return usage_error("bad --seed", v);
+        } else if (!strcmp(a, "--threads")) {
+            if (parse_long(v, 1, 1024, &threads)) return usage_error("bad --threads", v);
+        } else {
+            return usage_error("unknown option", a);
+        }
+    }
+    if (strlen(out) > 3000)
+        return usage_error("--out is too long", NULL);
+    if (mkdir(out, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "%s: error: cannot create %s: %s\n", prog, out, strerror(errno));
+        return 1;
+    }
+    snprintf(data, sizeof data, "%s/data", out);
+    snprintf(pre, sizeof pre, "%s/data/pretrain/train.tsv", out);
+    snprintf(tax, sizeof tax, "%s/data/pretrain/taxonomy.tsv", out);
+    snprintf(tgt, sizeof tgt, "%s/data/target/train.tsv", out);
+    snprintf(test, sizeof test, "%s/data/target/test.tsv", out);
+    snprintf(longv, sizeof longv, "%s/data/long/videos/000000.mp4", out);
+    snprintf(longt, sizeof longt, "%s/data/long/truth.jsonl", out);
+    for (int k = 0; k < 4; k++) {
+        snprintf(runs[k], sizeof runs[k], "%s/%s", out, run_names[k]);
+        snprintf(model[k], sizeof model[k], "%s/%s/model.safetensors", out, run_names[k]);
+    }
+    snprintf(seed_s, sizeof seed_s, "%ld", seed);
+    snprintf(threads_s, sizeof threads_s, "%ld", threads);
+    if (json) {
+        /* the stages' output goes to stderr; stdout gets only the JSON */
+        fflush(stdout);
+        saved_stdout = dup(1);
+        if (saved_stdout < 0 || dup2(2, 1) < 0) {
+            fprintf(stderr, "%s: error: cannot redirect the output: %s\n", prog, strerror(errno));
+            return 1;
+        }
+    }
+    printf("== libvidaction %s demo (seed %ld, %ld threads, output in %s)\n\n", vida_version_string(),
+           seed, threads, out);
+    printf("== 1. SynthActions data: 900 pre-training videos of 8 verbs on 8 shapes, labelled only by\n"
+           "      noisy hashtags; a clean target set of the same 8 verbs on 4 shapes pre-training never\n"
+           "      shows (5 videos per verb to train on, 7 to test); 2 long videos\n");
+    if (run_cmd(cmd_synth, "synth", data, "--preset", "demo", "--seed", seed_s, "--threads", threads_s,
+                NULL))
+        goto done;
+    stage_s[0] = wall_seconds() - t0;
+    printf("\n== 2. pre-training R(2+1)D-10 (1/4 width, 8x32x32 clips) on the hashtags' verbs (through\n"
+           "      the taxonomy), square-root resampling of the long tail, %s steps of 16 clips\n",
+           DEMO_PRETRAIN_STEPS);
+    if (run_cmd(cmd_train, "train", "--manifest", pre, "--taxonomy", tax, "--label-space", "verb",
+                "--resample", "sqrt", DEMO_GEOMETRY, "--steps", DEMO_PRETRAIN_STEPS, "--lr", "0.05",
+                "--warmup", "10", "--schedule", "cosine", "--threads", threads_s, "--seed", seed_s,
+                "--out", runs[0], "--quiet", NULL))
+        goto done;
+    stage_s[1] = g_last_train.seconds;
+    printf("\n== 3. the target set, three ways (%s steps each)\n", DEMO_TARGET_STEPS);
+    printf("   from scratch:\n");
+    if (run_cmd(cmd_train, "train", "--manifest", tgt, DEMO_GEOMETRY, "--steps", DEMO_TARGET_STEPS,
+                "--lr", "0.05", "--warmup", "5", "--schedule", "cosine", "--threads", threads_s,
+                "--seed", seed_s, "--out", runs[1], "--quiet", NULL))
+        goto done;
+    stage_s[2] = g_last_train.seconds;
+    printf("   pre-trained, fine-tuned (every layer):\n");
+    if (run_cmd(cmd_train, "train", "--manifest", tgt, "--init", model[0], DEMO_GEOMETRY, "--steps",
+                DEMO_TARGET_STEPS, "--lr", "0.01", "--warmup", "5", "--schedule", "cosine",
+                "--threads", threads_s, "--seed", seed_s, "--out", runs[2], "--quiet", NULL))
+        goto done;
+    stage_s[3] = g_last_train.seconds;
+    printf("   pre-trained, fc-only (the trunk frozen):\n");
+    if (run_cmd(cmd_train, "train", "--manifest", tgt, "--init", model[0], "--freeze", "backbone",
+                DEMO_GEOMETRY, "--steps", DEMO_TARGET_STEPS, "--lr", "0.05", "--schedule", "cosine",
+                "--threads", threads_s, "--seed", seed_s, "--out", runs[3], "--quiet", NULL))
+        goto done;
+    stage_s[4] = g_last_train.seconds;
+    printf("\n== 4. evaluation on the target's test videos: 4 uniform clips per video, mean softmax\n");
+    for (int k = 0; k < 3; k++) {
+        printf("   %s: ", run_names[k + 1]);
+        if (run_cmd(cmd_eval, "eval", model[k + 1], "--manifest", test, "--clips", "4", "--threads",
+                    threads_s, NULL))
+            goto done;
+        res[k] = g_last_eval;
+    }
+    printf("\n== 5. a long video (five actions in a row), the fine-tuned model's best verb every 2 s\n");
+    if (run_cmd(cmd_classify, "classify", model[2], longv, "--clips", "4", "--top", "3", "--timeline",
+                "2", NULL))
+        goto done;
+    {
+        /* what really happens in it: the scenes of truth.jsonl's first line */
+        FILE *f = fopen(longt, "r");
+        char line[8192];
+        if (f && fgets(line, sizeof line, f)) {
+            const char *p = line;
+            printf("   truth:\n");
+            while ((p = strstr(p, "{\"start\": ")) != NULL) {
+                double a, b, a0, a1;
+                char verb[64], noun[64];
+                const char *act = strstr(p, "\"action\": [");
+                if (sscanf(p, "{\"start\": %lf, \"end\": %lf, \"verb\": \"%63[^\"]\", \"noun\": \"%63[^\"]\"",
+                           &a, &b, verb, noun) == 4 &&
+                    act && sscanf(act, "\"action\": [%lf, %lf]", &a0, &a1) == 2)
+                    printf("  %8.3f - %8.3f s: %s (a %s, in motion %.1f - %.1f s)\n", a, b, verb, noun, a0,
+                           a1);
+                p++;
+            }
+        }
+        if (f)
+            fclose(f);
+    }
+    {
+        double total = wall_seconds() - t0;
+        printf("\n== results (seed %ld): video@1 on %lld test videos of %d classes (chance %.3f)\n\n",
+               seed, (long long)res[0].videos, DEMO_CLASSES, 1.0 / DEMO_CLASSES);
+        printf("   %-28s %8s %8s %8s\n", "", "video@1", "clip@1", "mAP");
+        printf("   %-28s %8.3f %8.3f %8.3f\n", "from scratch", res[0].video_top1, res[0].clip_top1,
+               res[0].map);
+        printf("   %-28s %8.3f %8.3f %8.3f\n", "pre-trained + fine-tuned", res[1].video_top1,
+               res[1].clip_top1, res[1].map);
+        printf("   %-28s %8.3f %8.3f %8.3f\n", "pre-trained + fc-only", res[2].video_top1,
+               res[2].clip_top1, res[2].map);
+        printf("\n   %.0f s in all (data %.0f s, pre-training %.0f s, target runs %.0f + %.0f + %.0f s)\n",
+               total, stage_s[0], stage_s[1], stage_s[2], stage_s[3], stage_s[4]);
+        printf("   data in %s, models in %s/{pretrain,scratch,finetuned,fc-only}/model.safetensors\n",
+               data, out);
+        if (res[1].video_top1 > res[0].video_top1)
+            printf("   pre-training on the noisy hashtags beat training from scratch by %.1f points\n",
+                   100 * (res[1].video_top1 - res[0].video_top1));
+        else
+            printf("   pre-training did NOT beat training from scratch with this seed\n");
+        if (json) {
+            fflush(stdout);
+            dup2(saved_stdout, 1);
+            close(saved_stdout);
+            saved_stdout = -1;
+            printf("{\"seed\":%ld,\"test_videos\":%lld,\"classes\":%d", seed, (long long)res[0].videos,
+                   DEMO_CLASSES);
+            for (int k = 0; k < 3; k++) {
+                static const char *const keys[3] = {"scratch", "pretrained_finetuned", "pretrained_fc_only"};
+                printf(",\"%s\":{\"video_top1\":", keys[k]);
+                json_double(res[k].video_top1);
+                printf(",\"clip_top1\":");
+                json_double(res[k].clip_top1);
+                printf(",\"map\":");
+                json_double(res[k].map);
+                printf("}");
+            }
+            printf(",\"seconds\":%.1f,\"out\":", total);
+            json_string(out);
+            printf("}\n");
+        }
+    }
+    rc = 0;
+done:
+    if (saved_stdout >= 0) {
+        fflush(stdout);
+        dup2(saved_stdout, 1);
+        close(saved_stdout);
+    }
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (take_global_options(&argc, argv))
@@ -2269,5 +2629,9 @@ int main(int argc, char **argv)
         return cmd_features(argc, argv);
     if (strcmp(argv[1], "classify") == 0)
         return cmd_classify(argc, argv);
+    if (strcmp(argv[1], "synth") == 0)
+        return cmd_synth(argc, argv);
+    if (strcmp(argv[1], "demo") == 0)
+        return cmd_demo(argc, argv);
     return usage_error("unknown command", argv[1]);
 }

@@ -16,5 +16,6 @@
 #include "vidaction/checkpoint.h"
 #include "vidaction/train.h"
 #include "vidaction/dist.h"
+#include "vidaction/synth.h"
 
 #endif

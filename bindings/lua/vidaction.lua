@@ -1387,4 +1387,49 @@ function Batch:targets()
     return copy_view(self:_struct("Batch:targets").targets)
 end
 
+-- ---- SynthActions ------------------------------------------------------------------
+
+local SYNTH_PRESETS = {["pretrain"] = 1, ["target-k"] = 2, ["target-ss"] = 3, ["target-epic"] = 4,
+                       ["demo"] = 5}
+
+--[[ vida.synth(dir, preset, {videos = N, seed = S, verbs = V, ..., ctx = context}): writes a
+SynthActions data set (docs/synthactions.md); the options are the fields of vida_synth_params,
+codec by name ("auto", "h264", "mpeg4"). Returns dir. ]]
+function vida.synth(dir, preset, opts)
+    local op = "vida.synth"
+    local code = SYNTH_PRESETS[preset]
+    if not code then
+        argerror(op, "preset '" .. tostring(preset) .. "' is not one of pretrain, target-k, target-ss, target-epic, demo")
+    end
+    opts = opts or {}
+    local p = ffi.new("vida_synth_params")
+    C.vida_synth_params_init(p, code)
+    fill(p, opts, op, {codec = {auto = 0, h264 = 1, mpeg4 = 2}}, {ctx = true})
+    local _, h = ctx_of(opts, op)
+    check(C.vida_synth_generate(h, dir, p), op)
+    return dir
+end
+
+-- The 12 verbs and 12 nouns of SynthActions, and the verb a verb is played backwards (or nil).
+function vida.synth_verbs()
+    local t = {}
+    for i = 0, C.vida_synth_n_verbs() - 1 do
+        t[#t + 1] = ffi.string(C.vida_synth_verb_name(i))
+    end
+    return t
+end
+
+function vida.synth_nouns()
+    local t = {}
+    for i = 0, C.vida_synth_n_nouns() - 1 do
+        t[#t + 1] = ffi.string(C.vida_synth_noun_name(i))
+    end
+    return t
+end
+
+function vida.synth_verb_reverse(i)
+    local r = C.vida_synth_verb_reverse(i)
+    return r >= 0 and r or nil
+end
+
 return vida

@@ -162,6 +162,7 @@ int vida_model_get_tensor(const vida_model *m, const char *name, float *dst, int
 int vida_model_set_tensor(vida_model *m, const char *name, const float *src, int64_t count);
 int vida_model_get_grad(const vida_model *m, const char *name, float *dst, int64_t count);
 const char *vida_model_get_meta(const vida_model *m, const char *key);
+const char *vida_model_label(const vida_model *m, int k);
 int vida_model_set_meta(vida_model *m, const char *key, const char *value);
 
 enum {
@@ -301,6 +302,7 @@ typedef struct vida_sampler_params {
 } vida_sampler_params;
 
 void vida_sampler_params_init(vida_sampler_params *p);
+int vida_sampler_params_from_model(vida_sampler_params *p, const vida_model *m, int clips);
 int vida_sampler_create(vida_sampler **out, vida_context *ctx, const vida_sampler_params *p);
 void vida_sampler_free(vida_sampler *s);
 int vida_sampler_get_params(const vida_sampler *s, vida_sampler_params *out);
@@ -597,13 +599,55 @@ int vida_dist_attach(vida_dist *d, vida_model *m);
 int vida_dist_barrier(vida_dist *d);
 int vida_dist_all_ok(vida_dist *d, int ok, int *all_ok);
 
+/* vidaction/synth.h */
+enum {
+    VIDA_SYNTH_PRETRAIN = 1,
+    VIDA_SYNTH_TARGET_K = 2,
+    VIDA_SYNTH_TARGET_SS = 3,
+    VIDA_SYNTH_TARGET_EPIC = 4,
+    VIDA_SYNTH_DEMO = 5
+};
+
+enum {
+    VIDA_SYNTH_CODEC_AUTO = 0,
+    VIDA_SYNTH_CODEC_H264 = 1,
+    VIDA_SYNTH_CODEC_MPEG4 = 2
+};
+
+typedef struct vida_synth_params {
+    size_t size;
+    int preset;
+    int64_t videos;
+    uint64_t seed;
+    int width, height;
+    int fps;
+    double min_seconds, max_seconds;
+    double action_min_seconds, action_max_seconds;
+    int classes;
+    double test_fraction;
+    double zipf;
+    double p_missing;
+    double p_wrong;
+    int max_distractors;
+    int verbs;
+    int codec;
+} vida_synth_params;
+
+void vida_synth_params_init(vida_synth_params *p, int preset);
+int vida_synth_generate(vida_context *ctx, const char *dir, const vida_synth_params *p);
+int vida_synth_n_verbs(void);
+int vida_synth_n_nouns(void);
+const char *vida_synth_verb_name(int i);
+const char *vida_synth_noun_name(int i);
+int vida_synth_verb_reverse(int i);
+
 /* #define constants (integer object-like macros) */
 enum {
     VIDA_MAX_DIMS = 8,
     VIDA_MAX_MILESTONES = 16,
     VIDA_VERSION_MAJOR = 0,
-    VIDA_VERSION_MINOR = 4,
-    VIDA_VERSION_NUMBER = (0 * 10000 + 4 * 100 + 0),
+    VIDA_VERSION_MINOR = 5,
+    VIDA_VERSION_NUMBER = (0 * 10000 + 5 * 100 + 0),
     VIDA_VERSION_PATCH = 0
 };
 ]==]

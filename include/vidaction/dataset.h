@@ -109,6 +109,7 @@ typedef struct vida_dataset_params {
                              max_minutes and PREFER_SHORT/LONG); default 1 */
 } vida_dataset_params;
 
+/* Fills *p with defaults. */
 VIDA_API void vida_dataset_params_init(vida_dataset_params *p);
 
 /*
@@ -136,6 +137,7 @@ typedef struct vida_dataset_stats {
     double minutes;         /* total minutes of the kept videos (known durations) */
 } vida_dataset_stats;
 
+/* Fills *st (st->size must be set). Returns VIDA_OK or VIDA_EINVAL. */
 VIDA_API int vida_dataset_get_stats(const vida_dataset *ds, vida_dataset_stats *st);
 
 /* Kept videos, classes, samples per epoch; -1 for NULL. */

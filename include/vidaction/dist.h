@@ -54,6 +54,7 @@ typedef struct vida_dist_params {
     void *user_data;
 } vida_dist_params;
 
+/* Fills *p with defaults. */
 VIDA_API void vida_dist_params_init(vida_dist_params *p);
 
 /*

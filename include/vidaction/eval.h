@@ -57,6 +57,7 @@ typedef struct vida_eval_result {
     double map;           /* mean average precision over classes with videos */
 } vida_eval_result;
 
+/* Fills *r (r->size must be set). Returns VIDA_OK, VIDA_EINVAL or VIDA_ENOMEM. */
 VIDA_API int vida_eval_get_result(const vida_eval *e, vida_eval_result *r);
 
 /* Class c: its videos (whose class list holds c), accuracy and average precision (-1: no videos). */

@@ -53,6 +53,7 @@ typedef struct vida_loader_params {
     double deadline;      /* seconds per video open or read (0 = vida_video's default) */
 } vida_loader_params;
 
+/* Fills *p with defaults. */
 VIDA_API void vida_loader_params_init(vida_loader_params *p);
 
 /*
@@ -135,6 +136,7 @@ typedef struct vida_loader_stats {
     double wait_seconds;  /* time vida_loader_next spent waiting */
 } vida_loader_stats;
 
+/* Fills *st (st->size must be set). Returns VIDA_OK or VIDA_EINVAL. */
 VIDA_API int vida_loader_get_stats(const vida_loader *l, vida_loader_stats *st);
 
 /*

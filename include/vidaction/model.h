@@ -168,6 +168,14 @@ VIDA_API int vida_model_get_grad(const vida_model *m, const char *name, float *d
  * or until the model is freed.
  */
 VIDA_API const char *vida_model_get_meta(const vida_model *m, const char *key);
+
+/*
+ * The name of class k: element k of the "labels" metadata, a JSON list of
+ * num_classes strings (what `vidaction train` and vida_model_set_head write).
+ * NULL when k is out of range or the model has no such list. Valid until
+ * "labels" is set again, the head is replaced, or the model is freed.
+ */
+VIDA_API const char *vida_model_label(const vida_model *m, int k);
 VIDA_API int vida_model_set_meta(vida_model *m, const char *key, const char *value);
 
 /* Loss functions over logits [N, K]. */

@@ -73,6 +73,7 @@ typedef struct vida_optimizer_params {
                                 gradients themselves are not changed */
 } vida_optimizer_params;
 
+/* Fills *p with defaults. */
 VIDA_API void vida_optimizer_params_init(vida_optimizer_params *p);
 
 /*
@@ -113,6 +114,7 @@ typedef struct vida_optimizer_stats {
     double last_lr;            /* rate of the last applied step (before group multipliers) */
 } vida_optimizer_stats;
 
+/* Fills *st (st->size must be set). Returns VIDA_OK or VIDA_EINVAL. */
 VIDA_API int vida_optimizer_get_stats(const vida_optimizer *o, vida_optimizer_stats *st);
 
 /*

@@ -28,6 +28,7 @@
 
 #include "common.h"
 #include "context.h"
+#include "model.h"
 #include "video.h"
 
 #ifdef __cplusplus
@@ -92,12 +93,25 @@ typedef struct vida_sampler_params {
 VIDA_API void vida_sampler_params_init(vida_sampler_params *p);
 
 /*
+ * Fills *p for evaluating model m: the defaults above, then the clip
+ * geometry and normalisation m's metadata records (what `vidaction train`
+ * writes: "clip_frames", "frame_stride", "short_side", "crop", "mean" and
+ * "std" as "r,g,b"), then `clips` clips spread uniformly over the video,
+ * centre crop, float32 output -- the evaluation protocol's views. An absent
+ * key keeps its default. Returns VIDA_OK, VIDA_EINVAL (NULL, clips < 1),
+ * VIDA_EFORMAT (a key that is not a number, or not three positive numbers
+ * for "std"; the message names it).
+ */
+VIDA_API int vida_sampler_params_from_model(vida_sampler_params *p, const vida_model *m, int clips);
+
+/*
  * Creates a sampler. ctx may be NULL. Returns VIDA_OK, VIDA_EINVAL (a
  * parameter out of range, named in the message) or VIDA_ENOMEM.
  */
 VIDA_API int vida_sampler_create(vida_sampler **out, vida_context *ctx,
                                  const vida_sampler_params *p);
 
+/* Frees the sampler. NULL is a no-op. */
 VIDA_API void vida_sampler_free(vida_sampler *s);
 
 /* Copies the sampler's parameters into *out (out->size must be set). */

@@ -3,7 +3,7 @@
 #define VIDACTION_VERSION_H
 
 #define VIDA_VERSION_MAJOR 0
-#define VIDA_VERSION_MINOR 4
+#define VIDA_VERSION_MINOR 5
 #define VIDA_VERSION_PATCH 0
 
 /* MAJOR*10000 + MINOR*100 + PATCH, as vida_version_number() returns it. */

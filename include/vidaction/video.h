@@ -162,6 +162,7 @@ typedef struct vida_video_stats {
     int64_t frames_converted; /* frames converted to RGB (the ones asked for) */
 } vida_video_stats;
 
+/* Fills *stats (stats->size must be set). Returns VIDA_OK or VIDA_EINVAL. */
 VIDA_API int vida_video_get_stats(const vida_video *v, vida_video_stats *stats);
 
 #ifdef __cplusplus

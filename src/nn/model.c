@@ -29,6 +29,7 @@ void vida_model_params_init(vida_model_params *p)
 }
 
 static int set_meta(vida_model *m, const char *key, const char *value);
+static void free_labels(vida_model *m);
 
 /* The metadata keys that describe the architecture (docs/model-format.md). */
 int vidai_model_sync_meta(vida_model *m)
@@ -133,6 +134,7 @@ void vida_model_free(vida_model *m)
         vidai_free(m->meta[i].value);
     }
     vidai_free(m->meta);
+    free_labels(m);
     vidai_free(m->params);
     vidai_free(m->ops);
     vidai_free(m->slots);
@@ -1179,11 +1181,58 @@ out:
 
 /* --- metadata ------------------------------------------------------------ */
 
+static void free_labels(vida_model *m)
+{
+    for (int i = 0; i < m->n_labels; i++)
+        vidai_free(m->labels[i]);
+    vidai_free(m->labels);
+    m->labels = NULL;
+    m->n_labels = 0;
+}
+
+/*
+ * The "labels" metadata (a JSON list of strings) into m->labels, for
+ * vida_model_label. Anything else -- not JSON, not a list, a non-string --
+ * leaves no names (the metadata itself stays as it was written).
+ */
+static int parse_labels(vida_model *m, const char *value)
+{
+    vidai_json *j = NULL;
+    char **names;
+    int rc = VIDA_OK;
+    free_labels(m);
+    if (vidai_json_parse(&j, value, strlen(value), "labels") != VIDA_OK || j->type != VIDAI_JSON_ARRAY ||
+        j->length == 0 || j->length > 1000000) {
+        vida_clear_error();
+        vidai_json_free(j);
+        return VIDA_OK;
+    }
+    for (size_t k = 0; k < j->length; k++)
+        if (j->items[k]->type != VIDAI_JSON_STRING) {
+            vidai_json_free(j);
+            return VIDA_OK;
+        }
+    names = vidai_calloc(j->length, sizeof *names);
+    for (size_t k = 0; names && k < j->length; k++)
+        if (!(names[k] = vidai_strdup(j->items[k]->string)))
+            rc = VIDA_ENOMEM;
+    if (!names)
+        rc = VIDA_ENOMEM;
+    m->labels = names;
+    m->n_labels = (int)j->length;
+    if (rc != VIDA_OK)
+        free_labels(m);
+    vidai_json_free(j);
+    return rc;
+}
+
 static int set_meta(vida_model *m, const char *key, const char *value)
 {
     vidai_meta *nm;
     char *v;
     int i;
+    if (!strcmp(key, "labels") && parse_labels(m, value) != VIDA_OK)
+        return VIDA_ENOMEM;
     v = vidai_strdup(value);
     if (!v)
         return VIDA_ENOMEM;
@@ -1236,6 +1285,13 @@ int vida_model_set_meta(vida_model *m, const char *key, const char *value)
     if (set_meta(m, key, value) != VIDA_OK)
         return vidai_error(VIDA_ENOMEM, "vida_model_set_meta: out of memory");
     return VIDA_OK;
+}
+
+const char *vida_model_label(const vida_model *m, int k)
+{
+    if (!m || k < 0 || k >= m->n_labels || m->n_labels != m->p.num_classes)
+        return NULL;
+    return m->labels[k];
 }
 
 const char *vida_model_get_meta(const vida_model *m, const char *key)

@@ -110,6 +110,8 @@ struct vida_model {
     uint64_t step; /* training forwards so far (dropout key) */
     int n_meta;
     vidai_meta *meta;
+    int n_labels;  /* the "labels" metadata parsed (vida_model_label); 0 when absent or malformed */
+    char **labels;
     int n_bufs;
     vidai_buf *bufs;
     float *stage;       /* CUDA: the NCTHW input on the device before the layout change */

@@ -55,6 +55,8 @@
  * reads: vida_video_read crops after scaling).
  * indices, when asked for, is [V, L] (the views of a clip share theirs).
  */
+#include <errno.h>
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +102,49 @@ void vida_sampler_params_init(vida_sampler_params *p)
     p->std[1] = 0.22145f;
     p->std[2] = 0.216989f;
     p->short_video = VIDA_SHORT_REPEAT_LAST;
+}
+
+int vida_sampler_params_from_model(vida_sampler_params *p, const vida_model *m, int clips)
+{
+    static const char *const ints[4] = {"clip_frames", "frame_stride", "short_side", "crop"};
+    const char *fn = "vida_sampler_params_from_model";
+    if (!p || !m)
+        return vidai_error(VIDA_EINVAL, "%s: %s is NULL", fn, !p ? "params" : "model");
+    if (clips < 1)
+        return vidai_error(VIDA_EINVAL, "%s: clips %d (at least 1)", fn, clips);
+    vida_sampler_params_init(p);
+    for (int k = 0; k < 4; k++) {
+        const char *v = vida_model_get_meta(m, ints[k]);
+        char *end;
+        long n;
+        if (!v)
+            continue;
+        errno = 0;
+        n = strtol(v, &end, 10);
+        if (errno || end == v || *end || n < 0 || n > 1000000)
+            return vidai_error(VIDA_EFORMAT, "%s: metadata %s is \"%.64s\", not a count", fn, ints[k], v);
+        if (k == 0) p->frames = (int)n;
+        else if (k == 1) p->stride = (int)n;
+        else if (k == 2) p->short_side_min = p->short_side_max = (int)n;
+        else p->crop = (int)n;
+    }
+    for (int k = 0; k < 2; k++) {
+        const char *key = k ? "std" : "mean", *v = vida_model_get_meta(m, key);
+        float x[3];
+        char tail;
+        if (!v)
+            continue;
+        if (sscanf(v, "%f,%f,%f%c", &x[0], &x[1], &x[2], &tail) != 3 || !isfinite(x[0]) ||
+            !isfinite(x[1]) || !isfinite(x[2]) || (k && !(x[0] > 0 && x[1] > 0 && x[2] > 0)))
+            return vidai_error(VIDA_EFORMAT, "%s: metadata %s is \"%.64s\", not three %snumbers", fn,
+                               key, v, k ? "positive " : "");
+        memcpy(k ? p->std : p->mean, x, sizeof x);
+    }
+    p->clip_mode = VIDA_CLIPS_UNIFORM;
+    p->clips = clips;
+    p->crop_mode = VIDA_CROP_CENTER;
+    p->output = VIDA_SAMPLE_F32;
+    return VIDA_OK;
 }
 
 static int check_params(const vida_sampler_params *p)

@@ -42,6 +42,7 @@
 #include <libswscale/swscale.h>
 
 #include "core/core.h"
+#include "video/encode.h"
 #include "vidaction/video.h"
 
 #define VIDAI_IO_BUFFER 65536
@@ -204,7 +205,7 @@ static void quiet_ffmpeg_log_once(void)
         av_log_set_level(AV_LOG_FATAL);
 }
 
-static void quiet_ffmpeg_log(void)
+void vidai_av_quiet(void)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, quiet_ffmpeg_log_once);
@@ -764,7 +765,7 @@ int vida_video_open(vida_video **out, vida_context *ctx, const char *path,
         return vidai_error(VIDA_EINVAL, "vida_video_open: %s: params out of range (%s)", path,
                            p->max_pixels < 0 ? "max_pixels" : p->max_decode_frames < 0 ? "max_decode_frames"
                            : !(p->deadline >= 0) ? "deadline" : p->stream < -1 ? "stream" : "threads");
-    quiet_ffmpeg_log();
+    vidai_av_quiet();
     v = vidai_calloc(1, sizeof *v);
     if (!v)
         return VIDA_ENOMEM;

@@ -558,6 +558,26 @@ case("video_and_loader", function()
     check(err.code == vida.C.VIDA_ESTATE, "%s", tostring(err))
 end)
 
+-- vida.synth writes what `vidaction synth` writes, byte for byte; the vocabulary and its pairs.
+case("synth", function()
+    local a, b = tmp .. "/synth_lua", tmp .. "/synth_cli"
+    vida.synth(a, "target-ss", {videos = 4, verbs = 2, width = 48, height = 32, seed = 4,
+                               min_seconds = 1, max_seconds = 1.5})
+    check(sh(string.format("%s synth %s --preset target-ss --videos 4 --verbs 2 --size 48x32 " ..
+                           "--seed 4 --seconds 1-1.5 --threads 1 >/dev/null", bin, b)), "vidaction synth failed")
+    for _, name in ipairs({"train.tsv", "test.tsv", "truth.jsonl", "videos/000003.mp4"}) do
+        check(readfile(a .. "/" .. name) == readfile(b .. "/" .. name), name .. " differs")
+    end
+    local verbs = vida.synth_verbs()
+    check(#verbs == 12 and verbs[1] == "move left", "verbs")
+    check(vida.synth_nouns()[12] == "ell", "nouns")
+    check(vida.synth_verb_reverse(6) == 7 and vida.synth_verb_reverse(10) == nil, "reverse")
+    local ok, err = pcall(vida.synth, a, "nonsense")
+    check(not ok and tostring(err):find("preset"), "a bad preset: " .. tostring(err))
+    ok, err = pcall(vida.synth, a, "target-k", {width = 81})
+    check(not ok and tostring(err):find("width"), "an odd width: " .. tostring(err))
+end)
+
 case("cdef_check_passes", function()
     local errfile = tmp .. "/check.err"
     check(sh("sh bindings/lua/gen-cdef.sh --check 2>'" .. errfile .. "'"), "%s", readfile(errfile))

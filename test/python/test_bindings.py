@@ -11,6 +11,7 @@ status 1 when a case failed. Needs numpy and the ffmpeg program (the cases that
 decode videos are skipped without it), not PyTorch.
 """
 
+import ctypes
 import gc
 import json
 import os
@@ -863,6 +864,51 @@ def threads_run_models_concurrently():
     t.start()
     t.join()
     assert errs and "thread-missing.safetensors" in errs[0], errs
+
+
+@case
+def synth_and_class_names():
+    # the Python call writes what `vidaction synth` writes, byte for byte
+    a, b = os.path.join(TMP, "synth_py"), os.path.join(TMP, "synth_cli")
+    vidaction.synth(a, "target-k", videos=8, classes=2, width=48, height=32, seed=5,
+                    min_seconds=1, max_seconds=1.5, ctx=CPU)
+    run([BIN, "synth", b, "--preset", "target-k", "--videos", "8", "--classes", "2", "--size",
+         "48x32", "--seed", "5", "--seconds", "1-1.5", "--threads", "1"])
+    for name in ("train.tsv", "test.tsv", "truth.jsonl", "videos/000007.mp4"):
+        with open(os.path.join(a, name), "rb") as f, open(os.path.join(b, name), "rb") as g:
+            assert f.read() == g.read(), name
+    verbs = vidaction.synth_verbs()
+    assert len(verbs) == 12 and verbs[0] == "move left", verbs
+    assert vidaction.synth_verb_reverse("grow") == "shrink"
+    assert vidaction.synth_verb_reverse("bounce") is None
+    assert vidaction.synth_nouns()[8] == "hexagon"
+    try:
+        vidaction.synth(a, "target-k", colour=3)
+        raise AssertionError("an unknown field was accepted")
+    except vidaction.Error as e:
+        assert "colour" in str(e), e
+    try:
+        vidaction.synth(a, "target-k", width=81, ctx=CPU)
+        raise AssertionError("an odd width was accepted")
+    except vidaction.Error as e:
+        assert e.code == vidaction.EINVAL and "width" in str(e), e
+    # vida_model_label: the names set_head wrote, NULL out of range
+    m = vidaction.Model.create(arch="r2plus1d", depth=10, width=0.25, num_classes=3, ctx=CPU)
+    m.set_head(2, ["left \"quoted\"", "right"])
+    L = _capi.lib()
+    assert L.vida_model_label(m._h(), 0).decode() == 'left "quoted"'
+    assert L.vida_model_label(m._h(), 1).decode() == "right"
+    assert L.vida_model_label(m._h(), 2) is None
+    # vida_sampler_params_from_model: the model's geometry, uniform clips, float32
+    m.set_meta("clip_frames", "4")
+    m.set_meta("crop", "32")
+    sp = _capi.SamplerParams()
+    sp.size = ctypes.sizeof(sp)
+    check_rc = L.vida_sampler_params_from_model(ctypes.byref(sp), m._h(), 3)
+    assert check_rc == 0 and sp.frames == 4 and sp.crop == 32 and sp.clips == 3, (sp.frames, sp.crop)
+    m.set_meta("std", "1,0,1")
+    assert L.vida_sampler_params_from_model(ctypes.byref(sp), m._h(), 3) == vidaction.EFORMAT
+    m.close()
 
 
 @case

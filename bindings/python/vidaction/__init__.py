@@ -13,7 +13,7 @@ ig65m-pytorch and VMZ (Caffe2) checkpoints into libvidaction model files; see
 PyTorch nor the C library.
 """
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 from ._capi import (EDECODE, EDEVICE, EFORMAT, EINVAL, EIO, EMISMATCH, ENOMEM, ENONFINITE,
                     ECANCELLED, ESTATE, EUNSUPPORTED, OK, Error, LibraryNotFound)
@@ -24,12 +24,14 @@ from .video import Sampler, Video, VideoInfo
 from .model import Model
 from .data import Batch, Dataset, Evaluation, Loader
 from .train import SGD, load_checkpoint, save_checkpoint
+from .synth import synth, synth_nouns, synth_verb_reverse, synth_verbs
 
 __all__ = [
     "Batch", "Context", "Dataset", "Error", "Evaluation", "LibraryNotFound", "Loader", "Model",
     "SGD", "Sampler", "Video", "VideoInfo", "default_context", "device_count", "features",
     "features_string", "library_path", "load_checkpoint", "loss", "read_tensors",
-    "save_checkpoint", "strerror", "version", "version_number", "write_tensors",
+    "save_checkpoint", "strerror", "synth", "synth_nouns", "synth_verb_reverse", "synth_verbs",
+    "version", "version_number", "write_tensors",
     "OK", "EINVAL", "EIO", "EFORMAT", "EDECODE", "EUNSUPPORTED", "ENOMEM", "EDEVICE",
     "ENONFINITE", "ECANCELLED", "ESTATE", "EMISMATCH",
 ]

@@ -242,6 +242,16 @@ class DistParams(Structure):  # vida_dist_params
                 ("user_data", c_void_p)]
 
 
+class SynthParams(Structure):  # vida_synth_params
+    _fields_ = [("size", c_size_t), ("preset", c_int), ("videos", c_int64), ("seed", c_uint64),
+                ("width", c_int), ("height", c_int), ("fps", c_int),
+                ("min_seconds", c_double), ("max_seconds", c_double),
+                ("action_min_seconds", c_double), ("action_max_seconds", c_double),
+                ("classes", c_int), ("test_fraction", c_double), ("zipf", c_double),
+                ("p_missing", c_double), ("p_wrong", c_double), ("max_distractors", c_int),
+                ("verbs", c_int), ("codec", c_int)]
+
+
 # Every struct above with its C name, for the layout test.
 STRUCTS = {
     "vida_tensor": Tensor, "vida_context_params": ContextParams,
@@ -253,7 +263,7 @@ STRUCTS = {
     "vida_dataset_video": DatasetVideo, "vida_dataset_sample": DatasetSample,
     "vida_loader_params": LoaderParams, "vida_batch": Batch, "vida_loader_state": LoaderState,
     "vida_loader_stats": LoaderStats, "vida_eval_result": EvalResult,
-    "vida_dist_params": DistParams,
+    "vida_dist_params": DistParams, "vida_synth_params": SynthParams,
 }
 
 # ---- prototypes -------------------------------------------------------------
@@ -329,6 +339,16 @@ PROTOTYPES = {
     "vida_dist_attach": (c_int, [_P, _P]),
     "vida_dist_barrier": (c_int, [_P]),
     "vida_dist_all_ok": (c_int, [_P, c_int, POINTER(c_int)]),
+    # synth.h
+    "vida_model_label": (c_char_p, [_P, c_int]),
+    "vida_sampler_params_from_model": (c_int, [POINTER(SamplerParams), _P, c_int]),
+    "vida_synth_params_init": (None, [POINTER(SynthParams), c_int]),
+    "vida_synth_generate": (c_int, [_P, c_char_p, POINTER(SynthParams)]),
+    "vida_synth_n_verbs": (c_int, []),
+    "vida_synth_n_nouns": (c_int, []),
+    "vida_synth_verb_name": (c_char_p, [c_int]),
+    "vida_synth_noun_name": (c_char_p, [c_int]),
+    "vida_synth_verb_reverse": (c_int, [c_int]),
     "vida_model_num_params": (c_int64, [_P]),
     "vida_model_set_mode": (c_int, [_P, c_int]),
     "vida_model_forward": (c_int, [_P, _TP, _TP, _TP]),
