@@ -19,7 +19,7 @@
  *   vidaction features MODEL VIDEO... -o OUT.safetensors [--clips K]
  *   vidaction classify MODEL VIDEO... [--clips K] [--top K] [--timeline SECONDS] [--json]
  *   vidaction synth OUTDIR --preset pretrain|target-k|target-ss|target-epic|demo [options]
- *   vidaction demo [--out DIR] [--seed S] [--threads T] [--json]
+ *   vidaction demo [--out DIR] [--seed S] [--threads T] [--quick] [--json]
  *
  * `info` prints what vida_video_open measured (frame count, timestamps, keyframes),
  * not what the container claims. `clip` decodes frames F, F+R, ..., F+(L-1)R with
@@ -126,7 +126,8 @@ static void usage(FILE *f)
             "      --verbs N (12), --classes N (target-k: 24), --test-fraction F (0.4),\n"
             "      --zipf Z (1), --p-missing P (0.1), --p-wrong P (0.1), --distractors N (2),\n"
             "      --codec auto|h264|mpeg4\n"
-            "  demo [--out DIR] [--seed S] [--threads T] [--json]   the whole story in a few minutes:\n"
+            "  demo [--out DIR] [--seed S] [--threads T] [--quick] [--json]   the whole story in a few\n"
+            "      minutes (--quick: a tenth of the work, to check it runs; its numbers mean little):\n"
             "      SynthActions data, pre-training on noisy hashtags, fine-tuning and fc-only against\n"
             "      training from scratch, evaluation, a timeline (DIR: vidaction-demo)\n"
             "\n"
@@ -2404,15 +2405,16 @@ static int run_cmd(int (*fn)(int, char **), const char *name, ...)
  */
 #define DEMO_GEOMETRY "--arch", "r2plus1d", "--depth", "10", "--width", "0.25", "--clip-len", "8", \
                       "--stride", "2", "--short-side", "40", "--crop", "32", "--batch", "16"
-#define DEMO_PRETRAIN_STEPS "500"
-#define DEMO_TARGET_STEPS "80"
 #define DEMO_CLASSES 8
 
 static int cmd_demo(int argc, char **argv)
 {
     const char *out = "vidaction-demo";
     long seed = 1, threads = 2;
-    int json = 0, rc = 1, saved_stdout = -1;
+    int json = 0, rc = 1, saved_stdout = -1, quick = 0;
+    /* --quick: the same story on a tenth of the work, to check the plumbing (its numbers mean
+       little) */
+    const char *pre_videos = "900", *pre_steps = "500", *tgt_steps = "80";
     char data[4096], pre[4096], tax[4096], tgt[4096], test[4096], runs[4][4096], model[4][4096];
     char longv[4096], longt[4096], seed_s[32], threads_s[32];
     static const char *const run_names[4] = {"pretrain", "scratch", "finetuned", "fc-only"};
@@ -2426,6 +2428,13 @@ static int cmd_demo(int argc, char **argv)
         }
         if (!strcmp(a, "--json")) {
             json = 1;
+            continue;
+        }
+        if (!strcmp(a, "--quick")) {
+            quick = 1;
+            pre_videos = "120";
+            pre_steps = "40";
+            tgt_steps = "10";
             continue;
         }
         v = arg_value(argc, argv, &i);
@@ -2470,38 +2479,40 @@ static int cmd_demo(int argc, char **argv)
     }
     printf("== libvidaction %s demo (seed %ld, %ld threads, output in %s)\n\n", vida_version_string(),
            seed, threads, out);
-    printf("== 1. SynthActions data: 900 pre-training videos of 8 verbs on 8 shapes, labelled only by\n"
+    if (quick)
+        printf("== --quick: a tenth of the work, to check that everything runs; the numbers mean little\n\n");
+    printf("== 1. SynthActions data: %s pre-training videos of 8 verbs on 8 shapes, labelled only by\n"
            "      noisy hashtags; a clean target set of the same 8 verbs on 4 shapes pre-training never\n"
-           "      shows (5 videos per verb to train on, 7 to test); 2 long videos\n");
+           "      shows (5 videos per verb to train on, 7 to test); 2 long videos\n", pre_videos);
     if (run_cmd(cmd_synth, "synth", data, "--preset", "demo", "--seed", seed_s, "--threads", threads_s,
-                NULL))
+                "--videos", pre_videos, NULL))
         goto done;
     stage_s[0] = wall_seconds() - t0;
     printf("\n== 2. pre-training R(2+1)D-10 (1/4 width, 8x32x32 clips) on the hashtags' verbs (through\n"
            "      the taxonomy), square-root resampling of the long tail, %s steps of 16 clips\n",
-           DEMO_PRETRAIN_STEPS);
+           pre_steps);
     if (run_cmd(cmd_train, "train", "--manifest", pre, "--taxonomy", tax, "--label-space", "verb",
-                "--resample", "sqrt", DEMO_GEOMETRY, "--steps", DEMO_PRETRAIN_STEPS, "--lr", "0.05",
+                "--resample", "sqrt", DEMO_GEOMETRY, "--steps", pre_steps, "--lr", "0.05",
                 "--warmup", "10", "--schedule", "cosine", "--threads", threads_s, "--seed", seed_s,
                 "--out", runs[0], "--quiet", NULL))
         goto done;
     stage_s[1] = g_last_train.seconds;
-    printf("\n== 3. the target set, three ways (%s steps each)\n", DEMO_TARGET_STEPS);
+    printf("\n== 3. the target set, three ways (%s steps each)\n", tgt_steps);
     printf("   from scratch:\n");
-    if (run_cmd(cmd_train, "train", "--manifest", tgt, DEMO_GEOMETRY, "--steps", DEMO_TARGET_STEPS,
+    if (run_cmd(cmd_train, "train", "--manifest", tgt, DEMO_GEOMETRY, "--steps", tgt_steps,
                 "--lr", "0.05", "--warmup", "5", "--schedule", "cosine", "--threads", threads_s,
                 "--seed", seed_s, "--out", runs[1], "--quiet", NULL))
         goto done;
     stage_s[2] = g_last_train.seconds;
     printf("   pre-trained, fine-tuned (every layer):\n");
     if (run_cmd(cmd_train, "train", "--manifest", tgt, "--init", model[0], DEMO_GEOMETRY, "--steps",
-                DEMO_TARGET_STEPS, "--lr", "0.01", "--warmup", "5", "--schedule", "cosine",
+                tgt_steps, "--lr", "0.01", "--warmup", "5", "--schedule", "cosine",
                 "--threads", threads_s, "--seed", seed_s, "--out", runs[2], "--quiet", NULL))
         goto done;
     stage_s[3] = g_last_train.seconds;
     printf("   pre-trained, fc-only (the trunk frozen):\n");
     if (run_cmd(cmd_train, "train", "--manifest", tgt, "--init", model[0], "--freeze", "backbone",
-                DEMO_GEOMETRY, "--steps", DEMO_TARGET_STEPS, "--lr", "0.05", "--schedule", "cosine",
+                DEMO_GEOMETRY, "--steps", tgt_steps, "--lr", "0.05", "--schedule", "cosine",
                 "--threads", threads_s, "--seed", seed_s, "--out", runs[3], "--quiet", NULL))
         goto done;
     stage_s[4] = g_last_train.seconds;
@@ -2564,8 +2575,8 @@ static int cmd_demo(int argc, char **argv)
             dup2(saved_stdout, 1);
             close(saved_stdout);
             saved_stdout = -1;
-            printf("{\"seed\":%ld,\"test_videos\":%lld,\"classes\":%d", seed, (long long)res[0].videos,
-                   DEMO_CLASSES);
+            printf("{\"seed\":%ld,\"quick\":%s,\"test_videos\":%lld,\"classes\":%d", seed,
+                   quick ? "true" : "false", (long long)res[0].videos, DEMO_CLASSES);
             for (int k = 0; k < 3; k++) {
                 static const char *const keys[3] = {"scratch", "pretrained_finetuned", "pretrained_fc_only"};
                 printf(",\"%s\":{\"video_top1\":", keys[k]);
