@@ -113,7 +113,7 @@ static void usage(FILE *f)
             "  eval MODEL --manifest FILE [--root DIR] [--clips K] [--crops 1|3] [--threads T]\n"
             "      [--json]\n"
             "      K uniform clips (10) x crops per video, mean softmax: clip@1/5, video@1/5,\n"
-            "      mean class accuracy, mAP, per-class table and confusion matrix\n"
+            "      mean class accuracy, mAP; --json adds the per-class table and confusion matrix\n"
             "  features MODEL VIDEO... -o OUT       pooled features of K uniform clips (--clips 4):\n"
             "      clip_features [clips,F], clip_video [clips], video_features [videos,F] (mean)\n"
             "  classify MODEL VIDEO... [--clips K] [--top K] [--timeline SECONDS] [--json]\n"
@@ -344,8 +344,8 @@ static void json_string(const char *s)
 static int cmd_model_info(int argc, char **argv)
 {
     static const char *keys[] = {"arch", "depth", "midplanes", "pool1", "width", "bn_eps",
-                                 "bn_momentum", "num_classes", "dropout", "clip_frames", "crop",
-                                 "short_side", "mean", "std", "labels", "source"};
+                                 "bn_momentum", "num_classes", "dropout", "clip_frames", "frame_stride",
+                                 "crop", "short_side", "mean", "std", "labels", "source"};
     vida_context *ctx = NULL;
     vida_model *m = NULL;
     const char *path = NULL;
@@ -1210,6 +1210,7 @@ static int cmd_train(int argc, char **argv)
     long steps = 0, epochs = 0, every = 0, threads = 1, seed = 0, clip_len = 8, stride = 2;
     long short_side = 128, crop = 112, batch = 8, classes = 0, base_batch = 0;
     int rc = 1, i, freeze = 0, frozen_bn = 0, dist_backend = 0, rank = 0, world = 1, quiet = 0;
+    int arch_given = 0, geom_given = 0; /* with --init: what the command line says, not the model */
     double recent[10] = {0}; /* the last 10 losses, for --quiet's summary */
     int n_recent = 0;
     /* agreed: every rank knows the run stops (vida_dist_all_ok said so), so all of them can
@@ -1269,6 +1270,7 @@ static int cmd_train(int argc, char **argv)
         } else if (!strcmp(a, "--arch")) {
             if (pick(v, ARCHS) < 0) return usage_error("bad --arch (r2plus1d, r3d, mc3, r2d):", v);
             mp.arch = VIDA_ARCH_R2PLUS1D + pick(v, ARCHS);
+            arch_given |= 1;
         } else if (!strcmp(a, "--schedule")) {
             if ((op.schedule = pick(v, SCHEDULES)) < 0)
                 return usage_error("bad --schedule (constant, step, cosine):", v);
@@ -1280,16 +1282,16 @@ static int cmd_train(int argc, char **argv)
                    !strcmp(a, "--base-batch")) {
             if (parse_long(v, !strcmp(a, "--seed") || !strcmp(a, "--warmup") ? 0 : 1, 0x7fffffffL, &lv))
                 return usage_error("bad value for", a);
-            if (!strcmp(a, "--depth")) mp.depth = (int)lv;
+            if (!strcmp(a, "--depth")) mp.depth = (int)lv, arch_given |= 2;
             else if (!strcmp(a, "--steps")) steps = lv;
             else if (!strcmp(a, "--epochs")) epochs = lv;
             else if (!strcmp(a, "--checkpoint-every")) every = lv;
             else if (!strcmp(a, "--threads")) threads = lv;
             else if (!strcmp(a, "--seed")) seed = lv;
-            else if (!strcmp(a, "--clip-len")) clip_len = lv;
-            else if (!strcmp(a, "--stride")) stride = lv;
-            else if (!strcmp(a, "--short-side")) short_side = lv;
-            else if (!strcmp(a, "--crop")) crop = lv;
+            else if (!strcmp(a, "--clip-len")) clip_len = lv, geom_given |= 1;
+            else if (!strcmp(a, "--stride")) stride = lv, geom_given |= 2;
+            else if (!strcmp(a, "--short-side")) short_side = lv, geom_given |= 4;
+            else if (!strcmp(a, "--crop")) crop = lv, geom_given |= 8;
             else if (!strcmp(a, "--batch")) batch = lv;
             else if (!strcmp(a, "--warmup")) op.warmup_steps = lv;
             else if (!strcmp(a, "--classes")) classes = lv;
@@ -1302,7 +1304,7 @@ static int cmd_train(int argc, char **argv)
             if (!strcmp(a, "--lr")) op.lr = d;
             else if (!strcmp(a, "--momentum")) op.momentum = d;
             else if (!strcmp(a, "--weight-decay")) op.weight_decay = d;
-            else mp.width = (float)d;
+            else mp.width = (float)d, arch_given |= 4;
         } else {
             return usage_error("unknown option", a);
         }
@@ -1382,8 +1384,31 @@ static int cmd_train(int argc, char **argv)
             fail_file(init);
             goto done;
         }
-        mp.size = sizeof mp;
-        vida_model_get_params(src, &mp);
+        {
+            /* the architecture is the model's: a command line that says otherwise is a mistake */
+            vida_model_params want = mp;
+            mp.size = sizeof mp;
+            vida_model_get_params(src, &mp);
+            if (((arch_given & 1) && want.arch != mp.arch) || ((arch_given & 2) && want.depth != mp.depth) ||
+                ((arch_given & 4) && fabsf(want.width - mp.width) > 1e-6f)) {
+                fprintf(stderr, "%s: error: --init %s is %s-%d at width %g; --arch, --depth and --width "
+                        "must agree with it or be left out\n", prog, init, ARCHS[mp.arch - VIDA_ARCH_R2PLUS1D],
+                        mp.depth, (double)mp.width);
+                vida_model_free(src);
+                goto done;
+            }
+        }
+        {
+            /* the clip geometry the model was trained with, unless the command line says otherwise */
+            static const char *const keys[4] = {"clip_frames", "frame_stride", "short_side", "crop"};
+            long *dst[4] = {&clip_len, &stride, &short_side, &crop};
+            for (int k = 0; k < 4; k++) {
+                const char *mv = vida_model_get_meta(src, keys[k]);
+                long lv;
+                if (!(geom_given & (1 << k)) && mv && parse_long(mv, 1, 100000, &lv) == 0)
+                    *dst[k] = lv;
+            }
+        }
         int same = 0;
         char **old_names = NULL;
         int n_old = 0;
@@ -1935,7 +1960,7 @@ static int cmd_eval(int argc, char **argv)
         printf("]}\n");
         free(conf);
     } else {
-        printf("%lld videos (%lld left out), %lld clips: clip@1 %.4f clip@5 %.4f video@1 %.4f "
+        printf("%lld videos (%lld failed to decode), %lld clips: clip@1 %.4f clip@5 %.4f video@1 %.4f "
                "video@5 %.4f mean class accuracy %.4f mAP %.4f\n",
                (long long)r.videos, (long long)failed, (long long)r.clips, r.clip_top1, r.clip_top5,
                r.video_top1, r.video_top5, r.mean_class_accuracy, r.map);
@@ -2188,7 +2213,10 @@ static int cmd_classify(int argc, char **argv)
         } else {
             printf("%s (%lld clips):", videos[k], (long long)nv);
             for (int r = 0; r < top; r++)
-                printf(" %s%s %.4f", r ? "| " : "", names ? names[best[r]] : "?", p[best[r]]);
+                if (names)
+                    printf(" %s%s %.4f", r ? "| " : "", names[best[r]], p[best[r]]);
+                else
+                    printf(" %sclass %d %.4f", r ? "| " : "", best[r], p[best[r]]);
             printf("\n");
         }
         free(best);
@@ -2229,8 +2257,12 @@ static int cmd_classify(int argc, char **argv)
                     json_string(names ? names[b] : "");
                     printf(",\"p\":%.6f}", p[b]);
                 } else {
-                    printf("  %8.3f - %8.3f s: %s %.4f\n", t0, t1 < 0 ? info.duration : t1,
-                           names ? names[b] : "?", p[b]);
+                    if (names)
+                        printf("  %8.3f - %8.3f s: %s %.4f\n", t0, t1 < 0 ? info.duration : t1, names[b],
+                               p[b]);
+                    else
+                        printf("  %8.3f - %8.3f s: class %d %.4f\n", t0, t1 < 0 ? info.duration : t1, b,
+                               p[b]);
                 }
                 nw++;
             }
@@ -2401,10 +2433,11 @@ static int run_cmd(int (*fn)(int, char **), const char *name, ...)
  * demo: the whole story on SynthActions in a few minutes on a CPU -- data, pre-training on noisy
  * hashtags, transfer to a small clean target set (full fine-tuning and fc-only) against training
  * from scratch on the target alone, multi-clip evaluation, and a timeline over a long video.
- * The model and schedule are small on purpose; docs/demo.md explains every choice.
+ * The model and schedule are small on purpose (docs/quickstart.md, docs/synthactions.md): the
+ * whole run fits in about four minutes on two cores.
  */
-#define DEMO_GEOMETRY "--arch", "r2plus1d", "--depth", "10", "--width", "0.25", "--clip-len", "8", \
-                      "--stride", "2", "--short-side", "40", "--crop", "32", "--batch", "16"
+#define DEMO_ARCH "--arch", "r2plus1d", "--depth", "10", "--width", "0.25"
+#define DEMO_GEOMETRY "--clip-len", "8", "--stride", "2", "--short-side", "40", "--crop", "32", "--batch", "16"
 #define DEMO_CLASSES 8
 
 static int cmd_demo(int argc, char **argv)
@@ -2492,14 +2525,14 @@ static int cmd_demo(int argc, char **argv)
            "      the taxonomy), square-root resampling of the long tail, %s steps of 16 clips\n",
            pre_steps);
     if (run_cmd(cmd_train, "train", "--manifest", pre, "--taxonomy", tax, "--label-space", "verb",
-                "--resample", "sqrt", DEMO_GEOMETRY, "--steps", pre_steps, "--lr", "0.05",
+                "--resample", "sqrt", DEMO_ARCH, DEMO_GEOMETRY, "--steps", pre_steps, "--lr", "0.05",
                 "--warmup", "10", "--schedule", "cosine", "--threads", threads_s, "--seed", seed_s,
                 "--out", runs[0], "--quiet", NULL))
         goto done;
     stage_s[1] = g_last_train.seconds;
     printf("\n== 3. the target set, three ways (%s steps each)\n", tgt_steps);
     printf("   from scratch:\n");
-    if (run_cmd(cmd_train, "train", "--manifest", tgt, DEMO_GEOMETRY, "--steps", tgt_steps,
+    if (run_cmd(cmd_train, "train", "--manifest", tgt, DEMO_ARCH, DEMO_GEOMETRY, "--steps", tgt_steps,
                 "--lr", "0.05", "--warmup", "5", "--schedule", "cosine", "--threads", threads_s,
                 "--seed", seed_s, "--out", runs[1], "--quiet", NULL))
         goto done;

@@ -71,7 +71,7 @@ t eval_short_video '"$V" eval "$tmp/a/model.safetensors" --manifest "$d/short.ts
     json "$tmp/es.json" "j[\"videos\"]==2 and j[\"failed\"]==0 and j[\"clips\"]==6"'
 t eval_three_crops '"$V" eval "$tmp/a/model.safetensors" --manifest "$d/m.tsv" --clips 1 --crops 3 --json >"$tmp/e3.json" &&
     json "$tmp/e3.json" "j[\"clips\"]==30"'
-t eval_text '"$V" eval "$tmp/a/model.safetensors" --manifest "$d/m.tsv" --clips 1 | grep -q "^10 videos (0 left out), 10 clips: clip@1 "'
+t eval_text '"$V" eval "$tmp/a/model.safetensors" --manifest "$d/m.tsv" --clips 1 | grep -q "^10 videos (0 failed to decode), 10 clips: clip@1 "'
 check_features() {
     $PY - "$1" <<'PYEOF'
 import json, struct, sys
@@ -131,6 +131,13 @@ t init_freeze_backbone '"$V" train $ARGS --manifest "$d/m3.tsv" --out "$tmp/c" -
     grep -q "still" "$tmp/c/model.safetensors" && same_trunk "$tmp/a/model.safetensors" "$tmp/c/model.safetensors"'
 t init_full_finetune_moves_the_trunk '"$V" train $ARGS --manifest "$d/m3.tsv" --steps 3 --out "$tmp/f" --init "$tmp/a/model.safetensors" >/dev/null 2>&1 &&
     ! same_trunk "$tmp/a/model.safetensors" "$tmp/f/model.safetensors"'
+# --init: the architecture is the model's (a different --depth is an error naming it), and the
+# clip geometry defaults to the model's metadata
+t init_other_depth_refused '"$V" train $ARGS --depth 18 --manifest "$d/m3.tsv" --out "$tmp/h" --init "$tmp/a/model.safetensors" 2>"$tmp/e4";
+    [ $? = 1 ] && grep -q "is r2plus1d-10 at width 0.25" "$tmp/e4"'
+t init_keeps_clip_geometry '"$V" train --manifest "$d/m3.tsv" --steps 1 --batch 2 --threads 2 --out "$tmp/i" --init "$tmp/a/model.safetensors" --quiet >/dev/null &&
+    "$V" model-info "$tmp/i/model.safetensors" | grep -q "^crop: 56" && "$V" model-info "$tmp/i/model.safetensors" | grep -q "^short_side: 64" &&
+    "$V" model-info "$tmp/i/model.safetensors" | grep -q "^frame_stride: 2"'
 t freeze_needs_init '"$V" train $ARGS --out "$tmp/g" --freeze backbone 2>"$tmp/e2"; [ $? = 2 ] && grep -q "needs --init" "$tmp/e2"'
 t resume_bad_file 'printf junk >"$tmp/junk.st"; "$V" train $ARGS --out "$tmp/d" --resume "$tmp/junk.st" 2>"$tmp/e3"; [ $? = 1 ] && grep -q "cannot resume" "$tmp/e3"'
 # a model whose labels metadata is malformed (a dangling escape): warned about, no crash
