@@ -104,7 +104,7 @@ static void usage(FILE *f)
             "      --resume CHECKPOINT (continues exactly), --init MODEL (start from its weights;\n"
             "      a new classifier when the classes differ), --freeze backbone (with --init:\n"
             "      fc-only, BN on running statistics), --frozen-bn (BN on its running\n"
-            "      statistics, which stay; every other tensor learns), --quiet (one line at the end)\n"
+            "      statistics, which stay; every other tensor learns), --quiet (no line per step)\n"
             "      --dist mpi|nccl|none (none): data-parallel over the ranks of mpirun -np N\n"
             "      (each rank reads 1/N of every epoch, --batch B per rank, gradients averaged\n"
             "      by MPI on the host, or by NCCL on the GPUs; one GPU per rank of a machine;\n"
@@ -2507,8 +2507,12 @@ static int cmd_demo(int argc, char **argv)
         saved_stdout = dup(1);
         if (saved_stdout < 0 || dup2(2, 1) < 0) {
             fprintf(stderr, "%s: error: cannot redirect the output: %s\n", prog, strerror(errno));
+            if (saved_stdout >= 0)
+                close(saved_stdout);
             return 1;
         }
+        /* line by line, so that the stages and any error on stderr come in order */
+        setvbuf(stdout, NULL, _IOLBF, 0);
     }
     printf("== libvidaction %s demo (seed %ld, %ld threads, output in %s)\n\n", vida_version_string(),
            seed, threads, out);

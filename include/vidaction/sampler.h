@@ -99,8 +99,9 @@ VIDA_API void vida_sampler_params_init(vida_sampler_params *p);
  * "std" as "r,g,b"), then `clips` clips spread uniformly over the video,
  * centre crop, float32 output -- the evaluation protocol's views. An absent
  * key keeps its default. Returns VIDA_OK, VIDA_EINVAL (NULL, clips < 1),
- * VIDA_EFORMAT (a key that is not a number, or not three positive numbers
- * for "std"; the message names it).
+ * VIDA_EFORMAT (a count that is not a whole number >= 1, a "mean" that is
+ * not three numbers, a "std" that is not three positive numbers; the
+ * message names the key).
  */
 VIDA_API int vida_sampler_params_from_model(vida_sampler_params *p, const vida_model *m, int clips);
 

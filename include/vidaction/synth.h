@@ -9,8 +9,10 @@
  * pairs -- move left/right, move up/down, rotate clockwise/anticlockwise,
  * grow/shrink, appear/disappear -- drawn so that the frames of a video and of
  * its reversed partner have the same distribution: no single frame tells
- * them apart, only the order does. The action fills only a part of the video
- * (the object rests before and after it).
+ * them apart, only the order does (bounce and shake, the other two, look the
+ * same played backwards). The action fills only a part of the video (the
+ * object rests before and after it). Frame i shows the scene at time
+ * (i + 0.5) / fps, so the rests before and after get as many frames.
  *
  * Presets write a data set in the formats of vida_dataset (docs/data.md):
  *   PRETRAIN     noisy hashtags (synonyms, missing and wrong tags, tags that
@@ -34,6 +36,11 @@
  *
  * Everything is a function of the parameters and the seed: the frames of
  * video i do not depend on the thread count or on the other videos.
+ *
+ * The lists (manifests, vocabulary, taxonomy, truth) are removed before the
+ * videos are written and written after all of them: a run that fails or is
+ * stopped half-way leaves no list naming videos of another run. Videos of a
+ * bigger earlier run stay in videos/, unlisted.
  */
 #ifndef VIDACTION_SYNTH_H
 #define VIDACTION_SYNTH_H
@@ -63,7 +70,7 @@ typedef struct vida_synth_params {
     size_t size;              /* sizeof(vida_synth_params), set by _params_init */
     int preset;               /* VIDA_SYNTH_*; set by _params_init */
     int64_t videos;           /* videos in the set (target sets: train + test; DEMO: the
-                                 pre-training set); the preset's default: PRETRAIN 2000,
+                                 pre-training set), 1..10^6; the preset's default: PRETRAIN 2000,
                                  TARGET_K 600, TARGET_SS 300, TARGET_EPIC 400, DEMO 900 */
     uint64_t seed;            /* default 1 */
     int width, height;        /* frame size in pixels, even; default 80 x 64 */
@@ -85,10 +92,13 @@ typedef struct vida_synth_params {
 VIDA_API void vida_synth_params_init(vida_synth_params *p, int preset);
 
 /*
- * Writes the data set into dir (created if missing; files already there with
- * the same names are replaced, each atomically). Videos are encoded on the
- * context's threads. Returns VIDA_OK, VIDA_EINVAL (NULL, bad preset, size,
- * rate, lengths, probabilities or counts -- the message names the field),
+ * Writes the data set into dir (created, with the folders above it, if
+ * missing; files already there with the same names are replaced, each
+ * atomically). Videos are encoded on the context's threads. p must have been
+ * filled by vida_synth_params_init (p->size = sizeof(vida_synth_params)).
+ * Returns VIDA_OK, VIDA_EINVAL (NULL, bad preset, size, rate, lengths,
+ * probabilities or counts, a class left with no video to train or to test
+ * on -- the message names the field),
  * VIDA_EUNSUPPORTED (no H.264 or MPEG-4 encoder in this libavcodec, or the
  * one asked for is missing), VIDA_EIO (naming the file), VIDA_ENOMEM.
  */

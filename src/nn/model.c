@@ -1191,19 +1191,19 @@ static void free_labels(vida_model *m)
 }
 
 /*
- * The "labels" metadata (a JSON list of strings) into m->labels, for
- * vida_model_label. Anything else -- not JSON, not a list, a non-string --
- * leaves no names (the metadata itself stays as it was written).
+ * The "labels" metadata (a JSON list of strings) parsed into *out / *n_out,
+ * for vida_model_label. Anything else -- not JSON, not a list, a non-string --
+ * gives no names (VIDA_OK, *n_out = 0); the metadata itself stays as written.
+ * VIDA_ENOMEM only when the names cannot be copied.
  */
-static int parse_labels(vida_model *m, const char *value)
+static int parse_labels(const char *value, char ***out, int *n_out)
 {
     vidai_json *j = NULL;
     char **names;
-    int rc = VIDA_OK;
-    free_labels(m);
+    *out = NULL;
+    *n_out = 0;
     if (vidai_json_parse(&j, value, strlen(value), "labels") != VIDA_OK || j->type != VIDAI_JSON_ARRAY ||
         j->length == 0 || j->length > 1000000) {
-        vida_clear_error();
         vidai_json_free(j);
         return VIDA_OK;
     }
@@ -1214,28 +1214,58 @@ static int parse_labels(vida_model *m, const char *value)
         }
     names = vidai_calloc(j->length, sizeof *names);
     for (size_t k = 0; names && k < j->length; k++)
-        if (!(names[k] = vidai_strdup(j->items[k]->string)))
-            rc = VIDA_ENOMEM;
-    if (!names)
-        rc = VIDA_ENOMEM;
-    m->labels = names;
-    m->n_labels = (int)j->length;
-    if (rc != VIDA_OK)
-        free_labels(m);
+        if (!(names[k] = vidai_strdup(j->items[k]->string))) {
+            for (size_t q = 0; q < k; q++)
+                vidai_free(names[q]);
+            vidai_free(names);
+            names = NULL;
+        }
+    if (names) {
+        *out = names;
+        *n_out = (int)j->length;
+    }
     vidai_json_free(j);
-    return rc;
+    return names ? VIDA_OK : VIDA_ENOMEM;
 }
 
 static int set_meta(vida_model *m, const char *key, const char *value)
 {
     vidai_meta *nm;
-    char *v;
-    int i;
-    if (!strcmp(key, "labels") && parse_labels(m, value) != VIDA_OK)
-        return VIDA_ENOMEM;
+    char *v, **names = NULL;
+    int i, n_names = 0, is_labels = !strcmp(key, "labels");
     v = vidai_strdup(value);
-    if (!v)
+    if (!v || (is_labels && parse_labels(value, &names, &n_names) != VIDA_OK)) {
+        vidai_free(v);
         return VIDA_ENOMEM;
+    }
+    if (is_labels) {
+        /* the parsed names change with the value, and only when setting it cannot fail */
+        for (i = 0; i < m->n_meta && strcmp(m->meta[i].key, key) != 0; i++)
+            ;
+        if (i == m->n_meta) {
+            nm = vidai_calloc((size_t)m->n_meta + 1, sizeof *nm);
+            if (!nm || !(nm[m->n_meta].key = vidai_strdup(key))) {
+                vidai_free(nm);
+                vidai_free(v);
+                for (int k = 0; k < n_names; k++)
+                    vidai_free(names[k]);
+                vidai_free(names);
+                return VIDA_ENOMEM;
+            }
+            if (m->n_meta)
+                memcpy(nm, m->meta, (size_t)m->n_meta * sizeof *nm);
+            vidai_free(m->meta);
+            m->meta = nm;
+            m->n_meta++;
+        } else {
+            vidai_free(m->meta[i].value);
+        }
+        m->meta[i].value = v;
+        free_labels(m);
+        m->labels = names;
+        m->n_labels = n_names;
+        return VIDA_OK;
+    }
     for (i = 0; i < m->n_meta; i++) {
         if (strcmp(m->meta[i].key, key) == 0) {
             vidai_free(m->meta[i].value);

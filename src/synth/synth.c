@@ -23,10 +23,13 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/core.h"
 #include "io/io.h"
@@ -131,7 +134,7 @@ typedef struct video {
     double seconds;
     int64_t n_frames;
     int n_scenes;
-    scene sc[MAX_SCENES];
+    scene *sc;         /* n_scenes, in the set's pool */
     int split;         /* 0 train, 1 test */
     int label;         /* class number (target sets) */
     char tags[256];    /* PRETRAIN: the hashtags, comma-separated */
@@ -192,8 +195,8 @@ static void plan_scene(scene *sc, rng *r, const vida_synth_params *p, int allowe
         sc->y0 = sc->y1 = range(r, 0.6, 0.75) * H;
         sc->amp = range(r, 0.25, 0.35) * H;
         break;
-    default: /* 11: shake */
-        sc->amp = range(r, 0.06, 0.1) * W;
+    default: /* 11: shake; to either side first, so that played backwards it is still a shake */
+        sc->amp = range(r, 0.06, 0.1) * W * (pick(r, 2) ? 1 : -1);
         break;
     }
     /* the background: a dark tint, low contrast, a slow drift in any direction */
@@ -214,8 +217,8 @@ static void plan_scene(scene *sc, rng *r, const vida_synth_params *p, int allowe
         d->colour = pick(r, N_COLOURS);
         d->texture = pick(r, N_TEXTURES);
         d->radius = m * range(r, 0.05, 0.08);
-        d->x = range(r, 0, W);
-        d->y = range(r, 0, H);
+        d->x = range(r, d->radius, W - d->radius);
+        d->y = range(r, d->radius, H - d->radius);
         d->vx = speed * cos(dir);
         d->vy = speed * sin(dir);
         d->angle = range(r, 0, 2 * M_PI);
@@ -398,7 +401,11 @@ typedef struct render {
 static int render_frame(void *arg, int64_t index, uint8_t *rgb)
 {
     const render *r = arg;
-    double t = (double)index / r->fps;
+    /* frame i stands for [i, i + 1) / fps and shows its middle: the first and the last frame are
+       as far from the ends of the video, so the rest before an action and after it get the same
+       number of frames on average (frame i at i / fps would always show the first pose and
+       often miss the last one, which single frames could tell) */
+    double t = ((double)index + 0.5) / r->fps;
     int s = 0;
     while (s + 1 < r->v->n_scenes && t >= r->v->sc[s + 1].t0)
         s++;
@@ -418,10 +425,14 @@ typedef struct set {
     int n_classes;
     int class_verb[N_VERBS * N_NOUNS], class_noun[N_VERBS * N_NOUNS]; /* TARGET_K */
     const vida_synth_params *p;
+    scene *scenes;          /* the videos' scenes */
     const char *codec_used;
-    /* per video, filled by the workers */
-    int *rc;
-    char (*msg)[256];
+    /* the workers' first failure (lowest video index); after one, the others stop early */
+    pthread_mutex_t lock;
+    int failed;             /* atomic */
+    int64_t fail_index;
+    int fail_rc;
+    char fail_msg[1024];
 } set;
 
 /* Single-scene video of a given verb and noun. */
@@ -610,19 +621,29 @@ static void encode_one(void *arg, int64_t i)
     set *s = arg;
     video *v = &s->v[i];
     render r;
-    char path[4096];
+    char path[4200];
     const char *used = NULL;
+    int rc;
+    if (__atomic_load_n(&s->failed, __ATOMIC_RELAXED))
+        return; /* a video failed: the set will not be listed, the rest is wasted work */
     r.v = v;
     r.W = s->p->width;
     r.H = s->p->height;
     r.fps = s->p->fps;
     snprintf(path, sizeof path, "%s/%s", s->dir, v->rel);
-    s->rc[i] = vidai_video_write(path, r.W, r.H, r.fps, s->p->codec, v->n_frames, render_frame, &r,
-                                 &used);
-    if (s->rc[i] != VIDA_OK)
-        snprintf(s->msg[i], sizeof s->msg[i], "%s", vida_last_error());
-    else if (i == 0)
+    rc = vidai_video_write(path, r.W, r.H, r.fps, s->p->codec, v->n_frames, render_frame, &r, &used);
+    if (rc != VIDA_OK) {
+        pthread_mutex_lock(&s->lock);
+        if (!s->failed || i < s->fail_index) {
+            s->fail_index = i;
+            s->fail_rc = rc;
+            snprintf(s->fail_msg, sizeof s->fail_msg, "%s", vida_last_error());
+        }
+        __atomic_store_n(&s->failed, 1, __ATOMIC_RELAXED);
+        pthread_mutex_unlock(&s->lock);
+    } else if (i == 0) {
         s->codec_used = used;
+    }
 }
 
 /* mkdir -p: path and the folders above it that are missing. */
@@ -654,7 +675,9 @@ typedef struct text {
 static int write_text(void *arg, FILE *f)
 {
     const text *t = arg;
-    return fwrite(t->buf, 1, t->len, f) == t->len ? VIDA_OK : VIDA_EIO;
+    if (fwrite(t->buf, 1, t->len, f) != t->len)
+        return vidai_error(VIDA_EIO, "write: %s", strerror(errno));
+    return VIDA_OK;
 }
 
 /* Writes the memstream's text to dir/name atomically; frees it. */
@@ -664,9 +687,9 @@ static int save(const char *dir, const char *name, FILE *mem, char **bufp, size_
     char path[4096];
     text t;
     int rc;
-    int closed = fclose(mem);
+    int bad = ferror(mem), closed = fclose(mem);
     buf = *bufp; /* set by the stream when it closes */
-    if (closed != 0) {
+    if (bad || closed != 0) {
         free(buf);
         return vidai_error(VIDA_ENOMEM, "out of memory writing %s", name);
     }
@@ -851,6 +874,11 @@ static int write_lists(const set *s)
     return VIDA_OK;
 }
 
+/* Every list a set may have; removed before its videos are written. */
+static const char *const list_files[] = {"truth.jsonl", "train.tsv", "test.tsv", "taxonomy.tsv",
+                                         "vocab.txt", "long.tsv", "verb-train.tsv", "verb-test.tsv",
+                                         "noun-train.tsv", "noun-test.tsv", NULL};
+
 /* Plans, encodes and lists one set into dir. target: the TARGET_K set (SET_LONG only). */
 static int make_set(vida_context *ctx, set *s, const char *dir, int kind, int64_t n,
                     const vida_synth_params *p, const set *target)
@@ -867,11 +895,19 @@ static int make_set(vida_context *ctx, set *s, const char *dir, int kind, int64_
     snprintf(path, sizeof path, "%s/videos", dir);
     if ((rc = make_dir(path)) != VIDA_OK)
         return rc;
+    /* what lists the videos goes first: a run that fails or is stopped half-way must not leave
+       the old lists naming videos that are being replaced */
+    for (const char *const *name = list_files; *name; name++) {
+        snprintf(path, sizeof path, "%s/%s", dir, *name);
+        if (unlink(path) != 0 && errno != ENOENT)
+            return vidai_error(VIDA_EIO, "%s: cannot remove the old list: %s", path, strerror(errno));
+    }
     s->v = vidai_calloc((size_t)n, sizeof *s->v);
-    s->rc = vidai_calloc((size_t)n, sizeof *s->rc);
-    s->msg = vidai_calloc((size_t)n, sizeof *s->msg);
-    if (!s->v || !s->rc || !s->msg)
+    s->scenes = vidai_calloc((size_t)n * (kind == SET_LONG ? MAX_SCENES : 1), sizeof *s->scenes);
+    if (!s->v || !s->scenes)
         return VIDA_ENOMEM;
+    for (int64_t i = 0; i < n; i++)
+        s->v[i].sc = s->scenes + i * (kind == SET_LONG ? MAX_SCENES : 1);
     if (kind == SET_PRETRAIN)
         plan_pretrain(s, p->seed);
     else if (kind == SET_LONG)
@@ -882,10 +918,12 @@ static int make_set(vida_context *ctx, set *s, const char *dir, int kind, int64_
         s->v[i].index = i;
         snprintf(s->v[i].rel, sizeof s->v[i].rel, "videos/%06lld.mp4", (long long)i);
     }
+    if (pthread_mutex_init(&s->lock, NULL) != 0)
+        return vidai_error(VIDA_ENOMEM, "vida_synth_generate: cannot make a mutex");
     vidai_pool_run(ctx->pool, n, encode_one, s);
-    for (int64_t i = 0; i < n; i++)
-        if (s->rc[i] != VIDA_OK)
-            return vidai_error(s->rc[i], "%s", s->msg[i]);
+    pthread_mutex_destroy(&s->lock);
+    if (s->failed)
+        return vidai_error(s->fail_rc, "%s", s->fail_msg);
     rc = write_lists(s);
     if (rc == VIDA_OK)
         vidai_log(ctx, VIDA_LOG_INFO, "synth: %lld videos (%s) in %s", (long long)n,
@@ -896,11 +934,9 @@ static int make_set(vida_context *ctx, set *s, const char *dir, int kind, int64_
 static void set_free(set *s)
 {
     vidai_free(s->v);
-    vidai_free(s->rc);
-    vidai_free(s->msg);
+    vidai_free(s->scenes);
     s->v = NULL;
-    s->rc = NULL;
-    s->msg = NULL;
+    s->scenes = NULL;
 }
 
 void vida_synth_params_init(vida_synth_params *p, int preset)
@@ -945,7 +981,7 @@ static int check_params(const vida_synth_params *p)
 {
     const char *bad = NULL;
     if (p->preset < VIDA_SYNTH_PRETRAIN || p->preset > VIDA_SYNTH_DEMO) bad = "preset";
-    else if (p->videos < 1 || p->videos > 10000000) bad = "videos (1..10^7)";
+    else if (p->videos < 1 || p->videos > 1000000) bad = "videos (1..10^6)";
     else if (p->width < 32 || p->height < 32 || p->width > 1920 || p->height > 1920 ||
              ((p->width | p->height) & 1)) bad = "width/height (even, 32..1920)";
     else if (p->fps < 1 || p->fps > 120) bad = "fps (1..120)";
@@ -971,6 +1007,19 @@ static int check_params(const vida_synth_params *p)
         p->videos < p->verbs)
         return vidai_error(VIDA_EINVAL, "vida_synth_generate: %lld videos for %d verb classes",
                            (long long)p->videos, p->verbs);
+    if (p->preset != VIDA_SYNTH_PRETRAIN) {
+        /* every class needs a video to train on, and one to test on when there is a test split;
+           the smallest class has floor(videos / classes) (DEMO's target set: 12) */
+        int64_t C = p->preset == VIDA_SYNTH_TARGET_K ? p->classes : p->verbs;
+        int64_t per = p->preset == VIDA_SYNTH_DEMO ? 12 : p->videos / C;
+        double f = p->preset == VIDA_SYNTH_DEMO ? 7.0 / 12.0 : p->test_fraction;
+        int64_t test = (int64_t)floor((double)per * f + 0.5);
+        if (per - test < 1 || (f > 0 && test < 1))
+            return vidai_error(VIDA_EINVAL, "vida_synth_generate: %lld videos for %lld classes give a "
+                               "class %lld to train on and %lld to test on (test_fraction %g): give "
+                               "more videos", (long long)p->videos, (long long)C,
+                               (long long)(per - test), (long long)test, f);
+    }
     if (!vidai_video_can_write(p->codec))
         return vidai_error(VIDA_EUNSUPPORTED, "vida_synth_generate: this libavcodec has no %s encoder",
                            p->codec == VIDA_SYNTH_CODEC_H264    ? "H.264 (libx264)"
@@ -987,13 +1036,10 @@ int vida_synth_generate(vida_context *ctx, const char *dir, const vida_synth_par
     int rc;
     if (!ctx || !dir || !*dir || !p)
         return vidai_error(VIDA_EINVAL, "vida_synth_generate: ctx, dir and params must be given");
-    if (p->size < sizeof(size_t) || p->size > sizeof q)
-        return vidai_error(VIDA_EINVAL, "vida_synth_generate: params.size %zu (expected %zu)", p->size,
-                           sizeof q);
-    /* an older, smaller struct: the fields it lacks take their defaults */
-    vida_synth_params_init(&q, p->preset);
-    memcpy(&q, p, p->size);
-    q.size = sizeof q;
+    if (p->size != sizeof q)
+        return vidai_error(VIDA_EINVAL, "vida_synth_generate: params.size %zu (expected %zu: fill the "
+                           "params with vida_synth_params_init)", p->size, sizeof q);
+    q = *p;
     if ((rc = check_params(&q)) != VIDA_OK)
         return rc;
     if (strlen(dir) > 3000)

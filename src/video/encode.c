@@ -183,6 +183,7 @@ static int encode_all(void *arg, FILE *f)
     }
     if (fmt->oformat->flags & AVFMT_GLOBALHEADER)
         enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    enc->flags |= AV_CODEC_FLAG_BITEXACT; /* no encoder version string (before opening it) */
     r = avcodec_open2(enc, codec, NULL);
     if (r < 0) {
         rc = av_fail(VIDA_EUNSUPPORTED, codec->name, r);
@@ -202,8 +203,7 @@ static int encode_all(void *arg, FILE *f)
     iobuf = NULL; /* the AVIOContext owns it now */
     pb->seekable = AVIO_SEEKABLE_NORMAL;
     fmt->pb = pb;
-    fmt->flags |= AVFMT_FLAG_BITEXACT; /* no encoder version string: the same bytes every time */
-    enc->flags |= AV_CODEC_FLAG_BITEXACT;
+    fmt->flags |= AVFMT_FLAG_BITEXACT; /* no muxer version string: the same bytes every time */
     r = avformat_write_header(fmt, NULL);
     if (r < 0) {
         rc = av_fail(VIDA_EIO, "writing the MP4 header", r);

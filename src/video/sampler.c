@@ -121,8 +121,8 @@ int vida_sampler_params_from_model(vida_sampler_params *p, const vida_model *m, 
             continue;
         errno = 0;
         n = strtol(v, &end, 10);
-        if (errno || end == v || *end || n < 0 || n > 1000000)
-            return vidai_error(VIDA_EFORMAT, "%s: metadata %s is \"%.64s\", not a count", fn, ints[k], v);
+        if (errno || end == v || *end || n < 1 || n > 1000000)
+            return vidai_error(VIDA_EFORMAT, "%s: metadata %s is \"%.64s\", not a count >= 1", fn, ints[k], v);
         if (k == 0) p->frames = (int)n;
         else if (k == 1) p->stride = (int)n;
         else if (k == 2) p->short_side_min = p->short_side_max = (int)n;

@@ -100,6 +100,18 @@ TEST(synth, bad_params)
     vida_synth_params_init(&p, VIDA_SYNTH_TARGET_K);
     p.size = 3;
     CHECK(vida_synth_generate(ctx, dir, &p) == VIDA_EINVAL);
+    p.size = sizeof p - sizeof(int); /* any size but the struct's: not filled by _params_init */
+    CHECK(vida_synth_generate(ctx, dir, &p) == VIDA_EINVAL);
+    CHECK(strstr(vida_last_error(), "params.size"));
+    /* a class with nothing to test on (12 verbs, 12 videos: one each), or to train on */
+    vida_synth_params_init(&p, VIDA_SYNTH_TARGET_SS);
+    p.videos = 12;
+    CHECK(vida_synth_generate(ctx, dir, &p) == VIDA_EINVAL);
+    CHECK(strstr(vida_last_error(), "0 to test on"));
+    p.videos = 24;
+    p.test_fraction = 0.9;
+    CHECK(vida_synth_generate(ctx, dir, &p) == VIDA_EINVAL);
+    CHECK(strstr(vida_last_error(), "0 to train on"));
     /* nothing was written by the refused calls */
     CHECK(access(dir, F_OK) != 0);
     /* a folder that cannot be made */
@@ -238,12 +250,12 @@ TEST(synth, same_bytes_for_any_thread_count)
     CHECK(c1 && c3);
     snprintf(a, sizeof a, "%s/synth_det1", vt_tmp_dir());
     snprintf(b, sizeof b, "%s/synth_det3", vt_tmp_dir());
-    small(&p, VIDA_SYNTH_TARGET_EPIC, 14);
+    small(&p, VIDA_SYNTH_TARGET_EPIC, 24);
     CHECK_OK(vida_synth_generate(c1, a, &p));
     CHECK_OK(vida_synth_generate(c3, b, &p));
     for (const char *const *name = (const char *const[]){"verb-train.tsv", "noun-test.tsv", "truth.jsonl",
                                                         "vocab.txt", "videos/000000.mp4",
-                                                        "videos/000013.mp4", NULL};
+                                                        "videos/000023.mp4", NULL};
          *name; name++) {
         char pa[4200], pb[4200];
         size_t na, nb;
@@ -375,5 +387,108 @@ TEST(synth, drawn_where_the_truth_says)
     }
     free(truth);
     CHECKF(checked >= 2, "only %d solid objects to check", checked);
+    vida_context_free(ctx);
+}
+
+/*
+ * The two rests of an action get as many frames: with frame i at time (i + 0.5) / fps
+ * (synth.h) and the action placed uniformly in the video, the frames before the action and
+ * after it are equal in number on average. This checks the plan in truth.jsonl (where the
+ * actions are placed) under that rule, over 300 videos: the mean difference is within 4
+ * standard errors of 0. That the frames are drawn at those times is checked end to end by
+ * test/synth/test_reversal.sh, where a frame model stays at chance on the reversal pairs.
+ */
+TEST(synth, rests_before_and_after_balanced)
+{
+    vida_context *ctx = make_ctx(2);
+    vida_synth_params p;
+    char dir[1024], path[4096];
+    char *truth;
+    size_t n;
+    double sum = 0, sum2 = 0;
+    int videos = 0;
+    CHECK(ctx);
+    snprintf(dir, sizeof dir, "%s/synth_rest", vt_tmp_dir());
+    small(&p, VIDA_SYNTH_TARGET_SS, 300);
+    p.width = p.height = 32;
+    p.min_seconds = 2;
+    p.max_seconds = 3;
+    p.action_min_seconds = 1.2;
+    p.action_max_seconds = 1.8;
+    p.max_distractors = 0;
+    CHECK_OK(vida_synth_generate(ctx, dir, &p));
+    snprintf(path, sizeof path, "%s/truth.jsonl", dir);
+    truth = vt_read_file(path, &n);
+    CHECK(truth);
+    for (char *line = truth; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        const char *fr = strstr(line, "\"frames\": "), *act = strstr(line, "\"action\": [");
+        long long frames;
+        double a0, a1;
+        int before = 0, after = 0;
+        CHECK(fr && act && sscanf(fr, "\"frames\": %lld", &frames) == 1 &&
+              sscanf(act, "\"action\": [%lf, %lf]", &a0, &a1) == 2);
+        for (long long i = 0; i < frames; i++) {
+            double t = ((double)i + 0.5) / p.fps;
+            before += t < a0;
+            after += t > a1;
+        }
+        sum += before - after;
+        sum2 += (double)(before - after) * (before - after);
+        videos++;
+    }
+    free(truth);
+    CHECK(videos == 300);
+    {
+        double mean = sum / videos, sd = sqrt(sum2 / videos - mean * mean);
+        CHECKF(fabs(mean) < 4 * sd / sqrt(videos), "rest frames before - after: mean %.3f, sd %.3f", mean, sd);
+    }
+    vida_context_free(ctx);
+}
+
+TEST(synth, mpeg4)
+{
+    vida_context *ctx = make_ctx(1);
+    vida_synth_params p;
+    vida_video *v = NULL;
+    vida_video_info info;
+    char dir[1024], path[4096];
+    CHECK(ctx);
+    snprintf(dir, sizeof dir, "%s/synth_mpeg4", vt_tmp_dir());
+    small(&p, VIDA_SYNTH_TARGET_SS, 24);
+    p.codec = VIDA_SYNTH_CODEC_MPEG4;
+    CHECK_OK(vida_synth_generate(ctx, dir, &p));
+    snprintf(path, sizeof path, "%s/videos/000005.mp4", dir);
+    info.size = sizeof info;
+    CHECK_OK(vida_video_open(&v, ctx, path, NULL));
+    CHECK_OK(vida_video_get_info(v, &info));
+    CHECKF(!strcmp(info.codec, "mpeg4"), "codec %s", info.codec);
+    CHECK(info.n_frames >= 10 && info.n_frames <= 15);
+    vida_video_free(v);
+    vida_context_free(ctx);
+}
+
+/* A run that fails half-way (a folder where a video should go) names the file, and leaves no
+   list of the earlier set behind to name the videos it replaced. */
+TEST(synth, failure_half_way_leaves_no_stale_lists)
+{
+    vida_context *ctx = make_ctx(2);
+    vida_synth_params p;
+    char dir[1024], path[4096];
+    CHECK(ctx);
+    snprintf(dir, sizeof dir, "%s/synth_fail", vt_tmp_dir());
+    small(&p, VIDA_SYNTH_TARGET_SS, 24);
+    CHECK_OK(vida_synth_generate(ctx, dir, &p));
+    CHECK(exists(dir, "train.tsv") && exists(dir, "truth.jsonl"));
+    snprintf(path, sizeof path, "%s/videos/000007.mp4", dir);
+    CHECK(unlink(path) == 0 && mkdir(path, 0777) == 0);
+    p.seed = 8;
+    CHECK(vida_synth_generate(ctx, dir, &p) == VIDA_EIO);
+    CHECKF(strstr(vida_last_error(), "000007.mp4"), "%s", vida_last_error());
+    CHECK(!exists(dir, "train.tsv") && !exists(dir, "test.tsv") && !exists(dir, "truth.jsonl") &&
+          !exists(dir, "vocab.txt"));
+    /* and the next run into it works */
+    CHECK(rmdir(path) == 0);
+    CHECK_OK(vida_synth_generate(ctx, dir, &p));
+    CHECK(exists(dir, "train.tsv"));
     vida_context_free(ctx);
 }
