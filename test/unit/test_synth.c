@@ -358,6 +358,7 @@ TEST(synth, drawn_where_the_truth_says)
         int c = -1, n0, n1;
         if (sscanf(line, "{\"path\": \"%63[^\"]\"", rel) != 1)
             continue;
+        CHECK(strstr(line, "\"verb\"") && strstr(line, "\"colour\"") && strstr(line, "\"action\""));
         CHECK(sscanf(strstr(line, "\"verb\""), "\"verb\": \"%63[^\"]\"", verb) == 1);
         CHECK(sscanf(strstr(line, "\"colour\""), "\"colour\": \"%31[^\"]\", \"texture\": \"%31[^\"]\"",
                      colour, texture) == 2);
