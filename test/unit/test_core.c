@@ -11,7 +11,7 @@
 TEST(core, version)
 {
     CHECK(vida_version_number() == VIDA_VERSION_NUMBER);
-    CHECK(strcmp(vida_version_string(), "0.4.0") == 0 && vida_version_number() == 400);
+    CHECK(strcmp(vida_version_string(), "0.5.0") == 0 && vida_version_number() == 500);
     CHECK(vida_features() & VIDA_FEATURE_FFMPEG);
     CHECK(strstr(vida_features_string(), " ffmpeg(libavformat ") != NULL);
     CHECK(vida_features() & VIDA_FEATURE_CPU);

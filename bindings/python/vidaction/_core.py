@@ -97,7 +97,7 @@ def _new_handle():
 # ---- module-level calls -----------------------------------------------------
 
 def version():
-    """The library's version string, e.g. "0.4.0"."""
+    """The library's version string, e.g. "0.5.0"."""
     return _capi.text(lib().vida_version_string())
 
 
