@@ -167,8 +167,10 @@ build/asan-test/%: test/unit/%.c test/test_main.c test/test.h test/video/frameco
 	@mkdir -p build/asan-test
 	$(CC) $(BASE_CFLAGS) -O1 $(ASAN_FLAGS) -Itest -Itest/video -o $@ $< test/test_main.c $(ASAN_OBJS) $(CPU_LIBS)
 
-# test_dataset replays the manifest fuzz target's corpus through the target itself
+# test_dataset and test_modelfile replay the manifest and model fuzz targets' corpora through the
+# targets themselves
 build/test/test_dataset build/asan-test/test_dataset: test/fuzz/fuzz_manifest.c
+build/test/test_modelfile build/asan-test/test_modelfile: test/fuzz/fuzz_model.c
 
 # --- packages -----------------------------------------------------------------
 DEB_PACKAGES := gcc g++ make binutils pkg-config libopenblas-dev python3 python3-numpy \
@@ -228,7 +230,7 @@ build/fuzz/fuzz_%: test/fuzz/fuzz_%.c $(FUZZ_OBJS)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(CPU_LIBS)
 fuzz:
 	@sh test/deps.sh ensure clang libclang-rt-14-dev $(DEB_PACKAGES)
-	$(MAKE) build/fuzz/fuzz_video build/fuzz/fuzz_manifest
+	$(MAKE) build/fuzz/fuzz_video build/fuzz/fuzz_manifest build/fuzz/fuzz_model
 	sh test/fuzz/run.sh $(FUZZ_SECONDS)
 
 # Test videos: numbered frames (test/video/framecode.h) encoded by the ffmpeg

@@ -287,3 +287,91 @@ TEST(modelfile, bad_metadata)
     EXPECT_LOAD_FAILS(rewrite("eps.safetensors", NULL, "bn_eps", "-1"), VIDA_EINVAL, "bn_eps");
 }
 
+
+/*
+ * The model-file fuzz target (test/fuzz/fuzz_model.c) run without clang: its committed seed
+ * corpus, then a real model file and a real checkpoint of the target's own small model, whole,
+ * cut at 64 lengths and with 1 byte changed at 256 places of the header (and 64 of the data),
+ * each read as a model, a tensor file and a checkpoint. The target aborts on an error without
+ * a message, on an inconsistent result and on a failed checkpoint load that changed the model;
+ * under ASan this is the fuzzing regression suite for the readers.
+ */
+#include <dirent.h>
+#include "../fuzz/fuzz_model.c"
+
+/* file's first n of its cap bytes, through the target in each mode; buf holds cap + 1 */
+__attribute__((noinline)) static void feed(const unsigned char *file, size_t n, size_t cap,
+                                           unsigned char *buf)
+{
+    if (n > cap)
+        return;
+    for (int mode = 0; mode < 3; mode++) {
+        buf[0] = (unsigned char)mode;
+        for (size_t i = 0; i < n; i++)
+            buf[i + 1] = file[i];
+        LLVMFuzzerTestOneInput(buf, n + 1);
+    }
+}
+
+TEST(modelfile, fuzz_corpus_and_mutations)
+{
+    char dir[512], p[1024], mpath[1024], cpath[1024];
+    DIR *d;
+    struct dirent *e;
+    int files = 0;
+    setenv("TMPDIR", vt_tmp_dir(), 1);
+    snprintf(dir, sizeof dir, "%s/fuzz/corpus/model", vt_data_dir());
+    d = opendir(dir);
+    CHECKF(d != NULL, "cannot open %s", dir);
+    while ((e = readdir(d)) != NULL) {
+        size_t size;
+        char *data;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        data = vt_read_file(p, &size);
+        CHECK(data);
+        LLVMFuzzerTestOneInput((const uint8_t *)data, size);
+        free(data);
+        files++;
+    }
+    closedir(d);
+    CHECK(files >= 5);
+    /* the target's model, saved as a model and as a checkpoint (with its optimizer) */
+    snprintf(mpath, sizeof mpath, "%s/fuzz-model.safetensors", vt_tmp_dir());
+    snprintf(cpath, sizeof cpath, "%s/fuzz-checkpoint.safetensors", vt_tmp_dir());
+    CHECK_OK(vida_model_set_meta(ck_model, "labels", "[\"left\",\"right\"]"));
+    CHECK_OK(vida_model_save(ck_model, mpath));
+    CHECK_OK(vida_checkpoint_save(cpath, ck_model, ck_opt, NULL));
+    {
+        /* whole, both load (so the mutations start from files the readers accept) */
+        vida_model *m = NULL;
+        vida_loader_state ls;
+        ls.size = sizeof ls;
+        CHECK_OK(vida_model_load(&m, fctx, mpath));
+        CHECK(vida_model_label(m, 1) && !strcmp(vida_model_label(m, 1), "right"));
+        vida_model_free(m);
+        CHECK_OK(vida_checkpoint_load(cpath, ck_model, ck_opt, NULL));
+    }
+    for (int which = 0; which < 2; which++) {
+        size_t n, hdr;
+        unsigned char *file = (unsigned char *)vt_read_file(which ? cpath : mpath, &n), *buf;
+        CHECK(file && n > 64);
+        buf = malloc(n + 1);
+        CHECK(buf);
+        hdr = 8 + (size_t)file[0] + ((size_t)file[1] << 8) + ((size_t)file[2] << 16);
+        CHECK(hdr < n);
+        feed(file, n, n, buf); /* whole: loads */
+        for (int k = 0; k < 64; k++)
+            feed(file, (size_t)((double)n * k / 64.0 + k % 7), n, buf);
+        for (int k = 0; k < 256 + 64; k++) {
+            size_t at = k < 256 ? (size_t)k * 7919 % hdr : hdr + (size_t)k * 104729 % (n - hdr);
+            unsigned char was = file[at];
+            file[at] = (unsigned char)(was ^ (1u << (k % 8)));
+            feed(file, n, n, buf);
+            file[at] = was;
+        }
+        free(buf);
+        free(file);
+    }
+}
