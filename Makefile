@@ -2,6 +2,7 @@
 #
 #   make                 lib/libvidaction.a, lib/libvidaction.so (SONAME libvidaction.so.0), bin/vidaction
 #   make check           installs missing packages, builds, runs unit, golden, bad-file (ASan) and ABI checks
+#   make check-sanitize  the unit suite alone under ASan + UBSan + LSan
 #   make demo            the end-to-end demo (bin/vidaction demo: SynthActions, pre-training, transfer)
 #   make install PREFIX=DIR
 #   make deps            apt-get the Debian packages the build and tests need (prints the command if not root)
@@ -97,11 +98,11 @@ TEST_SRCS := $(sort $(wildcard test/unit/test_*.c))
 # so CI keeps them compiling and linking).
 GPU_TEST_BINS := $(if $(HAVE_CUDA),build/test/test_cuda_ops build/test/test_cuda_model)
 TEST_BINS := $(TEST_SRCS:test/unit/%.c=build/test/%) $(GPU_TEST_BINS)
-ASAN_TESTS := test_core test_backend test_safetensors test_modelfile test_model test_video test_sampler \
-    test_dataset test_loader test_optimizer test_eval test_checkpoint test_train test_dist test_synth
+# Every unit test also runs under ASan + UBSan + LSan (make check, make check-sanitize).
+ASAN_TESTS := $(TEST_SRCS:test/unit/%.c=%)
 ASAN_TEST_BINS := $(ASAN_TESTS:%=build/asan-test/%)
 
-.PHONY: all check check-unit check-golden check-asan check-abi demo install uninstall deps \
+.PHONY: all check check-unit check-golden check-asan check-sanitize check-abi demo install uninstall deps \
         deps-check clean bench bench-decode bench-loader bench-dist fixtures test-videos fuzz check-gpu lua-cdef check-lua-cdef abi-baseline api-docs
 
 # Keep the ASan objects between builds (they are intermediates of the test binaries).
@@ -189,8 +190,9 @@ check: deps-check
 check-unit: $(TEST_BINS)
 	@sh test/run-tests.sh $(TEST_BINS) --
 
-check-asan: $(ASAN_TEST_BINS)
-	@sh test/run-tests.sh -- $(ASAN_TEST_BINS)
+# The whole unit suite under ASan + UBSan + LSan (make check runs these too, after the plain build).
+check-sanitize check-asan: $(ASAN_TEST_BINS)
+	@VIDA_UNIT_ONLY=1 sh test/run-tests.sh -- $(ASAN_TEST_BINS)
 
 # LuaJIT FFI declarations, generated from the public headers (committed; test/lua/test_lua.sh
 # fails when they are stale, so a header change must come with `make lua-cdef`).

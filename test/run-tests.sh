@@ -31,6 +31,8 @@ for t in "$@"; do
         run "$t"
     fi
 done
+# VIDA_UNIT_ONLY=1: the binaries only (make check-sanitize)
+[ -n "${VIDA_UNIT_ONLY:-}" ] ||
 for s in test/cli/*.sh test/abi/test_*.sh test/python/test_*.sh test/lua/test_*.sh test/dist/test_*.sh \
          test/examples/test_*.sh test/doc/test_*.sh test/synth/test_*.sh; do
     [ -f "$s" ] && run sh "$s"
