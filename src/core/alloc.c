@@ -1,13 +1,30 @@
-/* Allocation with recorded errors, 64-byte alignment, and checked size arithmetic. */
+/*
+ * Allocation with recorded errors, 64-byte alignment, and checked size
+ * arithmetic; and the fault injection the tests use to fail any one
+ * allocation (vidai_alloc_fail_at).
+ */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/core.h"
 
+static atomic_long fail_countdown; /* > 0: allocations left until the one that fails */
+
+void vidai_alloc_fail_at(long n)
+{
+    atomic_store(&fail_countdown, n > 0 ? n : 0);
+}
+
 void *vidai_malloc(size_t size)
 {
     void *p = NULL;
     size_t rounded;
+    if (atomic_load_explicit(&fail_countdown, memory_order_relaxed) > 0 &&
+        atomic_fetch_sub(&fail_countdown, 1) == 1) {
+        vidai_error(VIDA_ENOMEM, "out of memory allocating %zu bytes (injected)", size);
+        return NULL;
+    }
     if (size == 0)
         size = 1;
     if (vidai_add_size(&rounded, size, 63) != 0) {

@@ -35,6 +35,8 @@ void *vidai_malloc(size_t size);
 void *vidai_calloc(size_t n, size_t size);
 void vidai_free(void *p);
 char *vidai_strdup(const char *s);
+/* Tests: the n-th vidai_malloc/calloc/strdup from now (n >= 1) fails with VIDA_ENOMEM; 0: none. */
+void vidai_alloc_fail_at(long n);
 
 /* Checked size arithmetic: 0 on success, -1 on overflow. */
 int vidai_mul_size(size_t *out, size_t a, size_t b);

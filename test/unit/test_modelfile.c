@@ -375,3 +375,37 @@ TEST(modelfile, fuzz_corpus_and_mutations)
         free(file);
     }
 }
+
+/*
+ * Allocation failure at every allocation of a model load (vidai_alloc_fail_at, the fault
+ * injection of src/core/alloc.c): allocation n fails for n = 1, 2, ... until a load needs fewer
+ * than n. Each failed load returns VIDA_ENOMEM with a message and no model; under ASan + LSan
+ * (make check) nothing leaks.
+ */
+#include "core/core.h"
+
+TEST(modelfile, allocation_failure_at_every_allocation_of_a_load)
+{
+    long n;
+    int failures = 0;
+    vida_context *c = ctx();
+    const char *path = valid_model();
+    CHECK(c && path);
+    for (n = 1; n < 100000; n++) {
+        vida_model *m = NULL;
+        int rc;
+        vidai_alloc_fail_at(n);
+        rc = vida_model_load(&m, c, path);
+        vidai_alloc_fail_at(0);
+        if (rc == VIDA_OK) {
+            CHECK(m != NULL);
+            vida_model_free(m);
+            break;
+        }
+        CHECKF(rc == VIDA_ENOMEM && m == NULL && strstr(vida_last_error(), "out of memory"),
+               "allocation %ld: rc %d, %s", n, rc, vida_last_error());
+        failures++;
+    }
+    CHECKF(failures >= 20 && n < 100000, "%d failed loads", failures);
+    printf("  a model load: allocations 1 to %d each failed cleanly, then it loaded\n", failures);
+}

@@ -454,3 +454,73 @@ TEST(train, fc_only_learns_a_linearly_separable_task)
     vida_optimizer_free(o);
     vida_model_free(m);
 }
+
+/*
+ * Allocation failure at every allocation of a training step (vidai_alloc_fail_at): allocation
+ * n of a fresh model's first step fails, for n = 1, 2, ... until the step needs fewer. Each
+ * failed step returns VIDA_ENOMEM with a message and leaves the weights as they were; the
+ * model then trains normally. Under ASan + LSan (make check) nothing leaks.
+ */
+#include "core/core.h"
+
+TEST(train, allocation_failure_at_every_allocation_of_a_step)
+{
+    vida_model *m = make_model(3);
+    vida_optimizer *o = NULL;
+    vida_optimizer_params op;
+    vida_batch b;
+    static float clips[2 * 3 * 4 * 32 * 32];
+    int32_t labels[2] = {0, 2};
+    float targets[6] = {1, 0, 0, 0, 0, 1}, loss, *w0;
+    long n;
+    int failures = 0;
+    int64_t numel;
+    CHECK(m);
+    vida_optimizer_params_init(&op);
+    CHECK_OK(vida_optimizer_create(&o, m, &op));
+    memset(&b, 0, sizeof b);
+    b.size = sizeof b;
+    b.n = 2;
+    b.views = 1;
+    b.clips.data = clips;
+    b.clips.dtype = VIDA_DTYPE_F32;
+    b.clips.layout = VIDA_LAYOUT_NCTHW;
+    b.clips.ndim = 5;
+    b.clips.shape[0] = 2;
+    b.clips.shape[1] = 3;
+    b.clips.shape[2] = 4;
+    b.clips.shape[3] = b.clips.shape[4] = 32;
+    b.targets.data = targets;
+    b.targets.dtype = VIDA_DTYPE_F32;
+    b.targets.ndim = 2;
+    b.targets.shape[0] = 2;
+    b.targets.shape[1] = 3;
+    b.labels = labels;
+    for (size_t i = 0; i < sizeof clips / sizeof clips[0]; i++)
+        clips[i] = cosf((float)i * 0.37f);
+    numel = m->params[0].numel;
+    w0 = malloc((size_t)numel * sizeof *w0);
+    CHECK(w0);
+    memcpy(w0, m->params[0].data, (size_t)numel * sizeof *w0);
+    for (n = 1; n < 100000; n++) {
+        int rc;
+        vidai_alloc_fail_at(n);
+        rc = vida_train_step(m, o, &b, VIDA_TARGET_SINGLE, &loss);
+        vidai_alloc_fail_at(0);
+        if (rc == VIDA_OK)
+            break;
+        CHECKF(rc == VIDA_ENOMEM && strstr(vida_last_error(), "out of memory"), "allocation %ld: rc %d, %s",
+               n, rc, vida_last_error());
+        CHECKF(memcmp(w0, m->params[0].data, (size_t)numel * sizeof *w0) == 0,
+               "allocation %ld: a failed step changed %s", n, m->params[0].name);
+        failures++;
+    }
+    CHECKF(failures >= 5 && n < 100000, "%d failed steps", failures);
+    printf("  a first training step: allocations 1 to %d each failed cleanly, then it trained\n", failures);
+    CHECK(isfinite(loss));
+    CHECK(memcmp(w0, m->params[0].data, (size_t)numel * sizeof *w0) != 0); /* it did learn */
+    CHECK_OK(vida_train_step(m, o, &b, VIDA_TARGET_SINGLE, &loss));
+    free(w0);
+    vida_optimizer_free(o);
+    vida_model_free(m);
+}
