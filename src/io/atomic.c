@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -35,6 +36,25 @@ static mode_t current_umask(void)
     }
     fclose(f);
     return mask;
+}
+
+/* Fault injection for the tests (io.h): the step-th of the steps below fails with err. */
+static atomic_int fail_step, fail_errno;
+
+void vidai_io_fail_at(int step, int err)
+{
+    atomic_store(&fail_errno, err);
+    atomic_store(&fail_step, step > 0 ? step : 0);
+}
+
+/* 1 (errno set) when this step is the one to fail. */
+static int injected(void)
+{
+    if (atomic_load_explicit(&fail_step, memory_order_relaxed) > 0 && atomic_fetch_sub(&fail_step, 1) == 1) {
+        errno = atomic_load(&fail_errno);
+        return 1;
+    }
+    return 0;
 }
 
 /* A replaced file keeps its mode; a new one gets 0666 less the umask. */
@@ -76,7 +96,7 @@ static int sync_dir(const char *path)
                          strerror(errno));
     } else {
         /* EINVAL: this file system cannot sync directories; nothing more to do. */
-        if (fsync(fd) != 0 && errno != EINVAL)
+        if (injected() || (fsync(fd) != 0 && errno != EINVAL))
             rc = vidai_error(VIDA_EIO, "%s: fsync directory %s: %s", path, dir, strerror(errno));
         close(fd);
     }
@@ -124,21 +144,21 @@ int vidai_atomic_write(const char *path, vidai_fill_fn fill, void *arg)
         fclose(f);
         goto fail;
     }
-    if (fflush(f) != 0 || ferror(f)) {
+    if (fflush(f) != 0 || ferror(f) || injected()) {
         rc = vidai_error(VIDA_EIO, "%s: write temporary file %s: %s", path, tmp, strerror(errno));
         fclose(f);
         goto fail;
     }
-    if (fsync(fileno(f)) != 0) {
+    if (injected() || fsync(fileno(f)) != 0) {
         rc = vidai_error(VIDA_EIO, "%s: fsync temporary file %s: %s", path, tmp, strerror(errno));
         fclose(f);
         goto fail;
     }
-    if (fclose(f) != 0) {
+    if (fclose(f) != 0 || injected()) {
         rc = vidai_error(VIDA_EIO, "%s: close temporary file %s: %s", path, tmp, strerror(errno));
         goto fail;
     }
-    if (rename(tmp, path) != 0) {
+    if (injected() || rename(tmp, path) != 0) {
         rc = vidai_error(VIDA_EIO, "%s: rename %s over it: %s", path, tmp, strerror(errno));
         goto fail;
     }

@@ -104,6 +104,12 @@ void vidai_st_writer_free(vidai_st_writer *w);
  */
 typedef int (*vidai_fill_fn)(void *arg, FILE *f);
 int vidai_atomic_write(const char *path, vidai_fill_fn fill, void *arg);
+/*
+ * Tests: the step-th of the next atomic write's durable steps fails with errno err (1: the
+ * flush of the written data, as a full disk would; 2: fsync of the file; 3: close; 4: the
+ * rename; 5: fsync of the folder, after the rename); 0: none.
+ */
+void vidai_io_fail_at(int step, int err);
 
 /* JSON (RFC 8259) DOM, for headers, metadata and manifests. */
 enum {

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -257,6 +258,88 @@ TEST(checkpoint, sigkill_never_leaves_a_broken_file)
         CHECK(tmp_files >= 5); /* the kills did land inside writes */
     }
     CHECK(loads >= 20);
+    vida_optimizer_free(o);
+    vida_optimizer_free(ro);
+    vida_model_free(m);
+    vida_model_free(r);
+}
+
+/*
+ * A full disk or an I/O error at each durable step of writing a checkpoint over an older one
+ * (vidai_io_fail_at, the fault injection of src/io/atomic.c): the flush of the data (ENOSPC,
+ * EIO), the file's fsync, its close, the rename, and the folder's fsync after the rename. The
+ * save returns VIDA_EIO naming the cause, no temporary file is left, and the file at the path
+ * loads: the old checkpoint when the failure came before the rename, the new one after it.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include "io/io.h"
+
+static int temp_files_in(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    if (!d)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+        n += strstr(e->d_name, ".tmp.") != NULL;
+    closedir(d);
+    return n;
+}
+
+TEST(checkpoint, io_failures_keep_a_loadable_checkpoint)
+{
+    char dir[512], path[600];
+    vida_model *m = small_model(10), *r = small_model(10);
+    vida_optimizer *o = NULL, *ro = NULL;
+    vida_optimizer_params op;
+    const char *name;
+    int64_t n = 0, shape[8];
+    int nd, dt;
+    float *old_w, *new_w, *got;
+    static const int errs[2] = {ENOSPC, EIO};
+    CHECK(m && r);
+    vida_optimizer_params_init(&op);
+    CHECK_OK(vida_optimizer_create(&o, m, &op));
+    CHECK_OK(vida_optimizer_create(&ro, r, &op));
+    snprintf(dir, sizeof dir, "%s/iofail", vt_tmp_dir());
+    CHECK(mkdir(dir, 0777) == 0);
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
+    CHECK_OK(vida_model_tensor_info(m, 0, &name, &nd, shape, &dt));
+    n = 1;
+    for (int q = 0; q < nd; q++)
+        n *= shape[q];
+    old_w = malloc((size_t)n * sizeof *old_w);
+    new_w = malloc((size_t)n * sizeof *new_w);
+    got = malloc((size_t)n * sizeof *got);
+    CHECK(old_w && new_w && got);
+    CHECK(train_step(m, o, 0) == 0);
+    CHECK_OK(vida_model_get_tensor(m, name, old_w, n));
+    CHECK(train_step(m, o, 1) == 0);
+    CHECK_OK(vida_model_get_tensor(m, name, new_w, n));
+    CHECK(memcmp(old_w, new_w, (size_t)n * sizeof *old_w) != 0);
+    for (int step = 1; step <= 5; step++)
+        for (int k = 0; k < 2; k++) {
+            int rc;
+            /* the older checkpoint in place: the state before the second step */
+            CHECK_OK(vida_model_set_tensor(m, name, old_w, n));
+            CHECK_OK(vida_checkpoint_save(path, m, o, NULL));
+            CHECK_OK(vida_model_set_tensor(m, name, new_w, n));
+            vidai_io_fail_at(step, errs[k]);
+            rc = vida_checkpoint_save(path, m, o, NULL);
+            vidai_io_fail_at(0, 0);
+            CHECKF(rc == VIDA_EIO && strstr(vida_last_error(), strerror(errs[k])),
+                   "step %d (%s): rc %d, %s", step, strerror(errs[k]), rc, vida_last_error());
+            CHECKF(temp_files_in(dir) == 0, "step %d: a temporary file was left", step);
+            CHECK_OK(vida_checkpoint_load(path, r, ro, NULL));
+            CHECK_OK(vida_model_get_tensor(r, name, got, n));
+            CHECKF(memcmp(got, step <= 4 ? old_w : new_w, (size_t)n * sizeof *got) == 0,
+                   "step %d: the file holds the %s checkpoint", step, step <= 4 ? "new" : "old");
+        }
+    free(old_w);
+    free(new_w);
+    free(got);
     vida_optimizer_free(o);
     vida_optimizer_free(ro);
     vida_model_free(m);
