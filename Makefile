@@ -1,7 +1,8 @@
 # libvidaction build. GNU make, parallel-safe (make -j2).
 #
 #   make                 lib/libvidaction.a, lib/libvidaction.so (SONAME libvidaction.so.0), bin/vidaction
-#   make check           installs missing packages, builds, runs unit, golden, bad-file (ASan) and ABI checks
+#   make check           installs missing packages, builds, runs unit, golden, bad-file (ASan) and ABI checks,
+#                        then each fuzz target for 60 s (CHECK_FUZZ_SECONDS=0: none)
 #   make check-sanitize  the unit suite alone under ASan + UBSan + LSan
 #   make demo            the end-to-end demo (bin/vidaction demo: SynthActions, pre-training, transfer)
 #   make install PREFIX=DIR
@@ -183,9 +184,13 @@ deps-check:
 	@sh test/deps.sh ensure $(DEB_PACKAGES)
 
 # --- tests --------------------------------------------------------------------
+# make check ends with every libFuzzer target for CHECK_FUZZ_SECONDS each (0: none); the CI log
+# shows their execution counts and "no findings".
+CHECK_FUZZ_SECONDS ?= 60
 check: deps-check
 	$(MAKE) all $(TEST_BINS) $(ASAN_TEST_BINS) test-videos
 	@sh test/run-tests.sh $(TEST_BINS) -- $(ASAN_TEST_BINS)
+	@if [ "$(CHECK_FUZZ_SECONDS)" != 0 ]; then $(MAKE) fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS); fi
 
 check-unit: $(TEST_BINS)
 	@sh test/run-tests.sh $(TEST_BINS) --
