@@ -1043,95 +1043,19 @@ static int cmd_dataset(int argc, char **argv)
 /* ---- train / eval ------------------------------------------------------------ */
 
 /*
- * Parses the model's "labels" metadata (a JSON array of strings) into a
- * malloc'd array of n malloc'd strings. 0 on success.
+ * The model's class names (vida_model_label) as a malloc'd array of num_classes
+ * pointers into the model (valid while it lives; free() the array alone), or NULL
+ * when the model has none (metadata missing, malformed, or not one per class).
  */
-static int parse_labels(const char *s, char ***out, int *n)
+static const char **model_labels(const vida_model *m)
 {
-    char **names = NULL;
-    int count = 0;
-    if (!s)
-        return -1;
-    while (*s == ' ')
-        s++;
-    if (*s++ != '[')
-        return -1;
-    for (;;) {
-        char *buf, *b;
-        while (*s == ' ' || *s == ',')
-            s++;
-        if (*s == ']')
-            break;
-        if (*s++ != '"')
-            goto bad;
-        buf = b = malloc(strlen(s) + 1);
-        if (!buf)
-            goto bad;
-        while (*s && *s != '"') {
-            if (*s == '\\') {
-                s++;
-                if (!*s) {
-                    free(buf);
-                    goto bad;
-                }
-                if (*s == 'u') {
-                    unsigned v = 0;
-                    for (int q = 1; q <= 4; q++)
-                        if (!((s[q] >= '0' && s[q] <= '9') || (s[q] >= 'a' && s[q] <= 'f') ||
-                              (s[q] >= 'A' && s[q] <= 'F'))) {
-                            free(buf);
-                            goto bad;
-                        }
-                    sscanf(s + 1, "%4x", &v);
-                    s += 5;
-                    if (v < 0x80) {
-                        *b++ = (char)v;
-                    } else if (v < 0x800) {
-                        *b++ = (char)(0xc0 | (v >> 6));
-                        *b++ = (char)(0x80 | (v & 0x3f));
-                    } else {
-                        *b++ = (char)(0xe0 | (v >> 12));
-                        *b++ = (char)(0x80 | ((v >> 6) & 0x3f));
-                        *b++ = (char)(0x80 | (v & 0x3f));
-                    }
-                    continue;
-                }
-                *b++ = *s == 'n' ? '\n' : *s == 't' ? '\t' : *s == 'r' ? '\r' : *s;
-                s++;
-            } else {
-                *b++ = *s++;
-            }
-        }
-        *b = 0;
-        if (*s++ != '"') {
-            free(buf);
-            goto bad;
-        }
-        {
-            char **grown = realloc(names, (size_t)(count + 1) * sizeof *names);
-            if (!grown) {
-                free(buf);
-                goto bad;
-            }
-            names = grown;
-        }
-        names[count++] = buf;
-    }
-    *out = names;
-    *n = count;
-    return 0;
-bad:
-    for (int i = 0; i < count; i++)
-        free(names[i]);
-    free(names);
-    return -1;
-}
-
-static void free_labels(char **names, int n)
-{
-    for (int i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+    int C = vida_model_num_classes(m);
+    const char **names;
+    if (C < 1 || !vida_model_label(m, 0) || !(names = malloc((size_t)C * sizeof *names)))
+        return NULL;
+    for (int c = 0; c < C; c++)
+        names[c] = vida_model_label(m, c);
+    return names;
 }
 
 static double wall_seconds(void)
@@ -1409,18 +1333,10 @@ static int cmd_train(int argc, char **argv)
                     *dst[k] = lv;
             }
         }
-        int same = 0;
-        char **old_names = NULL;
-        int n_old = 0;
-        if (vida_model_num_classes(src) == (int)vida_dataset_n_classes(ds) &&
-            parse_labels(vida_model_get_meta(src, "labels"), &old_names, &n_old) == 0 &&
-            n_old == vida_model_num_classes(src)) {
-            same = 1;
-            for (int c = 0; c < n_old; c++)
-                same &= !strcmp(old_names[c], vida_dataset_label_name(ds, c));
-        }
-        if (old_names)
-            free_labels(old_names, n_old);
+        int same = vida_model_num_classes(src) == (int)vida_dataset_n_classes(ds) &&
+                   vida_model_label(src, 0) != NULL;
+        for (int c = 0; same && c < vida_model_num_classes(src); c++)
+            same = !strcmp(vida_model_label(src, c), vida_dataset_label_name(ds, c));
         if (same) {
             m = src;
         } else {
@@ -1800,8 +1716,8 @@ static int cmd_eval(int argc, char **argv)
 {
     const char *model_path = NULL, *manifest = NULL, *root = NULL;
     long clips = 10, crops = 1, threads = 1;
-    int json = 0, rc = 1, n_names = 0, i;
-    char **names = NULL;
+    int json = 0, rc = 1, i;
+    const char **names = NULL;
     vida_context_params cp;
     vida_context *ctx = NULL;
     vida_model *m = NULL;
@@ -1856,9 +1772,9 @@ static int cmd_eval(int argc, char **argv)
     C = vida_model_num_classes(m);
     vida_dataset_params_init(&dp);
     dp.root = root;
-    if (parse_labels(vida_model_get_meta(m, "labels"), &names, &n_names) == 0 && n_names == C) {
-        dp.classes = (const char *const *)names;
-        dp.n_classes = n_names;
+    if ((names = model_labels(m)) != NULL) {
+        dp.classes = names;
+        dp.n_classes = (int)C;
     } else {
         fprintf(stderr, "%s: warning: %s has no usable class names (labels metadata missing, "
                 "malformed or not %lld long); the manifest's labels are taken in byte order\n",
@@ -1972,8 +1888,7 @@ done:
     vida_dataset_free(ds);
     vida_model_free(m);
     vida_context_free(ctx);
-    if (names)
-        free_labels(names, n_names);
+    free(names);
     return rc;
 }
 
@@ -2109,8 +2024,8 @@ static int cmd_classify(int argc, char **argv)
     const char **videos = calloc((size_t)argc, sizeof *videos);
     long clips = 10, top = 5;
     double timeline = 0;
-    int n_videos = 0, rc = 1, json = 0, n_names = 0;
-    char **names = NULL;
+    int n_videos = 0, rc = 1, json = 0;
+    const char **names = NULL;
     vida_context *ctx = NULL;
     vida_model *m = NULL;
     vida_sampler_params sp;
@@ -2157,12 +2072,7 @@ static int cmd_classify(int argc, char **argv)
     C = vida_model_num_classes(m);
     if (top > C)
         top = C;
-    if (parse_labels(vida_model_get_meta(m, "labels"), &names, &n_names) || n_names != C) {
-        if (names)
-            free_labels(names, n_names);
-        names = NULL;
-        n_names = 0;
-    }
+    names = model_labels(m);
     if (model_sampler_params(m, model_path, &sp, (int)clips, VIDA_CLIPS_UNIFORM))
         goto done;
     if (vida_sampler_create(&s, ctx, &sp) != VIDA_OK) {
@@ -2278,8 +2188,7 @@ static int cmd_classify(int argc, char **argv)
 done:
     free(p);
     free(videos);
-    if (names)
-        free_labels(names, n_names);
+    free(names);
     vida_sampler_free(s);
     vida_sampler_free(ws);
     vida_model_free(m);

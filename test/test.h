@@ -8,6 +8,7 @@
 #define VIDA_TEST_H
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,11 @@ const char *vt_data_dir(void);
 const char *vt_tmp_dir(void);
 /* A whole file in a malloc'd buffer with a NUL after the end; NULL on failure. */
 char *vt_read_file(const char *path, size_t *size);
+/*
+ * Runs every file of test/fuzz/corpus/NAME through a fuzz target (TMPDIR set to vt_tmp_dir()):
+ * the number of files, or -1 when the folder or a file cannot be read.
+ */
+int vt_replay_corpus(const char *name, int (*target)(const uint8_t *data, size_t size));
 /* Writes size bytes to path; 0 on success, -1 on failure. */
 int vt_write_file(const char *path, const void *data, size_t size);
 

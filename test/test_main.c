@@ -1,4 +1,6 @@
 /* The harness's main: runs registered cases, alone or all, and counts. */
+#include <dirent.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +66,34 @@ char *vt_read_file(const char *path, size_t *size)
         *size = (size_t)n;
     }
     return buf;
+}
+
+int vt_replay_corpus(const char *name, int (*target)(const uint8_t *data, size_t size))
+{
+    char dir[512], p[1024];
+    DIR *d;
+    struct dirent *e;
+    int files = 0;
+    snprintf(dir, sizeof dir, "%s/fuzz/corpus/%s", vt_data_dir(), name);
+    if (!(d = opendir(dir)))
+        return -1;
+    setenv("TMPDIR", vt_tmp_dir(), 1);
+    while ((e = readdir(d)) != NULL) {
+        size_t size;
+        char *data;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        if (!(data = vt_read_file(p, &size))) {
+            files = -1;
+            break;
+        }
+        target((const uint8_t *)data, size);
+        free(data);
+        files++;
+    }
+    closedir(d);
+    return files;
 }
 
 int vt_write_file(const char *path, const void *data, size_t size)

@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <sys/stat.h>
 
 #include <vidaction.h>
@@ -1537,26 +1536,6 @@ TEST(dataset, hostile_and_sloppy_lines)
 
 TEST(dataset, fuzz_corpus_replay)
 {
-    char dir[512], p[1024];
-    DIR *d;
-    struct dirent *e;
-    int files = 0;
-    snprintf(dir, sizeof dir, "%s/fuzz/corpus/manifest", vt_data_dir());
-    d = opendir(dir);
-    CHECKF(d != NULL, "cannot open %s", dir);
-    setenv("TMPDIR", vt_tmp_dir(), 1);
-    while ((e = readdir(d)) != NULL) {
-        size_t size;
-        char *data;
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        data = vt_read_file(p, &size);
-        CHECK(data);
-        LLVMFuzzerTestOneInput((const uint8_t *)data, size);
-        free(data);
-        files++;
-    }
-    closedir(d);
-    CHECK(files >= 5);
+    int files = vt_replay_corpus("manifest", LLVMFuzzerTestOneInput);
+    CHECKF(files >= 5, "%d corpus files", files);
 }

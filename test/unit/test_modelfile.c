@@ -296,7 +296,6 @@ TEST(modelfile, bad_metadata)
  * a message, on an inconsistent result and on a failed checkpoint load that changed the model;
  * under ASan this is the fuzzing regression suite for the readers.
  */
-#include <dirent.h>
 #include "../fuzz/fuzz_model.c"
 
 /* file's first n of its cap bytes, through the target in each mode; buf holds cap + 1 */
@@ -315,28 +314,9 @@ __attribute__((noinline)) static void feed(const unsigned char *file, size_t n, 
 
 TEST(modelfile, fuzz_corpus_and_mutations)
 {
-    char dir[512], p[1024], mpath[1024], cpath[1024];
-    DIR *d;
-    struct dirent *e;
-    int files = 0;
-    setenv("TMPDIR", vt_tmp_dir(), 1);
-    snprintf(dir, sizeof dir, "%s/fuzz/corpus/model", vt_data_dir());
-    d = opendir(dir);
-    CHECKF(d != NULL, "cannot open %s", dir);
-    while ((e = readdir(d)) != NULL) {
-        size_t size;
-        char *data;
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        data = vt_read_file(p, &size);
-        CHECK(data);
-        LLVMFuzzerTestOneInput((const uint8_t *)data, size);
-        free(data);
-        files++;
-    }
-    closedir(d);
-    CHECK(files >= 5);
+    char mpath[1024], cpath[1024];
+    int files = vt_replay_corpus("model", LLVMFuzzerTestOneInput);
+    CHECKF(files >= 5, "%d corpus files", files);
     /* the target's model, saved as a model and as a checkpoint (with its optimizer) */
     snprintf(mpath, sizeof mpath, "%s/fuzz-model.safetensors", vt_tmp_dir());
     snprintf(cpath, sizeof cpath, "%s/fuzz-checkpoint.safetensors", vt_tmp_dir());

@@ -247,6 +247,29 @@ TEST(train, learns_two_motions_and_pretraining_helps)
 #endif
 
 /* A NaN in the input makes the loss non-finite: nothing changes, the skip is counted. */
+/* A batch of 2 float32 clips [2, 3, 4, 32, 32] of 3 classes over the caller's buffers. */
+static void fixed_batch(vida_batch *b, float *clips, float *targets, const int32_t *labels)
+{
+    memset(b, 0, sizeof *b);
+    b->size = sizeof *b;
+    b->n = 2;
+    b->views = 1;
+    b->clips.data = clips;
+    b->clips.dtype = VIDA_DTYPE_F32;
+    b->clips.layout = VIDA_LAYOUT_NCTHW;
+    b->clips.ndim = 5;
+    b->clips.shape[0] = 2;
+    b->clips.shape[1] = 3;
+    b->clips.shape[2] = 4;
+    b->clips.shape[3] = b->clips.shape[4] = 32;
+    b->targets.data = targets;
+    b->targets.dtype = VIDA_DTYPE_F32;
+    b->targets.ndim = 2;
+    b->targets.shape[0] = 2;
+    b->targets.shape[1] = 3;
+    b->labels = labels;
+}
+
 TEST(train, non_finite_loss_skips_the_step)
 {
     vida_model *m = make_model(3);
@@ -261,24 +284,7 @@ TEST(train, non_finite_loss_skips_the_step)
     CHECK(m);
     vida_optimizer_params_init(&op);
     CHECK_OK(vida_optimizer_create(&o, m, &op));
-    memset(&b, 0, sizeof b);
-    b.size = sizeof b;
-    b.n = 2;
-    b.views = 1;
-    b.clips.data = clips;
-    b.clips.dtype = VIDA_DTYPE_F32;
-    b.clips.layout = VIDA_LAYOUT_NCTHW;
-    b.clips.ndim = 5;
-    b.clips.shape[0] = 2;
-    b.clips.shape[1] = 3;
-    b.clips.shape[2] = 4;
-    b.clips.shape[3] = b.clips.shape[4] = 32;
-    b.targets.data = targets;
-    b.targets.dtype = VIDA_DTYPE_F32;
-    b.targets.ndim = 2;
-    b.targets.shape[0] = 2;
-    b.targets.shape[1] = 3;
-    b.labels = labels;
+    fixed_batch(&b, clips, targets, labels);
     for (size_t i = 0; i < sizeof clips / sizeof clips[0]; i++)
         clips[i] = sinf((float)i);
     CHECK_OK(vida_train_step(m, o, &b, VIDA_TARGET_SINGLE, &loss));
@@ -478,24 +484,7 @@ TEST(train, allocation_failure_at_every_allocation_of_a_step)
     CHECK(m);
     vida_optimizer_params_init(&op);
     CHECK_OK(vida_optimizer_create(&o, m, &op));
-    memset(&b, 0, sizeof b);
-    b.size = sizeof b;
-    b.n = 2;
-    b.views = 1;
-    b.clips.data = clips;
-    b.clips.dtype = VIDA_DTYPE_F32;
-    b.clips.layout = VIDA_LAYOUT_NCTHW;
-    b.clips.ndim = 5;
-    b.clips.shape[0] = 2;
-    b.clips.shape[1] = 3;
-    b.clips.shape[2] = 4;
-    b.clips.shape[3] = b.clips.shape[4] = 32;
-    b.targets.data = targets;
-    b.targets.dtype = VIDA_DTYPE_F32;
-    b.targets.ndim = 2;
-    b.targets.shape[0] = 2;
-    b.targets.shape[1] = 3;
-    b.labels = labels;
+    fixed_batch(&b, clips, targets, labels);
     for (size_t i = 0; i < sizeof clips / sizeof clips[0]; i++)
         clips[i] = cosf((float)i * 0.37f);
     numel = m->params[0].numel;
