@@ -149,18 +149,32 @@ int vidai_be_conv_forward(const vida_context *ctx, const vidai_conv_desc *d, con
                           const float *w, const float *bias, int relu, float *y);
 int vidai_be_conv_backward_data(const vida_context *ctx, const vidai_conv_desc *d, const float *dy,
                                 const float *w, float *dx);
+/* dx = conv_transpose(dy, w): as conv_backward_data, overwriting dx instead of adding to it. */
+int vidai_be_conv_backward_data_set(const vida_context *ctx, const vidai_conv_desc *d,
+                                    const float *dy, const float *w, float *dx);
 int vidai_be_conv_backward_filter(const vida_context *ctx, const vidai_conv_desc *d, const float *x,
                                   const float *dy, float *dw);
 int vidai_be_bn_forward_train(const vida_context *ctx, int64_t rows, int c, const float *x,
                               const float *gamma, const float *beta, float eps, float momentum,
                               float *running_mean, float *running_var, float *save_mean,
                               float *save_invstd, float *y);
+/* Training batch norm, then ReLU: y = max(0, bn(x)). */
+int vidai_be_bn_relu_forward_train(const vida_context *ctx, int64_t rows, int c, const float *x,
+                                   const float *gamma, const float *beta, float eps,
+                                   float momentum, float *running_mean, float *running_var,
+                                   float *save_mean, float *save_invstd, float *y);
 int vidai_be_bn_forward_eval(const vida_context *ctx, int64_t rows, int c, const float *x,
                              const float *gamma, const float *beta, const float *mean,
                              const float *var, float eps, float *y);
 int vidai_be_bn_backward_train(const vida_context *ctx, int64_t rows, int c, const float *x,
                                const float *dy, const float *gamma, const float *save_mean,
                                const float *save_invstd, float *dx, float *dgamma, float *dbeta);
+/* The backward of bn_relu_forward_train (ry its output, dy the gradient there): dx += (= if
+   overwrite) the gradient at x; dgamma, dbeta +=. CUDA only (VIDA_EUNSUPPORTED on the CPU). */
+int vidai_be_bn_relu_backward_train(const vida_context *ctx, int64_t rows, int c, const float *x,
+                                    const float *ry, const float *dy, const float *gamma,
+                                    const float *save_mean, const float *save_invstd, float *dx,
+                                    float *dgamma, float *dbeta, int overwrite);
 int vidai_be_bn_backward_eval(const vida_context *ctx, int64_t rows, int c, const float *x,
                               const float *dy, const float *gamma, const float *mean,
                               const float *var, float eps, float *dx, float *dgamma, float *dbeta);

@@ -15,8 +15,24 @@
             return call;                                                                           \
         }                                                                                          \
     } while (0)
+/* An op returning a status: timed by name when VIDA_CUDA_PROFILE is set (vidai_cuda_prof_*). */
+#define ON_CUDA_OP(ctx, call)                                                                      \
+    do {                                                                                           \
+        if ((ctx)->cuda) {                                                                         \
+            vidai_cuda *c_ = CU(ctx);                                                              \
+            vidai_cuda_use(c_);                                                                    \
+            if (vidai_cuda_profiling(c_)) {                                                        \
+                double t0_ = vidai_cuda_prof_begin(c_);                                            \
+                int rc_ = (call);                                                                  \
+                vidai_cuda_prof_end(c_, __func__ + 9 /* after "vidai_be_" */, t0_);                \
+                return rc_;                                                                        \
+            }                                                                                      \
+            return call;                                                                           \
+        }                                                                                          \
+    } while (0)
 #else
 #define ON_CUDA(ctx, call) ((void)0)
+#define ON_CUDA_OP(ctx, call) ((void)0)
 #endif
 
 int vidai_be_is_cuda(const vida_context *ctx)
@@ -58,7 +74,7 @@ void vidai_be_free(const vida_context *ctx, void *p)
 
 int vidai_be_upload(const vida_context *ctx, void *dst, const void *host, size_t bytes)
 {
-    ON_CUDA(ctx, vidai_cuda_upload(CU(ctx), dst, host, bytes));
+    ON_CUDA_OP(ctx, vidai_cuda_upload(CU(ctx), dst, host, bytes));
     if (bytes && dst != host)
         memcpy(dst, host, bytes);
     return VIDA_OK;
@@ -66,7 +82,7 @@ int vidai_be_upload(const vida_context *ctx, void *dst, const void *host, size_t
 
 int vidai_be_download(const vida_context *ctx, void *host, const void *src, size_t bytes)
 {
-    ON_CUDA(ctx, vidai_cuda_download(CU(ctx), host, src, bytes));
+    ON_CUDA_OP(ctx, vidai_cuda_download(CU(ctx), host, src, bytes));
     if (bytes && host != src)
         memcpy(host, src, bytes);
     return VIDA_OK;
@@ -74,7 +90,7 @@ int vidai_be_download(const vida_context *ctx, void *host, const void *src, size
 
 int vidai_be_copy(const vida_context *ctx, void *dst, const void *src, size_t bytes)
 {
-    ON_CUDA(ctx, vidai_cuda_copy(CU(ctx), dst, src, bytes));
+    ON_CUDA_OP(ctx, vidai_cuda_copy(CU(ctx), dst, src, bytes));
     if (bytes && dst != src)
         memcpy(dst, src, bytes);
     return VIDA_OK;
@@ -82,7 +98,7 @@ int vidai_be_copy(const vida_context *ctx, void *dst, const void *src, size_t by
 
 int vidai_be_zero(const vida_context *ctx, void *dst, size_t bytes)
 {
-    ON_CUDA(ctx, vidai_cuda_zero(CU(ctx), dst, bytes));
+    ON_CUDA_OP(ctx, vidai_cuda_zero(CU(ctx), dst, bytes));
     if (bytes)
         memset(dst, 0, bytes);
     return VIDA_OK;
@@ -91,21 +107,29 @@ int vidai_be_zero(const vida_context *ctx, void *dst, size_t bytes)
 int vidai_be_conv_forward(const vida_context *ctx, const vidai_conv_desc *d, const float *x,
                           const float *w, const float *bias, int relu, float *y)
 {
-    ON_CUDA(ctx, vidai_cuda_conv_forward(CU(ctx), d, x, w, bias, relu, y));
+    ON_CUDA_OP(ctx, vidai_cuda_conv_forward(CU(ctx), d, x, w, bias, relu, y));
     return vidai_cpu_conv_forward(ctx->pool, d, x, w, bias, relu, y);
 }
 
 int vidai_be_conv_backward_data(const vida_context *ctx, const vidai_conv_desc *d, const float *dy,
                                 const float *w, float *dx)
 {
-    ON_CUDA(ctx, vidai_cuda_conv_backward_data(CU(ctx), d, dy, w, dx));
+    ON_CUDA_OP(ctx, vidai_cuda_conv_backward_data(CU(ctx), d, dy, w, dx));
+    return vidai_cpu_conv_backward_data(ctx->pool, d, dy, w, dx);
+}
+
+int vidai_be_conv_backward_data_set(const vida_context *ctx, const vidai_conv_desc *d,
+                                    const float *dy, const float *w, float *dx)
+{
+    ON_CUDA_OP(ctx, vidai_cuda_conv_backward_data_set(CU(ctx), d, dy, w, dx));
+    memset(dx, 0, (size_t)d->n * d->t * d->h * d->w * d->cin * sizeof(float));
     return vidai_cpu_conv_backward_data(ctx->pool, d, dy, w, dx);
 }
 
 int vidai_be_conv_backward_filter(const vida_context *ctx, const vidai_conv_desc *d, const float *x,
                                   const float *dy, float *dw)
 {
-    ON_CUDA(ctx, vidai_cuda_conv_backward_filter(CU(ctx), d, x, dy, dw));
+    ON_CUDA_OP(ctx, vidai_cuda_conv_backward_filter(CU(ctx), d, x, dy, dw));
     return vidai_cpu_conv_backward_filter(ctx->pool, d, x, dy, dw);
 }
 
@@ -114,10 +138,24 @@ int vidai_be_bn_forward_train(const vida_context *ctx, int64_t rows, int c, cons
                               float *running_mean, float *running_var, float *save_mean,
                               float *save_invstd, float *y)
 {
-    ON_CUDA(ctx, vidai_cuda_bn_forward_train(CU(ctx), rows, c, x, gamma, beta, eps, momentum,
+    ON_CUDA_OP(ctx, vidai_cuda_bn_forward_train(CU(ctx), rows, c, x, gamma, beta, eps, momentum,
                                              running_mean, running_var, save_mean, save_invstd, y));
     vidai_cpu_bn_forward_train(ctx->pool, rows, c, x, gamma, beta, eps, momentum, running_mean,
                                running_var, save_mean, save_invstd, y);
+    return VIDA_OK;
+}
+
+int vidai_be_bn_relu_forward_train(const vida_context *ctx, int64_t rows, int c, const float *x,
+                                   const float *gamma, const float *beta, float eps,
+                                   float momentum, float *running_mean, float *running_var,
+                                   float *save_mean, float *save_invstd, float *y)
+{
+    ON_CUDA_OP(ctx, vidai_cuda_bn_relu_forward_train(CU(ctx), rows, c, x, gamma, beta, eps,
+                                                     momentum, running_mean, running_var,
+                                                     save_mean, save_invstd, y));
+    vidai_cpu_bn_forward_train(ctx->pool, rows, c, x, gamma, beta, eps, momentum, running_mean,
+                               running_var, save_mean, save_invstd, y);
+    vidai_cpu_relu_forward(ctx->pool, rows * c, y, y);
     return VIDA_OK;
 }
 
@@ -125,7 +163,7 @@ int vidai_be_bn_forward_eval(const vida_context *ctx, int64_t rows, int c, const
                              const float *gamma, const float *beta, const float *mean,
                              const float *var, float eps, float *y)
 {
-    ON_CUDA(ctx, vidai_cuda_bn_forward_eval(CU(ctx), rows, c, x, gamma, beta, mean, var, eps, y));
+    ON_CUDA_OP(ctx, vidai_cuda_bn_forward_eval(CU(ctx), rows, c, x, gamma, beta, mean, var, eps, y));
     vidai_cpu_bn_forward_eval(ctx->pool, rows, c, x, gamma, beta, mean, var, eps, y);
     return VIDA_OK;
 }
@@ -134,18 +172,30 @@ int vidai_be_bn_backward_train(const vida_context *ctx, int64_t rows, int c, con
                                const float *dy, const float *gamma, const float *save_mean,
                                const float *save_invstd, float *dx, float *dgamma, float *dbeta)
 {
-    ON_CUDA(ctx, vidai_cuda_bn_backward_train(CU(ctx), rows, c, x, dy, gamma, save_mean,
+    ON_CUDA_OP(ctx, vidai_cuda_bn_backward_train(CU(ctx), rows, c, x, dy, gamma, save_mean,
                                               save_invstd, dx, dgamma, dbeta));
     vidai_cpu_bn_backward_train(ctx->pool, rows, c, x, dy, gamma, save_mean, save_invstd, dx,
                                 dgamma, dbeta);
     return VIDA_OK;
 }
 
+int vidai_be_bn_relu_backward_train(const vida_context *ctx, int64_t rows, int c, const float *x,
+                                    const float *ry, const float *dy, const float *gamma,
+                                    const float *save_mean, const float *save_invstd, float *dx,
+                                    float *dgamma, float *dbeta, int overwrite)
+{
+    ON_CUDA_OP(ctx, vidai_cuda_bn_relu_backward_train(CU(ctx), rows, c, x, ry, dy, gamma,
+                                                      save_mean, save_invstd, dx, dgamma, dbeta,
+                                                      overwrite));
+    (void)ry, (void)overwrite;
+    return vidai_error(VIDA_EUNSUPPORTED, "fused batch norm + ReLU backward: CUDA only");
+}
+
 int vidai_be_bn_backward_eval(const vida_context *ctx, int64_t rows, int c, const float *x,
                               const float *dy, const float *gamma, const float *mean,
                               const float *var, float eps, float *dx, float *dgamma, float *dbeta)
 {
-    ON_CUDA(ctx, vidai_cuda_bn_backward_eval(CU(ctx), rows, c, x, dy, gamma, mean, var, eps, dx,
+    ON_CUDA_OP(ctx, vidai_cuda_bn_backward_eval(CU(ctx), rows, c, x, dy, gamma, mean, var, eps, dx,
                                              dgamma, dbeta));
     vidai_cpu_bn_backward_eval(ctx->pool, rows, c, x, dy, gamma, mean, var, eps, dx, dgamma, dbeta);
     return VIDA_OK;
@@ -153,7 +203,7 @@ int vidai_be_bn_backward_eval(const vida_context *ctx, int64_t rows, int c, cons
 
 int vidai_be_relu_forward(const vida_context *ctx, int64_t n, const float *x, float *y)
 {
-    ON_CUDA(ctx, vidai_cuda_relu_forward(CU(ctx), n, x, y));
+    ON_CUDA_OP(ctx, vidai_cuda_relu_forward(CU(ctx), n, x, y));
     vidai_cpu_relu_forward(ctx->pool, n, x, y);
     return VIDA_OK;
 }
@@ -161,7 +211,7 @@ int vidai_be_relu_forward(const vida_context *ctx, int64_t n, const float *x, fl
 int vidai_be_relu_backward(const vida_context *ctx, int64_t n, const float *y, const float *dy,
                            float *dx)
 {
-    ON_CUDA(ctx, vidai_cuda_relu_backward(CU(ctx), n, y, dy, dx));
+    ON_CUDA_OP(ctx, vidai_cuda_relu_backward(CU(ctx), n, y, dy, dx));
     vidai_cpu_relu_backward(ctx->pool, n, y, dy, dx);
     return VIDA_OK;
 }
@@ -169,7 +219,7 @@ int vidai_be_relu_backward(const vida_context *ctx, int64_t n, const float *y, c
 int vidai_be_add_forward(const vida_context *ctx, int64_t n, const float *a, const float *b,
                          int relu, float *y)
 {
-    ON_CUDA(ctx, vidai_cuda_add_forward(CU(ctx), n, a, b, relu, y));
+    ON_CUDA_OP(ctx, vidai_cuda_add_forward(CU(ctx), n, a, b, relu, y));
     vidai_cpu_add_forward(ctx->pool, n, a, b, relu, y);
     return VIDA_OK;
 }
@@ -177,7 +227,7 @@ int vidai_be_add_forward(const vida_context *ctx, int64_t n, const float *a, con
 int vidai_be_maxpool_forward(const vida_context *ctx, const vidai_conv_desc *d, const float *x,
                              float *y, int32_t *argmax)
 {
-    ON_CUDA(ctx, vidai_cuda_maxpool_forward(CU(ctx), d, x, y, argmax));
+    ON_CUDA_OP(ctx, vidai_cuda_maxpool_forward(CU(ctx), d, x, y, argmax));
     vidai_cpu_maxpool_forward(ctx->pool, d, x, y, argmax);
     return VIDA_OK;
 }
@@ -185,7 +235,7 @@ int vidai_be_maxpool_forward(const vida_context *ctx, const vidai_conv_desc *d, 
 int vidai_be_maxpool_backward(const vida_context *ctx, const vidai_conv_desc *d, const float *dy,
                               const int32_t *argmax, float *dx)
 {
-    ON_CUDA(ctx, vidai_cuda_maxpool_backward(CU(ctx), d, dy, argmax, dx));
+    ON_CUDA_OP(ctx, vidai_cuda_maxpool_backward(CU(ctx), d, dy, argmax, dx));
     vidai_cpu_maxpool_backward(ctx->pool, d, dy, argmax, dx);
     return VIDA_OK;
 }
@@ -193,7 +243,7 @@ int vidai_be_maxpool_backward(const vida_context *ctx, const vidai_conv_desc *d,
 int vidai_be_global_avgpool_forward(const vida_context *ctx, int n, int64_t s, int c,
                                     const float *x, float *y)
 {
-    ON_CUDA(ctx, vidai_cuda_global_avgpool_forward(CU(ctx), n, s, c, x, y));
+    ON_CUDA_OP(ctx, vidai_cuda_global_avgpool_forward(CU(ctx), n, s, c, x, y));
     vidai_cpu_global_avgpool_forward(ctx->pool, n, s, c, x, y);
     return VIDA_OK;
 }
@@ -201,7 +251,7 @@ int vidai_be_global_avgpool_forward(const vida_context *ctx, int n, int64_t s, i
 int vidai_be_global_avgpool_backward(const vida_context *ctx, int n, int64_t s, int c,
                                      const float *dy, float *dx)
 {
-    ON_CUDA(ctx, vidai_cuda_global_avgpool_backward(CU(ctx), n, s, c, dy, dx));
+    ON_CUDA_OP(ctx, vidai_cuda_global_avgpool_backward(CU(ctx), n, s, c, dy, dx));
     vidai_cpu_global_avgpool_backward(ctx->pool, n, s, c, dy, dx);
     return VIDA_OK;
 }
@@ -209,7 +259,7 @@ int vidai_be_global_avgpool_backward(const vida_context *ctx, int n, int64_t s, 
 int vidai_be_linear_forward(const vida_context *ctx, int n, int in, int out, const float *x,
                             const float *w, const float *b, float *y)
 {
-    ON_CUDA(ctx, vidai_cuda_linear_forward(CU(ctx), n, in, out, x, w, b, y));
+    ON_CUDA_OP(ctx, vidai_cuda_linear_forward(CU(ctx), n, in, out, x, w, b, y));
     vidai_cpu_linear_forward(n, in, out, x, w, b, y);
     return VIDA_OK;
 }
@@ -217,7 +267,7 @@ int vidai_be_linear_forward(const vida_context *ctx, int n, int in, int out, con
 int vidai_be_linear_backward(const vida_context *ctx, int n, int in, int out, const float *x,
                              const float *w, const float *dy, float *dx, float *dw, float *db)
 {
-    ON_CUDA(ctx, vidai_cuda_linear_backward(CU(ctx), n, in, out, x, w, dy, dx, dw, db));
+    ON_CUDA_OP(ctx, vidai_cuda_linear_backward(CU(ctx), n, in, out, x, w, dy, dx, dw, db));
     vidai_cpu_linear_backward(n, in, out, x, w, dy, dx, dw, db);
     return VIDA_OK;
 }
@@ -225,7 +275,7 @@ int vidai_be_linear_backward(const vida_context *ctx, int n, int in, int out, co
 int vidai_be_dropout_forward(const vida_context *ctx, int64_t n, float p, uint64_t key,
                              const float *x, float *mask, float *y)
 {
-    ON_CUDA(ctx, vidai_cuda_dropout_forward(CU(ctx), n, p, key, x, mask, y));
+    ON_CUDA_OP(ctx, vidai_cuda_dropout_forward(CU(ctx), n, p, key, x, mask, y));
     vidai_cpu_dropout_forward(n, p, key, x, mask, y);
     return VIDA_OK;
 }
@@ -233,7 +283,7 @@ int vidai_be_dropout_forward(const vida_context *ctx, int64_t n, float p, uint64
 int vidai_be_dropout_backward(const vida_context *ctx, int64_t n, const float *mask,
                               const float *dy, float *dx)
 {
-    ON_CUDA(ctx, vidai_cuda_dropout_backward(CU(ctx), n, mask, dy, dx));
+    ON_CUDA_OP(ctx, vidai_cuda_dropout_backward(CU(ctx), n, mask, dy, dx));
     vidai_cpu_dropout_backward(n, mask, dy, dx);
     return VIDA_OK;
 }
@@ -241,7 +291,7 @@ int vidai_be_dropout_backward(const vida_context *ctx, int64_t n, const float *m
 int vidai_be_to_channels_last(const vida_context *ctx, int n, int c, int64_t s, const float *x,
                               float *y)
 {
-    ON_CUDA(ctx, vidai_cuda_nchw_to_nhwc(CU(ctx), n, c, s, x, y));
+    ON_CUDA_OP(ctx, vidai_cuda_nchw_to_nhwc(CU(ctx), n, c, s, x, y));
     for (int64_t i = 0; i < n; i++)
         for (int64_t k = 0; k < c; k++)
             for (int64_t p = 0; p < s; p++)
@@ -252,7 +302,7 @@ int vidai_be_to_channels_last(const vida_context *ctx, int n, int c, int64_t s, 
 int vidai_be_to_channels_first(const vida_context *ctx, int n, int c, int64_t s, const float *x,
                                float *y)
 {
-    ON_CUDA(ctx, vidai_cuda_nhwc_to_nchw(CU(ctx), n, c, s, x, y));
+    ON_CUDA_OP(ctx, vidai_cuda_nhwc_to_nchw(CU(ctx), n, c, s, x, y));
     for (int64_t i = 0; i < n; i++)
         for (int64_t k = 0; k < c; k++)
             for (int64_t p = 0; p < s; p++)
@@ -265,7 +315,7 @@ int vidai_be_normalize_u8(const vida_context *ctx, int64_t frames, int h, int w,
 {
     float lut[3][256];
     const int64_t px = frames * h * w;
-    ON_CUDA(ctx, vidai_cuda_normalize_u8(CU(ctx), (int)frames, 1, h, w, x, 0, 0, h, w, 0, mean,
+    ON_CUDA_OP(ctx, vidai_cuda_normalize_u8(CU(ctx), (int)frames, 1, h, w, x, 0, 0, h, w, 0, mean,
                                          stdv, y));
     for (int c = 0; c < 3; c++)
         for (int b = 0; b < 256; b++)
@@ -279,7 +329,7 @@ int vidai_be_normalize_u8(const vida_context *ctx, int64_t frames, int h, int w,
 int vidai_be_sgd_update(const vida_context *ctx, int64_t n, float *w, const float *g, float *buf,
                         float lr, float wd, float mom, int nesterov, float scale)
 {
-    ON_CUDA(ctx, vidai_cuda_sgd_update(CU(ctx), n, w, g, buf, lr, wd, mom, nesterov, scale));
+    ON_CUDA_OP(ctx, vidai_cuda_sgd_update(CU(ctx), n, w, g, buf, lr, wd, mom, nesterov, scale));
     for (int64_t j = 0; j < n; j++) {
         float d = scale * g[j] + wd * w[j];
         if (buf) {
@@ -294,7 +344,7 @@ int vidai_be_sgd_update(const vida_context *ctx, int64_t n, float *w, const floa
 int vidai_be_sumsq(const vida_context *ctx, int count, const float *const *x, const int64_t *n,
                    double *sums)
 {
-    ON_CUDA(ctx, vidai_cuda_sumsq(CU(ctx), count, x, n, sums));
+    ON_CUDA_OP(ctx, vidai_cuda_sumsq(CU(ctx), count, x, n, sums));
     for (int i = 0; i < count; i++) {
         double s = 0;
         for (int64_t j = 0; x[i] && j < n[i]; j++)

@@ -483,17 +483,37 @@ static void plan_eval_liveness(vida_model *m)
     }
 }
 
-/* Marks conv -> BN (-> ReLU) chains whose intermediate slots have no other reader. */
+/* Marks conv -> BN (-> ReLU) chains whose intermediate slots have no other reader (eval), and
+   BN -> ReLU pairs (training); counts each slot's readers. */
 static void plan_fusion(vida_model *m)
 {
     int *readers = vidai_calloc((size_t)m->n_slots, sizeof(int));
     int i, j;
     if (!readers)
         return; /* fusion is an optimisation; without it eval runs unfused */
+    for (i = 0; i < m->n_slots; i++)
+        m->slots[i].reader = -1;
     for (i = 0; i < m->n_ops; i++) {
         readers[m->ops[i].in]++;
-        if (m->ops[i].in2 >= 0)
+        m->slots[m->ops[i].in].reader = i;
+        if (m->ops[i].in2 >= 0) {
             readers[m->ops[i].in2]++;
+            m->slots[m->ops[i].in2].reader = i;
+        }
+    }
+    for (i = 0; i < m->n_slots; i++) {
+        m->slots[i].readers = readers[i];
+        if (readers[i] != 1)
+            m->slots[i].reader = -1;
+    }
+    /* training (CUDA): BN -> ReLU with nothing else reading the BN's output */
+    for (i = 0; i + 1 < m->n_ops; i++) {
+        vidai_op *bn = &m->ops[i], *r = &m->ops[i + 1];
+        if (bn->type == VIDAI_OP_BN && r->type == VIDAI_OP_RELU && r->in == bn->out &&
+            readers[bn->out] == 1) {
+            bn->bn_relu_train = 1;
+            r->train_skip = 1;
+        }
     }
     for (i = 0; i + 1 < m->n_ops; i++) {
         vidai_op *c = &m->ops[i];

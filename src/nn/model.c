@@ -561,7 +561,15 @@ static int run_op(vida_model *m, int idx, int train)
             rc = vidai_be_conv_forward(ctx, &d, x->act, P(m, op->weight), NULL, 0, y->act);
         break;
     case VIDAI_OP_BN:
-        if (train && m->mode == VIDA_MODE_TRAIN) {
+        if (train && m->mode == VIDA_MODE_TRAIN && m->train_fused && op->bn_relu_train) {
+            rc = vidai_be_bn_relu_forward_train(ctx, rows, x->c, x->act, P(m, op->weight),
+                                                P(m, op->bias), m->p.bn_eps, m->p.bn_momentum,
+                                                P(m, op->rmean), P(m, op->rvar), op->save_mean,
+                                                op->save_invstd, m->slots[m->ops[idx + 1].out].act);
+            vidai_param_dev_wrote(m, op->rmean);
+            vidai_param_dev_wrote(m, op->rvar);
+            m->params[op->nbt].count++;
+        } else if (train && m->mode == VIDA_MODE_TRAIN) {
             rc = vidai_be_bn_forward_train(ctx, rows, x->c, x->act, P(m, op->weight),
                                            P(m, op->bias), m->p.bn_eps, m->p.bn_momentum,
                                            P(m, op->rmean), P(m, op->rvar), op->save_mean,
@@ -735,6 +743,8 @@ static int forward(vida_model *m, const vida_tensor *input, const u8_norm *u8, v
     if (rc != VIDA_OK)
         return rc;
     train = m->mode != VIDA_MODE_EVAL; /* TRAIN or TRAIN_FROZEN_BN: keep activations */
+    /* BN + ReLU in one pass on the GPU (the CPU keeps the reference path) */
+    m->train_fused = train && m->mode == VIDA_MODE_TRAIN && vidai_be_is_cuda(m->ctx);
     if (train)
         vidai_model_weights_changed(m); /* running statistics move, even if a later op fails */
     if (train) {
@@ -762,6 +772,8 @@ static int forward(vida_model *m, const vida_tensor *input, const u8_norm *u8, v
     for (i = 0; i < m->n_ops; i++) {
         const vidai_op *op = &m->ops[i];
         if (!train && op->eval_skip)
+            continue;
+        if (train && m->train_fused && op->train_skip)
             continue;
         if (!train && acquire(m, op->type == VIDAI_OP_CONV && op->fold_bn >= 0 ? op->eval_out : op->out) != VIDA_OK)
             return vidai_error(VIDA_ENOMEM, "vida_model_forward: out of memory for activations");
@@ -849,6 +861,29 @@ int vida_model_zero_grad(vida_model *m)
     return VIDA_OK;
 }
 
+/*
+ * In a fused training backward, whether slot's gradient is written whole by
+ * its only reader's backward (conv backward data, fused BN + ReLU), which
+ * then overwrites instead of adding, so it needs no clearing first.
+ */
+static int grad_set(const vida_model *m, int slot)
+{
+    const vidai_slot *s = &m->slots[slot];
+    const vidai_op *op;
+    if (!m->train_fused || s->readers != 1 || s->reader < 0)
+        return 0;
+    op = &m->ops[s->reader];
+    return op->in == slot && op->in2 != slot &&
+           (op->type == VIDAI_OP_CONV || (op->type == VIDAI_OP_BN && op->bn_relu_train));
+}
+
+/* Whether nothing writes or reads slot's gradient: the output of a BN fused with its ReLU. */
+static int grad_unused(const vida_model *m, int slot)
+{
+    const vidai_slot *s = &m->slots[slot];
+    return m->train_fused && s->readers == 1 && s->reader >= 0 && m->ops[s->reader].train_skip;
+}
+
 static int backward_op(vida_model *m, int idx, int want_dinput)
 {
     vidai_op *op = &m->ops[idx];
@@ -864,11 +899,19 @@ static int backward_op(vida_model *m, int idx, int want_dinput)
         op_desc(m, op, &d);
         vidai_conv_desc_init(&d);
         rc = vidai_be_conv_backward_filter(ctx, &d, x->act, y->grad, G(m, op->weight));
-        if (rc == VIDA_OK && need_dx)
+        if (rc == VIDA_OK && need_dx && grad_set(m, op->in))
+            rc = vidai_be_conv_backward_data_set(ctx, &d, y->grad, P(m, op->weight), x->grad);
+        else if (rc == VIDA_OK && need_dx)
             rc = vidai_be_conv_backward_data(ctx, &d, y->grad, P(m, op->weight), x->grad);
         break;
     case VIDAI_OP_BN:
-        if (m->mode == VIDA_MODE_TRAIN_FROZEN_BN)
+        if (m->train_fused && op->bn_relu_train) {
+            const vidai_slot *r = &m->slots[m->ops[idx + 1].out];
+            rc = vidai_be_bn_relu_backward_train(ctx, rows, x->c, x->act, r->act, r->grad,
+                                                 P(m, op->weight), op->save_mean, op->save_invstd,
+                                                 x->grad, G(m, op->weight), G(m, op->bias),
+                                                 grad_set(m, op->in));
+        } else if (m->mode == VIDA_MODE_TRAIN_FROZEN_BN)
             rc = vidai_be_bn_backward_eval(ctx, rows, x->c, x->act, y->grad, P(m, op->weight),
                                            P(m, op->rmean), P(m, op->rvar), m->p.bn_eps, x->grad,
                                            G(m, op->weight), G(m, op->bias));
@@ -878,7 +921,8 @@ static int backward_op(vida_model *m, int idx, int want_dinput)
                                             G(m, op->weight), G(m, op->bias));
         break;
     case VIDAI_OP_RELU:
-        rc = vidai_be_relu_backward(ctx, nx, y->act, y->grad, x->grad);
+        if (!(m->train_fused && op->train_skip)) /* else done by the BN before it */
+            rc = vidai_be_relu_backward(ctx, nx, y->act, y->grad, x->grad);
         break;
     case VIDAI_OP_ADD_RELU:
         rc = vidai_be_relu_backward(ctx, nx, y->act, y->grad, x->grad);
@@ -939,6 +983,8 @@ int vida_model_backward(vida_model *m, const vida_tensor *dlogits, vida_tensor *
         const size_t n = slot_numel(s);
         if (ensure(m, &s->grad, &s->grad_cap, n) != VIDA_OK)
             return vidai_error(VIDA_ENOMEM, "vida_model_backward: out of memory for gradients");
+        if (i != m->logits_slot && (grad_set(m, i) || grad_unused(m, i)))
+            continue; /* overwritten whole (or never used) by the backward below */
         if ((rc = vidai_be_zero(m->ctx, s->grad, n * sizeof(float))) != VIDA_OK)
             return vidai_error_prefix(rc, "vida_model_backward: ");
     }

@@ -64,6 +64,10 @@ typedef struct vidai_op {
     int fuse_relu;
     int eval_out;
     int eval_skip;            /* BN/ReLU ops absorbed by a fused conv */
+    /* training fusion on CUDA (mode TRAIN): a BN whose output only its next op, a ReLU, reads
+       computes both (bn_relu_train), and that ReLU is skipped (train_skip) */
+    int bn_relu_train;
+    int train_skip;
     float *wfold, *bfold;
     int32_t *argmax;          /* maxpool */
     size_t argmax_cap;
@@ -77,6 +81,8 @@ typedef struct vidai_slot {
     float *data, *grad;  /* owned, training mode */
     size_t cap, grad_cap; /* floats */
     int eval_last_read;  /* eval mode: index of the last op reading it, -1 if none */
+    int readers;         /* ops reading it (each adds its gradient in backward) */
+    int reader;          /* the op reading it when readers == 1, else -1 */
 } vidai_slot;
 
 /* Eval-mode activation buffers, reused once a slot's last reader has run. */
@@ -104,6 +110,7 @@ struct vida_model {
     int feature_slot, logits_slot;
     int mode;
     int have_train_forward; /* activations of a training forward are kept */
+    int train_fused;        /* that forward ran the training fusions (bn_relu_train) */
     uint64_t generation;    /* changes when the tensors are replaced (vida_model_set_head) */
     struct vidai_dist_model *dist; /* data-parallel group (vida_dist_attach), or NULL */
     int folded_valid;

@@ -421,6 +421,15 @@ static void conv_case(const conv_shape *s, double tol)
             vidai_cuda_conv_backward_filter(cu, &d, X, DY, DW)) &&
         dgetf(t, dwg, DW, nw))
         check_close(t, "dw", dwg, dwc, nw, tol);
+    /* the overwriting variant: dx starts as NaN on the device, every element must be written */
+    snprintf(t->op, sizeof t->op, "conv_bwd_data_set");
+    memset(dxc, 0, (size_t)nx * sizeof *dxc);
+    if (tc_rc(t, "vidai_cpu_conv_backward_data", vidai_cpu_conv_backward_data(pool, &d, dy, w, dxc)) &&
+        dpoison(t, DX, (size_t)nx * sizeof(float)) &&
+        RUN(t, "vidai_cuda_conv_backward_data_set",
+            vidai_cuda_conv_backward_data_set(cu, &d, DY, W, DX)) &&
+        dgetf(t, dxg, DX, nx))
+        check_close(t, "dx", dxg, dxc, nx, tol);
     tc_end(t);
 }
 
@@ -552,6 +561,58 @@ static void bn_case(int64_t rows, int c, float eps)
             vidai_cuda_bn_backward_eval(cu, rows, c, X, DY, G, RM, RV, eps, DX, NULL, NULL)) &&
         dgetf(t, dxg, DX, n))
         check_close(t, "dx (dg,db 0)", dxg, dxc, n, TOL_FP32);
+
+    /* batch norm + ReLU in one (training): against the CPU's BN then ReLU */
+    snprintf(t->op, sizeof t->op, "bn_relu_fwd_train");
+    memcpy(rmc, rm0, (size_t)c * sizeof *rmc);
+    memcpy(rvc, rv0, (size_t)c * sizeof *rvc);
+    vidai_cpu_bn_forward_train(pool, rows, c, x, gamma, beta, eps, momentum, rmc, rvc, smc, sic, yc);
+    vidai_cpu_relu_forward(pool, n, yc, yc);
+    if (RUN(t, "vidai_cuda_upload", vidai_cuda_upload(cu, RM, rm0, (size_t)c * sizeof(float))) &&
+        RUN(t, "vidai_cuda_upload", vidai_cuda_upload(cu, RV, rv0, (size_t)c * sizeof(float))) &&
+        dpoison(t, Y, (size_t)n * sizeof(float)) &&
+        RUN(t, "vidai_cuda_bn_relu_forward_train",
+            vidai_cuda_bn_relu_forward_train(cu, rows, c, X, G, BT, eps, momentum, RM, RV, SM, SI,
+                                             Y)) &&
+        dgetf(t, yg, Y, n) && dgetf(t, rmg, RM, c) && dgetf(t, rvg, RV, c)) {
+        check_close(t, "relu(y)", yg, yc, n, TOL_FP32);
+        check_close(t, "running_mean", rmg, rmc, c, TOL_FP32);
+        check_close(t, "running_var", rvg, rvc, c, TOL_FP32);
+    }
+    /* its backward: the CPU's ReLU backward then BN backward, from the CPU's output and
+       statistics on both sides; adding to dx, then overwriting a NaN dx */
+    snprintf(t->op, sizeof t->op, "bn_relu_bwd_train");
+    {
+        float *dym = hf(t, n);
+        float *RY = dnewf(t, yc, n);
+        int ow;
+        for (r = 0; dym && r < n; r++)
+            dym[r] = yc[r] > 0 ? dy[r] : 0.0f;
+        for (ow = 0; ow < 2 && dym; ow++) {
+            if (ow)
+                memset(dxc, 0, (size_t)n * sizeof *dxc);
+            else
+                memcpy(dxc, dx0, (size_t)n * sizeof *dxc);
+            memcpy(dgc, dg0, (size_t)c * sizeof *dgc);
+            memcpy(dbc, db0, (size_t)c * sizeof *dbc);
+            vidai_cpu_bn_backward_train(pool, rows, c, x, dym, gamma, smc, sic, dxc, dgc, dbc);
+            if (RUN(t, "vidai_cuda_upload", vidai_cuda_upload(cu, SM, smc, (size_t)c * sizeof(float))) &&
+                RUN(t, "vidai_cuda_upload", vidai_cuda_upload(cu, SI, sic, (size_t)c * sizeof(float))) &&
+                (ow ? dpoison(t, DX, (size_t)n * sizeof(float))
+                    : RUN(t, "vidai_cuda_upload",
+                          vidai_cuda_upload(cu, DX, dx0, (size_t)n * sizeof(float)))) &&
+                RUN(t, "vidai_cuda_upload", vidai_cuda_upload(cu, DG, dg0, (size_t)c * sizeof(float))) &&
+                RUN(t, "vidai_cuda_upload", vidai_cuda_upload(cu, DB, db0, (size_t)c * sizeof(float))) &&
+                RUN(t, "vidai_cuda_bn_relu_backward_train",
+                    vidai_cuda_bn_relu_backward_train(cu, rows, c, X, RY, DY, G, SM, SI, DX, DG, DB,
+                                                      ow)) &&
+                dgetf(t, dxg, DX, n) && dgetf(t, dgg, DG, c) && dgetf(t, dbg, DB, c)) {
+                check_close(t, ow ? "dx (set)" : "dx", dxg, dxc, n, TOL_FP32);
+                check_close(t, "dgamma", dgg, dgc, c, TOL_FP32);
+                check_close(t, "dbeta", dbg, dbc, c, TOL_FP32);
+            }
+        }
+    }
     tc_end(t);
 }
 

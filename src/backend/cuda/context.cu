@@ -3,7 +3,9 @@
  * stream-ordered memory pool, transfers, and error translation.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "backend/cuda/internal.cuh"
 
@@ -93,6 +95,10 @@ int vidai_cuda_create(vidai_cuda **out, int device)
     cublasSetStream(c->cublas, c->stream);
     /* fp32 stays fp32: no TF32 tensor cores. */
     cublasSetMathMode(c->cublas, CUBLAS_PEDANTIC_MATH);
+    {
+        const char *pe = getenv("VIDA_CUDA_PROFILE");
+        c->profile = pe && *pe && strcmp(pe, "0") != 0;
+    }
     cudaDriverGetVersion(&drv);
     snprintf(c->describe, sizeof c->describe, "%.100s, sm_%d%d, %d SMs, %.1f GiB, driver %d.%d, cuDNN %zu",
              prop.name, prop.major, prop.minor, prop.multiProcessorCount,
@@ -108,6 +114,8 @@ void vidai_cuda_free(vidai_cuda *c)
         return;
     cudaSetDevice(c->device);
     cudaStreamSynchronize(c->stream);
+    if (c->profile && c->n_prof)
+        vidai_cuda_prof_report(c, stderr, 0);
     if (c->workspace)
         cudaFreeAsync(c->workspace, c->stream);
     if (c->bf16_a)
@@ -125,7 +133,7 @@ void vidai_cuda_free(vidai_cuda *c)
     cudnnDestroy(c->cudnn);
     cudaStreamDestroy(c->stream);
     cudaGetLastError();
-    vidai_free(c->algos);
+    vidai_cuda_algos_free(c);
     vidai_free(c);
 }
 
@@ -255,4 +263,75 @@ int vidai_cuda_mem_used(vidai_cuda *c, size_t *used, size_t *pool_reserved)
         *pool_reserved = (size_t)res;
     }
     return VIDA_OK;
+}
+
+/* --- profiling ---------------------------------------------------------------------------- */
+
+int vidai_cuda_profiling(const vidai_cuda *c)
+{
+    return c && c->profile;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+double vidai_cuda_prof_begin(vidai_cuda *c)
+{
+    if (!c->profile)
+        return 0;
+    cudaStreamSynchronize(c->stream);
+    return now_ms();
+}
+
+void vidai_cuda_prof_end(vidai_cuda *c, const char *name, double t0)
+{
+    int i;
+    if (!c->profile)
+        return;
+    cudaStreamSynchronize(c->stream);
+    for (i = 0; i < c->n_prof && strcmp(c->prof[i].name, name) != 0; i++)
+        ;
+    if (i == c->n_prof) {
+        if (i == (int)(sizeof c->prof / sizeof c->prof[0]))
+            return;
+        c->prof[i].name = name;
+        c->prof[i].ms = 0;
+        c->prof[i].calls = 0;
+        c->n_prof++;
+    }
+    c->prof[i].ms += now_ms() - t0;
+    c->prof[i].calls++;
+}
+
+void vidai_cuda_prof_report(vidai_cuda *c, void *file, int reset)
+{
+    FILE *f = (FILE *)file;
+    double all = 0;
+    int order[64], i, j;
+    for (i = 0; i < c->n_prof; i++) {
+        order[i] = i;
+        /* conv stages are inside the conv ops: not added twice */
+        if (strncmp(c->prof[i].name, "conv: ", 6) != 0)
+            all += c->prof[i].ms;
+    }
+    for (i = 1; i < c->n_prof; i++) /* by time, largest first */
+        for (j = i; j > 0 && c->prof[order[j]].ms > c->prof[order[j - 1]].ms; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    fprintf(f, "%-32s %8s %10s %6s\n", "op (CUDA, synchronised)", "calls", "ms", "%");
+    for (i = 0; i < c->n_prof; i++) {
+        const struct vidai_cuda *cc = c;
+        int k = order[i];
+        fprintf(f, "%-32s %8lld %10.2f %6.1f\n", cc->prof[k].name, (long long)cc->prof[k].calls,
+                cc->prof[k].ms, all > 0 ? 100.0 * cc->prof[k].ms / all : 0.0);
+    }
+    fprintf(f, "%-32s %8s %10.2f\n", "sum of ops", "", all);
+    if (reset)
+        c->n_prof = 0;
 }

@@ -140,11 +140,11 @@ __global__ void k_conv_bwd_filter_direct(vidai_conv_desc d, const float *__restr
 
 __global__ void k_bias_relu(int64_t n, int c, const float *__restrict__ bias, int relu, float *y)
 {
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-         i += (int64_t)gridDim.x * blockDim.x) {
+    VIDAI_GRID_STRIDE_CH(i, ch, n, c)
+    {
         float v = y[i];
         if (bias)
-            v += bias[i % c];
+            v += bias[ch];
         if (relu && !(v > 0.0f))
             v = 0.0f;
         y[i] = v;
@@ -165,6 +165,25 @@ __global__ void k_f32_to_lp(int64_t n, const float *__restrict__ x, T *__restric
         to_lp(x[i], &y[i]);
 }
 
+/* The same, four at a time: x 16-byte aligned, y 8-byte aligned, n4 = n / 4. */
+template <typename T>
+__global__ void k_f32_to_lp4(int64_t n4, const float4 *__restrict__ x, uint2 *__restrict__ y)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n4;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        float4 v = x[i];
+        union {
+            T h[4];
+            uint2 u;
+        } o;
+        to_lp(v.x, &o.h[0]);
+        to_lp(v.y, &o.h[1]);
+        to_lp(v.z, &o.h[2]);
+        to_lp(v.w, &o.h[3]);
+        y[i] = o.u;
+    }
+}
+
 /* y = widen(x) (add == 0) or y += widen(x). */
 template <typename T>
 __global__ void k_lp_to_f32(int64_t n, const T *__restrict__ x, float *__restrict__ y, int add)
@@ -176,12 +195,74 @@ __global__ void k_lp_to_f32(int64_t n, const T *__restrict__ x, float *__restric
     }
 }
 
+/* The same, four at a time (x 8-byte aligned, y 16-byte aligned, n4 = n / 4). */
+template <typename T>
+__global__ void k_lp_to_f32_4(int64_t n4, const uint2 *__restrict__ x, float4 *__restrict__ y, int add)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n4;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        union {
+            T h[4];
+            uint2 u;
+        } v;
+        v.u = x[i];
+        float4 o = make_float4(from_lp(v.h[0]), from_lp(v.h[1]), from_lp(v.h[2]), from_lp(v.h[3]));
+        if (add) {
+            float4 p = y[i];
+            o.x += p.x, o.y += p.y, o.z += p.z, o.w += p.w;
+        }
+        y[i] = o;
+    }
+}
+
+/* The forward convolution's epilogue: y = widen(x) (+ bias[ch]) (then ReLU), one pass. */
+template <typename T>
+__global__ void k_lp_to_f32_bias_relu(int64_t n, int c, const T *__restrict__ x,
+                                      const float *__restrict__ bias, int relu, float *__restrict__ y)
+{
+    VIDAI_GRID_STRIDE_CH(i, ch, n, c)
+    {
+        float v = from_lp(x[i]);
+        if (bias)
+            v += bias[ch];
+        if (relu && !(v > 0.0f))
+            v = 0.0f;
+        y[i] = v;
+    }
+}
+
+static int aligned(const void *p, size_t a)
+{
+    return ((uintptr_t)p & (a - 1)) == 0;
+}
+
+/* x (fp32) -> y (16-bit), vectorised where n and the pointers allow. */
+template <typename T>
+static void narrow(vidai_cuda *c, int64_t n, const float *x, T *y)
+{
+    if (n % 4 == 0 && aligned(x, 16) && aligned(y, 8))
+        k_f32_to_lp4<T><<<vidai_blocks(n / 4, 256), 256, 0, c->stream>>>(n / 4, (const float4 *)x,
+                                                                        (uint2 *)y);
+    else
+        k_f32_to_lp<T><<<vidai_blocks(n, 256), 256, 0, c->stream>>>(n, x, y);
+}
+
+/* y = widen(x) or y += widen(x). */
+template <typename T>
+static void widen(vidai_cuda *c, int64_t n, const T *x, float *y, int add)
+{
+    if (n % 4 == 0 && aligned(x, 8) && aligned(y, 16))
+        k_lp_to_f32_4<T><<<vidai_blocks(n / 4, 256), 256, 0, c->stream>>>(n / 4, (const uint2 *)x,
+                                                                          (float4 *)y, add);
+    else
+        k_lp_to_f32<T><<<vidai_blocks(n, 256), 256, 0, c->stream>>>(n, x, y, add);
+}
 
 extern "C" int vidai_cuda_f32_to_bf16(vidai_cuda *c, int64_t n, const float *x, uint16_t *y)
 {
     if (n <= 0)
         return VIDA_OK;
-    k_f32_to_lp<<<vidai_blocks(n, 256), 256, 0, c->stream>>>(n, x, (__nv_bfloat16 *)y);
+    narrow(c, n, x, (__nv_bfloat16 *)y);
     return vidai_cuda_launched("f32_to_bf16");
 }
 
@@ -189,7 +270,7 @@ extern "C" int vidai_cuda_bf16_to_f32(vidai_cuda *c, int64_t n, const uint16_t *
 {
     if (n <= 0)
         return VIDA_OK;
-    k_lp_to_f32<<<vidai_blocks(n, 256), 256, 0, c->stream>>>(n, (const __nv_bfloat16 *)x, y, 0);
+    widen(c, n, (const __nv_bfloat16 *)x, y, 0);
     return vidai_cuda_launched("bf16_to_f32");
 }
 
@@ -197,7 +278,7 @@ extern "C" int vidai_cuda_f32_to_f16(vidai_cuda *c, int64_t n, const float *x, u
 {
     if (n <= 0)
         return VIDA_OK;
-    k_f32_to_lp<<<vidai_blocks(n, 256), 256, 0, c->stream>>>(n, x, (__half *)y);
+    narrow(c, n, x, (__half *)y);
     return vidai_cuda_launched("f32_to_f16");
 }
 
@@ -205,19 +286,13 @@ extern "C" int vidai_cuda_f16_to_f32(vidai_cuda *c, int64_t n, const uint16_t *x
 {
     if (n <= 0)
         return VIDA_OK;
-    k_lp_to_f32<<<vidai_blocks(n, 256), 256, 0, c->stream>>>(n, (const __half *)x, y, 0);
+    widen(c, n, (const __half *)x, y, 0);
     return vidai_cuda_launched("f16_to_f32");
 }
 
-/* --- cuDNN descriptors --------------------------------------------------------------------- */
+/* --- cuDNN descriptors and algorithms ---------------------------------------------------- */
 
-typedef struct conv_descs {
-    cudnnTensorDescriptor_t x, y;
-    cudnnFilterDescriptor_t w;
-    cudnnConvolutionDescriptor_t conv;
-} conv_descs;
-
-static void descs_free(conv_descs *s)
+static void descs_free(struct vidai_cuda_algo *s)
 {
     if (s->x)
         cudnnDestroyTensorDescriptor(s->x);
@@ -227,9 +302,21 @@ static void descs_free(conv_descs *s)
         cudnnDestroyFilterDescriptor(s->w);
     if (s->conv)
         cudnnDestroyConvolutionDescriptor(s->conv);
+    s->x = s->y = NULL;
+    s->w = NULL;
+    s->conv = NULL;
 }
 
-static int descs_make(conv_descs *s, const vidai_conv_desc *d, int precision)
+void vidai_cuda_algos_free(vidai_cuda *c)
+{
+    for (int i = 0; i < c->n_algos; i++)
+        descs_free(&c->algos[i]);
+    vidai_free(c->algos);
+    c->algos = NULL;
+    c->n_algos = c->cap_algos = 0;
+}
+
+static int descs_make(struct vidai_cuda_algo *s, const vidai_conv_desc *d, int precision)
 {
     cudnnDataType_t dt = precision == VIDAI_CUDA_BF16   ? CUDNN_DATA_BFLOAT16
                          : precision == VIDAI_CUDA_FP16 ? CUDNN_DATA_HALF
@@ -240,7 +327,6 @@ static int descs_make(conv_descs *s, const vidai_conv_desc *d, int precision)
     int pad[3] = {d->pt, d->ph, d->pw}, str[3] = {d->st, d->sh, d->sw}, dil[3] = {1, 1, 1};
     int out[5];
     cudnnStatus_t st;
-    memset(s, 0, sizeof *s);
     if ((st = cudnnCreateTensorDescriptor(&s->x)) || (st = cudnnCreateTensorDescriptor(&s->y)) ||
         (st = cudnnCreateFilterDescriptor(&s->w)) || (st = cudnnCreateConvolutionDescriptor(&s->conv)))
         return vidai_cudnn_fail(st, "creating descriptors");
@@ -266,75 +352,85 @@ static int math_ok(int precision, cudnnMathType_t mt)
     return mt == CUDNN_FMA_MATH;
 }
 
-/* The cached (or newly measured) algorithm; *algo = -1 when cuDNN has none. */
-static int choose(vidai_cuda *c, const vidai_conv_desc *d, int dir, conv_descs *s, const void *x,
-                  const void *w, const void *y, int *algo, size_t *ws, cudnnMathType_t *mt)
+/*
+ * The cached entry of (shape, direction, precision), made on first use: its
+ * descriptors, and the algorithm measured fastest (algo -1 when cuDNN has
+ * none). The last entry found is tried first (a model asks in a repeating
+ * order, so the next one is usually the one after it).
+ */
+static int choose(vidai_cuda *c, const vidai_conv_desc *d, int dir, struct vidai_cuda_algo **out)
 {
-    int i, got = 0, best = -1;
+    int i, got = 0, best = -1, rc;
     cudnnStatus_t st;
-    for (i = 0; i < c->n_algos; i++) {
+    struct vidai_cuda_algo e;
+    for (int k = 0; k < c->n_algos; k++) {
+        i = (c->algo_hint + k) % c->n_algos;
         struct vidai_cuda_algo *a = &c->algos[i];
         if (a->dir == dir && a->precision == c->precision && !memcmp(&a->d, d, sizeof *d)) {
-            *algo = a->algo;
-            *ws = a->workspace;
-            *mt = (cudnnMathType_t)a->math;
+            c->algo_hint = i + 1;
+            *out = a;
             return VIDA_OK;
         }
     }
-    *mt = c->precision != VIDAI_CUDA_FP32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
-    cudnnSetConvolutionMathType(s->conv, *mt);
-    /* Find* measures every algorithm on scratch memory of its own (x/y/w contents are not
-       changed by the Ex variants' outputs because we use the non-Ex ones). */
+    memset(&e, 0, sizeof e);
+    e.d = *d;
+    e.dir = dir;
+    e.precision = c->precision;
+    e.algo = -1;
+    if ((rc = descs_make(&e, d, c->precision)) != VIDA_OK) {
+        descs_free(&e);
+        return rc;
+    }
+    cudnnMathType_t mt = c->precision != VIDAI_CUDA_FP32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
+    cudnnSetConvolutionMathType(e.conv, mt);
+    /* Find* measures every algorithm on scratch memory of its own. */
     if (dir == DIR_FWD) {
         cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-        st = cudnnFindConvolutionForwardAlgorithm(c->cudnn, s->x, s->w, s->conv, s->y,
+        st = cudnnFindConvolutionForwardAlgorithm(c->cudnn, e.x, e.w, e.conv, e.y,
                                                   CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf);
         for (i = 0; st == CUDNN_STATUS_SUCCESS && i < got && best < 0; i++)
             if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(c->precision, perf[i].mathType))
-                best = i, *algo = (int)perf[i].algo, *ws = perf[i].memory, *mt = perf[i].mathType;
+                best = i, e.algo = (int)perf[i].algo, e.workspace = perf[i].memory, mt = perf[i].mathType;
     } else if (dir == DIR_BWD_DATA) {
         cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-        st = cudnnFindConvolutionBackwardDataAlgorithm(c->cudnn, s->w, s->y, s->conv, s->x,
+        st = cudnnFindConvolutionBackwardDataAlgorithm(c->cudnn, e.w, e.y, e.conv, e.x,
                                                        CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got,
                                                        perf);
         for (i = 0; st == CUDNN_STATUS_SUCCESS && i < got && best < 0; i++)
             if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(c->precision, perf[i].mathType))
-                best = i, *algo = (int)perf[i].algo, *ws = perf[i].memory, *mt = perf[i].mathType;
+                best = i, e.algo = (int)perf[i].algo, e.workspace = perf[i].memory, mt = perf[i].mathType;
     } else {
         cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-        st = cudnnFindConvolutionBackwardFilterAlgorithm(c->cudnn, s->x, s->y, s->conv, s->w,
+        st = cudnnFindConvolutionBackwardFilterAlgorithm(c->cudnn, e.x, e.y, e.conv, e.w,
                                                          CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
                                                          &got, perf);
         for (i = 0; st == CUDNN_STATUS_SUCCESS && i < got && best < 0; i++)
             if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(c->precision, perf[i].mathType))
-                best = i, *algo = (int)perf[i].algo, *ws = perf[i].memory, *mt = perf[i].mathType;
+                best = i, e.algo = (int)perf[i].algo, e.workspace = perf[i].memory, mt = perf[i].mathType;
     }
-    (void)x, (void)w, (void)y;
-    if (st == CUDNN_STATUS_ALLOC_FAILED)
+    if (st == CUDNN_STATUS_ALLOC_FAILED) {
+        descs_free(&e);
         return vidai_cudnn_fail(st, "measuring convolution algorithms");
-    if (best < 0) {
-        *algo = -1;
-        *ws = 0;
     }
+    e.math = (int)mt;
+    cudnnSetConvolutionMathType(e.conv, mt);
     if (c->n_algos == c->cap_algos) {
         int nc = c->cap_algos ? 2 * c->cap_algos : 64;
         struct vidai_cuda_algo *na =
             (struct vidai_cuda_algo *)vidai_calloc((size_t)nc, sizeof *na);
-        if (!na)
+        if (!na) {
+            descs_free(&e);
             return VIDA_ENOMEM;
+        }
         if (c->n_algos)
             memcpy(na, c->algos, (size_t)c->n_algos * sizeof *na);
         vidai_free(c->algos);
         c->algos = na;
         c->cap_algos = nc;
     }
-    c->algos[c->n_algos].d = *d;
-    c->algos[c->n_algos].dir = dir;
-    c->algos[c->n_algos].precision = c->precision;
-    c->algos[c->n_algos].algo = *algo;
-    c->algos[c->n_algos].workspace = *ws;
-    c->algos[c->n_algos].math = (int)*mt;
-    c->n_algos++;
+    c->algos[c->n_algos] = e;
+    *out = &c->algos[c->n_algos];
+    c->algo_hint = ++c->n_algos;
     return VIDA_OK;
 }
 
@@ -367,18 +463,17 @@ static int direct(vidai_cuda *c, const vidai_conv_desc *d, int dir, const float 
 }
 
 /*
- * One convolution in direction dir. fwd: out = conv(a = x, b = w); bwd data:
- * out += conv_T(a = dy, b = w); bwd filter: out += corr(a = x, b = dy).
+ * One convolution in direction dir. fwd: out = conv(a = x, b = w) (+ bias)
+ * (then ReLU); bwd data: out += conv_T(a = dy, b = w); bwd filter: out +=
+ * corr(a = x, b = dy).
  */
 static int conv_run(vidai_cuda *c, const vidai_conv_desc *d, int dir, const float *a,
-                    const float *b, float *out)
+                    const float *b, float *out, const float *bias, int relu, int accumulate)
 {
-    conv_descs s;
+    struct vidai_cuda_algo *e = NULL;
     const int bf = c->precision != VIDAI_CUDA_FP32; /* 16-bit operands */
     const int half = c->precision == VIDAI_CUDA_FP16;
-    int rc, algo = -1;
-    size_t ws = 0;
-    cudnnMathType_t mt = CUDNN_FMA_MATH;
+    int rc;
     cudnnStatus_t st;
     const float one = 1.0f, zero = 0.0f;
     const int64_t nx = numel_x(d), ny = numel_y(d), nw = numel_w(d);
@@ -388,93 +483,109 @@ static int conv_run(vidai_cuda *c, const vidai_conv_desc *d, int dir, const floa
     const int64_t nout = dir == DIR_FWD ? ny : dir == DIR_BWD_DATA ? nx : nw;
     const void *pa = a, *pb = b;
     void *pout = out;
-    if (c->conv_engine == VIDAI_CONV_DIRECT)
-        return direct(c, d, dir, a, b, out);
-    rc = descs_make(&s, d, c->precision);
-    if (rc == VIDA_OK)
-        rc = choose(c, d, dir, &s, a, b, out, &algo, &ws, &mt);
-    if (rc != VIDA_OK || algo < 0) {
-        descs_free(&s);
-        if (rc != VIDA_OK)
-            return rc;
+    double t0;
+    if (c->conv_engine != VIDAI_CONV_DIRECT && (rc = choose(c, d, dir, &e)) != VIDA_OK)
+        return rc;
+    if (c->conv_engine == VIDAI_CONV_DIRECT || e->algo < 0) {
         if (c->conv_engine == VIDAI_CONV_CUDNN)
             return vidai_error(VIDA_EUNSUPPORTED, "cuDNN has no algorithm for this convolution");
-        return direct(c, d, dir, a, b, out); /* fp32 operands, also in 16-bit modes */
-    }
-    cudnnSetConvolutionMathType(s.conv, mt);
-    if (ws && (rc = vidai_cuda_scratch(c, &c->workspace, &c->workspace_cap, ws)) != VIDA_OK) {
-        descs_free(&s);
+        if (dir != DIR_FWD && !accumulate &&
+            (rc = vidai_cuda_zero(c, out, (size_t)nout * sizeof(float))) != VIDA_OK)
+            return rc;
+        rc = direct(c, d, dir, a, b, out); /* fp32 operands, also in 16-bit modes */
+        if (rc == VIDA_OK && dir == DIR_FWD && (bias || relu)) {
+            k_bias_relu<<<vidai_blocks(ny, 256), 256, 0, c->stream>>>(ny, d->cout, bias, relu, out);
+            rc = vidai_cuda_launched("bias/relu");
+        }
         return rc;
     }
+    if (e->workspace &&
+        (rc = vidai_cuda_scratch(c, &c->workspace, &c->workspace_cap, e->workspace)) != VIDA_OK)
+        return rc;
     if (bf) {
         /* scratch: a, b, out as 16-bit values, each at a 256-byte boundary (tensor cores) */
         const int64_t pa_n = (na + 127) / 128 * 128, pb_n = (nb + 127) / 128 * 128;
         size_t need = (size_t)(pa_n + pb_n + nout) * sizeof(uint16_t);
         uint16_t *sa, *sb, *so;
-        if ((rc = vidai_cuda_scratch(c, (void **)&c->bf16_a, &c->bf16_a_cap, need)) != VIDA_OK) {
-            descs_free(&s);
+        if ((rc = vidai_cuda_scratch(c, (void **)&c->bf16_a, &c->bf16_a_cap, need)) != VIDA_OK)
             return rc;
-        }
         sa = c->bf16_a;
         sb = sa + pa_n;
         so = sb + pb_n;
+        t0 = vidai_cuda_prof_begin(c);
         if (half) {
-            k_f32_to_lp<<<vidai_blocks(na, 256), 256, 0, c->stream>>>(na, a, (__half *)sa);
-            k_f32_to_lp<<<vidai_blocks(nb, 256), 256, 0, c->stream>>>(nb, b, (__half *)sb);
+            narrow(c, na, a, (__half *)sa);
+            narrow(c, nb, b, (__half *)sb);
         } else {
-            k_f32_to_lp<<<vidai_blocks(na, 256), 256, 0, c->stream>>>(na, a, (__nv_bfloat16 *)sa);
-            k_f32_to_lp<<<vidai_blocks(nb, 256), 256, 0, c->stream>>>(nb, b, (__nv_bfloat16 *)sb);
+            narrow(c, na, a, (__nv_bfloat16 *)sa);
+            narrow(c, nb, b, (__nv_bfloat16 *)sb);
         }
+        vidai_cuda_prof_end(c, "conv: operands to 16-bit", t0);
         pa = sa, pb = sb, pout = so;
     }
+    t0 = vidai_cuda_prof_begin(c);
     {
-        const float *beta = (dir == DIR_FWD || bf) ? &zero : &one;
+        const float *beta = (dir == DIR_FWD || bf || !accumulate) ? &zero : &one;
         if (dir == DIR_FWD)
-            st = cudnnConvolutionForward(c->cudnn, &one, s.x, pa, s.w, pb, s.conv,
-                                         (cudnnConvolutionFwdAlgo_t)algo, c->workspace, ws, beta,
-                                         s.y, pout);
+            st = cudnnConvolutionForward(c->cudnn, &one, e->x, pa, e->w, pb, e->conv,
+                                         (cudnnConvolutionFwdAlgo_t)e->algo, c->workspace,
+                                         e->workspace, beta, e->y, pout);
         else if (dir == DIR_BWD_DATA)
-            st = cudnnConvolutionBackwardData(c->cudnn, &one, s.w, pb, s.y, pa, s.conv,
-                                              (cudnnConvolutionBwdDataAlgo_t)algo, c->workspace, ws,
-                                              beta, s.x, pout);
+            st = cudnnConvolutionBackwardData(c->cudnn, &one, e->w, pb, e->y, pa, e->conv,
+                                              (cudnnConvolutionBwdDataAlgo_t)e->algo,
+                                              c->workspace, e->workspace, beta, e->x, pout);
         else
-            st = cudnnConvolutionBackwardFilter(c->cudnn, &one, s.x, pa, s.y, pb, s.conv,
-                                                (cudnnConvolutionBwdFilterAlgo_t)algo,
-                                                c->workspace, ws, beta, s.w, pout);
+            st = cudnnConvolutionBackwardFilter(c->cudnn, &one, e->x, pa, e->y, pb, e->conv,
+                                                (cudnnConvolutionBwdFilterAlgo_t)e->algo,
+                                                c->workspace, e->workspace, beta, e->w, pout);
     }
-    descs_free(&s);
+    vidai_cuda_prof_end(c, dir == DIR_FWD        ? "conv: cuDNN forward"
+                           : dir == DIR_BWD_DATA ? "conv: cuDNN backward data"
+                                                 : "conv: cuDNN backward filter", t0);
     if (st != CUDNN_STATUS_SUCCESS)
         return vidai_cudnn_fail(st, dir == DIR_FWD ? "convolution forward"
                                     : dir == DIR_BWD_DATA ? "convolution backward data"
                                                           : "convolution backward filter");
-    if (half)
-        k_lp_to_f32<<<vidai_blocks(nout, 256), 256, 0, c->stream>>>(nout, (const __half *)pout, out,
-                                                                    dir != DIR_FWD);
-    else if (bf)
-        k_lp_to_f32<<<vidai_blocks(nout, 256), 256, 0, c->stream>>>(
-            nout, (const __nv_bfloat16 *)pout, out, dir != DIR_FWD);
+    t0 = vidai_cuda_prof_begin(c);
+    if (dir == DIR_FWD && (bias || relu)) {
+        /* the epilogue in one pass: widen (16-bit modes), bias, ReLU */
+        if (half)
+            k_lp_to_f32_bias_relu<<<vidai_blocks(ny, 256), 256, 0, c->stream>>>(
+                ny, d->cout, (const __half *)pout, bias, relu, out);
+        else if (bf)
+            k_lp_to_f32_bias_relu<<<vidai_blocks(ny, 256), 256, 0, c->stream>>>(
+                ny, d->cout, (const __nv_bfloat16 *)pout, bias, relu, out);
+        else
+            k_bias_relu<<<vidai_blocks(ny, 256), 256, 0, c->stream>>>(ny, d->cout, bias, relu, out);
+    } else if (half) {
+        widen(c, nout, (const __half *)pout, out, dir != DIR_FWD && accumulate);
+    } else if (bf) {
+        widen(c, nout, (const __nv_bfloat16 *)pout, out, dir != DIR_FWD && accumulate);
+    }
+    vidai_cuda_prof_end(c, "conv: epilogue (widen, bias, ReLU)", t0);
     return vidai_cuda_launched("convolution");
 }
 
 extern "C" int vidai_cuda_conv_forward(vidai_cuda *c, const vidai_conv_desc *d, const float *x,
                                        const float *w, const float *bias, int relu, float *y)
 {
-    int rc = conv_run(c, d, DIR_FWD, x, w, y);
-    int64_t ny = numel_y(d);
-    if (rc != VIDA_OK || (!bias && !relu))
-        return rc;
-    k_bias_relu<<<vidai_blocks(ny, 256), 256, 0, c->stream>>>(ny, d->cout, bias, relu, y);
-    return vidai_cuda_launched("bias/relu");
+    return conv_run(c, d, DIR_FWD, x, w, y, bias, relu, 0);
 }
 
 extern "C" int vidai_cuda_conv_backward_data(vidai_cuda *c, const vidai_conv_desc *d,
                                              const float *dy, const float *w, float *dx)
 {
-    return conv_run(c, d, DIR_BWD_DATA, dy, w, dx);
+    return conv_run(c, d, DIR_BWD_DATA, dy, w, dx, NULL, 0, 1);
+}
+
+extern "C" int vidai_cuda_conv_backward_data_set(vidai_cuda *c, const vidai_conv_desc *d,
+                                                 const float *dy, const float *w, float *dx)
+{
+    return conv_run(c, d, DIR_BWD_DATA, dy, w, dx, NULL, 0, 0);
 }
 
 extern "C" int vidai_cuda_conv_backward_filter(vidai_cuda *c, const vidai_conv_desc *d,
                                                const float *x, const float *dy, float *dw)
 {
-    return conv_run(c, d, DIR_BWD_FILTER, x, dy, dw);
+    return conv_run(c, d, DIR_BWD_FILTER, x, dy, dw, NULL, 0, 1);
 }

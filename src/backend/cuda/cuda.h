@@ -47,6 +47,20 @@ void vidai_cuda_set_conv_engine(vidai_cuda *c, int engine);
 /* How many convolutions fell back to the direct kernels so far. */
 int64_t vidai_cuda_direct_convs(const vidai_cuda *c);
 
+/*
+ * Profiling (VIDA_CUDA_PROFILE=1 in the environment when the handle is made):
+ * every op of the dispatch, and the stages of a convolution, are timed one by
+ * one with the stream drained before and after (so the times are device time
+ * plus launch, and the whole runs slower than unprofiled). The table is
+ * printed to stderr when the handle is freed, or on demand.
+ */
+int vidai_cuda_profiling(const vidai_cuda *c);
+double vidai_cuda_prof_begin(vidai_cuda *c);
+/* name must outlive the handle (a string literal or __func__). */
+void vidai_cuda_prof_end(vidai_cuda *c, const char *name, double t0);
+/* Prints the table (name, calls, ms in all, % of the sum) to f and, if reset, clears it. */
+void vidai_cuda_prof_report(vidai_cuda *c, void *file, int reset);
+
 /* Makes c's device the calling thread's current one (every op of the dispatch does this first). */
 void vidai_cuda_use(vidai_cuda *c);
 
@@ -66,6 +80,9 @@ int vidai_cuda_conv_forward(vidai_cuda *c, const vidai_conv_desc *d, const float
                             const float *w, const float *bias, int relu, float *y);
 int vidai_cuda_conv_backward_data(vidai_cuda *c, const vidai_conv_desc *d, const float *dy,
                                   const float *w, float *dx);
+/* As conv_backward_data, but dx = instead of dx += (no clearing pass needed). */
+int vidai_cuda_conv_backward_data_set(vidai_cuda *c, const vidai_conv_desc *d, const float *dy,
+                                      const float *w, float *dx);
 int vidai_cuda_conv_backward_filter(vidai_cuda *c, const vidai_conv_desc *d, const float *x,
                                     const float *dy, float *dw);
 
@@ -73,12 +90,23 @@ int vidai_cuda_bn_forward_train(vidai_cuda *c, int64_t rows, int ch, const float
                                 const float *gamma, const float *beta, float eps, float momentum,
                                 float *running_mean, float *running_var, float *save_mean,
                                 float *save_invstd, float *y);
+/* Training batch norm and the ReLU after it in one: y = max(0, bn(x)) (statistics as above). */
+int vidai_cuda_bn_relu_forward_train(vidai_cuda *c, int64_t rows, int ch, const float *x,
+                                     const float *gamma, const float *beta, float eps,
+                                     float momentum, float *running_mean, float *running_var,
+                                     float *save_mean, float *save_invstd, float *y);
 int vidai_cuda_bn_forward_eval(vidai_cuda *c, int64_t rows, int ch, const float *x,
                                const float *gamma, const float *beta, const float *mean,
                                const float *var, float eps, float *y);
 int vidai_cuda_bn_backward_train(vidai_cuda *c, int64_t rows, int ch, const float *x,
                                  const float *dy, const float *gamma, const float *save_mean,
                                  const float *save_invstd, float *dx, float *dgamma, float *dbeta);
+/* The backward of bn_relu_forward_train: ry is its output, dy the gradient there; dx += (or =, if
+   overwrite) the gradient at x. */
+int vidai_cuda_bn_relu_backward_train(vidai_cuda *c, int64_t rows, int ch, const float *x,
+                                      const float *ry, const float *dy, const float *gamma,
+                                      const float *save_mean, const float *save_invstd, float *dx,
+                                      float *dgamma, float *dbeta, int overwrite);
 int vidai_cuda_bn_backward_eval(vidai_cuda *c, int64_t rows, int ch, const float *x,
                                 const float *dy, const float *gamma, const float *mean,
                                 const float *var, float eps, float *dx, float *dgamma,

@@ -22,7 +22,14 @@ struct vidai_cuda_algo {
     int algo;      /* cudnn*Algo_t value, or -1: no cuDNN algorithm (direct kernels) */
     size_t workspace;
     int math;      /* cudnnMathType_t the algorithm was measured with */
+    /* the cuDNN descriptors of this shape, made once (math type set) */
+    cudnnTensorDescriptor_t x, y;
+    cudnnFilterDescriptor_t w;
+    cudnnConvolutionDescriptor_t conv;
 };
+
+/* Destroys the cached algorithms' descriptors (conv.cu). */
+void vidai_cuda_algos_free(vidai_cuda *c);
 
 struct vidai_cuda {
     int device;
@@ -45,6 +52,14 @@ struct vidai_cuda {
     size_t host_red_cap;
     struct vidai_cuda_algo *algos;
     int n_algos, cap_algos;
+    int algo_hint; /* where choose() looks first */
+    int profile; /* VIDA_CUDA_PROFILE */
+    int n_prof;
+    struct {
+        const char *name;
+        double ms;
+        int64_t calls;
+    } prof[64];
     char describe[256];
 };
 
@@ -63,15 +78,29 @@ int vidai_cuda_scratch(vidai_cuda *c, void **buf, size_t *cap, size_t need);
             return vidai_cuda_fail(e_, what);                                                      \
     } while (0)
 
-/* Blocks for an elementwise kernel over n items: at most 65535*8 blocks, grid-stride beyond. */
+/* Blocks for an elementwise kernel over n items: at most 4096 (a million threads of 256, several
+   times what the largest GPU keeps resident), grid-stride beyond, so that per-thread set-up such
+   as a channel index is paid once for many items. */
 static inline unsigned vidai_blocks(int64_t n, int threads)
 {
     int64_t b = (n + threads - 1) / threads;
     if (b < 1)
         b = 1;
-    if (b > 65535 * 8)
-        b = 65535 * 8;
+    if (b > 4096)
+        b = 4096;
     return (unsigned)b;
 }
+
+/*
+ * Grid-stride loop over i < n that also keeps ch = i % c, for channels-last
+ * data: one division per thread, then the channel advances by the stride's
+ * remainder (c < 2^30).
+ */
+#define VIDAI_GRID_STRIDE_CH(i, ch, n, c)                                                          \
+    const int64_t i##_step = (int64_t)gridDim.x * blockDim.x;                                      \
+    const int i##_cstep = (int)(i##_step % (c));                                                   \
+    int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;                                    \
+    for (int ch = (int)(i % (c)); i < (n);                                                         \
+         i += i##_step, ch = ch + i##_cstep >= (c) ? ch + i##_cstep - (c) : ch + i##_cstep)
 
 #endif

@@ -26,11 +26,13 @@ static int red_scratch(vidai_cuda *c, size_t doubles)
  * Per-channel sums over rows, block (32 channels) x (8 row lanes); each
  * block covers a band of rows and adds its totals into acc[2][c] (double).
  * mode 0: s0 = sum (x - shift), s1 = sum (x - shift)^2, shift = x[0][ch].
- * mode 1: s0 = sum dy, s1 = sum dy * (x - mean) * invstd.
+ * mode 1: s0 = sum dy, s1 = sum dy * (x - mean) * invstd; with ry, dy is
+ * first passed back through a ReLU whose output was ry (dy = 0 where ry <= 0).
  */
 __global__ void k_bn_stats(int64_t rows, int c, const float *__restrict__ x,
-                           const float *__restrict__ dy, const float *__restrict__ mean,
-                           const float *__restrict__ invstd, int mode, double *acc)
+                           const float *__restrict__ dy, const float *__restrict__ ry,
+                           const float *__restrict__ mean, const float *__restrict__ invstd,
+                           int mode, double *acc)
 {
     __shared__ double s0[8][33], s1[8][33];
     const int ch = blockIdx.x * 32 + threadIdx.x;
@@ -47,6 +49,8 @@ __global__ void k_bn_stats(int64_t rows, int c, const float *__restrict__ x,
             const float m = mean[ch], is = invstd[ch];
             for (int64_t r = blockIdx.y * 8 + threadIdx.y; r < rows; r += (int64_t)gridDim.y * 8) {
                 float g = dy[r * c + ch];
+                if (ry && !(ry[r * c + ch] > 0.0f)) /* through the ReLU that followed */
+                    g = 0.0f;
                 a0 += g;
                 a1 += (double)g * ((x[r * c + ch] - m) * is);
             }
@@ -66,7 +70,7 @@ __global__ void k_bn_stats(int64_t rows, int c, const float *__restrict__ x,
 }
 
 static int bn_stats(vidai_cuda *c, int64_t rows, int ch, const float *x, const float *dy,
-                    const float *mean, const float *invstd, int mode)
+                    const float *ry, const float *mean, const float *invstd, int mode)
 {
     int rc = red_scratch(c, 2 * (size_t)ch);
     int64_t bands;
@@ -80,7 +84,7 @@ static int bn_stats(vidai_cuda *c, int64_t rows, int ch, const float *x, const f
     if (bands * grid.x > 4096)
         bands = 4096 / grid.x;
     grid.y = (unsigned)(bands < 1 ? 1 : bands > 65535 ? 65535 : bands);
-    k_bn_stats<<<grid, block, 0, c->stream>>>(rows, ch, x, dy, mean, invstd, mode, c->red);
+    k_bn_stats<<<grid, block, 0, c->stream>>>(rows, ch, x, dy, ry, mean, invstd, mode, c->red);
     return vidai_cuda_launched("batch norm statistics");
 }
 
@@ -112,29 +116,28 @@ __global__ void k_bn_finish_train(int64_t rows, int c, const float *__restrict__
     b[ch] = beta ? beta[ch] : 0.0f;
 }
 
-/* y = (x - mean) * a + b, per channel. */
+/* y = (x - mean) * a + b, per channel (then max(0, .) if relu). */
 __global__ void k_bn_affine(int64_t n, int c, const float *__restrict__ x,
                             const float *__restrict__ mean, const float *__restrict__ a,
-                            const float *__restrict__ b, float *__restrict__ y)
+                            const float *__restrict__ b, int relu, float *__restrict__ y)
 {
-    GRID_STRIDE(i, n)
+    VIDAI_GRID_STRIDE_CH(i, ch, n, c)
     {
-        int ch = (int)(i % c);
-        y[i] = (x[i] - mean[ch]) * a[ch] + b[ch];
+        float v = (x[i] - mean[ch]) * a[ch] + b[ch];
+        y[i] = relu && !(v > 0.0f) ? 0.0f : v;
     }
 }
 
-extern "C" int vidai_cuda_bn_forward_train(vidai_cuda *c, int64_t rows, int ch, const float *x,
-                                           const float *gamma, const float *beta, float eps,
-                                           float momentum, float *running_mean,
-                                           float *running_var, float *save_mean,
-                                           float *save_invstd, float *y)
+static int bn_forward_train(vidai_cuda *c, int64_t rows, int ch, const float *x,
+                            const float *gamma, const float *beta, float eps, float momentum,
+                            float *running_mean, float *running_var, float *save_mean,
+                            float *save_invstd, int relu, float *y)
 {
     float *ab;
     int rc;
     if (rows < 1 || ch < 1)
         return VIDA_OK;
-    rc = bn_stats(c, rows, ch, x, NULL, NULL, NULL, 0);
+    rc = bn_stats(c, rows, ch, x, NULL, NULL, NULL, NULL, 0);
     if (rc != VIDA_OK)
         return rc;
     if (!(ab = (float *)vidai_cuda_malloc(c, 2 * (size_t)ch * sizeof(float))))
@@ -144,9 +147,29 @@ extern "C" int vidai_cuda_bn_forward_train(vidai_cuda *c, int64_t rows, int ch, 
                                                                running_var, save_mean, save_invstd,
                                                                ab, ab + ch);
     k_bn_affine<<<vidai_blocks(rows * ch, EW), EW, 0, c->stream>>>(rows * ch, ch, x, save_mean, ab,
-                                                                  ab + ch, y);
+                                                                  ab + ch, relu, y);
     vidai_cuda_free_mem(c, ab);
     return vidai_cuda_launched("batch norm forward (training)");
+}
+
+extern "C" int vidai_cuda_bn_forward_train(vidai_cuda *c, int64_t rows, int ch, const float *x,
+                                           const float *gamma, const float *beta, float eps,
+                                           float momentum, float *running_mean,
+                                           float *running_var, float *save_mean,
+                                           float *save_invstd, float *y)
+{
+    return bn_forward_train(c, rows, ch, x, gamma, beta, eps, momentum, running_mean, running_var,
+                            save_mean, save_invstd, 0, y);
+}
+
+extern "C" int vidai_cuda_bn_relu_forward_train(vidai_cuda *c, int64_t rows, int ch,
+                                                const float *x, const float *gamma,
+                                                const float *beta, float eps, float momentum,
+                                                float *running_mean, float *running_var,
+                                                float *save_mean, float *save_invstd, float *y)
+{
+    return bn_forward_train(c, rows, ch, x, gamma, beta, eps, momentum, running_mean, running_var,
+                            save_mean, save_invstd, 1, y);
 }
 
 __global__ void k_bn_eval_coef(int c, const float *gamma, const float *beta, const float *var,
@@ -171,7 +194,7 @@ extern "C" int vidai_cuda_bn_forward_eval(vidai_cuda *c, int64_t rows, int ch, c
         return VIDA_ENOMEM;
     k_bn_eval_coef<<<(ch + 127) / 128, 128, 0, c->stream>>>(ch, gamma, beta, var, eps, ab, ab + ch);
     k_bn_affine<<<vidai_blocks(rows * ch, EW), EW, 0, c->stream>>>(rows * ch, ch, x, mean, ab,
-                                                                  ab + ch, y);
+                                                                  ab + ch, 0, y);
     vidai_cuda_free_mem(c, ab);
     return vidai_cuda_launched("batch norm forward (inference)");
 }
@@ -193,30 +216,34 @@ __global__ void k_bn_bwd_coef(int64_t rows, int c, const double *__restrict__ ac
     coef[2 * c + ch] = (float)(acc[c + ch] / (double)rows);
 }
 
-/* dx += a * (dy - b - xhat * e), xhat = (x - mean) * invstd. */
+/* dx += a * (dy - b - xhat * e), xhat = (x - mean) * invstd; dy through the ReLU of output ry
+   if ry; dx = instead of += if overwrite. */
 __global__ void k_bn_dx_train(int64_t n, int c, const float *__restrict__ x,
-                              const float *__restrict__ dy, const float *__restrict__ mean,
-                              const float *__restrict__ invstd, const float *__restrict__ coef,
-                              float *__restrict__ dx)
+                              const float *__restrict__ dy, const float *__restrict__ ry,
+                              const float *__restrict__ mean, const float *__restrict__ invstd,
+                              const float *__restrict__ coef, int overwrite, float *__restrict__ dx)
 {
-    GRID_STRIDE(i, n)
+    VIDAI_GRID_STRIDE_CH(i, ch, n, c)
     {
-        int ch = (int)(i % c);
         float xhat = (x[i] - mean[ch]) * invstd[ch];
-        dx[i] += coef[ch] * (dy[i] - coef[c + ch] - xhat * coef[2 * c + ch]);
+        float g = dy[i];
+        if (ry && !(ry[i] > 0.0f))
+            g = 0.0f;
+        float v = coef[ch] * (g - coef[c + ch] - xhat * coef[2 * c + ch]);
+        dx[i] = overwrite ? v : dx[i] + v;
     }
 }
 
-extern "C" int vidai_cuda_bn_backward_train(vidai_cuda *c, int64_t rows, int ch, const float *x,
-                                            const float *dy, const float *gamma,
-                                            const float *save_mean, const float *save_invstd,
-                                            float *dx, float *dgamma, float *dbeta)
+static int bn_backward_train(vidai_cuda *c, int64_t rows, int ch, const float *x, const float *ry,
+                             const float *dy, const float *gamma, const float *save_mean,
+                             const float *save_invstd, float *dx, float *dgamma, float *dbeta,
+                             int overwrite)
 {
     float *coef;
     int rc;
     if (rows < 1 || ch < 1)
         return VIDA_OK;
-    rc = bn_stats(c, rows, ch, x, dy, save_mean, save_invstd, 1);
+    rc = bn_stats(c, rows, ch, x, dy, ry, save_mean, save_invstd, 1);
     if (rc != VIDA_OK)
         return rc;
     if (!(coef = (float *)vidai_cuda_malloc(c, 3 * (size_t)ch * sizeof(float))))
@@ -225,9 +252,28 @@ extern "C" int vidai_cuda_bn_backward_train(vidai_cuda *c, int64_t rows, int ch,
                                                            dgamma, dbeta, coef);
     if (dx)
         k_bn_dx_train<<<vidai_blocks(rows * ch, EW), EW, 0, c->stream>>>(
-            rows * ch, ch, x, dy, save_mean, save_invstd, coef, dx);
+            rows * ch, ch, x, dy, ry, save_mean, save_invstd, coef, overwrite, dx);
     vidai_cuda_free_mem(c, coef);
     return vidai_cuda_launched("batch norm backward (training)");
+}
+
+extern "C" int vidai_cuda_bn_backward_train(vidai_cuda *c, int64_t rows, int ch, const float *x,
+                                            const float *dy, const float *gamma,
+                                            const float *save_mean, const float *save_invstd,
+                                            float *dx, float *dgamma, float *dbeta)
+{
+    return bn_backward_train(c, rows, ch, x, NULL, dy, gamma, save_mean, save_invstd, dx, dgamma,
+                             dbeta, 0);
+}
+
+extern "C" int vidai_cuda_bn_relu_backward_train(vidai_cuda *c, int64_t rows, int ch,
+                                                 const float *x, const float *ry, const float *dy,
+                                                 const float *gamma, const float *save_mean,
+                                                 const float *save_invstd, float *dx,
+                                                 float *dgamma, float *dbeta, int overwrite)
+{
+    return bn_backward_train(c, rows, ch, x, ry, dy, gamma, save_mean, save_invstd, dx, dgamma,
+                             dbeta, overwrite);
 }
 
 __global__ void k_bn_eval_bcoef(int c, const float *gamma, const float *var, float eps,
@@ -255,7 +301,7 @@ __global__ void k_bn_eval_gb(int c, const double *__restrict__ acc, float *dgamm
 __global__ void k_scale_acc(int64_t n, int c, const float *__restrict__ dy,
                             const float *__restrict__ a, float *__restrict__ dx)
 {
-    GRID_STRIDE(i, n) { dx[i] += dy[i] * a[i % c]; }
+    VIDAI_GRID_STRIDE_CH(i, ch, n, c) { dx[i] += dy[i] * a[ch]; }
 }
 
 extern "C" int vidai_cuda_bn_backward_eval(vidai_cuda *c, int64_t rows, int ch, const float *x,
@@ -271,7 +317,7 @@ extern "C" int vidai_cuda_bn_backward_eval(vidai_cuda *c, int64_t rows, int ch, 
         return VIDA_ENOMEM;
     k_bn_eval_bcoef<<<(ch + 127) / 128, 128, 0, c->stream>>>(ch, gamma, var, eps, tmp, tmp + ch);
     if (dgamma || dbeta) {
-        rc = bn_stats(c, rows, ch, x, dy, mean, tmp, 1);
+        rc = bn_stats(c, rows, ch, x, dy, NULL, mean, tmp, 1);
         if (rc == VIDA_OK)
             k_bn_eval_gb<<<(ch + 127) / 128, 128, 0, c->stream>>>(ch, c->red, dgamma, dbeta);
     }
@@ -557,7 +603,7 @@ extern "C" int vidai_cuda_global_avgpool_backward(vidai_cuda *c, int n, int64_t 
 
 __global__ void k_add_bias(int64_t total, int out, const float *__restrict__ b, float *y)
 {
-    GRID_STRIDE(i, total) { y[i] += b[i % out]; }
+    VIDAI_GRID_STRIDE_CH(i, ch, total, out) { y[i] += b[ch]; }
 }
 
 /* db[k] += sum over rows of dy[.][k], in double. */
