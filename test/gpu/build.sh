@@ -27,12 +27,33 @@ mkdir -p .gpu/bin
 cc $CFLAGS -o .gpu/bin/test_cuda_ops test/gpu/test_cuda_ops.c $LIBS
 cc $CFLAGS -o .gpu/bin/test_cuda_model test/gpu/test_cuda_model.c test/test_main.c $LIBS
 cc $CFLAGS -o .gpu/bin/bench_forward test/bench/bench_forward.c $LIBS
-for b in .gpu/bin/test_cuda_ops .gpu/bin/test_cuda_model .gpu/bin/bench_forward; do
+# issue 10's benchmark programs (test/bench/gpu)
+BENCHES=""
+for src in test/bench/gpu/bench_gpu.c test/bench/gpu/bench_convs.c; do
+    [ -f "$src" ] || continue
+    b=.gpu/bin/$(basename "$src" .c)
+    cc $CFLAGS -I"$CUDA_HOME/include" -o "$b" "$src" $LIBS
+    BENCHES="$BENCHES $b"
+done
+# BASE=REV: bench_gpu also built against the library of git revision REV (.gpu/bin/bench_gpu_base),
+# so that one run on a GPU compares the working tree with it
+if [ -n "${BASE:-}" ]; then
+    rm -rf .gpu/base && mkdir -p .gpu/base
+    git archive "$BASE" Makefile include src pkgconfig examples | tar -xf - -C .gpu/base
+    $MAKE -C .gpu/base -s -j2 MPI=0 lib/libvidaction.a >/dev/null
+    BLIBS=$(printf '%s' "$LIBS" | sed "s|$LIBA|.gpu/base/lib/libvidaction.a|")
+    BFLAGS=$(printf '%s' "$CFLAGS" | sed 's|-Iinclude -Isrc|-I.gpu/base/include -I.gpu/base/src|')
+    cc $BFLAGS -DBENCH_NO_PROFILE -I"$CUDA_HOME/include" -o .gpu/bin/bench_gpu_base \
+        test/bench/gpu/bench_gpu.c $BLIBS
+    BENCHES="$BENCHES .gpu/bin/bench_gpu_base"
+    git rev-parse --short "$BASE" > .gpu/bin/base_rev
+fi
+for b in .gpu/bin/test_cuda_ops .gpu/bin/test_cuda_model .gpu/bin/bench_forward $BENCHES; do
     # nothing but libc, libstdc++/libgcc and the CUDA libraries may be needed at run time
     extra=$(ldd "$b" | awk '{print $1}' | grep -v -E '^(linux-vdso|/lib64/ld-linux|libc\.|libm\.|libdl\.|librt\.|libpthread\.|libstdc\+\+|libgcc_s|libcudnn|libcublas)' || true)
     [ -z "$extra" ] || { echo "test/gpu/build.sh: $b needs $extra" >&2; exit 1; }
 done
-strip --strip-debug .gpu/bin/test_cuda_ops .gpu/bin/test_cuda_model .gpu/bin/bench_forward
+strip --strip-debug .gpu/bin/test_cuda_ops .gpu/bin/test_cuda_model .gpu/bin/bench_forward $BENCHES
 # one compressed file to carry to a GPU machine (test/gpu/run.sh unpacks it when .gpu/bin is missing)
 tar -C .gpu -cf - bin | xz -T2 -6 > .gpu/bin.tar.xz
 echo "built .gpu/bin/test_cuda_ops .gpu/bin/test_cuda_model (.gpu/bin.tar.xz: $(du -k .gpu/bin.tar.xz | cut -f1) kB)"

@@ -15,41 +15,7 @@ start=$(date +%s)
 failed=0
 summary=""
 
-# Prints the folder that holds shared library $1 (nothing if none does).
-find_lib() {
-    local d py
-    for py in python3 python; do
-        command -v "$py" >/dev/null 2>&1 || continue
-        d=$("$py" -c 'import glob, os, sys, nvidia
-r = [f for p in nvidia.__path__ for f in sorted(glob.glob(os.path.join(p, "*", "lib", sys.argv[1])))]
-print(os.path.dirname(r[0])) if r else sys.exit(1)' "$1" 2>/dev/null) && [ -n "$d" ] && {
-            echo "$d"
-            return
-        }
-    done
-    if [ -e "/usr/local/cuda/lib64/$1" ]; then
-        echo /usr/local/cuda/lib64
-        return
-    fi
-    d=$(timeout 120 find / \( -path /proc -o -path /sys -o -path /dev \) -prune -o -name "$1" -print \
-        2>/dev/null | head -1)
-    [ -n "$d" ] && dirname "$d"
-}
-
-libpath="$PWD/.gpu/lib"
-for lib in libcudnn.so.9 libcublas.so.13 libcublasLt.so.13 libnvrtc.so.13; do
-    dir=$(find_lib "$lib")
-    if [ -n "$dir" ]; then
-        echo "$lib: $dir"
-        case ":$libpath:" in *":$dir:"*) ;; *) libpath="$libpath:$dir" ;; esac
-    elif ldconfig -p 2>/dev/null | grep -q "$lib"; then
-        echo "$lib: in the system's library cache"
-    else
-        echo "$lib: NOT FOUND"
-    fi
-done
-export LD_LIBRARY_PATH="$libpath${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+. test/gpu/env.sh
 
 gpus=$(nvidia-smi -L 2>&1) || gpus=""
 echo "${gpus:-nvidia-smi -L failed: no GPU listed}"
@@ -66,14 +32,14 @@ line_buffered() {
     if command -v stdbuf >/dev/null 2>&1; then stdbuf -oL -eL "$@"; else "$@"; fi
 }
 
-# run_test BINARY LOGNAME SECONDS
+# run_test BINARY LOGNAME SECONDS [VAR=VALUE]
 run_test() {
     local log t0 rc result
     if [ -n "${OUT:-}" ]; then log="$OUT/$2.log"; else log=$(mktemp); fi
     echo
     echo "=== $1 (timeout $3 s)"
     t0=$(date +%s)
-    line_buffered timeout -k 10 "$3" "$BIN/$1" 2>&1 | tee "$log"
+    line_buffered env ${4:-} timeout -k 10 "$3" "$BIN/$1" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     result=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
     if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
@@ -86,13 +52,18 @@ run_test() {
         result="no summary line (exit status $rc)"
     fi
     [ "$rc" = 0 ] || failed=1
-    summary="$summary$(printf '%-16s %-50s exit %3d %5d s' "$1" "$result" "$rc" $(($(date +%s) - t0)))
+    summary="$summary$(printf '%-16s %-50s exit %3d %5d s' "$1${4:+ ($4)}" "$result" "$rc" $(($(date +%s) - t0)))
 "
     [ -n "${OUT:-}" ] || rm -f "$log"
 }
 
-run_test test_cuda_ops ops 180
-run_test test_cuda_model model 240
+if [ "${GPU_TESTS:-1}" != 0 ]; then
+    run_test test_cuda_ops ops 180
+    run_test test_cuda_model model 240
+    # the 16-bit convolutions again, on cuDNN graph-API plans wherever one runs (not only where
+    # one is faster than the legacy algorithm, as above)
+    run_test test_cuda_ops ops-graph 180 VIDA_CUDNN_GRAPH=force
+fi
 
 # GPU_BENCH=1: a first speed table (not a test; issue-level GPU benchmarks live in test/bench):
 # R(2+1)D-18, batch 8 x 16x112x112, libvidaction against PyTorch on the same GPU, fp32 (no TF32)
@@ -115,6 +86,17 @@ if [ "${GPU_BENCH:-0}" = 1 ] && [ -x "$BIN/bench_forward" ]; then
         done
     done
     echo "(ratio = libvidaction time / PyTorch time: below 1 is faster)"
+fi
+
+# GPU_BENCH=full: issue 10's benchmark (test/bench/gpu/run.sh: clips/s against PyTorch eager and
+# torch.compile, utilisation, per-convolution times, where the time goes)
+if [ "${GPU_BENCH:-0}" = full ]; then
+    t0=$(date +%s)
+    GPU_BIN=$BIN bash test/bench/gpu/run.sh
+    rc=$?
+    [ "$rc" = 0 ] || failed=1
+    summary="$summary$(printf '%-16s %-50s exit %3d %5d s' bench "test/bench/gpu/run.sh" "$rc" $(($(date +%s) - t0)))
+"
 fi
 
 echo

@@ -98,6 +98,8 @@ int vidai_cuda_create(vidai_cuda **out, int device)
     {
         const char *pe = getenv("VIDA_CUDA_PROFILE");
         c->profile = pe && *pe && strcmp(pe, "0") != 0;
+        pe = getenv("VIDA_CUDNN_GRAPH"); /* 0: never; force: a plan whenever one runs (tests) */
+        c->graph = pe && strcmp(pe, "0") == 0 ? 0 : pe && strcmp(pe, "force") == 0 ? 2 : 1;
     }
     cudaDriverGetVersion(&drv);
     snprintf(c->describe, sizeof c->describe, "%.100s, sm_%d%d, %d SMs, %.1f GiB, driver %d.%d, cuDNN %zu",

@@ -11,6 +11,7 @@
  * 16-bit tensors (tensor cores), and the
  * result is widened to fp32 (and added, for the backward ops).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include <cuda_bf16.h>
@@ -302,6 +303,9 @@ static void descs_free(struct vidai_cuda_algo *s)
         cudnnDestroyFilterDescriptor(s->w);
     if (s->conv)
         cudnnDestroyConvolutionDescriptor(s->conv);
+    if (s->plan)
+        cudnnBackendDestroyDescriptor(s->plan);
+    s->plan = NULL;
     s->x = s->y = NULL;
     s->w = NULL;
     s->conv = NULL;
@@ -390,7 +394,7 @@ static int choose(vidai_cuda *c, const vidai_conv_desc *d, int dir, struct vidai
                                                   CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf);
         for (i = 0; st == CUDNN_STATUS_SUCCESS && i < got && best < 0; i++)
             if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(c->precision, perf[i].mathType))
-                best = i, e.algo = (int)perf[i].algo, e.workspace = perf[i].memory, mt = perf[i].mathType;
+                best = i, e.algo = (int)perf[i].algo, e.workspace = perf[i].memory, mt = perf[i].mathType, e.legacy_ms = perf[i].time;
     } else if (dir == DIR_BWD_DATA) {
         cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
         st = cudnnFindConvolutionBackwardDataAlgorithm(c->cudnn, e.w, e.y, e.conv, e.x,
@@ -398,7 +402,7 @@ static int choose(vidai_cuda *c, const vidai_conv_desc *d, int dir, struct vidai
                                                        perf);
         for (i = 0; st == CUDNN_STATUS_SUCCESS && i < got && best < 0; i++)
             if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(c->precision, perf[i].mathType))
-                best = i, e.algo = (int)perf[i].algo, e.workspace = perf[i].memory, mt = perf[i].mathType;
+                best = i, e.algo = (int)perf[i].algo, e.workspace = perf[i].memory, mt = perf[i].mathType, e.legacy_ms = perf[i].time;
     } else {
         cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
         st = cudnnFindConvolutionBackwardFilterAlgorithm(c->cudnn, e.x, e.y, e.conv, e.w,
@@ -406,7 +410,7 @@ static int choose(vidai_cuda *c, const vidai_conv_desc *d, int dir, struct vidai
                                                          &got, perf);
         for (i = 0; st == CUDNN_STATUS_SUCCESS && i < got && best < 0; i++)
             if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(c->precision, perf[i].mathType))
-                best = i, e.algo = (int)perf[i].algo, e.workspace = perf[i].memory, mt = perf[i].mathType;
+                best = i, e.algo = (int)perf[i].algo, e.workspace = perf[i].memory, mt = perf[i].mathType, e.legacy_ms = perf[i].time;
     }
     if (st == CUDNN_STATUS_ALLOC_FAILED) {
         descs_free(&e);
@@ -460,6 +464,268 @@ static int direct(vidai_cuda *c, const vidai_conv_desc *d, int dir, const float 
     else
         k_conv_bwd_filter_direct<<<blocks, 128, 0, c->stream>>>(*d, a, b, out, total);
     return vidai_cuda_launched("direct convolution");
+}
+
+/* --- cuDNN's graph (backend) API for the 16-bit convolutions ----------------------------- */
+
+#define GCHECK(call)                                                                               \
+    do {                                                                                           \
+        if ((st = (call)) != CUDNN_STATUS_SUCCESS)                                                 \
+            goto out;                                                                              \
+    } while (0)
+
+/* A finalized tensor descriptor: dims (n, c, t, h, w), channels-last strides. */
+static cudnnStatus_t g_tensor(cudnnBackendDescriptor_t *t, int64_t uid, cudnnDataType_t dt,
+                              int64_t n, int64_t ch, int64_t tt, int64_t h, int64_t w)
+{
+    int64_t dim[5] = {n, ch, tt, h, w};
+    int64_t str[5] = {tt * h * w * ch, 1, h * w * ch, w * ch, ch};
+    int64_t align = 16;
+    cudnnStatus_t st;
+    GCHECK(cudnnBackendCreateDescriptor(CUDNN_BACKEND_TENSOR_DESCRIPTOR, t));
+    GCHECK(cudnnBackendSetAttribute(*t, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &dt));
+    GCHECK(cudnnBackendSetAttribute(*t, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 5, dim));
+    GCHECK(cudnnBackendSetAttribute(*t, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 5, str));
+    GCHECK(cudnnBackendSetAttribute(*t, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid));
+    GCHECK(cudnnBackendSetAttribute(*t, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &align));
+    GCHECK(cudnnBackendFinalize(*t));
+out:
+    return st;
+}
+
+/* Time of one execution of plan (median of 3 after one untimed; just the first when that is over
+   cutoff ms), ms; < 0 if it fails. */
+static float g_time(vidai_cuda *c, cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack,
+                    float cutoff)
+{
+    cudaEvent_t e0 = NULL, e1 = NULL;
+    float t[3], ms = -1;
+    int i;
+    if (cudnnBackendExecute(c->cudnn, plan, pack) != CUDNN_STATUS_SUCCESS ||
+        cudaEventCreate(&e0) != cudaSuccess || cudaEventCreate(&e1) != cudaSuccess)
+        goto out;
+    for (i = 0; i < 3; i++) {
+        cudaEventRecord(e0, c->stream);
+        if (cudnnBackendExecute(c->cudnn, plan, pack) != CUDNN_STATUS_SUCCESS)
+            goto out;
+        cudaEventRecord(e1, c->stream);
+        if (cudaEventSynchronize(e1) != cudaSuccess || cudaEventElapsedTime(&t[i], e0, e1) != cudaSuccess)
+            goto out;
+        if (i == 0 && cutoff > 0 && t[0] > cutoff) {
+            ms = t[0];
+            goto out;
+        }
+    }
+    for (i = 1; i < 3; i++) /* sort the three, take the middle */
+        for (int j = i; j > 0 && t[j] < t[j - 1]; j--) {
+            float x = t[j];
+            t[j] = t[j - 1];
+            t[j - 1] = x;
+        }
+    ms = t[1];
+out:
+    if (e0)
+        cudaEventDestroy(e0);
+    if (e1)
+        cudaEventDestroy(e1);
+    cudaGetLastError();
+    return ms;
+}
+
+/* A finalized variant pack: the three operands (uids 1: x/dx, 2: w/dw, 3: y/dy) and workspace. */
+static cudnnStatus_t g_pack(cudnnBackendDescriptor_t *pack, void *p1, void *p2, void *p3, void *ws)
+{
+    int64_t uids[3] = {1, 2, 3};
+    void *ptrs[3] = {p1, p2, p3};
+    cudnnStatus_t st;
+    GCHECK(cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, pack));
+    GCHECK(cudnnBackendSetAttribute(*pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, 3, uids));
+    GCHECK(cudnnBackendSetAttribute(*pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, 3, ptrs));
+    GCHECK(cudnnBackendSetAttribute(*pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &ws));
+    GCHECK(cudnnBackendFinalize(*pack));
+out:
+    return st;
+}
+
+/* Whether an engine config's numerics are acceptable: fp32 accumulation (no reduced-precision
+   reduction), no FFT or Winograd (their rounding differs from a direct sum's). */
+static int g_numerics_ok(cudnnBackendDescriptor_t cfg)
+{
+    cudnnBackendDescriptor_t eng = NULL;
+    cudnnBackendNumericalNote_t notes[CUDNN_NUMERICAL_NOTE_TYPE_COUNT];
+    int64_t n = 0, got = 0;
+    int ok = 0;
+    if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINE_DESCRIPTOR, &eng) != CUDNN_STATUS_SUCCESS)
+        return 0;
+    if (cudnnBackendGetAttribute(cfg, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+                                 &got, &eng) == CUDNN_STATUS_SUCCESS &&
+        cudnnBackendGetAttribute(eng, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
+                                 CUDNN_NUMERICAL_NOTE_TYPE_COUNT, &n, notes) == CUDNN_STATUS_SUCCESS) {
+        ok = 1;
+        for (int64_t i = 0; i < n; i++)
+            if (notes[i] == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION ||
+                notes[i] == CUDNN_NUMERICAL_NOTE_FFT || notes[i] == CUDNN_NUMERICAL_NOTE_WINOGRAD ||
+                notes[i] == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_4x4 ||
+                notes[i] == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_6x6 ||
+                notes[i] == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_13x13)
+                ok = 0;
+    }
+    cudnnBackendDestroyDescriptor(eng);
+    return ok;
+}
+
+/*
+ * Once per cached entry (16-bit modes): builds the one-convolution operation
+ * graph, asks cuDNN's heuristics for engine configs, times each plan that
+ * finalizes on the operands at hand (p1 x/dx, p2 w/dw, p3 y/dy: 16-bit
+ * scratch, whose output it overwrites, as the call that follows does), and
+ * keeps the fastest in e->plan if it beats the legacy algorithm. Any failure
+ * just leaves the legacy path.
+ */
+#define G_MAX_CFGS 12
+#define G_MAX_WORKSPACE ((int64_t)1 << 30)
+static void graph_choose(vidai_cuda *c, struct vidai_cuda_algo *e, const vidai_conv_desc *d,
+                         int dir, void *p1, void *p2, void *p3)
+{
+    cudnnDataType_t dt = c->precision == VIDAI_CUDA_FP16 ? CUDNN_DATA_HALF : CUDNN_DATA_BFLOAT16;
+    cudnnDataType_t ct = CUDNN_DATA_FLOAT;
+    cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
+    cudnnBackendDescriptor_t tx = NULL, tw = NULL, ty = NULL, cv = NULL, op = NULL, graph = NULL,
+                             heur = NULL, cfgs[G_MAX_CFGS] = {0}, best = NULL;
+    cudnnBackendHeurMode_t hm = CUDNN_HEUR_MODE_A;
+    int64_t sdim = 3, dil[3] = {1, 1, 1}, str[3] = {d->st, d->sh, d->sw},
+            pad[3] = {d->pt, d->ph, d->pw}, ncfg = 0, best_ws = 0;
+    float alpha = 1.0f, beta = 0.0f, best_ms = -1;
+    cudnnStatus_t st;
+    double t0 = vidai_cuda_prof_begin(c);
+    e->graph_tried = 1;
+    GCHECK(g_tensor(&tx, 1, dt, d->n, d->cin, d->t, d->h, d->w));
+    {
+        /* filter [cout][kt][kh][kw][cin]: dims (k, c, t, r, s), channels-last strides */
+        int64_t dim[5] = {d->cout, d->cin, d->kt, d->kh, d->kw};
+        int64_t fs[5] = {(int64_t)d->kt * d->kh * d->kw * d->cin, 1, (int64_t)d->kh * d->kw * d->cin,
+                         (int64_t)d->kw * d->cin, d->cin};
+        int64_t uid = 2, align = 16;
+        GCHECK(cudnnBackendCreateDescriptor(CUDNN_BACKEND_TENSOR_DESCRIPTOR, &tw));
+        GCHECK(cudnnBackendSetAttribute(tw, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &dt));
+        GCHECK(cudnnBackendSetAttribute(tw, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 5, dim));
+        GCHECK(cudnnBackendSetAttribute(tw, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 5, fs));
+        GCHECK(cudnnBackendSetAttribute(tw, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid));
+        GCHECK(cudnnBackendSetAttribute(tw, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &align));
+        GCHECK(cudnnBackendFinalize(tw));
+    }
+    GCHECK(g_tensor(&ty, 3, dt, d->n, d->cout, d->to, d->ho, d->wo));
+    GCHECK(cudnnBackendCreateDescriptor(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR, &cv));
+    GCHECK(cudnnBackendSetAttribute(cv, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &ct));
+    GCHECK(cudnnBackendSetAttribute(cv, CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode));
+    GCHECK(cudnnBackendSetAttribute(cv, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1, &sdim));
+    GCHECK(cudnnBackendSetAttribute(cv, CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, 3, dil));
+    GCHECK(cudnnBackendSetAttribute(cv, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, 3, str));
+    GCHECK(cudnnBackendSetAttribute(cv, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, 3, pad));
+    GCHECK(cudnnBackendSetAttribute(cv, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, 3, pad));
+    GCHECK(cudnnBackendFinalize(cv));
+    if (dir == DIR_FWD) {
+        GCHECK(cudnnBackendCreateDescriptor(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR, &op));
+        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &tx));
+        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &tw));
+        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &ty));
+        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cv));
+        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha));
+        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &beta));
+    } else if (dir == DIR_BWD_DATA) {
+        GCHECK(cudnnBackendCreateDescriptor(CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR, &op));
+        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &tx));
+        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &tw));
+        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &ty));
+        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cv));
+        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha));
+        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA, CUDNN_TYPE_FLOAT, 1, &beta));
+    } else {
+        GCHECK(cudnnBackendCreateDescriptor(CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR, &op));
+        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &tx));
+        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &tw));
+        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &ty));
+        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cv));
+        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha));
+        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA, CUDNN_TYPE_FLOAT, 1, &beta));
+    }
+    GCHECK(cudnnBackendFinalize(op));
+    GCHECK(cudnnBackendCreateDescriptor(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, &graph));
+    GCHECK(cudnnBackendSetAttribute(graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &op));
+    GCHECK(cudnnBackendSetAttribute(graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &c->cudnn));
+    GCHECK(cudnnBackendFinalize(graph));
+    GCHECK(cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR, &heur));
+    GCHECK(cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &graph));
+    GCHECK(cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &hm));
+    GCHECK(cudnnBackendFinalize(heur));
+    for (int i = 0; i < G_MAX_CFGS; i++)
+        GCHECK(cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, &cfgs[i]));
+    GCHECK(cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+                                    G_MAX_CFGS, &ncfg, cfgs));
+    for (int64_t i = 0; i < ncfg && i < G_MAX_CFGS; i++) {
+        cudnnBackendDescriptor_t plan = NULL, pack = NULL;
+        int64_t ws = 0;
+        float ms;
+        if (!g_numerics_ok(cfgs[i]) ||
+            cudnnBackendCreateDescriptor(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, &plan) != CUDNN_STATUS_SUCCESS)
+            continue;
+        if (cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &c->cudnn) ||
+            cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cfgs[i]) ||
+            cudnnBackendFinalize(plan) ||
+            cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, NULL, &ws) ||
+            ws < 0 || ws > G_MAX_WORKSPACE ||
+            (ws && vidai_cuda_scratch(c, &c->workspace, &c->workspace_cap, (size_t)ws) != VIDA_OK) ||
+            g_pack(&pack, p1, p2, p3, c->workspace) != CUDNN_STATUS_SUCCESS) {
+            cudaGetLastError();
+            if (pack)
+                cudnnBackendDestroyDescriptor(pack);
+            cudnnBackendDestroyDescriptor(plan);
+            continue;
+        }
+        {
+            float lim = e->algo >= 0 ? e->legacy_ms : -1;
+            if (best_ms >= 0 && (lim < 0 || best_ms < lim))
+                lim = best_ms;
+            ms = g_time(c, plan, pack, lim > 0 ? 2 * lim : -1);
+        }
+        cudnnBackendDestroyDescriptor(pack);
+        if (ms >= 0 && (best_ms < 0 || ms < best_ms)) {
+            if (best)
+                cudnnBackendDestroyDescriptor(best);
+            best = plan, best_ms = ms, best_ws = ws;
+        } else {
+            cudnnBackendDestroyDescriptor(plan);
+        }
+    }
+    /* keep it only when faster than the legacy algorithm (cudnnFind's time, or none) */
+    if (best && (e->algo < 0 || best_ms < e->legacy_ms || c->graph == 2)) {
+        e->plan = best, e->plan_ms = best_ms, e->plan_workspace = best_ws;
+        best = NULL;
+    }
+out:
+    if (st != CUDNN_STATUS_SUCCESS && c->profile) /* any failure leaves the legacy path */
+        fprintf(stderr, "cuDNN graph API: %s (the legacy algorithm stays)\n", cudnnGetErrorString(st));
+    if (best)
+        cudnnBackendDestroyDescriptor(best);
+    for (int i = 0; i < G_MAX_CFGS; i++)
+        if (cfgs[i])
+            cudnnBackendDestroyDescriptor(cfgs[i]);
+    if (heur)
+        cudnnBackendDestroyDescriptor(heur);
+    if (graph)
+        cudnnBackendDestroyDescriptor(graph);
+    if (op)
+        cudnnBackendDestroyDescriptor(op);
+    if (cv)
+        cudnnBackendDestroyDescriptor(cv);
+    if (tx)
+        cudnnBackendDestroyDescriptor(tx);
+    if (tw)
+        cudnnBackendDestroyDescriptor(tw);
+    if (ty)
+        cudnnBackendDestroyDescriptor(ty);
+    cudaGetLastError();
+    vidai_cuda_prof_end(c, "conv: choosing graph-API plans", t0);
 }
 
 /*
@@ -523,8 +789,26 @@ static int conv_run(vidai_cuda *c, const vidai_conv_desc *d, int dir, const floa
         vidai_cuda_prof_end(c, "conv: operands to 16-bit", t0);
         pa = sa, pb = sb, pout = so;
     }
+    if (bf && c->graph && !e->graph_tried)
+        graph_choose(c, e, d, dir, dir == DIR_BWD_DATA ? pout : (void *)pa,
+                     dir == DIR_FWD ? (void *)pb : dir == DIR_BWD_DATA ? (void *)pb : pout,
+                     dir == DIR_FWD ? pout : dir == DIR_BWD_DATA ? (void *)pa : (void *)pb);
     t0 = vidai_cuda_prof_begin(c);
-    {
+    if (bf && e->plan) {
+        /* uid 1 x/dx, 2 w/dw, 3 y/dy (graph_choose's order) */
+        cudnnBackendDescriptor_t pack = NULL;
+        void *p1 = dir == DIR_BWD_DATA ? pout : (void *)pa;
+        void *p2 = dir == DIR_BWD_FILTER ? pout : (void *)pb;
+        void *p3 = dir == DIR_FWD ? pout : dir == DIR_BWD_DATA ? (void *)pa : (void *)pb;
+        if (e->plan_workspace && (rc = vidai_cuda_scratch(c, &c->workspace, &c->workspace_cap,
+                                                          (size_t)e->plan_workspace)) != VIDA_OK)
+            return rc;
+        st = g_pack(&pack, p1, p2, p3, c->workspace);
+        if (st == CUDNN_STATUS_SUCCESS)
+            st = cudnnBackendExecute(c->cudnn, e->plan, pack);
+        if (pack)
+            cudnnBackendDestroyDescriptor(pack);
+    } else {
         const float *beta = (dir == DIR_FWD || bf || !accumulate) ? &zero : &one;
         if (dir == DIR_FWD)
             st = cudnnConvolutionForward(c->cudnn, &one, e->x, pa, e->w, pb, e->conv,
@@ -588,4 +872,21 @@ extern "C" int vidai_cuda_conv_backward_filter(vidai_cuda *c, const vidai_conv_d
                                                const float *x, const float *dy, float *dw)
 {
     return conv_run(c, d, DIR_BWD_FILTER, x, dy, dw, NULL, 0, 1);
+}
+
+extern "C" void vidai_cuda_conv_stats(const vidai_cuda *c, int *entries, int *graph_tried,
+                                      int *graph_used, double *legacy_ms, double *chosen_ms)
+{
+    *entries = c->n_algos;
+    *graph_tried = *graph_used = 0;
+    *legacy_ms = *chosen_ms = 0;
+    for (int i = 0; i < c->n_algos; i++) {
+        const struct vidai_cuda_algo *a = &c->algos[i];
+        *graph_tried += a->graph_tried;
+        *graph_used += a->plan != NULL;
+        if (a->algo >= 0) {
+            *legacy_ms += a->legacy_ms;
+            *chosen_ms += a->plan ? a->plan_ms : a->legacy_ms;
+        }
+    }
 }

@@ -44,6 +44,11 @@ void vidai_cuda_set_precision(vidai_cuda *c, int precision);
 int vidai_cuda_precision(const vidai_cuda *c);
 /* Convolution engine: AUTO (cuDNN, the direct kernels where cuDNN has no algorithm), or forced. */
 void vidai_cuda_set_conv_engine(vidai_cuda *c, int engine);
+/* The cached convolution entries (shape x direction): how many, how many tried cuDNN's graph API
+   and use a plan of it; the sum of the legacy algorithms' measured times and of the chosen
+   ones' (ms, over the entries with a legacy algorithm). */
+void vidai_cuda_conv_stats(const vidai_cuda *c, int *entries, int *graph_tried, int *graph_used,
+                           double *legacy_ms, double *chosen_ms);
 /* How many convolutions fell back to the direct kernels so far. */
 int64_t vidai_cuda_direct_convs(const vidai_cuda *c);
 

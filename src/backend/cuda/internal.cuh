@@ -26,6 +26,13 @@ struct vidai_cuda_algo {
     cudnnTensorDescriptor_t x, y;
     cudnnFilterDescriptor_t w;
     cudnnConvolutionDescriptor_t conv;
+    float legacy_ms; /* cudnnFind's time for algo */
+    /* 16-bit modes: the fastest execution plan of cuDNN's graph API when it beats algo (its
+       engines include ones the legacy API does not reach); graph_tried once measured */
+    cudnnBackendDescriptor_t plan;
+    int64_t plan_workspace;
+    float plan_ms;
+    int graph_tried;
 };
 
 /* Destroys the cached algorithms' descriptors (conv.cu). */
@@ -54,6 +61,8 @@ struct vidai_cuda {
     int n_algos, cap_algos;
     int algo_hint; /* where choose() looks first */
     int profile; /* VIDA_CUDA_PROFILE */
+    int graph;   /* 16-bit convolutions may use cuDNN's graph API: 0 never (VIDA_CUDNN_GRAPH=0),
+                    1 when faster than the legacy algorithm, 2 whenever a plan runs (=force) */
     int n_prof;
     struct {
         const char *name;
