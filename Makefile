@@ -99,11 +99,14 @@ TEST_SRCS := $(sort $(wildcard test/unit/test_*.c))
 # so CI keeps them compiling and linking).
 GPU_TEST_BINS := $(if $(HAVE_CUDA),build/test/test_cuda_ops build/test/test_cuda_model)
 TEST_BINS := $(TEST_SRCS:test/unit/%.c=build/test/%) $(GPU_TEST_BINS)
+# issue 10's GPU benchmark programs: built by make check in CUDA builds (so that they keep
+# compiling), run by make bench-gpu or test/bench/gpu/run.sh on a GPU machine
+GPU_BENCH_BINS := $(if $(HAVE_CUDA),build/bench/gpu/bench_gpu build/bench/gpu/bench_convs)
 # Every unit test also runs under ASan + UBSan + LSan (make check, make check-sanitize).
 ASAN_TESTS := $(TEST_SRCS:test/unit/%.c=%)
 ASAN_TEST_BINS := $(ASAN_TESTS:%=build/asan-test/%)
 
-.PHONY: all check check-unit check-golden check-asan check-sanitize check-abi demo install uninstall deps \
+.PHONY: bench-gpu all check check-unit check-golden check-asan check-sanitize check-abi demo install uninstall deps \
         deps-check clean bench bench-decode bench-loader bench-dist fixtures test-videos fuzz check-gpu lua-cdef check-lua-cdef abi-baseline api-docs
 
 # Keep the ASan objects between builds (they are intermediates of the test binaries).
@@ -157,6 +160,10 @@ build/test/test_cuda_ops: test/gpu/test_cuda_ops.c lib/libvidaction.a
 	@mkdir -p build/test
 	$(CC) $(BASE_CFLAGS) $(OPT) -DVIDA_HAVE_CUDA -o $@ $< lib/libvidaction.a $(LIBS)
 
+build/bench/gpu/%: test/bench/gpu/%.c lib/libvidaction.a $(HEADERS) $(PRIV_HEADERS)
+	@mkdir -p build/bench/gpu
+	$(CC) $(BASE_CFLAGS) $(OPT) -DVIDA_HAVE_CUDA -I$(dir $(CUDNN_H)) -I$(CUDA_HOME)/include -o $@ $< lib/libvidaction.a $(LIBS)
+
 build/test/test_cuda_model: test/gpu/test_cuda_model.c test/test_main.c test/test.h test/unit/golden_util.h lib/libvidaction.a
 	@mkdir -p build/test
 	$(CC) $(BASE_CFLAGS) $(OPT) -DVIDA_HAVE_CUDA -Itest -Itest/unit -o $@ $< test/test_main.c lib/libvidaction.a $(LIBS)
@@ -188,7 +195,7 @@ deps-check:
 # shows their execution counts and "no findings".
 CHECK_FUZZ_SECONDS ?= 60
 check: deps-check
-	$(MAKE) all $(TEST_BINS) $(ASAN_TEST_BINS) test-videos
+	$(MAKE) all $(TEST_BINS) $(ASAN_TEST_BINS) $(GPU_BENCH_BINS) test-videos
 	@sh test/run-tests.sh $(TEST_BINS) -- $(ASAN_TEST_BINS)
 	@if [ "$(CHECK_FUZZ_SECONDS)" != 0 ]; then $(MAKE) fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS); fi
 
@@ -258,6 +265,11 @@ fixtures:
 
 bench: all build/bench/bench_forward
 	sh test/bench/bench_cpu.sh
+
+# issue 10's GPU benchmark on this machine's GPU (about 7 minutes on an H100/H200; see
+# test/bench/gpu/run.sh; on a lent GPU machine without this one's packages use test/gpu/build.sh)
+bench-gpu: all $(GPU_BENCH_BINS)
+	GPU_BIN=build/bench/gpu bash test/bench/gpu/run.sh
 
 # Decode + clip sampling against PyAV (and decord when importable); not a test.
 bench-decode: all build/bench/bench_decode build/tools/vt_frames

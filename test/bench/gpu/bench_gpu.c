@@ -193,14 +193,14 @@ int main(int argc, char **argv)
     }
     qsort(t, (size_t)repeat, sizeof *t, cmp_double);
     {
-        int ent = 0, tried = 0, used = 0;
+        int ent = 0, tried = 0, gused = 0;
         double lms = 0, cms = 0;
 #ifndef BENCH_NO_PROFILE
-        vidai_cuda_conv_stats((vidai_cuda *)ctx->cuda, &ent, &tried, &used, &lms, &cms);
+        vidai_cuda_conv_stats((vidai_cuda *)ctx->cuda, &ent, &tried, &gused, &lms, &cms);
 #endif
         fprintf(stderr, "bench_gpu: %d convolution entries, %d tried cuDNN's graph API, %d use a "
                 "plan of it; measured %.2f ms (legacy algorithms) -> %.2f ms (chosen)\n", ent,
-                tried, used, lms, cms);
+                tried, gused, lms, cms);
     }
     vidai_cuda_mem_used((vidai_cuda *)ctx->cuda, &used, &reserved);
     printf("{\"impl\":\"libvidaction\",\"model\":\"%s\",\"frames\":%d,\"mode\":\"%s\",\"batch\":%d,"
