@@ -182,6 +182,16 @@ int vida_checkpoint_load(const char *path, vida_model *m, vida_optimizer *o, vid
                              !t ? "missing" : "of another type or shape than the model's");
             goto out;
         }
+        /* weights and statistics must be finite, as vida_model_load wants them */
+        for (size_t j = 0; p->kind != VIDAI_PARAM_COUNT && j < t->size / 4; j++) {
+            float x;
+            memcpy(&x, t->data + j * 4, 4);
+            if (!isfinite(x)) {
+                rc = vidai_error(VIDA_ENONFINITE, "%s: tensor '%s' holds %s at element %zu", path,
+                                 p->name, isnan(x) ? "NaN" : "an infinity", j);
+                goto out;
+            }
+        }
         if (o && p->learnable) {
             snprintf(key, sizeof key, "%s%s", BUF_PREFIX, p->name);
             t = vidai_st_find(f, key);

@@ -711,7 +711,14 @@ static void probe_format(vida_video *v, const AVPacket *pkt)
         if (full >= 0)
             v->color_range = full ? AVCOL_RANGE_JPEG : AVCOL_RANGE_MPEG;
     }
-    if (v->pix_fmt >= 0 && v->color_range != AVCOL_RANGE_UNSPECIFIED)
+    /* a parser reads 4:4:4 where the decoder, seeing the identity matrix, gives planar RGB
+       (H.264/HEVC "RGB" streams): there only a decoded frame tells */
+    int rgb_possible = (cp->codec_id == AV_CODEC_ID_H264 || cp->codec_id == AV_CODEC_ID_HEVC) &&
+                       v->pix_fmt >= 0 && av_pix_fmt_desc_get(v->pix_fmt) &&
+                       av_pix_fmt_desc_get(v->pix_fmt)->log2_chroma_w == 0 &&
+                       av_pix_fmt_desc_get(v->pix_fmt)->log2_chroma_h == 0 &&
+                       av_pix_fmt_desc_get(v->pix_fmt)->nb_components >= 3;
+    if (v->pix_fmt >= 0 && v->color_range != AVCOL_RANGE_UNSPECIFIED && !rgb_possible)
         return;
     if (avcodec_send_packet(v->dec, pkt) >= 0 && avcodec_send_packet(v->dec, NULL) >= 0) {
         int first = 1;
@@ -838,6 +845,10 @@ int vida_video_open(vida_video **out, vida_context *ctx, const char *path,
         if (e == AVERROR_INVALIDDATA)
             rc = vidai_error(VIDA_EDECODE, "%s: not a video file in a format this build accepts "
                              "(or damaged beyond use)", path);
+        else if (e == AVERROR(EINVAL)) /* probed as a demuxer outside the whitelist */
+            rc = vidai_error(VIDA_EDECODE, "%s: not a video file: its content is of a format "
+                             "that is never opened as a video (an image, a playlist, a "
+                             "device...)", path);
         else
             rc = av_fail(v, e, "cannot open");
         goto fail;

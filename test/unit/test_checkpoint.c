@@ -17,6 +17,7 @@
 
 #include <vidaction.h>
 
+#include "io/io.h"
 #include "nn/nn.h"
 #include "test.h"
 
@@ -172,6 +173,49 @@ TEST(checkpoint, bad_files_change_nothing)
     CHECK(vt_write_file(junk, "junk junk junk junk", 19) == 0);
     CHECK(vida_checkpoint_load(junk, b, NULL, NULL) != VIDA_OK);
     CHECK(memcmp(before, b->params[0].data, (size_t)n * sizeof *before) == 0);
+    /* a NaN weight, an infinite running variance, a NaN momentum buffer: refused, naming the
+       tensor, and nothing changes */
+    {
+        static const char *const what[3] = {"fc.bias", "layer1.0.conv1.1.running_var", "buffer"};
+        char bad[512];
+        for (int k = 0; k < 3; k++) {
+            vida_model *c = small_model(10);
+            vida_optimizer *oc = NULL;
+            int pi = vidai_model_find_param(c, k == 1 ? what[1] : "fc.bias");
+            CHECK(c && pi >= 0);
+            CHECK_OK(vida_optimizer_create(&oc, c, &op));
+            CHECK(train_step(c, oc, 1) == 0);
+            if (k < 2) {
+                float *d = vidai_param_host(c, pi);
+                d[c->params[pi].numel - 1] = k == 0 ? NAN : INFINITY;
+                vidai_param_host_wrote(c, pi);
+            }
+            snprintf(bad, sizeof bad, "%s/nonfinite%d.safetensors", vt_tmp_dir(), k);
+            CHECK_OK(vida_checkpoint_save(bad, c, oc, NULL));
+            if (k == 2) { /* the API refuses a NaN buffer: put it in the file */
+                vidai_st_file *f = NULL;
+                const vidai_st_tensor *t;
+                const float nan = NAN;
+                FILE *fp;
+                CHECK_OK(vidai_st_read(&f, bad));
+                t = vidai_st_find(f, "optimizer.momentum.fc.bias");
+                CHECK(t != NULL);
+                long off = (long)(t->data - f->buf);
+                vidai_st_free(f);
+                fp = fopen(bad, "r+b");
+                CHECK(fp && fseek(fp, off, SEEK_SET) == 0 && fwrite(&nan, 4, 1, fp) == 1);
+                fclose(fp);
+            }
+            memcpy(before, b->params[0].data, (size_t)n * sizeof *before);
+            CHECK(vida_checkpoint_load(bad, b, ob, NULL) == VIDA_ENONFINITE);
+            CHECKF(strstr(vida_last_error(), k == 1 ? what[1] : "fc.bias") &&
+                       strstr(vida_last_error(), k == 2 ? "optimizer buffer" : "holds"),
+                   "%s: %s", what[k], vida_last_error());
+            CHECK(memcmp(before, b->params[0].data, (size_t)n * sizeof *before) == 0);
+            vida_optimizer_free(oc);
+            vida_model_free(c);
+        }
+    }
     /* without the optimizer the weights load */
     CHECK_OK(vida_checkpoint_load(path, b, NULL, NULL));
     CHECK(same_weights(a, b));

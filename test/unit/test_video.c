@@ -59,6 +59,8 @@ static const struct vfile vfiles[] = {
     {"vp9.webm", 300, 192, 144},          {"av1.mkv", 300, 160, 120},
     {"mpeg4.avi", 300, 160, 120},         {"odd.avi", 50, 161, 121},
     {"mjpeg.avi", 150, 160, 120},         {"mpeg2.ts", 300, 160, 120},
+    {"h264_444.mp4", 50, 160, 120},       {"h264_gray.mp4", 50, 160, 120},
+    {"h264_rgb.mkv", 50, 160, 120},
 };
 #define N_VFILES ((int)(sizeof vfiles / sizeof vfiles[0]))
 
@@ -631,6 +633,7 @@ TEST(video, pixels_match_ffmpeg)
         "h264.mp4",  "hevc.mp4",   "vp9.webm",   "h264_10bit.mp4",     "hevc_10bit.mp4",
         "rot90.mp4", "rot180.mp4", "rot270.mp4", "h264_fullrange.mp4", "mjpeg.avi",
         "odd.avi",   "vp8.webm",   "av1.mkv",    "mpeg2.ts",           "h264_opengop.mkv",
+        "h264_444.mp4", "h264_gray.mp4", "h264_rgb.mkv",
     };
     int failed = 0;
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
@@ -969,6 +972,44 @@ TEST(video, bad_files)
     free(data);
     CHECK(wr == 0);
     open_expect(p, "no_moov.mp4", VIDA_EDECODE, VIDA_EDECODE);
+
+    /* an image named .mp4: refused as not a video, naming the file */
+    if (have_video(path, sizeof path, "png_named.mp4")) {
+        open_expect(path, "png_named.mp4", VIDA_EDECODE, VIDA_EDECODE);
+        CHECKF(strstr(vida_last_error(), "not a video"), "png_named.mp4: %s", vida_last_error());
+    }
+}
+
+/* 2x2 frames: read at their size and scaled up, the right colour (red), nothing out of bounds. */
+TEST(video, tiny_frames)
+{
+    char path[512];
+    vida_video *v;
+    uint8_t px[2 * 2 * 3 * 10], *big;
+    int64_t idx[10];
+    vida_frame_geometry g;
+    int w = 0, h = 0;
+    OPEN_VIDEO(v, "tiny.mp4", path);
+    vida_video_info in = get_info(v);
+    CHECKF(in.width == 2 && in.height == 2 && in.n_frames == 10, "tiny.mp4: %dx%d, %lld frames",
+           in.width, in.height, (long long)in.n_frames);
+    for (int k = 0; k < 10; k++)
+        idx[k] = 9 - k;
+    CHECK_OK(vida_video_read(v, idx, 10, NULL, px, sizeof px));
+    for (int k = 0; k < 2 * 2 * 10; k++)
+        CHECKF(px[3 * k] > 200 && px[3 * k + 1] < 60 && px[3 * k + 2] < 60,
+               "tiny.mp4 pixel %d: %d %d %d, want red", k, px[3 * k], px[3 * k + 1], px[3 * k + 2]);
+    vida_frame_geometry_init(&g);
+    g.short_side = 112;
+    CHECK_OK(vida_video_output_size(v, &g, &w, &h));
+    CHECKF(w == 112 && h == 112, "tiny.mp4 scaled: %dx%d", w, h);
+    big = malloc((size_t)w * h * 3);
+    CHECK(big != NULL);
+    CHECK_OK(vida_video_read(v, idx, 1, &g, big, (size_t)w * h * 3));
+    CHECKF(big[0] > 200 && big[(size_t)w * h * 3 - 2] < 60, "tiny.mp4 scaled: %d %d", big[0],
+           big[(size_t)w * h * 3 - 2]);
+    free(big);
+    vida_video_free(v);
 }
 
 /* Offset of the payload of the first top-level box of type fourcc, or -1. */

@@ -77,6 +77,21 @@ make1 one_frame.mp4 1 $X264
 make1 short.mp4 10 $X264 -bf 3
 make1 h264_fullrange.mp4 300 -c:v libx264 -pix_fmt yuvj420p -preset veryfast -bf 3 \
     -color_range pc
+# other pixel formats: 4:4:4, luma only (read as full-range 4:2:0), planar RGB (gbrp)
+make1 h264_444.mp4 50 -c:v libx264 -pix_fmt yuv444p -preset veryfast -bf 3
+make1 h264_gray.mp4 50 -c:v libx264 -pix_fmt gray -preset veryfast -bf 3
+if have libx264rgb; then
+    make1 h264_rgb.mkv 50 -c:v libx264rgb -pix_fmt rgb24 -preset veryfast
+else
+    skip h264_rgb.mkv libx264rgb
+fi
+# 2x2 pixels (too small for a frame code): 10 red frames
+$FF -f lavfi -i color=c=red:s=2x2:r=25 -frames:v 10 -c:v libx264 -pix_fmt yuv444p \
+    "$DIR/tiny.mp4" || die "ffmpeg failed to make tiny.mp4"
+check tiny.mp4 10
+# a PNG image named .mp4
+"$VT" 64 48 1 0 | $FF -f rawvideo -pix_fmt rgb24 -s 64x48 -i - -c:v png -f image2 -update 1 \
+    "$DIR/png_named.mp4" || die "ffmpeg failed to make png_named.mp4"
 
 # 10-bit: libx264 built for 10 bits, else x265.
 if "$VT" 160 120 300 0 | $FF -f rawvideo -pix_fmt rgb24 -s 160x120 -r 25 -i - \
