@@ -413,6 +413,16 @@ TEST(model, api_misuse_returns_errors)
     CHECK(strstr(vida_last_error(), "H, W >= 16") != NULL);
     CHECK(vida_model_forward(NULL, &tx, &tl, NULL) == VIDA_EINVAL);
     CHECK(vida_model_forward(m, NULL, &tl, NULL) == VIDA_EINVAL);
+    {
+        /* a tensor of another dtype: refused, naming the input (not read as floats) */
+        vida_tensor bad = tx;
+        bad.dtype = VIDA_DTYPE_U8;
+        CHECK(vida_model_forward(m, &bad, &tl, NULL) == VIDA_EINVAL);
+        CHECKF(strstr(vida_last_error(), "input") != NULL, "%s", vida_last_error());
+        bad = tl;
+        bad.dtype = VIDA_DTYPE_I32;
+        CHECK(vida_model_forward(m, &tx, &bad, NULL) == VIDA_EINVAL);
+    }
     CHECK(vida_model_backward(m, &tl, NULL) == VIDA_ESTATE);
     CHECK(vida_model_get_tensor(m, "no.such", buf, 1) == VIDA_EINVAL);
     CHECK(strstr(vida_last_error(), "no.such") != NULL);

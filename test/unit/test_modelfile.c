@@ -91,6 +91,39 @@ TEST(modelfile, valid_file_loads)
     vida_model_free(m);
 }
 
+/* A path with accents, CJK, a snowman and spaces: saved, loaded, the same weights; a checkpoint too. */
+TEST(modelfile, non_ascii_path)
+{
+    char path[600], ck[600];
+    vida_model *a = NULL, *b = NULL;
+    vida_model_params p;
+    float *x, *y;
+    int64_t n;
+    snprintf(path, sizeof path, "%s/mod\xc3\xa8le \xe6\x97\xa5\xe6\x9c\xac \xe2\x98\x83.safetensors",
+             vt_tmp_dir());
+    snprintf(ck, sizeof ck, "%s/\xc3\xa9tape \xe2\x98\x83.ckpt", vt_tmp_dir());
+    vida_model_params_init(&p);
+    p.depth = 10;
+    p.width = 0.125f;
+    p.num_classes = 3;
+    CHECK_OK(vida_model_create(&a, ctx(), &p));
+    CHECK_OK(vida_model_save(a, path));
+    CHECK_OK(vida_model_load(&b, ctx(), path));
+    n = 3 * (int64_t)vida_model_feature_dim(a);
+    x = malloc((size_t)n * sizeof *x);
+    y = malloc((size_t)n * sizeof *y);
+    CHECK(x && y);
+    CHECK_OK(vida_model_get_tensor(a, "fc.weight", x, n));
+    CHECK_OK(vida_model_get_tensor(b, "fc.weight", y, n));
+    CHECK(memcmp(x, y, (size_t)n * sizeof *x) == 0);
+    free(x);
+    free(y);
+    CHECK_OK(vida_checkpoint_save(ck, a, NULL, NULL));
+    CHECK_OK(vida_checkpoint_load(ck, b, NULL, NULL));
+    vida_model_free(a);
+    vida_model_free(b);
+}
+
 TEST(modelfile, missing_and_empty_files)
 {
     char path[512];

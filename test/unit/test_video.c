@@ -60,7 +60,7 @@ static const struct vfile vfiles[] = {
     {"mpeg4.avi", 300, 160, 120},         {"odd.avi", 50, 161, 121},
     {"mjpeg.avi", 150, 160, 120},         {"mpeg2.ts", 300, 160, 120},
     {"h264_444.mp4", 50, 160, 120},       {"h264_gray.mp4", 50, 160, 120},
-    {"h264_rgb.mkv", 50, 160, 120},
+    {"h264_rgb.mkv", 50, 160, 120},       {"odd_fps.mp4", 50, 160, 120},
 };
 #define N_VFILES ((int)(sizeof vfiles / sizeof vfiles[0]))
 
@@ -978,6 +978,51 @@ TEST(video, bad_files)
         open_expect(path, "png_named.mp4", VIDA_EDECODE, VIDA_EDECODE);
         CHECKF(strstr(vida_last_error(), "not a video"), "png_named.mp4: %s", vida_last_error());
     }
+}
+
+/* A file name with accents, CJK, a snowman and spaces opens and reads the right frame. */
+TEST(video, non_ascii_path)
+{
+    char p[600];
+    size_t size;
+    char *data = read_video("short.mp4", &size);
+    vida_video *v = NULL;
+    uint8_t px[160 * 120 * 3];
+    int64_t idx = 7;
+    int n = -1;
+    if (!data)
+        return;
+    snprintf(p, sizeof p, "%s/vid\xc3\xa9o \xe6\x97\xa5\xe6\x9c\xac \xe2\x98\x83.mp4", vt_tmp_dir());
+    CHECK(vt_write_file(p, data, size) == 0);
+    free(data);
+    CHECK_OK(vida_video_open(&v, NULL, p, NULL));
+    CHECK(get_info(v).n_frames == 10);
+    CHECK_OK(vida_video_read(v, &idx, 1, NULL, px, sizeof px));
+    vt_frame_orientation(px, 160, 120, &n);
+    CHECKF(n == 7, "frame 7 of the copy reads as %d", n);
+    vida_video_free(v);
+}
+
+/* 18.53 fps: the rate as ffprobe gives it, every frame's time k/18.53, and back to k. */
+TEST(video, odd_frame_rate)
+{
+    char path[512];
+    vida_video *v;
+    OPEN_VIDEO(v, "odd_fps.mp4", path);
+    vida_video_info in = get_info(v);
+    CHECKF(fabs(in.real_fps - 18.53) < 1e-3 && fabs(in.avg_fps - 18.53) < 1e-2,
+           "odd_fps.mp4: real_fps %.4f avg_fps %.4f, want 18.53", in.real_fps, in.avg_fps);
+    for (int64_t k = 0; k < in.n_frames; k++) {
+        double t = -1;
+        int64_t back = -1;
+        CHECK_OK(vida_video_frame_time(v, k, &t));
+        CHECKF(fabs(t - (double)k * 100 / 1853) < 1e-6, "odd_fps.mp4: frame %lld at %.6f s",
+               (long long)k, t);
+        CHECK_OK(vida_video_frame_at(v, t + 1e-4, &back));
+        CHECKF(back == k, "odd_fps.mp4: frame_at(%.6f) = %lld, want %lld", t, (long long)back,
+               (long long)k);
+    }
+    vida_video_free(v);
 }
 
 /* 2x2 frames: read at their size and scaled up, the right colour (red), nothing out of bounds. */

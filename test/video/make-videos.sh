@@ -85,6 +85,9 @@ if have libx264rgb; then
 else
     skip h264_rgb.mkv libx264rgb
 fi
+# an odd frame rate: 18.53 fps (time base 1/1853, 100 ticks a frame)
+make1 odd_fps.mp4 50 -vf "settb=1/1853,setpts=N*100" -fps_mode passthrough -enc_time_base 1/1853 \
+    -video_track_timescale 1853 $X264 -bf 3
 # 2x2 pixels (too small for a frame code): 10 red frames
 $FF -f lavfi -i color=c=red:s=2x2:r=25 -frames:v 10 -c:v libx264 -pix_fmt yuv444p \
     "$DIR/tiny.mp4" || die "ffmpeg failed to make tiny.mp4"
