@@ -103,6 +103,7 @@ struct vida_video {
     int64_t skipped[64]; /* pts of packets sent with skipping, not yet passed by the output */
     int n_skipped;
     int skipped_overflow;
+    int buffer_failed; /* the decoder could not get a frame buffer (out of memory): set by get_buffer_watch */
 
     /* conversion */
     struct SwsContext *sws;  /* frame to RGB (or to scaled YUV 4:4:4) */
@@ -425,6 +426,25 @@ static int scan_stream(vida_video *v)
 out:
     free(pk);
     return rc;
+}
+
+/* The decoder's frame buffers, as FFmpeg allocates them, noting a failure: a decoder that cannot
+   get a buffer drops the frame and says nothing, which would read as a damaged stream. */
+static int get_buffer_watch(AVCodecContext *c, AVFrame *f, int flags)
+{
+    int e = avcodec_default_get_buffer2(c, f, flags);
+    if (e < 0)
+        ((vida_video *)c->opaque)->buffer_failed = 1;
+    return e;
+}
+
+/* The error for frame idx that the decoder did not give: out of memory when a buffer failed. */
+static int missing_frame(vida_video *v, int64_t idx, const char *why)
+{
+    if (v->buffer_failed)
+        return vidai_error(VIDA_ENOMEM, "%s: frame %lld: out of memory while decoding (a frame "
+                           "buffer could not be allocated)", v->path, (long long)idx);
+    return vidai_error(VIDA_EDECODE, "%s: frame %lld: %s", v->path, (long long)idx, why);
 }
 
 static void fill_info(vida_video *v)
@@ -908,11 +928,21 @@ int vida_video_open(vida_video **out, vida_context *ctx, const char *path,
     if (e >= 0) {
         v->dec->pkt_timebase = v->tb;
         v->dec->thread_count = v->p.threads;
+        v->dec->opaque = v;
+        v->dec->get_buffer2 = get_buffer_watch;
         /* the decoder counts its padded (macroblock-aligned) size: give it room for that;
            every frame's real size is checked against max_pixels before conversion */
         int64_t mp = v->p.max_pixels;
         v->dec->max_pixels = mp > INT64_MAX / 2 ? INT64_MAX : mp + mp / 4 + 65536;
         e = avcodec_open2(v->dec, codec, NULL);
+    }
+    if (e < 0 && e == AVERROR(EINVAL) &&
+        (int64_t)st->codecpar->width * st->codecpar->height > v->p.max_pixels) {
+        /* the decoder refused the size its headers declare (which the container repeats) */
+        rc = vidai_error(VIDA_ENOMEM, "%s: frames of %dx%d exceed the limit of %lld pixels "
+                         "(max_pixels)", path, st->codecpar->width, st->codecpar->height,
+                         (long long)v->p.max_pixels);
+        goto fail;
     }
     if (e < 0) {
         rc = av_fail(v, e, "cannot open the decoder");
@@ -1400,6 +1430,8 @@ static int next_frame(vida_video *v, int64_t *decoded, int64_t want)
         }
         if (e == AVERROR_EOF)
             return 0;
+        if (e == AVERROR(ENOMEM)) /* out of memory is not a broken frame */
+            return av_fail(v, e, "decoding");
         if (e != AVERROR(EAGAIN)) {
             /* a broken frame: skip it, decoding goes on */
             if (++*decoded > v->p.max_decode_frames)
@@ -1595,8 +1627,8 @@ int vida_video_read(vida_video *v, const int64_t *indices, int64_t n, const vida
                 /* landed too late, or the stream ended first: try again from further back */
                 if (next_try(v, &attempt))
                     break;
-                rc = vidai_error(VIDA_EDECODE, "%s: frame %lld: the stream ends (or is damaged) before "
-                                 "the decoder gives it", v->path, (long long)idx);
+                rc = missing_frame(v, idx, "the stream ends (or is damaged) before the decoder "
+                                           "gives it");
                 goto out;
             }
             int64_t fi;
@@ -1629,8 +1661,8 @@ int vida_video_read(vida_video *v, const int64_t *indices, int64_t n, const vida
                 av_frame_unref(v->frame);
                 if (next_try(v, &attempt))
                     break;
-                rc = vidai_error(VIDA_EDECODE, "%s: frame %lld: the decoder did not give it "
-                                 "(damaged or undecodable)", v->path, (long long)idx);
+                rc = missing_frame(v, idx, "the decoder did not give it (damaged or "
+                                           "undecodable)");
                 goto out;
             }
             /* fi == idx: convert into every slot that wants it */

@@ -16,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "framecode.h"
@@ -1001,6 +1004,132 @@ TEST(video, non_ascii_path)
     vt_frame_orientation(px, 160, 120, &n);
     CHECKF(n == 7, "frame 7 of the copy reads as %d", n);
     vida_video_free(v);
+}
+
+/* A 98 KB file of 7680x4320 frames: refused at open by max_pixels, naming both; reads when raised. */
+TEST(video, decompression_bomb_refused)
+{
+    char path[512];
+    struct stat sb;
+    vida_video *v = NULL;
+    vida_video_params vp;
+    vida_frame_geometry g;
+    int64_t idx = 1;
+    uint8_t px[114 * 64 * 3];
+    int w = 0, h = 0, rc;
+    if (!have_video(path, sizeof path, "bomb8k.mp4"))
+        return;
+    CHECK(stat(path, &sb) == 0 && sb.st_size < 256 * 1024);
+    rc = vida_video_open(&v, NULL, path, NULL);
+    CHECKF(rc == VIDA_ENOMEM && v == NULL, "bomb8k.mp4: open %d: %s", rc, vida_last_error());
+    CHECKF(strstr(vida_last_error(), "max_pixels") && strstr(vida_last_error(), "bomb8k.mp4") &&
+               strstr(vida_last_error(), "7680x4320"),
+           "%s", vida_last_error());
+    vida_video_params_init(&vp);
+    vp.max_pixels = 7680 * 4320;
+    CHECK_OK(vida_video_open(&v, NULL, path, &vp));
+    vida_frame_geometry_init(&g);
+    g.short_side = 64;
+    CHECK_OK(vida_video_output_size(v, &g, &w, &h));
+    CHECK(w == 114 && h == 64);
+    CHECK_OK(vida_video_read(v, &idx, 1, &g, px, sizeof px));
+    CHECKF(px[2] > 200 && px[0] < 60, "bomb8k.mp4 frame 1: %d %d %d, want blue", px[0], px[1], px[2]);
+    vida_video_free(v);
+}
+
+/*
+ * The child of uhd_clip_under_a_memory_cap, in a fresh process (this test
+ * program run again by exec, so that what the address space holds does not
+ * depend on the tests before): caps its address space at what it uses plus
+ * VT_UHD_CAP_MB, opens VT_UHD_PATH and reads 8 frames scaled to a short side
+ * of 128; exits 0 when read, 10 - code on a vida error. A no-op without them.
+ */
+TEST(video, uhd_capped_child)
+{
+    const char *mb = getenv("VT_UHD_CAP_MB"), *path = getenv("VT_UHD_PATH");
+    long pages = 0;
+    FILE *f;
+    if (!mb || !path)
+        return; /* runs only as the child of uhd_clip_under_a_memory_cap */
+    f = fopen("/proc/self/statm", "r");
+    if (!f || fscanf(f, "%ld", &pages) != 1)
+        _exit(2);
+    fclose(f);
+    rlim_t cap = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (rlim_t)atol(mb) * 1048576;
+    struct rlimit r = {cap, cap};
+    alarm(120); /* a hang ends as SIGALRM */
+    if (setrlimit(RLIMIT_AS, &r) != 0)
+        _exit(3);
+    vida_video *v = NULL;
+    vida_frame_geometry g;
+    int w = 0, h = 0, rc = vida_video_open(&v, NULL, path, NULL);
+    if (rc == VIDA_OK) {
+        vida_frame_geometry_init(&g);
+        g.short_side = 128;
+        rc = vida_video_output_size(v, &g, &w, &h);
+    }
+    if (rc == VIDA_OK) {
+        int64_t idx[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+        size_t fb = (size_t)w * h * 3;
+        uint8_t *buf = malloc(fb * 8);
+        rc = buf ? vida_video_read(v, idx, 8, &g, buf, fb * 8) : VIDA_ENOMEM;
+        free(buf);
+    }
+    if (rc != VIDA_OK)
+        printf("    capped +%s MB: %s\n", mb, vida_last_error());
+    fflush(stdout);
+    vida_video_free(v);
+    _exit(rc == VIDA_OK ? 0 : 10 - rc);
+}
+
+#if !defined(__SANITIZE_ADDRESS__)
+/* Runs uhd_capped_child with extra_mb; its exit status, or 200 + the signal that ended it. */
+static int read_4k_capped(const char *path, long extra_mb)
+{
+    char mb[32];
+    pid_t pid;
+    snprintf(mb, sizeof mb, "%ld", extra_mb);
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) {
+        setenv("VT_UHD_CAP_MB", mb, 1);
+        setenv("VT_UHD_PATH", path, 1);
+        setenv("OPENBLAS_NUM_THREADS", "1", 1);
+        execl("/proc/self/exe", "test_video", "test_video__uhd_capped_child", (char *)NULL);
+        _exit(4);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 200 + WTERMSIG(st) : -1;
+}
+#endif
+
+/*
+ * A 3840x2160 clip under a memory cap (the address space of a child process,
+ * RLIMIT_AS): with 400 MB more than the process uses, 8 frames read (the stated
+ * need: about 100 MB measured); with 16 MB more, a clean error (ENOMEM, or
+ * EDECODE when FFmpeg drops the frame without saying why), never a crash or a
+ * hang. Not under ASan, which reserves terabytes of address space.
+ */
+TEST(video, uhd_clip_under_a_memory_cap)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    printf("  skipped under AddressSanitizer (RLIMIT_AS)\n");
+#else
+    char path[512];
+    int st;
+    if (!have_video(path, sizeof path, "uhd.mp4"))
+        return;
+    fflush(stdout);
+    st = read_4k_capped(path, 400);
+    CHECKF(st == 0, "uhd.mp4 under +400 MB: child status %d", st);
+    st = read_4k_capped(path, 16);
+    NOTE("  uhd.mp4 under +16 MB: child status %d\n", st);
+    CHECKF(st == 10 - VIDA_ENOMEM || st == 10 - VIDA_EDECODE,
+           "uhd.mp4 under +16 MB: child status %d (want %d or %d; 200+ is a signal)", st,
+           10 - VIDA_ENOMEM, 10 - VIDA_EDECODE);
+#endif
 }
 
 /* 18.53 fps: the rate as ffprobe gives it, every frame's time k/18.53, and back to k. */

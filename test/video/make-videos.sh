@@ -88,6 +88,12 @@ fi
 # an odd frame rate: 18.53 fps (time base 1/1853, 100 ticks a frame)
 make1 odd_fps.mp4 50 -vf "settb=1/1853,setpts=N*100" -fps_mode passthrough -enc_time_base 1/1853 \
     -video_track_timescale 1853 $X264 -bf 3
+# big frames: 8 frames of 3840x2160; a decompression bomb: 2 blue frames of 7680x4320 in ~100 KB
+$FF -f lavfi -i testsrc2=s=3840x2160:r=25 -frames:v 8 -c:v libx264 -preset ultrafast \
+    -pix_fmt yuv420p -bf 3 "$DIR/uhd.mp4" || die "ffmpeg failed to make uhd.mp4"
+check uhd.mp4 8
+$FF -f lavfi -i color=c=blue:s=7680x4320:r=25 -frames:v 2 -c:v libx264 -preset ultrafast \
+    -pix_fmt yuv420p "$DIR/bomb8k.mp4" || die "ffmpeg failed to make bomb8k.mp4"
 # 2x2 pixels (too small for a frame code): 10 red frames
 $FF -f lavfi -i color=c=red:s=2x2:r=25 -frames:v 10 -c:v libx264 -pix_fmt yuv444p \
     "$DIR/tiny.mp4" || die "ffmpeg failed to make tiny.mp4"
