@@ -1591,6 +1591,7 @@ int vida_video_read(vida_video *v, const int64_t *indices, int64_t n, const vida
         w[i].idx = indices[i], w[i].slot = i;
     qsort(w, (size_t)n, sizeof *w, cmp_want);
     start_clock(v);
+    v->buffer_failed = 0; /* an allocation failure of this read, not an earlier one */
     v->want_idx = &w[0].idx;
     v->want_stride = sizeof *w / sizeof(int64_t);
     v->n_want = n;
