@@ -104,6 +104,7 @@ struct vida_video {
     int n_skipped;
     int skipped_overflow;
     int buffer_failed; /* the decoder could not get a frame buffer (out of memory): set by get_buffer_watch */
+    int mirror;        /* the display matrix mirrors the picture (after info.rotation) */
 
     /* conversion */
     struct SwsContext *sws;  /* frame to RGB (or to scaled YUV 4:4:4) */
@@ -481,22 +482,43 @@ static void fill_info(vida_video *v)
     snprintf(in->pix_fmt, sizeof in->pix_fmt, "%s", pd ? pd->name : "unknown");
 }
 
-static int display_rotation(AVStream *st)
+/*
+ * The display matrix as the ffmpeg program applies it (its autorotate): a
+ * quarter-turn rotation, and *mirror when the picture is then mirrored
+ * horizontally. Theta 90: transpose "clock", or "cclock_flip" (= 90 then a
+ * mirror) when m[3] > 0; 180: hflip if m[0] < 0 and vflip if m[4] < 0 (both:
+ * a 180 turn, hflip alone: a mirror); 270: "cclock", or "clock_flip" (= 270
+ * then a mirror) when m[3] < 0. Other angles, and a vertical flip alone
+ * (theta 0), are ignored as there.
+ */
+static int display_rotation(AVStream *st, int *mirror)
 {
     size_t sz = 0;
     const uint8_t *m = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, &sz);
+    int32_t mat[9];
+    *mirror = 0;
     if (!m || sz < 9 * sizeof(int32_t))
         return 0;
-    double theta = -av_display_rotation_get((const int32_t *)m);
+    memcpy(mat, m, sizeof mat);
+    double theta = -av_display_rotation_get(mat);
     if (isnan(theta))
         return 0;
     theta -= 360 * floor(theta / 360 + 0.9 / 360);
-    if (fabs(theta - 90) < 1)
+    if (fabs(theta - 90) < 1) {
+        *mirror = mat[3] > 0;
         return 90;
-    if (fabs(theta - 180) < 1)
-        return 180;
-    if (fabs(theta - 270) < 1)
+    }
+    if (fabs(theta - 180) < 1) {
+        if (mat[0] < 0 && mat[4] >= 0) {
+            *mirror = 1;
+            return 0;
+        }
+        return mat[0] < 0 ? 180 : 0;
+    }
+    if (fabs(theta - 270) < 1) {
+        *mirror = mat[3] < 0;
         return 270;
+    }
     return 0;
 }
 
@@ -949,7 +971,7 @@ int vida_video_open(vida_video **out, vida_context *ctx, const char *path,
         goto fail;
     }
 
-    v->info.rotation = display_rotation(st);
+    v->info.rotation = display_rotation(st, &v->mirror);
     v->pix_fmt = st->codecpar->format;
     v->color_range = st->codecpar->color_range;
     rc = scan_stream(v);
@@ -1203,16 +1225,19 @@ static int convert(vida_video *v, int64_t idx, const geom *o, uint8_t *out)
     int full = f->color_range == AVCOL_RANGE_JPEG ? 1 : f->color_range == AVCOL_RANGE_MPEG ? 0 : -1;
     int two = (o->uw != f->width || o->uh != f->height) && scale_in_yuv(f->format);
 
+    /* a mirroring display matrix: the crop from the other side, and the output mirrored */
+    int cx = v->mirror ? o->sw - o->cx - o->cw : o->cx;
+    int flip = o->flip ^ v->mirror;
     /* the region of the unrotated scaled frame that the crop keeps */
     int rx, ry, rw, rh;
     if (rot == 0)
-        rx = o->cx, ry = o->cy, rw = o->cw, rh = o->ch;
+        rx = cx, ry = o->cy, rw = o->cw, rh = o->ch;
     else if (rot == 180)
-        rx = o->uw - o->cx - o->cw, ry = o->uh - o->cy - o->ch, rw = o->cw, rh = o->ch;
+        rx = o->uw - cx - o->cw, ry = o->uh - o->cy - o->ch, rw = o->cw, rh = o->ch;
     else if (rot == 90)
-        rx = o->cy, ry = o->uh - o->cx - o->cw, rw = o->ch, rh = o->cw;
+        rx = o->cy, ry = o->uh - cx - o->cw, rw = o->ch, rh = o->cw;
     else
-        rx = o->uw - o->cy - o->ch, ry = o->cx, rw = o->ch, rh = o->cw;
+        rx = o->uw - o->cy - o->ch, ry = cx, rw = o->ch, rh = o->cw;
     if (!two)
         rx = ry = 0, rw = o->uw, rh = o->uh; /* one pass makes the whole scaled frame */
 
@@ -1234,7 +1259,7 @@ static int convert(vida_video *v, int64_t idx, const geom *o, uint8_t *out)
             set_colors(v->sws, cs, full, -1);
         memcpy(v->sws_key, key, sizeof key);
     }
-    int direct = rot == 0 && !o->flip && rw == o->cw && rh == o->ch && (two || (o->cw == o->sw &&
+    int direct = rot == 0 && !flip && rw == o->cw && rh == o->ch && (two || (o->cw == o->sw &&
                                                                               o->ch == o->sh));
     uint8_t *dst = out;
     if (!direct) {
@@ -1290,8 +1315,8 @@ static int convert(vida_video *v, int64_t idx, const geom *o, uint8_t *out)
         uint8_t *row = out + (size_t)y * o->cw * 3;
         int Y = y + o->cy;
         if (rot == 0) {
-            const uint8_t *sr = src + ((size_t)(Y - ry) * rw + (o->cx - rx)) * 3;
-            if (!o->flip) {
+            const uint8_t *sr = src + ((size_t)(Y - ry) * rw + (cx - rx)) * 3;
+            if (!flip) {
                 memcpy(row, sr, (size_t)o->cw * 3);
             } else {
                 for (int x = 0; x < o->cw; x++)
@@ -1300,7 +1325,7 @@ static int convert(vida_video *v, int64_t idx, const geom *o, uint8_t *out)
             continue;
         }
         for (int x = 0; x < o->cw; x++) {
-            int X = o->cx + (o->flip ? o->cw - 1 - x : x);
+            int X = cx + (flip ? o->cw - 1 - x : x);
             int ux, uy;
             if (rot == 90) {
                 ux = Y, uy = uh - 1 - X;

@@ -1788,3 +1788,103 @@ TEST(video, fuzz_corpus_replay)
     NOTE("  %d corpus files, %d opened\n", files, opened);
     CHECK(files >= 9 && opened >= 5);
 }
+
+/*
+ * Display matrices a camera does not write (patched into rot90.mp4's tkhd):
+ * horizontally mirrored, a quarter turn and a mirror both ways, all zero:
+ * each opens and reads exactly as the ffmpeg program (autorotate) shows it;
+ * all 0x7fffffff (a 45-degree turn, which ffmpeg applies and we ignore): read
+ * unrotated. (A mirror read as a 180-degree turn before: upside down.)
+ */
+TEST(video, display_matrix_mirrored_and_garbage)
+{
+    static const struct {
+        const char *name;
+        uint32_t m[9];
+        int like_ffmpeg; /* else: read unrotated (ffmpeg turns a 45-degree matrix by 45 degrees) */
+    } cases[] = {
+        {"matrix_hflip.mp4", {0xFFFF0000u, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000}, 1},
+        {"matrix_90_mirror.mp4", {0, 0x10000, 0, 0x10000, 0, 0, 0, 0, 0x40000000}, 1},
+        {"matrix_270_mirror.mp4", {0, 0xFFFF0000u, 0, 0xFFFF0000u, 0, 0, 0, 0, 0x40000000}, 1},
+        {"matrix_zero.mp4", {0, 0, 0, 0, 0, 0, 0, 0, 0}, 1},
+        {"matrix_garbage.mp4", {0x7FFFFFFF, 0x7FFFFFFF, 0x7FFFFFFF, 0x7FFFFFFF, 0x7FFFFFFF,
+                                0x7FFFFFFF, 0x7FFFFFFF, 0x7FFFFFFF, 0x7FFFFFFF}, 0},
+    };
+    size_t size;
+    char *data = read_video("rot90.mp4", &size);
+    CHECK(data != NULL);
+    long at = find_tag((const uint8_t *)data, size, "tkhd");
+    CHECK(at > 0 && (size_t)at + 100 <= size);
+    /* after the type: version/flags, then (version 0) 4x4 bytes, reserved 4, duration 4,
+       reserved 8, layer, group, volume, reserved (2 each): the matrix */
+    long mat = at + 4 + (data[at + 4] == 1 ? 52 : 40);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char p[600];
+        for (int j = 0; j < 9; j++) {
+            uint32_t x = cases[k].m[j];
+            uint8_t be[4] = {(uint8_t)(x >> 24), (uint8_t)(x >> 16), (uint8_t)(x >> 8), (uint8_t)x};
+            memcpy(data + mat + 4 * j, be, 4);
+        }
+        CHECK(vt_write_file(tmp_path(p, sizeof p, cases[k].name), data, size) == 0);
+        vida_video *v = NULL;
+        CHECK_OK(vida_video_open(&v, NULL, p, NULL));
+        vida_video_info in = get_info(v);
+        int w = in.width, h = in.height;
+        size_t fb = (size_t)w * h * 3;
+        int64_t idx[10];
+        pixel_indices(idx, in.n_frames);
+        uint8_t *ours = malloc(fb * 10), *ref = ffmpeg_frames(p, idx, w, h, 0);
+        int rc = ours ? vida_video_read(v, idx, 10, NULL, ours, fb * 10) : VIDA_ENOMEM;
+        vida_video_free(v);
+        size_t diff = 0;
+        for (size_t i = 0; rc == VIDA_OK && ref && i < fb * 10; i++)
+            diff += ours[i] != ref[i];
+        int n_o = -1, n_r = -1;
+        int o_ours = ours && rc == VIDA_OK ? vt_frame_orientation(ours + fb * 4, w, h, &n_o) : -1;
+        int o_ref = ref ? vt_frame_orientation(ref + fb * 4, w, h, &n_r) : -1;
+        NOTE("  %-20s rotation %d, %dx%d, %zu bytes differ from ffmpeg's; orientation ours %d, "
+             "ffmpeg %d\n", cases[k].name, in.rotation, w, h, diff, o_ours, o_ref);
+        if (cases[k].like_ffmpeg)
+            CHECKF(rc == VIDA_OK && ref && in.n_frames == 100 && diff == 0,
+                   "%s: read %d, reference %s, %lld frames, %zu bytes differ (rotation %d)",
+                   cases[k].name, rc, ref ? "ok" : "missing", (long long)in.n_frames, diff,
+                   in.rotation);
+        else
+            CHECKF(rc == VIDA_OK && in.rotation == 0 && o_ours == 0 && n_o == idx[4],
+                   "%s: read %d, rotation %d, frame %lld reads %d in orientation %d",
+                   cases[k].name, rc, in.rotation, (long long)idx[4], n_o, o_ours);
+        free(ours);
+        free(ref);
+    }
+    /* scaled and cropped: the mirrored file with crop x equals the plain one (identity matrix)
+       cropped from the other side and flipped, byte for byte */
+    {
+        static const uint32_t ident[9] = {0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000};
+        char pm[600], pi[600];
+        vida_video *vm = NULL, *vi = NULL;
+        vida_frame_geometry g;
+        int64_t idx = 42;
+        uint8_t a[40 * 30 * 3], b[40 * 30 * 3];
+        int sw = 0, sh = 0;
+        tmp_path(pm, sizeof pm, "matrix_hflip.mp4"); /* written above (hflip is cases[0]) */
+        for (int j = 0; j < 9; j++) {
+            uint8_t be[4] = {(uint8_t)(ident[j] >> 24), (uint8_t)(ident[j] >> 16),
+                             (uint8_t)(ident[j] >> 8), (uint8_t)ident[j]};
+            memcpy(data + mat + 4 * j, be, 4);
+        }
+        CHECK(vt_write_file(tmp_path(pi, sizeof pi, "matrix_identity.mp4"), data, size) == 0);
+        CHECK_OK(vida_video_open(&vm, NULL, pm, NULL));
+        CHECK_OK(vida_video_open(&vi, NULL, pi, NULL));
+        vida_frame_geometry_init(&g);
+        g.short_side = 64;
+        CHECK_OK(vida_video_output_size(vm, &g, &sw, &sh)); /* 85x64 */
+        g.crop_width = 40, g.crop_height = 30, g.crop_x = 7, g.crop_y = 5;
+        CHECK_OK(vida_video_read(vm, &idx, 1, &g, a, sizeof a));
+        g.crop_x = sw - 7 - 40, g.flip = 1;
+        CHECK_OK(vida_video_read(vi, &idx, 1, &g, b, sizeof b));
+        CHECKF(memcmp(a, b, sizeof a) == 0, "mirrored crop differs from the flipped plain one");
+        vida_video_free(vm);
+        vida_video_free(vi);
+    }
+    free(data);
+}
