@@ -24,7 +24,9 @@ extern "C" {
 
 /*
  * Writes m, and o and ls when not NULL, to path. Returns VIDA_OK, VIDA_EINVAL,
- * VIDA_EIO (the previous file at path is intact), VIDA_ENOMEM.
+ * VIDA_EIO (the previous file at path is intact), VIDA_ENONFINITE (a weight,
+ * statistic or optimizer buffer holds NaN or an infinity: nothing is written,
+ * the previous file at path is intact), VIDA_ENOMEM.
  */
 VIDA_API int vida_checkpoint_save(const char *path, const vida_model *m, const vida_optimizer *o,
                                   const vida_loader_state *ls);

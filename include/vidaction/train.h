@@ -29,9 +29,10 @@ extern "C" {
 #endif
 
 /*
- * Returns VIDA_OK, VIDA_ENONFINITE (skipped), VIDA_EINVAL (NULL, shapes,
- * classes that differ from the model's, bad target kind), VIDA_ENOMEM.
- * loss may be NULL.
+ * Returns VIDA_OK, VIDA_ENONFINITE (skipped: the loss, a gradient, or a batch
+ * norm running statistic after the forward is not finite; weights, statistics
+ * and momentum are left as they were), VIDA_EINVAL (NULL, shapes, classes that
+ * differ from the model's, bad target kind), VIDA_ENOMEM. loss may be NULL.
  */
 VIDA_API int vida_train_step(vida_model *m, vida_optimizer *o, const vida_batch *b,
                              int target_kind, float *loss);

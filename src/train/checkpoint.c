@@ -18,6 +18,17 @@
 #define FORMAT "1"
 #define BUF_PREFIX "optimizer.momentum."
 
+/* VIDA_OK when every value of a tensor about to be saved is finite, else VIDA_ENONFINITE naming it. */
+static int finite_or_error(const char *path, const char *name, const float *d, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++)
+        if (!isfinite(d[j]))
+            return vidai_error(VIDA_ENONFINITE, "tensor '%s' holds %s at element %lld: not "
+                               "written (%s keeps what it held)", name,
+                               isnan(d[j]) ? "NaN" : "an infinity", (long long)j, path);
+    return VIDA_OK;
+}
+
 int vida_checkpoint_save(const char *path, const vida_model *m, const vida_optimizer *o,
                          const vida_loader_state *ls)
 {
@@ -41,6 +52,18 @@ int vida_checkpoint_save(const char *path, const vida_model *m, const vida_optim
     rc = vidai_st_writer_create(&w);
     if (rc == VIDA_OK)
         rc = vidai_model_add_to_writer(m, w, bufs);
+    /* a checkpoint that could not be loaded back is not written: the one on disk stays */
+    for (i = 0; rc == VIDA_OK && i < m->n_params; i++) {
+        const vidai_param *p = &m->params[i];
+        const float *d;
+        if (p->kind == VIDAI_PARAM_COUNT)
+            continue;
+        if (!(d = vidai_param_host(m, i))) {
+            rc = VIDA_EDEVICE;
+            break;
+        }
+        rc = finite_or_error(path, p->name, d, p->numel);
+    }
     if (rc == VIDA_OK)
         rc = vidai_st_writer_meta(w, "checkpoint.format", FORMAT);
     snprintf(num, sizeof num, "%" PRIu64, m->step);
@@ -74,6 +97,8 @@ int vida_checkpoint_save(const char *path, const vida_model *m, const vida_optim
         bufs[m->n_params + n] = b;
         sprintf(names[n], "%s%s", BUF_PREFIX, p->name);
         rc = vida_optimizer_get_buffer(o, p->name, b, p->numel);
+        if (rc == VIDA_OK)
+            rc = finite_or_error(path, names[n], b, p->numel);
         if (rc == VIDA_OK)
             rc = vidai_st_writer_add(w, names[n], VIDAI_ST_F32, p->ndim, p->shape, b);
         n++;

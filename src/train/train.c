@@ -29,6 +29,46 @@ static int norm_params(const vida_model *m, float mean[3], float stdv[3])
     return VIDA_OK;
 }
 
+/* VIDA_OK when the BN running statistics (the non-learnable vectors) are all finite, else
+   VIDA_ENONFINITE naming the first that is not (on the model's backend: one reduction). */
+static int stats_finite(vida_model *m)
+{
+    int n = 0, rc = VIDA_OK;
+    const float **x = malloc(((size_t)m->n_params + 1) * sizeof *x);
+    int64_t *cnt = malloc(((size_t)m->n_params + 1) * sizeof *cnt);
+    int *which = malloc(((size_t)m->n_params + 1) * sizeof *which);
+    double *sums = malloc(((size_t)m->n_params + 1) * sizeof *sums);
+    if (!x || !cnt || !which || !sums) {
+        rc = vidai_error(VIDA_ENOMEM, "vida_train_step: out of memory");
+        goto out;
+    }
+    for (int i = 0; i < m->n_params; i++) {
+        const vidai_param *q = &m->params[i];
+        if (q->learnable || q->kind != VIDAI_PARAM_VEC)
+            continue;
+        if (!(x[n] = vidai_param_dev(m, i))) {
+            rc = vidai_error_prefix(VIDA_EDEVICE, "vida_train_step: ");
+            goto out;
+        }
+        cnt[n] = q->numel;
+        which[n++] = i;
+    }
+    if (n && (rc = vidai_be_sumsq(m->ctx, n, (const float *const *)x, cnt, sums)) != VIDA_OK)
+        goto out;
+    for (int k = 0; k < n; k++)
+        if (!isfinite(sums[k])) {
+            rc = vidai_error(VIDA_ENONFINITE, "batch norm statistics '%s' are not finite "
+                             "(activations overflowed)", m->params[which[k]].name);
+            break;
+        }
+out:
+    free(x);
+    free(cnt);
+    free(which);
+    free(sums);
+    return rc;
+}
+
 static int step(vida_model *m, vida_optimizer *o, const vida_batch *b, int target_kind,
                 float *loss, int fc_only)
 {
@@ -155,6 +195,10 @@ static int step(vida_model *m, vida_optimizer *o, const vida_batch *b, int targe
                    : target_kind == VIDA_TARGET_SOFT ? VIDA_LOSS_SOFTMAX_CE_SOFT
                                                      : VIDA_LOSS_SIGMOID_BCE,
                    &tl, &tt, &l, &td);
+    /* a finite loss with running statistics that overflowed (huge activations) is skipped too:
+       kept, they would poison evaluation and every checkpoint after */
+    if (rc == VIDA_OK && saved)
+        rc = stats_finite(m);
     if (m->dist) {
         /* data-parallel: every rank votes once per step, here or at `out` after an earlier
            failure; every rank skips when any rank failed or has a non-finite loss */

@@ -159,5 +159,21 @@ t eval_bad_labels_metadata 'bad_labels && "$V" eval "$tmp/badlabels.safetensors"
     [ $? -lt 2 ] && grep -q "no usable class names" "$tmp/e6"'
 t eval_nothing_evaluable 'printf "x\n" >"$d/junk.mp4"; printf "junk.mp4\tleft\n" >"$d/junk.tsv";
     "$V" eval "$tmp/a/model.safetensors" --manifest "$d/junk.tsv" 2>"$tmp/e7"; [ $? = 1 ] && grep -q "no video could be evaluated" "$tmp/e7"'
+# an absurd learning rate: activations overflow, so every step is skipped (non-finite loss or
+# BN statistics); after 5 in a row the run stops with an error, writes no model, and its last
+# checkpoint holds only finite values and resumes
+diverging_run_stops() {
+    mkdir -p "$tmp/nan"
+    "$V" train $ARGS --lr 1e6 --warmup 0 --steps 20 --checkpoint-every 1 --out "$tmp/nan" \
+        >"$tmp/nan.log" 2>&1
+    [ $? = 1 ] || return 1
+    grep -q "5 steps in a row were skipped" "$tmp/nan.log" &&
+        [ "$(grep -c 'warning: vida_train_step: skipped' "$tmp/nan.log")" -ge 5 ] &&
+        [ ! -f "$tmp/nan/model.safetensors" ] && [ -f "$tmp/nan/checkpoint.safetensors" ] || return 1
+    "$V" train $ARGS --lr 0.001 --steps 20 --out "$tmp/nan" \
+        --resume "$tmp/nan/checkpoint.safetensors" >"$tmp/nan2.log" 2>&1
+    grep -q "^resumed from .* at step [1-9]" "$tmp/nan2.log"
+}
+t diverging_run_stops_after_5_skips diverging_run_stops
 t eval_missing_model '"$V" eval "$tmp/none.safetensors" --manifest "$d/m.tsv" 2>"$tmp/e4"; [ $? = 1 ] && grep -q "none.safetensors" "$tmp/e4"'
 vt_end

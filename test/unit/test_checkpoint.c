@@ -173,48 +173,64 @@ TEST(checkpoint, bad_files_change_nothing)
     CHECK(vt_write_file(junk, "junk junk junk junk", 19) == 0);
     CHECK(vida_checkpoint_load(junk, b, NULL, NULL) != VIDA_OK);
     CHECK(memcmp(before, b->params[0].data, (size_t)n * sizeof *before) == 0);
-    /* a NaN weight, an infinite running variance, a NaN momentum buffer: refused, naming the
-       tensor, and nothing changes */
+    /* a NaN weight, an infinite running variance, a NaN momentum buffer (written into the
+       file: saving refuses them, below): loading refuses them, naming the tensor, and nothing
+       changes */
     {
-        static const char *const what[3] = {"fc.bias", "layer1.0.conv1.1.running_var", "buffer"};
+        static const char *const what[3] = {"fc.bias", "layer1.0.conv1.1.running_var",
+                                            "optimizer.momentum.fc.bias"};
         char bad[512];
         for (int k = 0; k < 3; k++) {
             vida_model *c = small_model(10);
             vida_optimizer *oc = NULL;
-            int pi = vidai_model_find_param(c, k == 1 ? what[1] : "fc.bias");
-            CHECK(c && pi >= 0);
+            vidai_st_file *f = NULL;
+            const vidai_st_tensor *t;
+            const float v = k == 1 ? INFINITY : NAN;
+            FILE *fp;
+            CHECK(c != NULL);
             CHECK_OK(vida_optimizer_create(&oc, c, &op));
             CHECK(train_step(c, oc, 1) == 0);
-            if (k < 2) {
-                float *d = vidai_param_host(c, pi);
-                d[c->params[pi].numel - 1] = k == 0 ? NAN : INFINITY;
-                vidai_param_host_wrote(c, pi);
-            }
             snprintf(bad, sizeof bad, "%s/nonfinite%d.safetensors", vt_tmp_dir(), k);
             CHECK_OK(vida_checkpoint_save(bad, c, oc, NULL));
-            if (k == 2) { /* the API refuses a NaN buffer: put it in the file */
-                vidai_st_file *f = NULL;
-                const vidai_st_tensor *t;
-                const float nan = NAN;
-                FILE *fp;
-                CHECK_OK(vidai_st_read(&f, bad));
-                t = vidai_st_find(f, "optimizer.momentum.fc.bias");
-                CHECK(t != NULL);
-                long off = (long)(t->data - f->buf);
-                vidai_st_free(f);
-                fp = fopen(bad, "r+b");
-                CHECK(fp && fseek(fp, off, SEEK_SET) == 0 && fwrite(&nan, 4, 1, fp) == 1);
-                fclose(fp);
-            }
+            CHECK_OK(vidai_st_read(&f, bad));
+            t = vidai_st_find(f, what[k]);
+            CHECK(t != NULL);
+            long off = (long)(t->data - f->buf);
+            vidai_st_free(f);
+            fp = fopen(bad, "r+b");
+            CHECK(fp && fseek(fp, off, SEEK_SET) == 0 && fwrite(&v, 4, 1, fp) == 1);
+            fclose(fp);
             memcpy(before, b->params[0].data, (size_t)n * sizeof *before);
             CHECK(vida_checkpoint_load(bad, b, ob, NULL) == VIDA_ENONFINITE);
-            CHECKF(strstr(vida_last_error(), k == 1 ? what[1] : "fc.bias") &&
+            CHECKF(strstr(vida_last_error(), k == 2 ? "fc.bias" : what[k]) &&
                        strstr(vida_last_error(), k == 2 ? "optimizer buffer" : "holds"),
                    "%s: %s", what[k], vida_last_error());
             CHECK(memcmp(before, b->params[0].data, (size_t)n * sizeof *before) == 0);
             vida_optimizer_free(oc);
             vida_model_free(c);
         }
+    }
+    /* saving a model that holds a NaN is refused, naming the tensor, and the checkpoint already
+       at the path stays as it was, byte for byte */
+    {
+        char good[512];
+        size_t s1 = 0, s2 = 0;
+        vida_model *c = small_model(10);
+        int pi = c ? vidai_model_find_param(c, "fc.bias") : -1;
+        CHECK(c && pi >= 0);
+        snprintf(good, sizeof good, "%s/keep.safetensors", vt_tmp_dir());
+        CHECK_OK(vida_checkpoint_save(good, c, NULL, NULL));
+        char *was = vt_read_file(good, &s1);
+        float *d = vidai_param_host(c, pi);
+        d[0] = NAN;
+        vidai_param_host_wrote(c, pi);
+        CHECK(vida_checkpoint_save(good, c, NULL, NULL) == VIDA_ENONFINITE);
+        CHECKF(strstr(vida_last_error(), "fc.bias"), "%s", vida_last_error());
+        char *now = vt_read_file(good, &s2);
+        CHECK(was && now && s1 == s2 && memcmp(was, now, s1) == 0);
+        free(was);
+        free(now);
+        vida_model_free(c);
     }
     /* without the optimizer the weights load */
     CHECK_OK(vida_checkpoint_load(path, b, NULL, NULL));

@@ -313,6 +313,30 @@ TEST(train, non_finite_loss_skips_the_step)
     st.size = sizeof st;
     CHECK_OK(vida_optimizer_get_stats(o, &st));
     CHECK(st.steps == 3 && st.skipped == 1 && st.consecutive_skips == 1);
+    {
+        /* huge inputs: the loss stays finite (BN normalises) but a running variance overflows
+           float: skipped as well, the statistics and weights put back, then a normal step runs */
+        int rv = vidai_model_find_param(m, "stem.1.running_var");
+        int64_t nb = m->params[rv].numel;
+        float *r0 = malloc((size_t)nb * sizeof *r0);
+        CHECK(rv >= 0 && r0);
+        memcpy(r0, m->params[rv].data, (size_t)nb * sizeof *r0);
+        for (size_t i = 0; i < sizeof clips / sizeof clips[0]; i++)
+            clips[i] = 1e25f * sinf((float)i);
+        CHECK(vida_train_step(m, o, &b, VIDA_TARGET_SINGLE, &loss) == VIDA_ENONFINITE);
+        CHECKF(strstr(vida_last_error(), "skipped") && strstr(vida_last_error(), "running_var"),
+               "%s (loss %g)", vida_last_error(), (double)loss);
+        CHECK(memcmp(r0, m->params[rv].data, (size_t)nb * sizeof *r0) == 0);
+        CHECK(memcmp(w0, m->params[0].data, (size_t)n * sizeof *w0) == 0);
+        CHECK_OK(vida_optimizer_get_stats(o, &st));
+        CHECK(st.steps == 3 && st.skipped == 2 && st.consecutive_skips == 2);
+        for (size_t i = 0; i < sizeof clips / sizeof clips[0]; i++)
+            clips[i] = sinf((float)i);
+        CHECK_OK(vida_train_step(m, o, &b, VIDA_TARGET_SINGLE, &loss));
+        CHECK_OK(vida_optimizer_get_stats(o, &st));
+        CHECK(st.steps == 4 && st.consecutive_skips == 0);
+        free(r0);
+    }
     /* a batch of the wrong width, an empty batch */
     b.targets.shape[1] = 4;
     CHECK(vida_train_step(m, o, &b, VIDA_TARGET_SINGLE, &loss) == VIDA_EINVAL);
