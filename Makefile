@@ -160,7 +160,7 @@ build/test/test_cuda_ops: test/gpu/test_cuda_ops.c lib/libvidaction.a
 	@mkdir -p build/test
 	$(CC) $(BASE_CFLAGS) $(OPT) -DVIDA_HAVE_CUDA -o $@ $< lib/libvidaction.a $(LIBS)
 
-build/bench/gpu/%: test/bench/gpu/%.c lib/libvidaction.a $(HEADERS) $(PRIV_HEADERS)
+build/bench/gpu/%: test/bench/gpu/%.c test/bench/bench.h lib/libvidaction.a $(HEADERS) $(PRIV_HEADERS)
 	@mkdir -p build/bench/gpu
 	$(CC) $(BASE_CFLAGS) $(OPT) -DVIDA_HAVE_CUDA -I$(dir $(CUDNN_H)) -I$(CUDA_HOME)/include -o $@ $< lib/libvidaction.a $(LIBS)
 
@@ -168,7 +168,7 @@ build/test/test_cuda_model: test/gpu/test_cuda_model.c test/test_main.c test/tes
 	@mkdir -p build/test
 	$(CC) $(BASE_CFLAGS) $(OPT) -DVIDA_HAVE_CUDA -Itest -Itest/unit -o $@ $< test/test_main.c lib/libvidaction.a $(LIBS)
 
-build/bench/%: test/bench/%.c lib/libvidaction.a $(HEADERS)
+build/bench/%: test/bench/%.c test/bench/bench.h lib/libvidaction.a $(HEADERS)
 	@mkdir -p build/bench
 	$(CC) $(BASE_CFLAGS) $(OPT) -o $@ $< lib/libvidaction.a $(LIBS)
 

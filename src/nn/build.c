@@ -487,30 +487,26 @@ static void plan_eval_liveness(vida_model *m)
    BN -> ReLU pairs (training); counts each slot's readers. */
 static void plan_fusion(vida_model *m)
 {
-    int *readers = vidai_calloc((size_t)m->n_slots, sizeof(int));
+    vidai_slot *sl = m->slots;
     int i, j;
-    if (!readers)
-        return; /* fusion is an optimisation; without it eval runs unfused */
     for (i = 0; i < m->n_slots; i++)
-        m->slots[i].reader = -1;
+        sl[i].readers = 0, sl[i].reader = -1;
     for (i = 0; i < m->n_ops; i++) {
-        readers[m->ops[i].in]++;
-        m->slots[m->ops[i].in].reader = i;
+        sl[m->ops[i].in].readers++;
+        sl[m->ops[i].in].reader = i;
         if (m->ops[i].in2 >= 0) {
-            readers[m->ops[i].in2]++;
-            m->slots[m->ops[i].in2].reader = i;
+            sl[m->ops[i].in2].readers++;
+            sl[m->ops[i].in2].reader = i;
         }
     }
-    for (i = 0; i < m->n_slots; i++) {
-        m->slots[i].readers = readers[i];
-        if (readers[i] != 1)
-            m->slots[i].reader = -1;
-    }
+    for (i = 0; i < m->n_slots; i++)
+        if (sl[i].readers != 1)
+            sl[i].reader = -1;
     /* training (CUDA): BN -> ReLU with nothing else reading the BN's output */
     for (i = 0; i + 1 < m->n_ops; i++) {
         vidai_op *bn = &m->ops[i], *r = &m->ops[i + 1];
         if (bn->type == VIDAI_OP_BN && r->type == VIDAI_OP_RELU && r->in == bn->out &&
-            readers[bn->out] == 1) {
+            sl[bn->out].readers == 1) {
             bn->bn_relu_train = 1;
             r->train_skip = 1;
         }
@@ -522,19 +518,18 @@ static void plan_fusion(vida_model *m)
         for (j = i + 1; j < m->n_ops; j++)
             if (m->ops[j].in == c->out)
                 break;
-        if (j == m->n_ops || m->ops[j].type != VIDAI_OP_BN || readers[c->out] != 1)
+        if (j == m->n_ops || m->ops[j].type != VIDAI_OP_BN || sl[c->out].readers != 1)
             continue;
         c->fold_bn = j;
         c->eval_out = m->ops[j].out;
         m->ops[j].eval_skip = 1;
         if (j + 1 < m->n_ops && m->ops[j + 1].type == VIDAI_OP_RELU &&
-            m->ops[j + 1].in == m->ops[j].out && readers[m->ops[j].out] == 1) {
+            m->ops[j + 1].in == m->ops[j].out && sl[m->ops[j].out].readers == 1) {
             c->fuse_relu = 1;
             c->eval_out = m->ops[j + 1].out;
             m->ops[j + 1].eval_skip = 1;
         }
     }
-    vidai_free(readers);
 }
 
 static int check_params(const vida_model_params *p)

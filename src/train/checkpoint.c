@@ -158,6 +158,17 @@ static int parse_state(const char *s, vida_loader_state *st)
     return 0;
 }
 
+/* Index of the first of n (possibly unaligned) floats at data that is not finite, it in *x; or -1. */
+static int64_t first_non_finite(const uint8_t *data, size_t n, float *x)
+{
+    for (size_t j = 0; j < n; j++) {
+        memcpy(x, data + j * 4, 4);
+        if (!isfinite(*x))
+            return (int64_t)j;
+    }
+    return -1;
+}
+
 static int same_shape(const vidai_st_tensor *t, const vidai_param *p)
 {
     if (t->ndim != p->ndim)
@@ -175,7 +186,8 @@ int vida_checkpoint_load(const char *path, vida_model *m, vida_optimizer *o, vid
     uint64_t forwards = 0, steps = 0;
     vida_loader_state st;
     char key[400];
-    float *scratch = NULL;
+    float *scratch = NULL, x;
+    int64_t bad;
     int i, rc;
     if (!path || !m)
         return vidai_error(VIDA_EINVAL, "vida_checkpoint_load: %s is NULL", !path ? "path" : "model");
@@ -208,14 +220,10 @@ int vida_checkpoint_load(const char *path, vida_model *m, vida_optimizer *o, vid
             goto out;
         }
         /* weights and statistics must be finite, as vida_model_load wants them */
-        for (size_t j = 0; p->kind != VIDAI_PARAM_COUNT && j < t->size / 4; j++) {
-            float x;
-            memcpy(&x, t->data + j * 4, 4);
-            if (!isfinite(x)) {
-                rc = vidai_error(VIDA_ENONFINITE, "%s: tensor '%s' holds %s at element %zu", path,
-                                 p->name, isnan(x) ? "NaN" : "an infinity", j);
-                goto out;
-            }
+        if (p->kind != VIDAI_PARAM_COUNT && (bad = first_non_finite(t->data, t->size / 4, &x)) >= 0) {
+            rc = vidai_error(VIDA_ENONFINITE, "%s: tensor '%s' holds %s at element %lld", path,
+                             p->name, isnan(x) ? "NaN" : "an infinity", (long long)bad);
+            goto out;
         }
         if (o && p->learnable) {
             snprintf(key, sizeof key, "%s%s", BUF_PREFIX, p->name);
@@ -225,14 +233,10 @@ int vida_checkpoint_load(const char *path, vida_model *m, vida_optimizer *o, vid
                                  !t ? "missing (saved without an optimizer?)" : "of another shape");
                 goto out;
             }
-            for (size_t j = 0; j < t->size / 4; j++) {
-                float x;
-                memcpy(&x, t->data + j * 4, 4);
-                if (!isfinite(x)) {
-                    rc = vidai_error(VIDA_ENONFINITE, "%s: optimizer buffer '%s' holds a NaN or an "
-                                     "infinity", path, key);
-                    goto out;
-                }
+            if (first_non_finite(t->data, t->size / 4, &x) >= 0) {
+                rc = vidai_error(VIDA_ENONFINITE, "%s: optimizer buffer '%s' holds a NaN or an "
+                                 "infinity", path, key);
+                goto out;
             }
         }
     }

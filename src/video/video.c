@@ -755,11 +755,10 @@ static void probe_format(vida_video *v, const AVPacket *pkt)
     }
     /* a parser reads 4:4:4 where the decoder, seeing the identity matrix, gives planar RGB
        (H.264/HEVC "RGB" streams): there only a decoded frame tells */
+    const AVPixFmtDescriptor *pd = v->pix_fmt >= 0 ? av_pix_fmt_desc_get(v->pix_fmt) : NULL;
     int rgb_possible = (cp->codec_id == AV_CODEC_ID_H264 || cp->codec_id == AV_CODEC_ID_HEVC) &&
-                       v->pix_fmt >= 0 && av_pix_fmt_desc_get(v->pix_fmt) &&
-                       av_pix_fmt_desc_get(v->pix_fmt)->log2_chroma_w == 0 &&
-                       av_pix_fmt_desc_get(v->pix_fmt)->log2_chroma_h == 0 &&
-                       av_pix_fmt_desc_get(v->pix_fmt)->nb_components >= 3;
+                       pd && pd->log2_chroma_w == 0 && pd->log2_chroma_h == 0 &&
+                       pd->nb_components >= 3;
     if (v->pix_fmt >= 0 && v->color_range != AVCOL_RANGE_UNSPECIFIED && !rgb_possible)
         return;
     if (avcodec_send_packet(v->dec, pkt) >= 0 && avcodec_send_packet(v->dec, NULL) >= 0) {

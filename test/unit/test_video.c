@@ -583,19 +583,41 @@ static uint8_t *ffmpeg_frames(const char *path, const int64_t idx[10], int w, in
     return buf;
 }
 
+/*
+ * Opens path and reads the 10 frames of pixel_indices at native size (*ours),
+ * and the ffmpeg program's same frames, autorotated (*ref, NULL if it failed);
+ * fills *in and idx. Returns the open's or the read's code. Free both.
+ */
+static int read_with_ffmpeg(const char *path, vida_video_info *in, int64_t idx[10], uint8_t **ours,
+                            uint8_t **ref)
+{
+    vida_video *v = NULL;
+    int rc = vida_video_open(&v, NULL, path, NULL);
+    memset(in, 0, sizeof *in);
+    *ours = *ref = NULL;
+    if (rc != VIDA_OK)
+        return rc;
+    *in = get_info(v);
+    size_t fb = (size_t)in->width * in->height * 3;
+    pixel_indices(idx, in->n_frames);
+    *ours = malloc(fb * 10);
+    *ref = ffmpeg_frames(path, idx, in->width, in->height, 0);
+    rc = *ours ? vida_video_read(v, idx, 10, NULL, *ours, fb * 10) : VIDA_ENOMEM;
+    vida_video_free(v);
+    return rc;
+}
+
 static void pixels_one(const char *name)
 {
     char path[512];
-    vida_video *v;
-    OPEN_VIDEO(v, name, path);
-    vida_video_info in = get_info(v);
+    vida_video_info in;
+    int64_t idx[10];
+    uint8_t *ours, *ref;
+    if (!have_video(path, sizeof path, name))
+        return;
+    int rc = read_with_ffmpeg(path, &in, idx, &ours, &ref);
     int w = in.width, h = in.height;
     size_t fb = (size_t)w * h * 3;
-    int64_t idx[10];
-    pixel_indices(idx, in.n_frames);
-    uint8_t *ours = malloc(fb * 10), *ref = ffmpeg_frames(path, idx, w, h, 0);
-    int rc = ours ? vida_video_read(v, idx, 10, NULL, ours, fb * 10) : VIDA_ENOMEM;
-    vida_video_free(v);
     if (rc != VIDA_OK || !ref) {
         fprintf(stderr, "  %s: read %d (%s), reference %s\n", name, rc, vida_last_error(),
                 ref ? "ok" : "missing");
@@ -1826,16 +1848,12 @@ TEST(video, display_matrix_mirrored_and_garbage)
             memcpy(data + mat + 4 * j, be, 4);
         }
         CHECK(vt_write_file(tmp_path(p, sizeof p, cases[k].name), data, size) == 0);
-        vida_video *v = NULL;
-        CHECK_OK(vida_video_open(&v, NULL, p, NULL));
-        vida_video_info in = get_info(v);
+        vida_video_info in;
+        int64_t idx[10];
+        uint8_t *ours, *ref;
+        int rc = read_with_ffmpeg(p, &in, idx, &ours, &ref);
         int w = in.width, h = in.height;
         size_t fb = (size_t)w * h * 3;
-        int64_t idx[10];
-        pixel_indices(idx, in.n_frames);
-        uint8_t *ours = malloc(fb * 10), *ref = ffmpeg_frames(p, idx, w, h, 0);
-        int rc = ours ? vida_video_read(v, idx, 10, NULL, ours, fb * 10) : VIDA_ENOMEM;
-        vida_video_free(v);
         size_t diff = 0;
         for (size_t i = 0; rc == VIDA_OK && ref && i < fb * 10; i++)
             diff += ours[i] != ref[i];

@@ -328,10 +328,9 @@ void vidai_cuda_prof_report(vidai_cuda *c, void *file, int reset)
         }
     fprintf(f, "%-32s %8s %10s %6s\n", "op (CUDA, synchronised)", "calls", "ms", "%");
     for (i = 0; i < c->n_prof; i++) {
-        const struct vidai_cuda *cc = c;
         int k = order[i];
-        fprintf(f, "%-32s %8lld %10.2f %6.1f\n", cc->prof[k].name, (long long)cc->prof[k].calls,
-                cc->prof[k].ms, all > 0 ? 100.0 * cc->prof[k].ms / all : 0.0);
+        fprintf(f, "%-32s %8lld %10.2f %6.1f\n", c->prof[k].name, (long long)c->prof[k].calls,
+                c->prof[k].ms, all > 0 ? 100.0 * c->prof[k].ms / all : 0.0);
     }
     fprintf(f, "%-32s %8s %10.2f\n", "sum of ops", "", all);
     if (reset)

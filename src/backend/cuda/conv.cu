@@ -139,24 +139,12 @@ __global__ void k_conv_bwd_filter_direct(vidai_conv_desc d, const float *__restr
     }
 }
 
-__global__ void k_bias_relu(int64_t n, int c, const float *__restrict__ bias, int relu, float *y)
-{
-    VIDAI_GRID_STRIDE_CH(i, ch, n, c)
-    {
-        float v = y[i];
-        if (bias)
-            v += bias[ch];
-        if (relu && !(v > 0.0f))
-            v = 0.0f;
-        y[i] = v;
-    }
-}
-
 /* 16-bit storage types: round to nearest even, and back. */
 __device__ static inline void to_lp(float v, __nv_bfloat16 *o) { *o = __float2bfloat16_rn(v); }
 __device__ static inline void to_lp(float v, __half *o) { *o = __float2half_rn(v); }
 __device__ static inline float from_lp(__nv_bfloat16 v) { return __bfloat162float(v); }
 __device__ static inline float from_lp(__half v) { return __half2float(v); }
+__device__ static inline float from_lp(float v) { return v; }
 
 template <typename T>
 __global__ void k_f32_to_lp(int64_t n, const float *__restrict__ x, T *__restrict__ y)
@@ -216,10 +204,11 @@ __global__ void k_lp_to_f32_4(int64_t n4, const uint2 *__restrict__ x, float4 *_
     }
 }
 
-/* The forward convolution's epilogue: y = widen(x) (+ bias[ch]) (then ReLU), one pass. */
+/* The forward convolution's epilogue: y = widen(x) (+ bias[ch]) (then ReLU), one pass; for
+   T = float, x may be y (in place). */
 template <typename T>
-__global__ void k_lp_to_f32_bias_relu(int64_t n, int c, const T *__restrict__ x,
-                                      const float *__restrict__ bias, int relu, float *__restrict__ y)
+__global__ void k_epilogue(int64_t n, int c, const T *x, const float *__restrict__ bias, int relu,
+                           float *y)
 {
     VIDAI_GRID_STRIDE_CH(i, ch, n, c)
     {
@@ -582,6 +571,29 @@ static int g_numerics_ok(cudnnBackendDescriptor_t cfg)
  * keeps the fastest in e->plan if it beats the legacy algorithm. Any failure
  * just leaves the legacy path.
  */
+/* The graph-API operation of each direction (DIR_*): tensors x/dx, w/dw, y/dy, then the rest. */
+static const struct g_op {
+    cudnnBackendDescriptorType_t type;
+    cudnnBackendAttributeName_t tensor[3], conv, alpha, beta;
+} g_ops[3] = {
+    {CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR,
+     {CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W,
+      CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y},
+     CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC,
+     CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA},
+    {CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR,
+     {CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W,
+      CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY},
+     CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC,
+     CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA},
+    {CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR,
+     {CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW,
+      CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY},
+     CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC,
+     CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA,
+     CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA},
+};
+
 #define G_MAX_CFGS 12
 #define G_MAX_WORKSPACE ((int64_t)1 << 30)
 static void graph_choose(vidai_cuda *c, struct vidai_cuda_algo *e, const vidai_conv_desc *d,
@@ -600,20 +612,8 @@ static void graph_choose(vidai_cuda *c, struct vidai_cuda_algo *e, const vidai_c
     double t0 = vidai_cuda_prof_begin(c);
     e->graph_tried = 1;
     GCHECK(g_tensor(&tx, 1, dt, d->n, d->cin, d->t, d->h, d->w));
-    {
-        /* filter [cout][kt][kh][kw][cin]: dims (k, c, t, r, s), channels-last strides */
-        int64_t dim[5] = {d->cout, d->cin, d->kt, d->kh, d->kw};
-        int64_t fs[5] = {(int64_t)d->kt * d->kh * d->kw * d->cin, 1, (int64_t)d->kh * d->kw * d->cin,
-                         (int64_t)d->kw * d->cin, d->cin};
-        int64_t uid = 2, align = 16;
-        GCHECK(cudnnBackendCreateDescriptor(CUDNN_BACKEND_TENSOR_DESCRIPTOR, &tw));
-        GCHECK(cudnnBackendSetAttribute(tw, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &dt));
-        GCHECK(cudnnBackendSetAttribute(tw, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 5, dim));
-        GCHECK(cudnnBackendSetAttribute(tw, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 5, fs));
-        GCHECK(cudnnBackendSetAttribute(tw, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid));
-        GCHECK(cudnnBackendSetAttribute(tw, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &align));
-        GCHECK(cudnnBackendFinalize(tw));
-    }
+    /* the filter [cout][kt][kh][kw][cin] is a channels-last tensor (k, c, t, r, s) as well */
+    GCHECK(g_tensor(&tw, 2, dt, d->cout, d->cin, d->kt, d->kh, d->kw));
     GCHECK(g_tensor(&ty, 3, dt, d->n, d->cout, d->to, d->ho, d->wo));
     GCHECK(cudnnBackendCreateDescriptor(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR, &cv));
     GCHECK(cudnnBackendSetAttribute(cv, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &ct));
@@ -624,30 +624,17 @@ static void graph_choose(vidai_cuda *c, struct vidai_cuda_algo *e, const vidai_c
     GCHECK(cudnnBackendSetAttribute(cv, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, 3, pad));
     GCHECK(cudnnBackendSetAttribute(cv, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, 3, pad));
     GCHECK(cudnnBackendFinalize(cv));
-    if (dir == DIR_FWD) {
-        GCHECK(cudnnBackendCreateDescriptor(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR, &op));
-        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &tx));
-        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &tw));
-        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &ty));
-        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cv));
-        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha));
-        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &beta));
-    } else if (dir == DIR_BWD_DATA) {
-        GCHECK(cudnnBackendCreateDescriptor(CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR, &op));
-        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &tx));
-        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &tw));
-        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &ty));
-        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cv));
-        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha));
-        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA, CUDNN_TYPE_FLOAT, 1, &beta));
-    } else {
-        GCHECK(cudnnBackendCreateDescriptor(CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR, &op));
-        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &tx));
-        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &tw));
-        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &ty));
-        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cv));
-        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha));
-        GCHECK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA, CUDNN_TYPE_FLOAT, 1, &beta));
+    {
+        /* the operation of the direction: its three tensors (x/dx, w/dw, y/dy), descriptor,
+           alpha and beta */
+        const struct g_op *k = &g_ops[dir];
+        const cudnnBackendDescriptor_t *t3[3] = {&tx, &tw, &ty};
+        GCHECK(cudnnBackendCreateDescriptor(k->type, &op));
+        for (int i = 0; i < 3; i++)
+            GCHECK(cudnnBackendSetAttribute(op, k->tensor[i], CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, t3[i]));
+        GCHECK(cudnnBackendSetAttribute(op, k->conv, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cv));
+        GCHECK(cudnnBackendSetAttribute(op, k->alpha, CUDNN_TYPE_FLOAT, 1, &alpha));
+        GCHECK(cudnnBackendSetAttribute(op, k->beta, CUDNN_TYPE_FLOAT, 1, &beta));
     }
     GCHECK(cudnnBackendFinalize(op));
     GCHECK(cudnnBackendCreateDescriptor(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, &graph));
@@ -760,7 +747,8 @@ static int conv_run(vidai_cuda *c, const vidai_conv_desc *d, int dir, const floa
             return rc;
         rc = direct(c, d, dir, a, b, out); /* fp32 operands, also in 16-bit modes */
         if (rc == VIDA_OK && dir == DIR_FWD && (bias || relu)) {
-            k_bias_relu<<<vidai_blocks(ny, 256), 256, 0, c->stream>>>(ny, d->cout, bias, relu, out);
+            k_epilogue<<<vidai_blocks(ny, 256), 256, 0, c->stream>>>(ny, d->cout, (const float *)out,
+                                                                      bias, relu, out);
             rc = vidai_cuda_launched("bias/relu");
         }
         return rc;
@@ -789,17 +777,15 @@ static int conv_run(vidai_cuda *c, const vidai_conv_desc *d, int dir, const floa
         vidai_cuda_prof_end(c, "conv: operands to 16-bit", t0);
         pa = sa, pb = sb, pout = so;
     }
+    /* the graph API's operands: uid 1 x/dx, 2 w/dw, 3 y/dy */
+    void *p1 = dir == DIR_BWD_DATA ? pout : (void *)pa;
+    void *p2 = dir == DIR_BWD_FILTER ? pout : (void *)pb;
+    void *p3 = dir == DIR_FWD ? pout : dir == DIR_BWD_DATA ? (void *)pa : (void *)pb;
     if (bf && c->graph && !e->graph_tried)
-        graph_choose(c, e, d, dir, dir == DIR_BWD_DATA ? pout : (void *)pa,
-                     dir == DIR_FWD ? (void *)pb : dir == DIR_BWD_DATA ? (void *)pb : pout,
-                     dir == DIR_FWD ? pout : dir == DIR_BWD_DATA ? (void *)pa : (void *)pb);
+        graph_choose(c, e, d, dir, p1, p2, p3);
     t0 = vidai_cuda_prof_begin(c);
     if (bf && e->plan) {
-        /* uid 1 x/dx, 2 w/dw, 3 y/dy (graph_choose's order) */
         cudnnBackendDescriptor_t pack = NULL;
-        void *p1 = dir == DIR_BWD_DATA ? pout : (void *)pa;
-        void *p2 = dir == DIR_BWD_FILTER ? pout : (void *)pb;
-        void *p3 = dir == DIR_FWD ? pout : dir == DIR_BWD_DATA ? (void *)pa : (void *)pb;
         if (e->plan_workspace && (rc = vidai_cuda_scratch(c, &c->workspace, &c->workspace_cap,
                                                           (size_t)e->plan_workspace)) != VIDA_OK)
             return rc;
@@ -834,13 +820,15 @@ static int conv_run(vidai_cuda *c, const vidai_conv_desc *d, int dir, const floa
     if (dir == DIR_FWD && (bias || relu)) {
         /* the epilogue in one pass: widen (16-bit modes), bias, ReLU */
         if (half)
-            k_lp_to_f32_bias_relu<<<vidai_blocks(ny, 256), 256, 0, c->stream>>>(
-                ny, d->cout, (const __half *)pout, bias, relu, out);
+            k_epilogue<<<vidai_blocks(ny, 256), 256, 0, c->stream>>>(ny, d->cout,
+                                                                      (const __half *)pout, bias,
+                                                                      relu, out);
         else if (bf)
-            k_lp_to_f32_bias_relu<<<vidai_blocks(ny, 256), 256, 0, c->stream>>>(
+            k_epilogue<<<vidai_blocks(ny, 256), 256, 0, c->stream>>>(
                 ny, d->cout, (const __nv_bfloat16 *)pout, bias, relu, out);
         else
-            k_bias_relu<<<vidai_blocks(ny, 256), 256, 0, c->stream>>>(ny, d->cout, bias, relu, out);
+            k_epilogue<<<vidai_blocks(ny, 256), 256, 0, c->stream>>>(ny, d->cout, (const float *)out,
+                                                                      bias, relu, out);
     } else if (half) {
         widen(c, nout, (const __half *)pout, out, dir != DIR_FWD && accumulate);
     } else if (bf) {

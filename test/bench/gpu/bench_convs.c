@@ -34,6 +34,7 @@
 #include "backend/cuda/cuda.h"
 #include "core/core.h"
 #include "nn/nn.h"
+#include "../bench.h"
 
 enum { FWD = 0, BWD_DATA = 1, BWD_FILTER = 2, N_DIRS = 3 };
 static const char *const dir_name[N_DIRS] = {"fwd", "bwd_data", "bwd_filter"};
@@ -68,19 +69,6 @@ static cudaEvent_t ev0, ev1;
 static float *rnd32;    /* BLK values in [-1, 1) */
 static uint16_t *rnd16; /* the same as bf16 bits */
 static double *times;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 static double median(int n)
 {

@@ -30,19 +30,7 @@
 #include "backend/cuda/cuda.h"
 #include "core/core.h"
 #include "nn/nn.h"
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
+#include "../bench.h"
 
 static void fail(const char *what)
 {
