@@ -149,32 +149,57 @@ int vidai_be_conv_forward(const vida_context *ctx, const vidai_conv_desc *d, con
                           const float *w, const float *bias, int relu, float *y);
 int vidai_be_conv_backward_data(const vida_context *ctx, const vidai_conv_desc *d, const float *dy,
                                 const float *w, float *dx);
-/* dx = conv_transpose(dy, w): as conv_backward_data, overwriting dx instead of adding to it. */
-int vidai_be_conv_backward_data_set(const vida_context *ctx, const vidai_conv_desc *d,
-                                    const float *dy, const float *w, float *dx);
 int vidai_be_conv_backward_filter(const vida_context *ctx, const vidai_conv_desc *d, const float *x,
                                   const float *dy, float *dw);
 int vidai_be_bn_forward_train(const vida_context *ctx, int64_t rows, int c, const float *x,
                               const float *gamma, const float *beta, float eps, float momentum,
                               float *running_mean, float *running_var, float *save_mean,
                               float *save_invstd, float *y);
-/* Training batch norm, then ReLU: y = max(0, bn(x)). */
-int vidai_be_bn_relu_forward_train(const vida_context *ctx, int64_t rows, int c, const float *x,
-                                   const float *gamma, const float *beta, float eps,
-                                   float momentum, float *running_mean, float *running_var,
-                                   float *save_mean, float *save_invstd, float *y);
+
+/*
+ * Typed ops: activations (and their gradients) stored as fp32 (VIDAI_F32) or,
+ * on CUDA in precision BF16, bf16 (VIDAI_BF16), as each type argument says;
+ * arithmetic in fp32. Weights, their gradients and BN tensors are fp32. The
+ * CPU takes VIDAI_F32 only (VIDA_EUNSUPPORTED otherwise).
+ */
+enum { VIDAI_F32 = 0, VIDAI_BF16 = 1 };
+/* Whether models of this context store activations in bf16 (vidai_cuda_act16). */
+int vidai_be_act16(const vida_context *ctx);
+int vidai_be_conv_forward_t(const vida_context *ctx, const vidai_conv_desc *d, const void *x,
+                            int xt, const float *w, const float *bias, int relu, void *y, int yt);
+/* dx += (= if overwrite) conv_transpose(dy, w). */
+int vidai_be_conv_backward_data_t(const vida_context *ctx, const vidai_conv_desc *d, const void *dy,
+                                  int dyt, const float *w, void *dx, int dxt, int overwrite);
+int vidai_be_conv_backward_filter_t(const vida_context *ctx, const vidai_conv_desc *d,
+                                    const void *x, int xt, const void *dy, int dyt, float *dw);
+/* Training batch norm, then ReLU if relu: y = max(0, bn(x)); x and y of type t. */
+int vidai_be_bn_forward_train_t(const vida_context *ctx, int64_t rows, int c, const void *x,
+                                const float *gamma, const float *beta, float eps, float momentum,
+                                float *running_mean, float *running_var, float *save_mean,
+                                float *save_invstd, int relu, void *y, int t);
+/* Its backward: dx += (= if overwrite) the gradient at x, dgamma, dbeta +=; with ry (the fused
+   forward's output; CUDA only) dy is the gradient after the ReLU. x, ry, dy, dx of type t. */
+int vidai_be_bn_backward_train_t(const vida_context *ctx, int64_t rows, int c, const void *x,
+                                 const void *ry, const void *dy, const float *gamma,
+                                 const float *save_mean, const float *save_invstd, void *dx,
+                                 float *dgamma, float *dbeta, int overwrite, int t);
+/* y = max(0, a + b); backward: da += dy * (y > 0), db += the same (da may equal db). */
+int vidai_be_add_relu_forward_t(const vida_context *ctx, int64_t n, const void *a, const void *b,
+                                void *y, int t);
+int vidai_be_add_relu_backward_t(const vida_context *ctx, int64_t n, const void *y, const void *dy,
+                                 void *da, void *db, int t);
+/* Global average pool of x (type xt) into fp32 y; backward dx (type xt) += dy / s. */
+int vidai_be_global_avgpool_forward_t(const vida_context *ctx, int n, int64_t s, int c,
+                                      const void *x, int xt, float *y);
+int vidai_be_global_avgpool_backward_t(const vida_context *ctx, int n, int64_t s, int c,
+                                       const float *dy, void *dx, int xt);
+
 int vidai_be_bn_forward_eval(const vida_context *ctx, int64_t rows, int c, const float *x,
                              const float *gamma, const float *beta, const float *mean,
                              const float *var, float eps, float *y);
 int vidai_be_bn_backward_train(const vida_context *ctx, int64_t rows, int c, const float *x,
                                const float *dy, const float *gamma, const float *save_mean,
                                const float *save_invstd, float *dx, float *dgamma, float *dbeta);
-/* The backward of bn_relu_forward_train (ry its output, dy the gradient there): dx += (= if
-   overwrite) the gradient at x; dgamma, dbeta +=. CUDA only (VIDA_EUNSUPPORTED on the CPU). */
-int vidai_be_bn_relu_backward_train(const vida_context *ctx, int64_t rows, int c, const float *x,
-                                    const float *ry, const float *dy, const float *gamma,
-                                    const float *save_mean, const float *save_invstd, float *dx,
-                                    float *dgamma, float *dbeta, int overwrite);
 int vidai_be_bn_backward_eval(const vida_context *ctx, int64_t rows, int c, const float *x,
                               const float *dy, const float *gamma, const float *mean,
                               const float *var, float eps, float *dx, float *dgamma, float *dbeta);

@@ -118,14 +118,6 @@ int vidai_be_conv_backward_data(const vida_context *ctx, const vidai_conv_desc *
     return vidai_cpu_conv_backward_data(ctx->pool, d, dy, w, dx);
 }
 
-int vidai_be_conv_backward_data_set(const vida_context *ctx, const vidai_conv_desc *d,
-                                    const float *dy, const float *w, float *dx)
-{
-    ON_CUDA_OP(ctx, vidai_cuda_conv_backward_data_set(CU(ctx), d, dy, w, dx));
-    memset(dx, 0, (size_t)d->n * d->t * d->h * d->w * d->cin * sizeof(float));
-    return vidai_cpu_conv_backward_data(ctx->pool, d, dy, w, dx);
-}
-
 int vidai_be_conv_backward_filter(const vida_context *ctx, const vidai_conv_desc *d, const float *x,
                                   const float *dy, float *dw)
 {
@@ -145,17 +137,118 @@ int vidai_be_bn_forward_train(const vida_context *ctx, int64_t rows, int c, cons
     return VIDA_OK;
 }
 
-int vidai_be_bn_relu_forward_train(const vida_context *ctx, int64_t rows, int c, const float *x,
-                                   const float *gamma, const float *beta, float eps,
-                                   float momentum, float *running_mean, float *running_var,
-                                   float *save_mean, float *save_invstd, float *y)
+/* --- the typed ops: activations in fp32 or (CUDA, precision BF16) bf16 ---------------------- */
+
+int vidai_be_act16(const vida_context *ctx)
 {
-    ON_CUDA_OP(ctx, vidai_cuda_bn_relu_forward_train(CU(ctx), rows, c, x, gamma, beta, eps,
-                                                     momentum, running_mean, running_var,
-                                                     save_mean, save_invstd, y));
+#ifdef VIDA_HAVE_CUDA
+    if (ctx && ctx->cuda)
+        return vidai_cuda_act16(CU(ctx));
+#endif
+    (void)ctx;
+    return 0;
+}
+
+/* The CPU computes fp32 only. */
+#define CPU_F32(what, t)                                                                           \
+    do {                                                                                           \
+        if (t)                                                                                     \
+            return vidai_error(VIDA_EUNSUPPORTED, "%s: 16-bit activations on the CPU", what);      \
+    } while (0)
+
+int vidai_be_conv_forward_t(const vida_context *ctx, const vidai_conv_desc *d, const void *x,
+                            int xt, const float *w, const float *bias, int relu, void *y, int yt)
+{
+    ON_CUDA_OP(ctx, vidai_cuda_conv_forward_t(CU(ctx), d, x, xt, w, bias, relu, y, yt));
+    CPU_F32("convolution", xt | yt);
+    return vidai_cpu_conv_forward(ctx->pool, d, x, w, bias, relu, y);
+}
+
+int vidai_be_conv_backward_data_t(const vida_context *ctx, const vidai_conv_desc *d, const void *dy,
+                                  int dyt, const float *w, void *dx, int dxt, int overwrite)
+{
+    ON_CUDA_OP(ctx, vidai_cuda_conv_backward_data_t(CU(ctx), d, dy, dyt, w, dx, dxt, overwrite));
+    CPU_F32("convolution backward data", dyt | dxt);
+    if (overwrite)
+        memset(dx, 0, (size_t)d->n * d->t * d->h * d->w * d->cin * sizeof(float));
+    return vidai_cpu_conv_backward_data(ctx->pool, d, dy, w, dx);
+}
+
+int vidai_be_conv_backward_filter_t(const vida_context *ctx, const vidai_conv_desc *d,
+                                    const void *x, int xt, const void *dy, int dyt, float *dw)
+{
+    ON_CUDA_OP(ctx, vidai_cuda_conv_backward_filter_t(CU(ctx), d, x, xt, dy, dyt, dw));
+    CPU_F32("convolution backward filter", xt | dyt);
+    return vidai_cpu_conv_backward_filter(ctx->pool, d, x, dy, dw);
+}
+
+int vidai_be_bn_forward_train_t(const vida_context *ctx, int64_t rows, int c, const void *x,
+                                const float *gamma, const float *beta, float eps, float momentum,
+                                float *running_mean, float *running_var, float *save_mean,
+                                float *save_invstd, int relu, void *y, int t)
+{
+    ON_CUDA_OP(ctx, vidai_cuda_bn_forward_train_t(CU(ctx), rows, c, x, gamma, beta, eps, momentum,
+                                                  running_mean, running_var, save_mean,
+                                                  save_invstd, relu, y, t));
+    CPU_F32("batch norm", t);
     vidai_cpu_bn_forward_train(ctx->pool, rows, c, x, gamma, beta, eps, momentum, running_mean,
                                running_var, save_mean, save_invstd, y);
-    vidai_cpu_relu_forward(ctx->pool, rows * c, y, y);
+    if (relu)
+        vidai_cpu_relu_forward(ctx->pool, rows * c, y, y);
+    return VIDA_OK;
+}
+
+int vidai_be_bn_backward_train_t(const vida_context *ctx, int64_t rows, int c, const void *x,
+                                 const void *ry, const void *dy, const float *gamma,
+                                 const float *save_mean, const float *save_invstd, void *dx,
+                                 float *dgamma, float *dbeta, int overwrite, int t)
+{
+    ON_CUDA_OP(ctx, vidai_cuda_bn_backward_train_t(CU(ctx), rows, c, x, ry, dy, gamma, save_mean,
+                                                   save_invstd, dx, dgamma, dbeta, overwrite, t));
+    CPU_F32("batch norm backward", t);
+    if (ry)
+        return vidai_error(VIDA_EUNSUPPORTED, "fused batch norm + ReLU backward: CUDA only");
+    if (overwrite && dx)
+        memset(dx, 0, (size_t)rows * c * sizeof(float));
+    vidai_cpu_bn_backward_train(ctx->pool, rows, c, x, dy, gamma, save_mean, save_invstd, dx,
+                                dgamma, dbeta);
+    return VIDA_OK;
+}
+
+int vidai_be_add_relu_forward_t(const vida_context *ctx, int64_t n, const void *a, const void *b,
+                                void *y, int t)
+{
+    ON_CUDA_OP(ctx, vidai_cuda_add_relu_forward_t(CU(ctx), n, a, b, y, t));
+    CPU_F32("add + relu", t);
+    vidai_cpu_add_forward(ctx->pool, n, a, b, 1, y);
+    return VIDA_OK;
+}
+
+int vidai_be_add_relu_backward_t(const vida_context *ctx, int64_t n, const void *y, const void *dy,
+                                 void *da, void *db, int t)
+{
+    ON_CUDA_OP(ctx, vidai_cuda_add_relu_backward_t(CU(ctx), n, y, dy, da, db, t));
+    CPU_F32("add + relu backward", t);
+    vidai_cpu_relu_backward(ctx->pool, n, y, dy, da);
+    vidai_cpu_relu_backward(ctx->pool, n, y, dy, db);
+    return VIDA_OK;
+}
+
+int vidai_be_global_avgpool_forward_t(const vida_context *ctx, int n, int64_t s, int c,
+                                      const void *x, int xt, float *y)
+{
+    ON_CUDA_OP(ctx, vidai_cuda_global_avgpool_forward_t(CU(ctx), n, s, c, x, xt, y));
+    CPU_F32("global average pool", xt);
+    vidai_cpu_global_avgpool_forward(ctx->pool, n, s, c, x, y);
+    return VIDA_OK;
+}
+
+int vidai_be_global_avgpool_backward_t(const vida_context *ctx, int n, int64_t s, int c,
+                                       const float *dy, void *dx, int xt)
+{
+    ON_CUDA_OP(ctx, vidai_cuda_global_avgpool_backward_t(CU(ctx), n, s, c, dy, dx, xt));
+    CPU_F32("global average pool backward", xt);
+    vidai_cpu_global_avgpool_backward(ctx->pool, n, s, c, dy, dx);
     return VIDA_OK;
 }
 
@@ -177,18 +270,6 @@ int vidai_be_bn_backward_train(const vida_context *ctx, int64_t rows, int c, con
     vidai_cpu_bn_backward_train(ctx->pool, rows, c, x, dy, gamma, save_mean, save_invstd, dx,
                                 dgamma, dbeta);
     return VIDA_OK;
-}
-
-int vidai_be_bn_relu_backward_train(const vida_context *ctx, int64_t rows, int c, const float *x,
-                                    const float *ry, const float *dy, const float *gamma,
-                                    const float *save_mean, const float *save_invstd, float *dx,
-                                    float *dgamma, float *dbeta, int overwrite)
-{
-    ON_CUDA_OP(ctx, vidai_cuda_bn_relu_backward_train(CU(ctx), rows, c, x, ry, dy, gamma,
-                                                      save_mean, save_invstd, dx, dgamma, dbeta,
-                                                      overwrite));
-    (void)ry, (void)overwrite;
-    return vidai_error(VIDA_EUNSUPPORTED, "fused batch norm + ReLU backward: CUDA only");
 }
 
 int vidai_be_bn_backward_eval(const vida_context *ctx, int64_t rows, int c, const float *x,

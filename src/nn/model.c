@@ -347,6 +347,17 @@ static size_t slot_numel(const vidai_slot *s)
     return (size_t)s->n * s->t * s->h * s->w * s->c;
 }
 
+/* The slot's activation (or gradient) storage, in bytes and in floats (a bf16 slot takes half). */
+static size_t slot_bytes(const vidai_slot *s)
+{
+    return slot_numel(s) * (s->type == VIDAI_BF16 ? 2 : sizeof(float));
+}
+
+static size_t slot_floats(const vidai_slot *s)
+{
+    return (slot_bytes(s) + sizeof(float) - 1) / sizeof(float);
+}
+
 static int ensure(const vida_model *m, float **buf, size_t *cap, size_t need)
 {
     if (*cap >= need)
@@ -555,25 +566,22 @@ static int run_op(vida_model *m, int idx, int train)
         op_desc(m, op, &d);
         vidai_conv_desc_init(&d);
         if (!train && op->fold_bn >= 0)
-            rc = vidai_be_conv_forward(ctx, &d, x->act, op->wfold, op->bfold, op->fuse_relu,
-                                       m->slots[op->eval_out].act);
+            rc = vidai_be_conv_forward_t(ctx, &d, x->act, x->type, op->wfold, op->bfold,
+                                         op->fuse_relu, m->slots[op->eval_out].act,
+                                         m->slots[op->eval_out].type);
         else
-            rc = vidai_be_conv_forward(ctx, &d, x->act, P(m, op->weight), NULL, 0, y->act);
+            rc = vidai_be_conv_forward_t(ctx, &d, x->act, x->type, P(m, op->weight), NULL, 0,
+                                         y->act, y->type);
         break;
     case VIDAI_OP_BN:
-        if (train && m->mode == VIDA_MODE_TRAIN && m->train_fused && op->bn_relu_train) {
-            rc = vidai_be_bn_relu_forward_train(ctx, rows, x->c, x->act, P(m, op->weight),
-                                                P(m, op->bias), m->p.bn_eps, m->p.bn_momentum,
-                                                P(m, op->rmean), P(m, op->rvar), op->save_mean,
-                                                op->save_invstd, m->slots[m->ops[idx + 1].out].act);
-            vidai_param_dev_wrote(m, op->rmean);
-            vidai_param_dev_wrote(m, op->rvar);
-            m->params[op->nbt].count++;
-        } else if (train && m->mode == VIDA_MODE_TRAIN) {
-            rc = vidai_be_bn_forward_train(ctx, rows, x->c, x->act, P(m, op->weight),
-                                           P(m, op->bias), m->p.bn_eps, m->p.bn_momentum,
-                                           P(m, op->rmean), P(m, op->rvar), op->save_mean,
-                                           op->save_invstd, y->act);
+        if (train && m->mode == VIDA_MODE_TRAIN) {
+            /* with its ReLU when fused: straight into the ReLU's output */
+            const int fused = m->train_fused && op->bn_relu_train;
+            vidai_slot *out = fused ? &m->slots[m->ops[idx + 1].out] : y;
+            rc = vidai_be_bn_forward_train_t(ctx, rows, x->c, x->act, P(m, op->weight),
+                                             P(m, op->bias), m->p.bn_eps, m->p.bn_momentum,
+                                             P(m, op->rmean), P(m, op->rvar), op->save_mean,
+                                             op->save_invstd, fused, out->act, x->type);
             vidai_param_dev_wrote(m, op->rmean);
             vidai_param_dev_wrote(m, op->rvar);
             m->params[op->nbt].count++;
@@ -587,7 +595,7 @@ static int run_op(vida_model *m, int idx, int train)
         rc = vidai_be_relu_forward(ctx, nx, x->act, y->act);
         break;
     case VIDAI_OP_ADD_RELU:
-        rc = vidai_be_add_forward(ctx, nx, x->act, m->slots[op->in2].act, 1, y->act);
+        rc = vidai_be_add_relu_forward_t(ctx, nx, x->act, m->slots[op->in2].act, y->act, x->type);
         break;
     case VIDAI_OP_MAXPOOL: {
         const size_t need = slot_numel(y);
@@ -605,8 +613,8 @@ static int run_op(vida_model *m, int idx, int train)
         break;
     }
     case VIDAI_OP_GAP:
-        rc = vidai_be_global_avgpool_forward(ctx, x->n, (int64_t)x->t * x->h * x->w, x->c, x->act,
-                                             y->act);
+        rc = vidai_be_global_avgpool_forward_t(ctx, x->n, (int64_t)x->t * x->h * x->w, x->c,
+                                               x->act, x->type, y->act);
         break;
     case VIDAI_OP_DROPOUT:
         if (train) {
@@ -638,7 +646,7 @@ static int run_op(vida_model *m, int idx, int train)
  */
 static int acquire(vida_model *m, int slot)
 {
-    const size_t need = slot_numel(&m->slots[slot]);
+    const size_t need = slot_floats(&m->slots[slot]);
     int i, best = -1, largest = -1;
     for (i = 0; i < m->n_bufs; i++) {
         const vidai_buf *b = &m->bufs[i];
@@ -694,6 +702,75 @@ static void release_training_memory(vida_model *m)
     }
 }
 
+/* Whether nothing writes or reads slot's gradient: the output of a BN fused with its ReLU. */
+static int grad_unused(const vida_model *m, int slot);
+
+/* Whether op reads and writes 16-bit activations in this mode (a GAP reads them too): the
+   convolutions, add + ReLU, the training BN and the ReLU fused into it, and in eval the BN and
+   ReLU folded into a convolution (which then writes the slot). */
+static int op_act16(const vida_model *m, const vidai_op *op, int train)
+{
+    switch (op->type) {
+    case VIDAI_OP_CONV:
+    case VIDAI_OP_ADD_RELU:
+        return 1;
+    case VIDAI_OP_BN:
+        return train ? m->train_fused : op->eval_skip;
+    case VIDAI_OP_RELU:
+        return train ? m->train_fused && op->train_skip : op->eval_skip;
+    default:
+        return 0;
+    }
+}
+
+/*
+ * The storage type of every slot for this forward (and its backward): bf16
+ * where the context stores activations in 16 bits (vidai_be_act16) and the
+ * slot's writer and all its readers take them -- not the input, the
+ * features or the logits -- and where a BN or an add, which take one type
+ * for all their tensors, agree; fp32 elsewhere.
+ */
+static void assign_types(vida_model *m, int train)
+{
+    const int on = vidai_be_act16(m->ctx);
+    int i, k, changed;
+    for (i = 0; i < m->n_slots; i++)
+        m->slots[i].type = on && i != 0 && i != m->feature_slot && i != m->logits_slot
+                               ? VIDAI_BF16 : VIDAI_F32;
+    if (!on)
+        return;
+    for (i = 0; i < m->n_ops; i++) {
+        const vidai_op *op = &m->ops[i];
+        if (op_act16(m, op, train))
+            continue;
+        m->slots[op->out].type = VIDAI_F32;
+        if (op->type != VIDAI_OP_GAP) {
+            m->slots[op->in].type = VIDAI_F32;
+            if (op->in2 >= 0)
+                m->slots[op->in2].type = VIDAI_F32;
+        }
+    }
+    do {
+        changed = 0;
+        for (i = 0; i < m->n_ops; i++) {
+            const vidai_op *op = &m->ops[i];
+            int sl[3], n = 0, all = 1;
+            if (op->type == VIDAI_OP_ADD_RELU) {
+                sl[n++] = op->in, sl[n++] = op->in2, sl[n++] = op->out;
+            } else if (op->type == VIDAI_OP_BN && train && m->train_fused) {
+                sl[n++] = op->in;
+                sl[n++] = op->bn_relu_train ? m->ops[i + 1].out : op->out;
+            }
+            for (k = 0; k < n; k++)
+                all &= m->slots[sl[k]].type == VIDAI_BF16;
+            for (k = 0; k < n && !all; k++) {
+                changed |= m->slots[sl[k]].type != VIDAI_F32;
+                m->slots[sl[k]].type = VIDAI_F32;
+            }
+        }
+    } while (changed);
+}
+
 static int forward(vida_model *m, const vida_tensor *input, const u8_norm *u8, vida_tensor *logits,
                    vida_tensor *features)
 {
@@ -745,12 +822,17 @@ static int forward(vida_model *m, const vida_tensor *input, const u8_norm *u8, v
     train = m->mode != VIDA_MODE_EVAL; /* TRAIN or TRAIN_FROZEN_BN: keep activations */
     /* BN + ReLU in one pass on the GPU (the CPU keeps the reference path) */
     m->train_fused = train && m->mode == VIDA_MODE_TRAIN && vidai_be_is_cuda(m->ctx);
+    assign_types(m, train);
     if (train)
         vidai_model_weights_changed(m); /* running statistics move, even if a later op fails */
     if (train) {
         for (i = 0; i < m->n_slots; i++) {
             vidai_slot *sl = &m->slots[i];
-            if (ensure(m, &sl->data, &sl->cap, slot_numel(sl)) != VIDA_OK)
+            if (grad_unused(m, i)) { /* a fused BN's own output: never written */
+                sl->act = NULL;
+                continue;
+            }
+            if (ensure(m, &sl->data, &sl->cap, slot_floats(sl)) != VIDA_OK)
                 return vidai_error(VIDA_ENOMEM, "vida_model_forward: out of memory for activations");
             sl->act = sl->data;
         }
@@ -863,8 +945,9 @@ int vida_model_zero_grad(vida_model *m)
 
 /*
  * In a fused training backward, whether slot's gradient is written whole by
- * its only reader's backward (conv backward data, fused BN + ReLU), which
- * then overwrites instead of adding, so it needs no clearing first.
+ * its only reader's backward (conv backward data, BN with or without its
+ * ReLU), which then overwrites instead of adding, so it needs no clearing
+ * first.
  */
 static int grad_set(const vida_model *m, int slot)
 {
@@ -874,7 +957,7 @@ static int grad_set(const vida_model *m, int slot)
         return 0;
     op = &m->ops[s->reader];
     return op->in == slot && op->in2 != slot &&
-           (op->type == VIDAI_OP_CONV || (op->type == VIDAI_OP_BN && op->bn_relu_train));
+           (op->type == VIDAI_OP_CONV || op->type == VIDAI_OP_BN);
 }
 
 /* Whether nothing writes or reads slot's gradient: the output of a BN fused with its ReLU. */
@@ -898,19 +981,21 @@ static int backward_op(vida_model *m, int idx, int want_dinput)
     case VIDAI_OP_CONV:
         op_desc(m, op, &d);
         vidai_conv_desc_init(&d);
-        rc = vidai_be_conv_backward_filter(ctx, &d, x->act, y->grad, G(m, op->weight));
-        if (rc == VIDA_OK && need_dx && grad_set(m, op->in))
-            rc = vidai_be_conv_backward_data_set(ctx, &d, y->grad, P(m, op->weight), x->grad);
-        else if (rc == VIDA_OK && need_dx)
-            rc = vidai_be_conv_backward_data(ctx, &d, y->grad, P(m, op->weight), x->grad);
+        rc = vidai_be_conv_backward_filter_t(ctx, &d, x->act, x->type, y->grad, y->type,
+                                             G(m, op->weight));
+        if (rc == VIDA_OK && need_dx)
+            rc = vidai_be_conv_backward_data_t(ctx, &d, y->grad, y->type, P(m, op->weight),
+                                               x->grad, x->type, grad_set(m, op->in));
         break;
     case VIDAI_OP_BN:
-        if (m->train_fused && op->bn_relu_train) {
-            const vidai_slot *r = &m->slots[m->ops[idx + 1].out];
-            rc = vidai_be_bn_relu_backward_train(ctx, rows, x->c, x->act, r->act, r->grad,
-                                                 P(m, op->weight), op->save_mean, op->save_invstd,
-                                                 x->grad, G(m, op->weight), G(m, op->bias),
-                                                 grad_set(m, op->in));
+        if (m->train_fused) {
+            /* fused with its ReLU: from the gradient at the ReLU's output */
+            const vidai_slot *r = op->bn_relu_train ? &m->slots[m->ops[idx + 1].out] : y;
+            rc = vidai_be_bn_backward_train_t(ctx, rows, x->c, x->act,
+                                              op->bn_relu_train ? r->act : NULL, r->grad,
+                                              P(m, op->weight), op->save_mean, op->save_invstd,
+                                              x->grad, G(m, op->weight), G(m, op->bias),
+                                              grad_set(m, op->in), x->type);
         } else if (m->mode == VIDA_MODE_TRAIN_FROZEN_BN)
             rc = vidai_be_bn_backward_eval(ctx, rows, x->c, x->act, y->grad, P(m, op->weight),
                                            P(m, op->rmean), P(m, op->rvar), m->p.bn_eps, x->grad,
@@ -925,9 +1010,8 @@ static int backward_op(vida_model *m, int idx, int want_dinput)
             rc = vidai_be_relu_backward(ctx, nx, y->act, y->grad, x->grad);
         break;
     case VIDAI_OP_ADD_RELU:
-        rc = vidai_be_relu_backward(ctx, nx, y->act, y->grad, x->grad);
-        if (rc == VIDA_OK)
-            rc = vidai_be_relu_backward(ctx, nx, y->act, y->grad, m->slots[op->in2].grad);
+        rc = vidai_be_add_relu_backward_t(ctx, nx, y->act, y->grad, x->grad,
+                                          m->slots[op->in2].grad, x->type);
         break;
     case VIDAI_OP_MAXPOOL:
         op_desc(m, op, &d);
@@ -935,8 +1019,8 @@ static int backward_op(vida_model *m, int idx, int want_dinput)
         rc = vidai_be_maxpool_backward(ctx, &d, y->grad, op->argmax, x->grad);
         break;
     case VIDAI_OP_GAP:
-        rc = vidai_be_global_avgpool_backward(ctx, x->n, (int64_t)x->t * x->h * x->w, x->c,
-                                              y->grad, x->grad);
+        rc = vidai_be_global_avgpool_backward_t(ctx, x->n, (int64_t)x->t * x->h * x->w, x->c,
+                                                y->grad, x->grad, x->type);
         break;
     case VIDAI_OP_DROPOUT:
         rc = vidai_be_dropout_backward(ctx, nx, op->mask, y->grad, x->grad);
@@ -980,12 +1064,13 @@ int vida_model_backward(vida_model *m, const vida_tensor *dlogits, vida_tensor *
         return vidai_error_prefix(rc, "vida_model_backward: ");
     for (i = 0; i < m->n_slots; i++) {
         vidai_slot *s = &m->slots[i];
-        const size_t n = slot_numel(s);
-        if (ensure(m, &s->grad, &s->grad_cap, n) != VIDA_OK)
+        if (i != m->logits_slot && grad_unused(m, i))
+            continue; /* never used */
+        if (ensure(m, &s->grad, &s->grad_cap, slot_floats(s)) != VIDA_OK)
             return vidai_error(VIDA_ENOMEM, "vida_model_backward: out of memory for gradients");
-        if (i != m->logits_slot && (grad_set(m, i) || grad_unused(m, i)))
-            continue; /* overwritten whole (or never used) by the backward below */
-        if ((rc = vidai_be_zero(m->ctx, s->grad, n * sizeof(float))) != VIDA_OK)
+        if (i != m->logits_slot && grad_set(m, i))
+            continue; /* overwritten whole by the backward below */
+        if ((rc = vidai_be_zero(m->ctx, s->grad, slot_bytes(s))) != VIDA_OK)
             return vidai_error_prefix(rc, "vida_model_backward: ");
     }
     rc = vidai_be_upload(m->ctx, m->slots[m->logits_slot].grad, dlogits->data,

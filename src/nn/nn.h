@@ -79,8 +79,10 @@ typedef struct vidai_slot {
     int n, t, h, w, c;
     float *act;          /* what ops read and write: data (training) or an eval buffer */
     float *data, *grad;  /* owned, training mode */
-    size_t cap, grad_cap; /* floats */
+    size_t cap, grad_cap; /* in floats (a bf16 slot uses half as many) */
     int eval_last_read;  /* eval mode: index of the last op reading it, -1 if none */
+    int type;            /* VIDAI_F32, or VIDAI_BF16: 16-bit activation and gradient (CUDA, set
+                            per forward by assign_types in model.c) */
     int readers;         /* ops reading it (each adds its gradient in backward) */
     int reader;          /* the op reading it when readers == 1, else -1 */
 } vidai_slot;

@@ -17,7 +17,9 @@
  *
  * Sections: fp32 with the AUTO conv engine (cuDNN; the count of convolutions
  * that fell back to the direct kernels must stay 0), the convolutions again
- * in bf16, and again with the direct kernels forced.
+ * in bf16, the typed ops on bf16 activations (act16: inputs rounded to bf16
+ * on both sides, bound 1e-2 where a result is stored in bf16), fp16, and the
+ * convolutions again with the direct kernels forced.
  *
  * Prints one line per (section, op, shape, output) and ends with
  * "N passed, M failed"; exit status 1 if any failed. Without a CUDA device it
@@ -1370,6 +1372,368 @@ static void fp32_ops(void)
     bf16_all_patterns();
 }
 
+/* --- 16-bit activations (the typed ops, precision BF16) --------------------------------------- */
+
+static float bf16_val(uint16_t b)
+{
+    uint32_t u = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* x rounded to bf16, in place (the values a bf16 activation holds). */
+static float *hround(float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] = bf16_val(bf16_ref(x[i]));
+    return x;
+}
+
+/* A device bf16 buffer holding host (rounded), or 0xffff (NaN) when host is NULL. */
+static void *dnew16(tcase *t, const float *host, int64_t n)
+{
+    uint16_t *b = hnew(t, (size_t)n * 2);
+    for (int64_t i = 0; i < n; i++)
+        b[i] = host ? bf16_ref(host[i]) : 0xffffu;
+    return dnew(t, b, (size_t)n * 2);
+}
+
+static int dget16(tcase *t, float *host, const void *d, int64_t n)
+{
+    uint16_t *b = hnew(t, (size_t)n * 2);
+    if (!dget(t, b, d, (size_t)n * 2))
+        return 0;
+    for (int64_t i = 0; i < n; i++)
+        host[i] = bf16_val(b[i]);
+    return 1;
+}
+
+/*
+ * A convolution on bf16 activations: every mix of 16-bit and fp32 input and
+ * output the model uses, against the CPU on the same (rounded) values. The
+ * results are rounded once more when stored, so the bound is TOL_BF16.
+ */
+static void conv16_case(const conv_shape *s)
+{
+    vidai_conv_desc d;
+    tcase tc, *t = &tc;
+    int64_t nx, nw, ny;
+    float *x, *w, *b, *dy, *dx0, *dw0, *yc, *yg, *dxc, *dxg, *dwc, *dwg;
+    float *W, *B, *X, *DW, *DXF, *YF;
+    void *X16, *DY16, *Y16, *DX16;
+    memset(&d, 0, sizeof d);
+    d.n = s->n, d.t = s->t, d.h = s->h, d.w = s->w, d.cin = s->cin;
+    d.cout = s->cout, d.kt = s->kt, d.kh = s->kh, d.kw = s->kw;
+    d.st = s->st, d.sh = s->sh, d.sw = s->sw, d.pt = s->pt, d.ph = s->ph, d.pw = s->pw;
+    tc_begin(t, "conv16_fwd", "%s", s->what);
+    if (!tc_rc(t, "vidai_conv_desc_init", vidai_conv_desc_init(&d)))
+        return;
+    nx = (int64_t)d.n * d.t * d.h * d.w * d.cin;
+    nw = (int64_t)d.cout * d.kt * d.kh * d.kw * d.cin;
+    ny = (int64_t)d.n * d.to * d.ho * d.wo * d.cout;
+    x = hround(hrandn(t, nx, 1, 0), nx);
+    w = hrandn(t, nw, (float)(1.0 / sqrt((double)d.kt * d.kh * d.kw * d.cin)), 0);
+    b = hrandn(t, d.cout, 0.5f, 0);
+    dy = hround(hrandn(t, ny, 1, 0), ny);
+    dx0 = hround(hrandn(t, nx, 1, 0), nx);
+    dw0 = hrandn(t, nw, 1, 0);
+    yc = hf(t, ny);
+    yg = hf(t, ny);
+    dxc = hf(t, nx);
+    dxg = hf(t, nx);
+    dwc = hcopy(t, dw0, nw);
+    dwg = hf(t, nw);
+    W = dnewf(t, w, nw);
+    B = dnewf(t, b, d.cout);
+    X = dnewf(t, x, nx);
+    DW = dnewf(t, dw0, nw);
+    DXF = dnewf(t, dx0, nx);
+    YF = dnewf(t, NULL, ny);
+    X16 = dnew16(t, x, nx);
+    DY16 = dnew16(t, dy, ny);
+    Y16 = dnew16(t, NULL, ny);
+    DX16 = dnew16(t, NULL, nx);
+    /* bf16 in, bf16 out, bias and ReLU in place (eval's folded convolutions) */
+    if (tc_rc(t, "vidai_cpu_conv_forward", vidai_cpu_conv_forward(pool, &d, x, w, b, 1, yc)) &&
+        RUN(t, "vidai_cuda_conv_forward_t",
+            vidai_cuda_conv_forward_t(cu, &d, X16, 1, W, B, 1, Y16, 1)) &&
+        dget16(t, yg, Y16, ny))
+        check_close(t, "relu(y+b) 16>16", yg, yc, ny, TOL_BF16);
+    /* bf16 in, bf16 out, nothing after (training) */
+    if (tc_rc(t, "vidai_cpu_conv_forward", vidai_cpu_conv_forward(pool, &d, x, w, NULL, 0, yc)) &&
+        dpoison(t, Y16, (size_t)ny * 2) &&
+        RUN(t, "vidai_cuda_conv_forward_t",
+            vidai_cuda_conv_forward_t(cu, &d, X16, 1, W, NULL, 0, Y16, 1)) &&
+        dget16(t, yg, Y16, ny))
+        check_close(t, "y 16>16", yg, yc, ny, TOL_BF16);
+    /* fp32 in (the input clip), bf16 out */
+    if (RUN(t, "vidai_cuda_conv_forward_t",
+            vidai_cuda_conv_forward_t(cu, &d, X, 0, W, NULL, 0, Y16, 1)) &&
+        dget16(t, yg, Y16, ny))
+        check_close(t, "y 32>16", yg, yc, ny, TOL_BF16);
+    /* bf16 in, fp32 out */
+    if (RUN(t, "vidai_cuda_conv_forward_t",
+            vidai_cuda_conv_forward_t(cu, &d, X16, 1, W, NULL, 0, YF, 0)) &&
+        dgetf(t, yg, YF, ny))
+        check_close(t, "y 16>32", yg, yc, ny, TOL_BF16);
+    /* backward data: overwriting a NaN bf16 dx, adding to a bf16 dx, adding to an fp32 dx */
+    snprintf(t->op, sizeof t->op, "conv16_bwd_data");
+    memset(dxc, 0, (size_t)nx * sizeof *dxc);
+    if (tc_rc(t, "vidai_cpu_conv_backward_data", vidai_cpu_conv_backward_data(pool, &d, dy, w, dxc)) &&
+        RUN(t, "vidai_cuda_conv_backward_data_t",
+            vidai_cuda_conv_backward_data_t(cu, &d, DY16, 1, W, DX16, 1, 1)) &&
+        dget16(t, dxg, DX16, nx))
+        check_close(t, "dx 16 (set)", dxg, dxc, nx, TOL_BF16);
+    memcpy(dxc, dx0, (size_t)nx * sizeof *dxc);
+    if (tc_rc(t, "vidai_cpu_conv_backward_data", vidai_cpu_conv_backward_data(pool, &d, dy, w, dxc)) &&
+        !t->broken) {
+        void *DXA = dnew16(t, dx0, nx);
+        if (DXA &&
+            RUN(t, "vidai_cuda_conv_backward_data_t",
+                vidai_cuda_conv_backward_data_t(cu, &d, DY16, 1, W, DXA, 1, 0)) &&
+            dget16(t, dxg, DXA, nx))
+            check_close(t, "dx 16 (+=)", dxg, dxc, nx, TOL_BF16);
+        if (RUN(t, "vidai_cuda_conv_backward_data_t",
+                vidai_cuda_conv_backward_data_t(cu, &d, DY16, 1, W, DXF, 0, 0)) &&
+            dgetf(t, dxg, DXF, nx))
+            check_close(t, "dx 32 (+=)", dxg, dxc, nx, TOL_BF16);
+    }
+    /* backward filter from bf16 x and dy into the fp32 dw */
+    snprintf(t->op, sizeof t->op, "conv16_bwd_filter");
+    if (tc_rc(t, "vidai_cpu_conv_backward_filter",
+              vidai_cpu_conv_backward_filter(pool, &d, x, dy, dwc)) &&
+        RUN(t, "vidai_cuda_conv_backward_filter_t",
+            vidai_cuda_conv_backward_filter_t(cu, &d, X16, 1, DY16, 1, DW)) &&
+        dgetf(t, dwg, DW, nw))
+        check_close(t, "dw", dwg, dwc, nw, TOL_BF16);
+    tc_end(t);
+}
+
+/*
+ * Training batch norm on bf16 activations, with and without its ReLU, and
+ * its backward (adding, and overwriting a NaN dx), against the CPU on the
+ * same rounded values; the statistics are fp32 on both sides.
+ */
+static void bn16_case(int64_t rows, int c)
+{
+    const float eps = 1e-5f, momentum = 0.1f;
+    tcase tc, *t = &tc;
+    const int64_t n = rows * c;
+    float *x, *off, *sc, *gamma, *beta, *rm0, *rv0, *dy, *dx0, *dg0, *db0, *dym;
+    float *yc, *yg, *smc, *smg, *sic, *sig, *rmc, *rmg, *rvc, *rvg, *dxc, *dxg, *dgc, *dgg, *dbc,
+        *dbg;
+    float *G, *BT, *RM, *RV, *SM, *SI, *DG, *DB;
+    void *X, *Y, *DY, *DX, *DX0;
+    int64_t r;
+    int k, relu, ow;
+    tc_begin(t, "bn16_fwd_train", "rows %lld c %d", (long long)rows, c);
+    x = hrandn(t, n, 1, 0);
+    off = hrandn(t, c, 3, 0);
+    sc = hrandu(t, c, 0.5f, 2.0f);
+    for (r = 0; r < rows; r++)
+        for (k = 0; k < c; k++)
+            x[r * c + k] = off[k] + sc[k] * x[r * c + k];
+    hround(x, n);
+    gamma = hrandn(t, c, 0.3f, 1);
+    beta = hrandn(t, c, 0.5f, 0);
+    rm0 = hrandn(t, c, 0.2f, 0);
+    rv0 = hrandu(t, c, 0.5f, 1.5f);
+    dy = hround(hrandn(t, n, 1, 0), n);
+    dx0 = hround(hrandn(t, n, 1, 0), n);
+    dg0 = hrandn(t, c, 1, 0);
+    db0 = hrandn(t, c, 1, 0);
+    dym = hf(t, n);
+    yc = hf(t, n);
+    yg = hf(t, n);
+    smc = hf(t, c);
+    smg = hf(t, c);
+    sic = hf(t, c);
+    sig = hf(t, c);
+    rmc = hf(t, c);
+    rmg = hf(t, c);
+    rvc = hf(t, c);
+    rvg = hf(t, c);
+    dxc = hf(t, n);
+    dxg = hf(t, n);
+    dgc = hf(t, c);
+    dgg = hf(t, c);
+    dbc = hf(t, c);
+    dbg = hf(t, c);
+    G = dnewf(t, gamma, c);
+    BT = dnewf(t, beta, c);
+    RM = dnewf(t, rm0, c);
+    RV = dnewf(t, rv0, c);
+    SM = dnewf(t, NULL, c);
+    SI = dnewf(t, NULL, c);
+    DG = dnewf(t, dg0, c);
+    DB = dnewf(t, db0, c);
+    X = dnew16(t, x, n);
+    Y = dnew16(t, NULL, n);
+    DY = dnew16(t, dy, n);
+    DX = dnew16(t, NULL, n);
+    DX0 = dnew16(t, dx0, n);
+    for (relu = 0; relu < 2; relu++) {
+        snprintf(t->op, sizeof t->op, relu ? "bn16_relu_fwd" : "bn16_fwd_train");
+        memcpy(rmc, rm0, (size_t)c * sizeof *rmc);
+        memcpy(rvc, rv0, (size_t)c * sizeof *rvc);
+        vidai_cpu_bn_forward_train(pool, rows, c, x, gamma, beta, eps, momentum, rmc, rvc, smc,
+                                   sic, yc);
+        if (relu)
+            vidai_cpu_relu_forward(pool, n, yc, yc);
+        if (RUN(t, "vidai_cuda_upload", vidai_cuda_upload(cu, RM, rm0, (size_t)c * sizeof(float))) &&
+            RUN(t, "vidai_cuda_upload", vidai_cuda_upload(cu, RV, rv0, (size_t)c * sizeof(float))) &&
+            dpoison(t, Y, (size_t)n * 2) &&
+            RUN(t, "vidai_cuda_bn_forward_train_t",
+                vidai_cuda_bn_forward_train_t(cu, rows, c, X, G, BT, eps, momentum, RM, RV, SM, SI,
+                                              relu, Y, 1)) &&
+            dget16(t, yg, Y, n) && dgetf(t, smg, SM, c) && dgetf(t, sig, SI, c) &&
+            dgetf(t, rmg, RM, c) && dgetf(t, rvg, RV, c)) {
+            check_close(t, relu ? "relu(y)" : "y", yg, yc, n, TOL_BF16);
+            check_close(t, "save_mean", smg, smc, c, TOL_FP32);
+            check_close(t, "save_invstd", sig, sic, c, TOL_FP32);
+            check_close(t, "running_mean", rmg, rmc, c, TOL_FP32);
+            check_close(t, "running_var", rvg, rvc, c, TOL_FP32);
+        }
+    }
+    /* backward from the CPU's statistics; through the ReLU of the GPU's own relu(y) (Y now), so
+       both sides mask the same elements */
+    for (relu = 0; relu < 2; relu++)
+        for (ow = 0; ow < 2; ow++) {
+            snprintf(t->op, sizeof t->op, relu ? "bn16_relu_bwd" : "bn16_bwd_train");
+            for (r = 0; r < n; r++)
+                dym[r] = !relu || yg[r] > 0 ? dy[r] : 0.0f;
+            if (ow)
+                memset(dxc, 0, (size_t)n * sizeof *dxc);
+            else
+                memcpy(dxc, dx0, (size_t)n * sizeof *dxc);
+            memcpy(dgc, dg0, (size_t)c * sizeof *dgc);
+            memcpy(dbc, db0, (size_t)c * sizeof *dbc);
+            vidai_cpu_bn_backward_train(pool, rows, c, x, dym, gamma, smc, sic, dxc, dgc, dbc);
+            if (RUN(t, "vidai_cuda_upload", vidai_cuda_upload(cu, SM, smc, (size_t)c * sizeof(float))) &&
+                RUN(t, "vidai_cuda_upload", vidai_cuda_upload(cu, SI, sic, (size_t)c * sizeof(float))) &&
+                (ow ? dpoison(t, DX, (size_t)n * 2)
+                    : RUN(t, "vidai_cuda_copy", vidai_cuda_copy(cu, DX, DX0, (size_t)n * 2))) &&
+                RUN(t, "vidai_cuda_upload", vidai_cuda_upload(cu, DG, dg0, (size_t)c * sizeof(float))) &&
+                RUN(t, "vidai_cuda_upload", vidai_cuda_upload(cu, DB, db0, (size_t)c * sizeof(float))) &&
+                RUN(t, "vidai_cuda_bn_backward_train_t",
+                    vidai_cuda_bn_backward_train_t(cu, rows, c, X, relu ? Y : NULL, DY, G, SM, SI,
+                                                   DX, DG, DB, ow, 1)) &&
+                dget16(t, dxg, DX, n) && dgetf(t, dgg, DG, c) && dgetf(t, dbg, DB, c)) {
+                check_close(t, ow ? "dx (set)" : "dx", dxg, dxc, n, TOL_BF16);
+                check_close(t, "dgamma", dgg, dgc, c, TOL_FP32);
+                check_close(t, "dbeta", dbg, dbc, c, TOL_FP32);
+            }
+        }
+    tc_end(t);
+}
+
+/* y = relu(a + b) and its backward into both inputs (and into one, twice, da == db); the global
+   average pool of a bf16 input and its backward. */
+static void eltwise16_case(int n_, int64_t s, int c)
+{
+    tcase tc, *t = &tc;
+    const int64_t n = (int64_t)n_ * s * c, ny = (int64_t)n_ * c;
+    float *a, *b, *dy, *da0, *db0, *yc, *yg, *dac, *dbc, *dag, *dbg, *g, *gy, *gdx0;
+    void *A, *Bb, *Y, *DY, *DA, *DB;
+    float *GY, *GDY;
+    int64_t i;
+    tc_begin(t, "add16_relu_fwd", "n %lld", (long long)n);
+    a = hround(hrandn(t, n, 1, 0), n);
+    b = hround(hrandn(t, n, 1, 0), n);
+    dy = hround(hrandn(t, n, 1, 0), n);
+    da0 = hround(hrandn(t, n, 1, 0), n);
+    db0 = hround(hrandn(t, n, 1, 0), n);
+    yc = hf(t, n);
+    yg = hf(t, n);
+    dac = hf(t, n);
+    dbc = hf(t, n);
+    dag = hf(t, n);
+    dbg = hf(t, n);
+    A = dnew16(t, a, n);
+    Bb = dnew16(t, b, n);
+    Y = dnew16(t, NULL, n);
+    DY = dnew16(t, dy, n);
+    DA = dnew16(t, da0, n);
+    DB = dnew16(t, db0, n);
+    vidai_cpu_add_forward(pool, n, a, b, 1, yc);
+    if (RUN(t, "vidai_cuda_add_relu_forward_t", vidai_cuda_add_relu_forward_t(cu, n, A, Bb, Y, 1)) &&
+        dget16(t, yg, Y, n))
+        check_close(t, "relu(a+b)", yg, yc, n, TOL_BF16);
+    snprintf(t->op, sizeof t->op, "add16_relu_bwd");
+    for (i = 0; i < n; i++) { /* through the GPU's own y: the same mask */
+        const float gi = yg[i] > 0 ? dy[i] : 0.0f;
+        dac[i] = da0[i] + gi;
+        dbc[i] = db0[i] + gi;
+    }
+    if (RUN(t, "vidai_cuda_add_relu_backward_t",
+            vidai_cuda_add_relu_backward_t(cu, n, Y, DY, DA, DB, 1)) &&
+        dget16(t, dag, DA, n) && dget16(t, dbg, DB, n)) {
+        check_close(t, "da", dag, dac, n, TOL_BF16);
+        check_close(t, "db", dbg, dbc, n, TOL_BF16);
+    }
+    for (i = 0; i < n; i++) /* da as the call above left it */
+        dac[i] = dag[i] + 2 * (yg[i] > 0 ? dy[i] : 0.0f);
+    if (RUN(t, "vidai_cuda_add_relu_backward_t",
+            vidai_cuda_add_relu_backward_t(cu, n, Y, DY, DA, DA, 1)) &&
+        dget16(t, dbg, DA, n))
+        check_close(t, "da (da == db)", dbg, dac, n, TOL_BF16);
+    /* fp32 through the same entry point (the model's add also on fp32 slots) */
+    {
+        float *AF = dnewf(t, a, n), *BF = dnewf(t, b, n), *YF = dnewf(t, NULL, n);
+        if (RUN(t, "vidai_cuda_add_relu_forward_t",
+                vidai_cuda_add_relu_forward_t(cu, n, AF, BF, YF, 0)) &&
+            dgetf(t, yg, YF, n))
+            check_exact_f32(t, "relu(a+b) fp32", yg, yc, n);
+    }
+    snprintf(t->op, sizeof t->op, "gavgpool16");
+    g = hf(t, ny);
+    gy = hf(t, ny);
+    gdx0 = hf(t, n);
+    GY = dnewf(t, NULL, ny);
+    GDY = dnewf(t, dy, ny); /* the first ny values of dy as the pooled gradient */
+    vidai_cpu_global_avgpool_forward(pool, n_, s, c, a, g);
+    if (RUN(t, "vidai_cuda_global_avgpool_forward_t",
+            vidai_cuda_global_avgpool_forward_t(cu, n_, s, c, A, 1, GY)) &&
+        dgetf(t, gy, GY, ny))
+        check_close(t, "y", gy, g, ny, TOL_FP32);
+    memcpy(gdx0, da0, (size_t)n * sizeof *gdx0);
+    vidai_cpu_global_avgpool_backward(pool, n_, s, c, dy, gdx0);
+    {
+        void *GDX = dnew16(t, da0, n);
+        if (GDX &&
+            RUN(t, "vidai_cuda_global_avgpool_backward_t",
+                vidai_cuda_global_avgpool_backward_t(cu, n_, s, c, GDY, GDX, 1)) &&
+            dget16(t, dag, GDX, n))
+            check_close(t, "dx", dag, gdx0, n, TOL_BF16);
+    }
+    tc_end(t);
+}
+
+/* The typed ops on bf16 activations (precision BF16), then with the direct kernels forced. */
+static void act16_section(void)
+{
+    /* output sizes a multiple of 8 (the kernels that go eight at a time; channels 230 wrap
+       inside a group) and not (25: 315 values, one at a time) */
+    static const int shapes[] = {1, 6, 8, 20, 24, 25};
+    size_t i;
+    section = "act16";
+    vidai_cuda_set_precision(cu, VIDAI_CUDA_BF16);
+    for (i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        conv16_case(&conv_shapes[shapes[i]]);
+    bn16_case(2000, 45);
+    bn16_case(3 * 7 * 7, 144);
+    bn16_case(3 * 7 * 7, 45); /* 6615 values: one at a time */
+    eltwise16_case(2, 98, 64);
+    eltwise16_case(3, 7, 33);
+    vidai_cuda_set_conv_engine(cu, VIDAI_CONV_DIRECT);
+    section = "act16d";
+    conv16_case(&conv_shapes[1]);
+    conv16_case(&conv_shapes[23]);
+    vidai_cuda_set_conv_engine(cu, VIDAI_CONV_AUTO);
+    vidai_cuda_set_precision(cu, VIDAI_CUDA_FP32);
+}
+
 static double now(void)
 {
     struct timespec ts;
@@ -1442,6 +1806,9 @@ int main(void)
     /* 16-bit convolutions (mixed precision; fp16's loss scaling lives in vida_train_step) */
     lowp_section("bf16", VIDAI_CUDA_BF16, TOL_BF16);
     printf("       bf16 section: %.1f s\n", now() - t1);
+    t1 = now();
+    act16_section();
+    printf("       act16 section: %.1f s\n", now() - t1);
     t1 = now();
     section = "fp16";
     f16_roundtrip();

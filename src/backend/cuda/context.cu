@@ -100,6 +100,8 @@ int vidai_cuda_create(vidai_cuda **out, int device)
         c->profile = pe && *pe && strcmp(pe, "0") != 0;
         pe = getenv("VIDA_CUDNN_GRAPH"); /* 0: never; force: a plan whenever one runs (tests) */
         c->graph = pe && strcmp(pe, "0") == 0 ? 0 : pe && strcmp(pe, "force") == 0 ? 2 : 1;
+        pe = getenv("VIDA_CUDA_ACT16"); /* 0: activations in fp32 also in bf16 precision */
+        c->act16 = !(pe && strcmp(pe, "0") == 0);
     }
     cudaDriverGetVersion(&drv);
     snprintf(c->describe, sizeof c->describe, "%.100s, sm_%d%d, %d SMs, %.1f GiB, driver %d.%d, cuDNN %zu",
@@ -268,6 +270,11 @@ int vidai_cuda_mem_used(vidai_cuda *c, size_t *used, size_t *pool_reserved)
 }
 
 /* --- profiling ---------------------------------------------------------------------------- */
+
+int vidai_cuda_act16(const vidai_cuda *c)
+{
+    return c && c->act16 && c->precision == VIDAI_CUDA_BF16;
+}
 
 int vidai_cuda_profiling(const vidai_cuda *c)
 {

@@ -6,10 +6,11 @@
  * math only (no TF32). Where cuDNN offers no algorithm, or when asked
  * (VIDAI_CONV_DIRECT), plain direct kernels compute the same thing.
  *
- * Mixed precision (VIDAI_CUDA_BF16, VIDAI_CUDA_FP16): inputs and weights are
- * rounded to bf16 (fp16) into scratch memory, cuDNN computes in fp32 with
- * 16-bit tensors (tensor cores), and the
- * result is widened to fp32 (and added, for the backward ops).
+ * Mixed precision (VIDAI_CUDA_BF16, VIDAI_CUDA_FP16): fp32 inputs and weights
+ * are rounded to bf16 (fp16) into scratch memory, cuDNN computes in fp32 with
+ * 16-bit tensors (tensor cores), and the result is widened to fp32 (and added,
+ * for the backward ops). Activations already stored in 16 bits (the _t entry
+ * points) are read and written as they are.
  */
 #include <stdio.h>
 #include <string.h>
@@ -145,6 +146,9 @@ __device__ static inline void to_lp(float v, __half *o) { *o = __float2half_rn(v
 __device__ static inline float from_lp(__nv_bfloat16 v) { return __bfloat162float(v); }
 __device__ static inline float from_lp(__half v) { return __half2float(v); }
 __device__ static inline float from_lp(float v) { return v; }
+__device__ static inline void store_lp(float v, float *o) { *o = v; }
+__device__ static inline void store_lp(float v, __nv_bfloat16 *o) { *o = __float2bfloat16_rn(v); }
+__device__ static inline void store_lp(float v, __half *o) { *o = __float2half_rn(v); }
 
 template <typename T>
 __global__ void k_f32_to_lp(int64_t n, const float *__restrict__ x, T *__restrict__ y)
@@ -204,11 +208,11 @@ __global__ void k_lp_to_f32_4(int64_t n4, const uint2 *__restrict__ x, float4 *_
     }
 }
 
-/* The forward convolution's epilogue: y = widen(x) (+ bias[ch]) (then ReLU), one pass; for
-   T = float, x may be y (in place). */
-template <typename T>
-__global__ void k_epilogue(int64_t n, int c, const T *x, const float *__restrict__ bias, int relu,
-                           float *y)
+/* The forward convolution's epilogue: y = x (+ bias[ch]) (then ReLU), one pass, x widened and y
+   rounded as their types need; x may be y (in place, same type). */
+template <typename Ti, typename To>
+__global__ void k_epilogue(int64_t n, int c, const Ti *x, const float *__restrict__ bias, int relu,
+                           To *y)
 {
     VIDAI_GRID_STRIDE_CH(i, ch, n, c)
     {
@@ -217,7 +221,55 @@ __global__ void k_epilogue(int64_t n, int c, const T *x, const float *__restrict
             v += bias[ch];
         if (relu && !(v > 0.0f))
             v = 0.0f;
-        y[i] = v;
+        store_lp(v, &y[i]);
+    }
+}
+
+/* y = x or y += x, each widened and rounded as its type needs (16-bit results to 16-bit
+   activations, fp32 results of the direct kernels to 16-bit ones). */
+template <typename Ti, typename To>
+__global__ void k_store(int64_t n, const Ti *__restrict__ x, To *__restrict__ y, int add)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        float v = from_lp(x[i]);
+        store_lp(add ? from_lp(y[i]) + v : v, &y[i]);
+    }
+}
+
+/* The epilogue on bf16 activations in place, eight at a time: y = y (+ bias) (then ReLU). */
+__global__ void k_epilogue16x8(int64_t n8, int c, __nv_bfloat16 *y, const float *__restrict__ bias,
+                               int relu)
+{
+    VIDAI_GRID_STRIDE_8(i8, ch, n8, c)
+    {
+        float v[8];
+        vidai_ld8(y, i8, v);
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            if (bias)
+                v[k] += bias[ch];
+            if (relu && !(v[k] > 0.0f))
+                v[k] = 0.0f;
+            VIDAI_NEXT_CH(ch, c);
+        }
+        vidai_st8(y, i8, v);
+    }
+}
+
+/* y += x on bf16 activations, eight at a time. */
+__global__ void k_add16x8(int64_t n8, const __nv_bfloat16 *__restrict__ x,
+                          __nv_bfloat16 *__restrict__ y)
+{
+    for (int64_t i8 = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i8 < n8;
+         i8 += (int64_t)gridDim.x * blockDim.x) {
+        float a[8], b[8];
+        vidai_ld8(x, i8, a);
+        vidai_ld8(y, i8, b);
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            b[k] += a[k];
+        vidai_st8(y, i8, b);
     }
 }
 
@@ -715,13 +767,74 @@ out:
     vidai_cuda_prof_end(c, "conv: choosing graph-API plans", t0);
 }
 
+/* Launches k_store for n elements of x (type Ti) into y (16-bit type of the handle). */
+template <typename Ti>
+static void store16(vidai_cuda *c, int64_t n, const Ti *x, void *y, int add)
+{
+    if (c->precision == VIDAI_CUDA_FP16)
+        k_store<<<vidai_blocks(n, 256), 256, 0, c->stream>>>(n, x, (__half *)y, add);
+    else
+        k_store<<<vidai_blocks(n, 256), 256, 0, c->stream>>>(n, x, (__nv_bfloat16 *)y, add);
+}
+
+/* x (16-bit type of the handle) -> y (fp32). */
+static void widen16(vidai_cuda *c, int64_t n, const void *x, float *y)
+{
+    if (c->precision == VIDAI_CUDA_FP16)
+        widen(c, n, (const __half *)x, y, 0);
+    else
+        widen(c, n, (const __nv_bfloat16 *)x, y, 0);
+}
+
+/*
+ * The direct kernels (fp32) when cuDNN has no algorithm or is not wanted; 16-bit operands are
+ * widened into temporaries and a 16-bit result rounded (or added) from one.
+ */
+static int conv_direct(vidai_cuda *c, const vidai_conv_desc *d, int dir, const void *a, int a16,
+                       const void *b, int b16, void *out, int out16, const float *bias, int relu,
+                       int accumulate, int64_t na, int64_t nb, int64_t nout)
+{
+    float *tmp = NULL, *fa = (float *)a, *fb = (float *)b, *fo = (float *)out;
+    int rc;
+    if (a16 || b16 || out16) {
+        if (!(tmp = (float *)vidai_cuda_malloc(c, (size_t)(na + nb + nout) * sizeof(float))))
+            return VIDA_ENOMEM;
+        if (a16)
+            widen16(c, na, a, fa = tmp);
+        if (b16)
+            widen16(c, nb, b, fb = tmp + na);
+        if (out16)
+            fo = tmp + na + nb;
+    }
+    rc = VIDA_OK;
+    if (dir != DIR_FWD && (out16 || !accumulate))
+        rc = vidai_cuda_zero(c, fo, (size_t)nout * sizeof(float));
+    if (rc == VIDA_OK)
+        rc = direct(c, d, dir, fa, fb, fo);
+    if (rc == VIDA_OK && dir == DIR_FWD && (bias || relu)) {
+        k_epilogue<<<vidai_blocks(nout, 256), 256, 0, c->stream>>>(nout, d->cout, (const float *)fo,
+                                                                    bias, relu, fo);
+        rc = vidai_cuda_launched("bias/relu");
+    }
+    if (rc == VIDA_OK && out16) {
+        store16(c, nout, (const float *)fo, out, dir != DIR_FWD && accumulate);
+        rc = vidai_cuda_launched("direct convolution result to 16-bit");
+    }
+    if (tmp)
+        vidai_cuda_free_mem(c, tmp);
+    return rc;
+}
+
 /*
  * One convolution in direction dir. fwd: out = conv(a = x, b = w) (+ bias)
- * (then ReLU); bwd data: out += conv_T(a = dy, b = w); bwd filter: out +=
- * corr(a = x, b = dy).
+ * (then ReLU); bwd data: out += conv_T(a = dy, b = w) (= if !accumulate); bwd
+ * filter: out += corr(a = x, b = dy). a16, b16, out16: the operand is already
+ * in the handle's 16-bit type (16-bit activations; only in a 16-bit
+ * precision) instead of fp32. Weights and their gradients are always fp32.
  */
-static int conv_run(vidai_cuda *c, const vidai_conv_desc *d, int dir, const float *a,
-                    const float *b, float *out, const float *bias, int relu, int accumulate)
+static int conv_run(vidai_cuda *c, const vidai_conv_desc *d, int dir, const void *a, int a16,
+                    const void *b, int b16, void *out, int out16, const float *bias, int relu,
+                    int accumulate)
 {
     struct vidai_cuda_algo *e = NULL;
     const int bf = c->precision != VIDAI_CUDA_FP32; /* 16-bit operands */
@@ -734,48 +847,58 @@ static int conv_run(vidai_cuda *c, const vidai_conv_desc *d, int dir, const floa
     const int64_t na = dir == DIR_BWD_DATA ? ny : nx;
     const int64_t nb = dir == DIR_BWD_FILTER ? ny : nw;
     const int64_t nout = dir == DIR_FWD ? ny : dir == DIR_BWD_DATA ? nx : nw;
+    /* the 16-bit result lands in `out` itself unless it must be added to it */
+    const int out_direct = out16 && (dir == DIR_FWD || !accumulate);
     const void *pa = a, *pb = b;
     void *pout = out;
     double t0;
+    if ((a16 || b16 || out16) && !bf)
+        return vidai_error(VIDA_EINVAL, "16-bit convolution operands in fp32 precision");
+    if (out16 && dir == DIR_BWD_FILTER)
+        return vidai_error(VIDA_EINVAL, "a filter gradient is fp32");
     if (c->conv_engine != VIDAI_CONV_DIRECT && (rc = choose(c, d, dir, &e)) != VIDA_OK)
         return rc;
     if (c->conv_engine == VIDAI_CONV_DIRECT || e->algo < 0) {
         if (c->conv_engine == VIDAI_CONV_CUDNN)
             return vidai_error(VIDA_EUNSUPPORTED, "cuDNN has no algorithm for this convolution");
-        if (dir != DIR_FWD && !accumulate &&
-            (rc = vidai_cuda_zero(c, out, (size_t)nout * sizeof(float))) != VIDA_OK)
-            return rc;
-        rc = direct(c, d, dir, a, b, out); /* fp32 operands, also in 16-bit modes */
-        if (rc == VIDA_OK && dir == DIR_FWD && (bias || relu)) {
-            k_epilogue<<<vidai_blocks(ny, 256), 256, 0, c->stream>>>(ny, d->cout, (const float *)out,
-                                                                      bias, relu, out);
-            rc = vidai_cuda_launched("bias/relu");
-        }
-        return rc;
+        return conv_direct(c, d, dir, a, a16, b, b16, out, out16, bias, relu, accumulate, na, nb,
+                           nout);
     }
     if (e->workspace &&
         (rc = vidai_cuda_scratch(c, &c->workspace, &c->workspace_cap, e->workspace)) != VIDA_OK)
         return rc;
     if (bf) {
-        /* scratch: a, b, out as 16-bit values, each at a 256-byte boundary (tensor cores) */
-        const int64_t pa_n = (na + 127) / 128 * 128, pb_n = (nb + 127) / 128 * 128;
-        size_t need = (size_t)(pa_n + pb_n + nout) * sizeof(uint16_t);
+        /* scratch: a, b, out as 16-bit values where they are not already, each at a 256-byte
+           boundary (tensor cores) */
+        const int64_t pa_n = a16 ? 0 : (na + 127) / 128 * 128;
+        const int64_t pb_n = b16 ? 0 : (nb + 127) / 128 * 128;
+        size_t need = (size_t)(pa_n + pb_n + (out_direct ? 0 : nout)) * sizeof(uint16_t);
         uint16_t *sa, *sb, *so;
-        if ((rc = vidai_cuda_scratch(c, (void **)&c->bf16_a, &c->bf16_a_cap, need)) != VIDA_OK)
+        if (need && (rc = vidai_cuda_scratch(c, (void **)&c->bf16_a, &c->bf16_a_cap, need)) != VIDA_OK)
             return rc;
         sa = c->bf16_a;
         sb = sa + pa_n;
         so = sb + pb_n;
         t0 = vidai_cuda_prof_begin(c);
         if (half) {
-            narrow(c, na, a, (__half *)sa);
-            narrow(c, nb, b, (__half *)sb);
+            if (!a16)
+                narrow(c, na, (const float *)a, (__half *)sa);
+            if (!b16)
+                narrow(c, nb, (const float *)b, (__half *)sb);
         } else {
-            narrow(c, na, a, (__nv_bfloat16 *)sa);
-            narrow(c, nb, b, (__nv_bfloat16 *)sb);
+            if (!a16)
+                narrow(c, na, (const float *)a, (__nv_bfloat16 *)sa);
+            if (!b16)
+                narrow(c, nb, (const float *)b, (__nv_bfloat16 *)sb);
         }
-        vidai_cuda_prof_end(c, "conv: operands to 16-bit", t0);
-        pa = sa, pb = sb, pout = so;
+        if (!a16 || !b16)
+            vidai_cuda_prof_end(c, "conv: operands to 16-bit", t0);
+        if (!a16)
+            pa = sa;
+        if (!b16)
+            pb = sb;
+        if (!out_direct)
+            pout = so;
     }
     /* the graph API's operands: uid 1 x/dx, 2 w/dw, 3 y/dy */
     void *p1 = dir == DIR_BWD_DATA ? pout : (void *)pa;
@@ -817,22 +940,43 @@ static int conv_run(vidai_cuda *c, const vidai_conv_desc *d, int dir, const floa
                                     : dir == DIR_BWD_DATA ? "convolution backward data"
                                                           : "convolution backward filter");
     t0 = vidai_cuda_prof_begin(c);
-    if (dir == DIR_FWD && (bias || relu)) {
+    if (out16) {
+        /* 16-bit activations: the bias and ReLU in place, or the result added */
+        if (dir == DIR_FWD && (bias || relu)) {
+            if (!half && vidai_vec8(ny, out))
+                k_epilogue16x8<<<vidai_blocks(ny / 8, 256), 256, 0, c->stream>>>(
+                    ny / 8, d->cout, (__nv_bfloat16 *)out, bias, relu);
+            else if (half)
+                k_epilogue<<<vidai_blocks(ny, 256), 256, 0, c->stream>>>(
+                    ny, d->cout, (const __half *)out, bias, relu, (__half *)out);
+            else
+                k_epilogue<<<vidai_blocks(ny, 256), 256, 0, c->stream>>>(
+                    ny, d->cout, (const __nv_bfloat16 *)out, bias, relu, (__nv_bfloat16 *)out);
+        } else if (!out_direct) {
+            if (!half && vidai_vec8(nout, pout, out))
+                k_add16x8<<<vidai_blocks(nout / 8, 256), 256, 0, c->stream>>>(
+                    nout / 8, (const __nv_bfloat16 *)pout, (__nv_bfloat16 *)out);
+            else if (half)
+                store16(c, nout, (const __half *)pout, out, 1);
+            else
+                store16(c, nout, (const __nv_bfloat16 *)pout, out, 1);
+        }
+    } else if (dir == DIR_FWD && (bias || relu)) {
         /* the epilogue in one pass: widen (16-bit modes), bias, ReLU */
         if (half)
             k_epilogue<<<vidai_blocks(ny, 256), 256, 0, c->stream>>>(ny, d->cout,
                                                                       (const __half *)pout, bias,
-                                                                      relu, out);
+                                                                      relu, (float *)out);
         else if (bf)
             k_epilogue<<<vidai_blocks(ny, 256), 256, 0, c->stream>>>(
-                ny, d->cout, (const __nv_bfloat16 *)pout, bias, relu, out);
+                ny, d->cout, (const __nv_bfloat16 *)pout, bias, relu, (float *)out);
         else
-            k_epilogue<<<vidai_blocks(ny, 256), 256, 0, c->stream>>>(ny, d->cout, (const float *)out,
-                                                                      bias, relu, out);
+            k_epilogue<<<vidai_blocks(ny, 256), 256, 0, c->stream>>>(
+                ny, d->cout, (const float *)out, bias, relu, (float *)out);
     } else if (half) {
-        widen(c, nout, (const __half *)pout, out, dir != DIR_FWD && accumulate);
+        widen(c, nout, (const __half *)pout, (float *)out, dir != DIR_FWD && accumulate);
     } else if (bf) {
-        widen(c, nout, (const __nv_bfloat16 *)pout, out, dir != DIR_FWD && accumulate);
+        widen(c, nout, (const __nv_bfloat16 *)pout, (float *)out, dir != DIR_FWD && accumulate);
     }
     vidai_cuda_prof_end(c, "conv: epilogue (widen, bias, ReLU)", t0);
     return vidai_cuda_launched("convolution");
@@ -841,25 +985,46 @@ static int conv_run(vidai_cuda *c, const vidai_conv_desc *d, int dir, const floa
 extern "C" int vidai_cuda_conv_forward(vidai_cuda *c, const vidai_conv_desc *d, const float *x,
                                        const float *w, const float *bias, int relu, float *y)
 {
-    return conv_run(c, d, DIR_FWD, x, w, y, bias, relu, 0);
+    return conv_run(c, d, DIR_FWD, x, 0, w, 0, y, 0, bias, relu, 0);
 }
 
 extern "C" int vidai_cuda_conv_backward_data(vidai_cuda *c, const vidai_conv_desc *d,
                                              const float *dy, const float *w, float *dx)
 {
-    return conv_run(c, d, DIR_BWD_DATA, dy, w, dx, NULL, 0, 1);
+    return conv_run(c, d, DIR_BWD_DATA, dy, 0, w, 0, dx, 0, NULL, 0, 1);
 }
 
 extern "C" int vidai_cuda_conv_backward_data_set(vidai_cuda *c, const vidai_conv_desc *d,
                                                  const float *dy, const float *w, float *dx)
 {
-    return conv_run(c, d, DIR_BWD_DATA, dy, w, dx, NULL, 0, 0);
+    return conv_run(c, d, DIR_BWD_DATA, dy, 0, w, 0, dx, 0, NULL, 0, 0);
 }
 
 extern "C" int vidai_cuda_conv_backward_filter(vidai_cuda *c, const vidai_conv_desc *d,
                                                const float *x, const float *dy, float *dw)
 {
-    return conv_run(c, d, DIR_BWD_FILTER, x, dy, dw, NULL, 0, 1);
+    return conv_run(c, d, DIR_BWD_FILTER, x, 0, dy, 0, dw, 0, NULL, 0, 1);
+}
+
+extern "C" int vidai_cuda_conv_forward_t(vidai_cuda *c, const vidai_conv_desc *d, const void *x,
+                                         int x16, const float *w, const float *bias, int relu,
+                                         void *y, int y16)
+{
+    return conv_run(c, d, DIR_FWD, x, x16, w, 0, y, y16, bias, relu, 0);
+}
+
+extern "C" int vidai_cuda_conv_backward_data_t(vidai_cuda *c, const vidai_conv_desc *d,
+                                               const void *dy, int dy16, const float *w, void *dx,
+                                               int dx16, int overwrite)
+{
+    return conv_run(c, d, DIR_BWD_DATA, dy, dy16, w, 0, dx, dx16, NULL, 0, !overwrite);
+}
+
+extern "C" int vidai_cuda_conv_backward_filter_t(vidai_cuda *c, const vidai_conv_desc *d,
+                                                 const void *x, int x16, const void *dy, int dy16,
+                                                 float *dw)
+{
+    return conv_run(c, d, DIR_BWD_FILTER, x, x16, dy, dy16, dw, 0, NULL, 0, 1);
 }
 
 extern "C" void vidai_cuda_conv_stats(const vidai_cuda *c, int *entries, int *graph_tried,

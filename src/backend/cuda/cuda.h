@@ -42,6 +42,9 @@ void vidai_cuda_free(vidai_cuda *c);
 const char *vidai_cuda_describe(const vidai_cuda *c);
 void vidai_cuda_set_precision(vidai_cuda *c, int precision);
 int vidai_cuda_precision(const vidai_cuda *c);
+/* Whether models store activations in bf16: precision BF16 and VIDA_CUDA_ACT16 not "0" in the
+   environment when the handle was made. */
+int vidai_cuda_act16(const vidai_cuda *c);
 /* Convolution engine: AUTO (cuDNN, the direct kernels where cuDNN has no algorithm), or forced. */
 void vidai_cuda_set_conv_engine(vidai_cuda *c, int engine);
 /* The cached convolution entries (shape x direction): how many, how many tried cuDNN's graph API
@@ -144,6 +147,42 @@ int vidai_cuda_dropout_forward(vidai_cuda *c, int64_t n, float p, uint64_t key, 
                                float *mask, float *y);
 int vidai_cuda_dropout_backward(vidai_cuda *c, int64_t n, const float *mask, const float *dy,
                                 float *dx);
+
+/*
+ * 16-bit activations: the same ops on activations (and their gradients)
+ * stored as bf16 where a flag says so (x16, y16, ...; only with the handle's
+ * precision BF16 -- the convolutions also take fp16 ones in FP16), fp32
+ * otherwise. Arithmetic stays fp32 (statistics in double); results are
+ * rounded to nearest even when stored. Weights, their gradients, BN
+ * parameters and statistics are always fp32.
+ */
+int vidai_cuda_conv_forward_t(vidai_cuda *c, const vidai_conv_desc *d, const void *x, int x16,
+                              const float *w, const float *bias, int relu, void *y, int y16);
+/* dx += (= if overwrite) conv_transpose(dy, w). */
+int vidai_cuda_conv_backward_data_t(vidai_cuda *c, const vidai_conv_desc *d, const void *dy,
+                                    int dy16, const float *w, void *dx, int dx16, int overwrite);
+int vidai_cuda_conv_backward_filter_t(vidai_cuda *c, const vidai_conv_desc *d, const void *x,
+                                      int x16, const void *dy, int dy16, float *dw);
+/* Training BN (then ReLU if relu); x and y of one type. */
+int vidai_cuda_bn_forward_train_t(vidai_cuda *c, int64_t rows, int ch, const void *x,
+                                  const float *gamma, const float *beta, float eps, float momentum,
+                                  float *running_mean, float *running_var, float *save_mean,
+                                  float *save_invstd, int relu, void *y, int x16);
+/* Its backward (through the ReLU of output ry if ry is not NULL); x, ry, dy, dx of one type. */
+int vidai_cuda_bn_backward_train_t(vidai_cuda *c, int64_t rows, int ch, const void *x,
+                                   const void *ry, const void *dy, const float *gamma,
+                                   const float *save_mean, const float *save_invstd, void *dx,
+                                   float *dgamma, float *dbeta, int overwrite, int x16);
+/* y = max(0, a + b); backward: da += g, db += g with g = dy where y > 0 (da may equal db). */
+int vidai_cuda_add_relu_forward_t(vidai_cuda *c, int64_t n, const void *a, const void *b, void *y,
+                                  int x16);
+int vidai_cuda_add_relu_backward_t(vidai_cuda *c, int64_t n, const void *y, const void *dy,
+                                   void *da, void *db, int x16);
+/* Global average pool of x (either type) into fp32 y; backward dx (x's type) += dy / s. */
+int vidai_cuda_global_avgpool_forward_t(vidai_cuda *c, int n, int64_t s, int ch, const void *x,
+                                        int x16, float *y);
+int vidai_cuda_global_avgpool_backward_t(vidai_cuda *c, int n, int64_t s, int ch, const float *dy,
+                                         void *dx, int x16);
 
 /* Losses: logits/labels/target/dlogits on the device, *loss on the host (waits). */
 int vidai_cuda_softmax_xent_hard(vidai_cuda *c, int n, int k, const float *logits,

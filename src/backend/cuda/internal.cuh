@@ -6,6 +6,7 @@
 #define VIDAI_CUDA_INTERNAL_CUH
 
 #include <cublas_v2.h>
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
@@ -63,6 +64,7 @@ struct vidai_cuda {
     int profile; /* VIDA_CUDA_PROFILE */
     int graph;   /* 16-bit convolutions may use cuDNN's graph API: 0 never (VIDA_CUDNN_GRAPH=0),
                     1 when faster than the legacy algorithm, 2 whenever a plan runs (=force) */
+    int act16;   /* models may store activations in bf16 in precision BF16 (VIDA_CUDA_ACT16=0: no) */
     int n_prof;
     struct {
         const char *name;
@@ -99,6 +101,61 @@ static inline unsigned vidai_blocks(int64_t n, int threads)
         b = 4096;
     return (unsigned)b;
 }
+
+/* Element access for kernels templated on the activation type (float, or bf16 storage): loads
+   widen to float, stores round to nearest even. */
+__device__ __forceinline__ float vidai_ld(const float *p, int64_t i) { return p[i]; }
+__device__ __forceinline__ float vidai_ld(const __nv_bfloat16 *p, int64_t i)
+{
+    return __bfloat162float(p[i]);
+}
+__device__ __forceinline__ void vidai_st(float *p, int64_t i, float v) { p[i] = v; }
+__device__ __forceinline__ void vidai_st(__nv_bfloat16 *p, int64_t i, float v)
+{
+    p[i] = __float2bfloat16_rn(v);
+}
+
+/* Eight bf16 values at once (16 bytes; p must be 16-byte aligned): v[k] = p[8 * i8 + k]. */
+__device__ __forceinline__ void vidai_ld8(const __nv_bfloat16 *p, int64_t i8, float v[8])
+{
+    const uint4 u = reinterpret_cast<const uint4 *>(p)[i8];
+    const __nv_bfloat162 *h = reinterpret_cast<const __nv_bfloat162 *>(&u);
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        const float2 f = __bfloat1622float2(h[k]);
+        v[2 * k] = f.x;
+        v[2 * k + 1] = f.y;
+    }
+}
+
+__device__ __forceinline__ void vidai_st8(__nv_bfloat16 *p, int64_t i8, const float v[8])
+{
+    uint4 u;
+    __nv_bfloat162 *h = reinterpret_cast<__nv_bfloat162 *>(&u);
+#pragma unroll
+    for (int k = 0; k < 4; k++)
+        h[k] = __floats2bfloat162_rn(v[2 * k], v[2 * k + 1]);
+    reinterpret_cast<uint4 *>(p)[i8] = u;
+}
+
+/* Whether n elements of 16-bit data at p (and q, r, s when not NULL) can go eight at a time. */
+static inline int vidai_vec8(int64_t n, const void *p, const void *q = NULL, const void *r = NULL,
+                             const void *s = NULL)
+{
+    return n % 8 == 0 && ((uintptr_t)p & 15) == 0 && ((uintptr_t)q & 15) == 0 &&
+           ((uintptr_t)r & 15) == 0 && ((uintptr_t)s & 15) == 0;
+}
+
+/*
+ * Grid-stride loop over groups of eight: i8 < n8, with ch the channel of
+ * element 8 * i8 (channels-last, c channels; c need not be a multiple of 8:
+ * advance ch with VIDAI_NEXT_CH after each element).
+ */
+#define VIDAI_GRID_STRIDE_8(i8, ch, n8, c)                                                         \
+    for (int64_t i8 = blockIdx.x * (int64_t)blockDim.x + threadIdx.x, ch = 0; i8 < (n8);           \
+         i8 += (int64_t)gridDim.x * blockDim.x)                                                    \
+        if ((ch = (i8 * 8) % (c)), 1)
+#define VIDAI_NEXT_CH(ch, c) (ch = ch + 1 == (c) ? 0 : ch + 1)
 
 /*
  * Grid-stride loop over i < n that also keeps ch = i % c, for channels-last

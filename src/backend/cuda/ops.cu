@@ -29,8 +29,9 @@ static int red_scratch(vidai_cuda *c, size_t doubles)
  * mode 1: s0 = sum dy, s1 = sum dy * (x - mean) * invstd; with ry, dy is
  * first passed back through a ReLU whose output was ry (dy = 0 where ry <= 0).
  */
-__global__ void k_bn_stats(int64_t rows, int c, const float *__restrict__ x,
-                           const float *__restrict__ dy, const float *__restrict__ ry,
+template <typename T>
+__global__ void k_bn_stats(int64_t rows, int c, const T *__restrict__ x,
+                           const T *__restrict__ dy, const T *__restrict__ ry,
                            const float *__restrict__ mean, const float *__restrict__ invstd,
                            int mode, double *acc)
 {
@@ -39,20 +40,20 @@ __global__ void k_bn_stats(int64_t rows, int c, const float *__restrict__ x,
     double a0 = 0, a1 = 0;
     if (ch < c) {
         if (mode == 0) {
-            const double shift = x[ch];
+            const double shift = vidai_ld(x, ch);
             for (int64_t r = blockIdx.y * 8 + threadIdx.y; r < rows; r += (int64_t)gridDim.y * 8) {
-                double v = (double)x[r * c + ch] - shift;
+                double v = (double)vidai_ld(x, r * c + ch) - shift;
                 a0 += v;
                 a1 += v * v;
             }
         } else {
             const float m = mean[ch], is = invstd[ch];
             for (int64_t r = blockIdx.y * 8 + threadIdx.y; r < rows; r += (int64_t)gridDim.y * 8) {
-                float g = dy[r * c + ch];
-                if (ry && !(ry[r * c + ch] > 0.0f)) /* through the ReLU that followed */
+                float g = vidai_ld(dy, r * c + ch);
+                if (ry && !(vidai_ld(ry, r * c + ch) > 0.0f)) /* through the ReLU that followed */
                     g = 0.0f;
                 a0 += g;
-                a1 += (double)g * ((x[r * c + ch] - m) * is);
+                a1 += (double)g * ((vidai_ld(x, r * c + ch) - m) * is);
             }
         }
     }
@@ -69,8 +70,9 @@ __global__ void k_bn_stats(int64_t rows, int c, const float *__restrict__ x,
     }
 }
 
-static int bn_stats(vidai_cuda *c, int64_t rows, int ch, const float *x, const float *dy,
-                    const float *ry, const float *mean, const float *invstd, int mode)
+template <typename T>
+static int bn_stats(vidai_cuda *c, int64_t rows, int ch, const T *x, const T *dy, const T *ry,
+                    const float *mean, const float *invstd, int mode)
 {
     int rc = red_scratch(c, 2 * (size_t)ch);
     int64_t bands;
@@ -88,7 +90,8 @@ static int bn_stats(vidai_cuda *c, int64_t rows, int ch, const float *x, const f
     return vidai_cuda_launched("batch norm statistics");
 }
 
-__global__ void k_bn_finish_train(int64_t rows, int c, const float *__restrict__ x,
+template <typename T>
+__global__ void k_bn_finish_train(int64_t rows, int c, const T *__restrict__ x,
                                   const double *__restrict__ acc, const float *__restrict__ gamma,
                                   const float *__restrict__ beta, float eps, float momentum,
                                   float *running_mean, float *running_var, float *save_mean,
@@ -99,7 +102,7 @@ __global__ void k_bn_finish_train(int64_t rows, int c, const float *__restrict__
         return;
     double dmean = acc[ch] / (double)rows;
     double var = acc[c + ch] / (double)rows - dmean * dmean;
-    double mean = (double)x[ch] + dmean;
+    double mean = (double)vidai_ld(x, ch) + dmean;
     if (var < 0.0)
         var = 0.0;
     double invstd = 1.0 / sqrt(var + (double)eps);
@@ -117,27 +120,65 @@ __global__ void k_bn_finish_train(int64_t rows, int c, const float *__restrict__
 }
 
 /* y = (x - mean) * a + b, per channel (then max(0, .) if relu). */
-__global__ void k_bn_affine(int64_t n, int c, const float *__restrict__ x,
+template <typename T>
+__global__ void k_bn_affine(int64_t n, int c, const T *__restrict__ x,
                             const float *__restrict__ mean, const float *__restrict__ a,
-                            const float *__restrict__ b, int relu, float *__restrict__ y)
+                            const float *__restrict__ b, int relu, T *__restrict__ y)
 {
     VIDAI_GRID_STRIDE_CH(i, ch, n, c)
     {
-        float v = (x[i] - mean[ch]) * a[ch] + b[ch];
-        y[i] = relu && !(v > 0.0f) ? 0.0f : v;
+        float v = (vidai_ld(x, i) - mean[ch]) * a[ch] + b[ch];
+        vidai_st(y, i, relu && !(v > 0.0f) ? 0.0f : v);
     }
 }
 
-static int bn_forward_train(vidai_cuda *c, int64_t rows, int ch, const float *x,
+/* The same on bf16 activations, eight at a time. */
+__global__ void k_bn_affine16x8(int64_t n8, int c, const __nv_bfloat16 *__restrict__ x,
+                                const float *__restrict__ mean, const float *__restrict__ a,
+                                const float *__restrict__ b, int relu, __nv_bfloat16 *__restrict__ y)
+{
+    VIDAI_GRID_STRIDE_8(i8, ch, n8, c)
+    {
+        float v[8];
+        vidai_ld8(x, i8, v);
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            v[k] = (v[k] - mean[ch]) * a[ch] + b[ch];
+            if (relu && !(v[k] > 0.0f))
+                v[k] = 0.0f;
+            VIDAI_NEXT_CH(ch, c);
+        }
+        vidai_st8(y, i8, v);
+    }
+}
+
+static void bn_affine(vidai_cuda *c, int64_t n, int ch, const float *x, const float *mean,
+                      const float *a, const float *b, int relu, float *y)
+{
+    k_bn_affine<<<vidai_blocks(n, EW), EW, 0, c->stream>>>(n, ch, x, mean, a, b, relu, y);
+}
+
+static void bn_affine(vidai_cuda *c, int64_t n, int ch, const __nv_bfloat16 *x, const float *mean,
+                      const float *a, const float *b, int relu, __nv_bfloat16 *y)
+{
+    if (vidai_vec8(n, x, y))
+        k_bn_affine16x8<<<vidai_blocks(n / 8, EW), EW, 0, c->stream>>>(n / 8, ch, x, mean, a, b,
+                                                                       relu, y);
+    else
+        k_bn_affine<<<vidai_blocks(n, EW), EW, 0, c->stream>>>(n, ch, x, mean, a, b, relu, y);
+}
+
+template <typename T>
+static int bn_forward_train(vidai_cuda *c, int64_t rows, int ch, const T *x,
                             const float *gamma, const float *beta, float eps, float momentum,
                             float *running_mean, float *running_var, float *save_mean,
-                            float *save_invstd, int relu, float *y)
+                            float *save_invstd, int relu, T *y)
 {
     float *ab;
     int rc;
     if (rows < 1 || ch < 1)
         return VIDA_OK;
-    rc = bn_stats(c, rows, ch, x, NULL, NULL, NULL, NULL, 0);
+    rc = bn_stats<T>(c, rows, ch, x, NULL, NULL, NULL, NULL, 0);
     if (rc != VIDA_OK)
         return rc;
     if (!(ab = (float *)vidai_cuda_malloc(c, 2 * (size_t)ch * sizeof(float))))
@@ -146,8 +187,7 @@ static int bn_forward_train(vidai_cuda *c, int64_t rows, int ch, const float *x,
                                                                eps, momentum, running_mean,
                                                                running_var, save_mean, save_invstd,
                                                                ab, ab + ch);
-    k_bn_affine<<<vidai_blocks(rows * ch, EW), EW, 0, c->stream>>>(rows * ch, ch, x, save_mean, ab,
-                                                                  ab + ch, relu, y);
+    bn_affine(c, rows * ch, ch, x, save_mean, ab, ab + ch, relu, y);
     vidai_cuda_free_mem(c, ab);
     return vidai_cuda_launched("batch norm forward (training)");
 }
@@ -158,8 +198,8 @@ extern "C" int vidai_cuda_bn_forward_train(vidai_cuda *c, int64_t rows, int ch, 
                                            float *running_var, float *save_mean,
                                            float *save_invstd, float *y)
 {
-    return bn_forward_train(c, rows, ch, x, gamma, beta, eps, momentum, running_mean, running_var,
-                            save_mean, save_invstd, 0, y);
+    return bn_forward_train<float>(c, rows, ch, x, gamma, beta, eps, momentum, running_mean,
+                                   running_var, save_mean, save_invstd, 0, y);
 }
 
 extern "C" int vidai_cuda_bn_relu_forward_train(vidai_cuda *c, int64_t rows, int ch,
@@ -168,8 +208,8 @@ extern "C" int vidai_cuda_bn_relu_forward_train(vidai_cuda *c, int64_t rows, int
                                                 float *running_mean, float *running_var,
                                                 float *save_mean, float *save_invstd, float *y)
 {
-    return bn_forward_train(c, rows, ch, x, gamma, beta, eps, momentum, running_mean, running_var,
-                            save_mean, save_invstd, 1, y);
+    return bn_forward_train<float>(c, rows, ch, x, gamma, beta, eps, momentum, running_mean,
+                                   running_var, save_mean, save_invstd, 1, y);
 }
 
 __global__ void k_bn_eval_coef(int c, const float *gamma, const float *beta, const float *var,
@@ -218,32 +258,83 @@ __global__ void k_bn_bwd_coef(int64_t rows, int c, const double *__restrict__ ac
 
 /* dx += a * (dy - b - xhat * e), xhat = (x - mean) * invstd; dy through the ReLU of output ry
    if ry; dx = instead of += if overwrite. */
-__global__ void k_bn_dx_train(int64_t n, int c, const float *__restrict__ x,
-                              const float *__restrict__ dy, const float *__restrict__ ry,
+template <typename T>
+__global__ void k_bn_dx_train(int64_t n, int c, const T *__restrict__ x,
+                              const T *__restrict__ dy, const T *__restrict__ ry,
                               const float *__restrict__ mean, const float *__restrict__ invstd,
-                              const float *__restrict__ coef, int overwrite, float *__restrict__ dx)
+                              const float *__restrict__ coef, int overwrite, T *__restrict__ dx)
 {
     VIDAI_GRID_STRIDE_CH(i, ch, n, c)
     {
-        float xhat = (x[i] - mean[ch]) * invstd[ch];
-        float g = dy[i];
-        if (ry && !(ry[i] > 0.0f))
+        float xhat = (vidai_ld(x, i) - mean[ch]) * invstd[ch];
+        float g = vidai_ld(dy, i);
+        if (ry && !(vidai_ld(ry, i) > 0.0f))
             g = 0.0f;
         float v = coef[ch] * (g - coef[c + ch] - xhat * coef[2 * c + ch]);
-        dx[i] = overwrite ? v : dx[i] + v;
+        vidai_st(dx, i, overwrite ? v : vidai_ld(dx, i) + v);
     }
 }
 
-static int bn_backward_train(vidai_cuda *c, int64_t rows, int ch, const float *x, const float *ry,
-                             const float *dy, const float *gamma, const float *save_mean,
-                             const float *save_invstd, float *dx, float *dgamma, float *dbeta,
+/* The same on bf16 activations, eight at a time. */
+__global__ void k_bn_dx_train16x8(int64_t n8, int c, const __nv_bfloat16 *__restrict__ x,
+                                  const __nv_bfloat16 *__restrict__ dy,
+                                  const __nv_bfloat16 *__restrict__ ry,
+                                  const float *__restrict__ mean, const float *__restrict__ invstd,
+                                  const float *__restrict__ coef, int overwrite,
+                                  __nv_bfloat16 *__restrict__ dx)
+{
+    VIDAI_GRID_STRIDE_8(i8, ch, n8, c)
+    {
+        float xv[8], g[8], r[8], o[8];
+        vidai_ld8(x, i8, xv);
+        vidai_ld8(dy, i8, g);
+        if (ry)
+            vidai_ld8(ry, i8, r);
+        if (!overwrite)
+            vidai_ld8(dx, i8, o);
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            const float xhat = (xv[k] - mean[ch]) * invstd[ch];
+            const float gk = ry && !(r[k] > 0.0f) ? 0.0f : g[k];
+            const float v = coef[ch] * (gk - coef[c + ch] - xhat * coef[2 * c + ch]);
+            o[k] = overwrite ? v : o[k] + v;
+            VIDAI_NEXT_CH(ch, c);
+        }
+        vidai_st8(dx, i8, o);
+    }
+}
+
+static void bn_dx(vidai_cuda *c, int64_t n, int ch, const float *x, const float *dy,
+                  const float *ry, const float *mean, const float *invstd, const float *coef,
+                  int overwrite, float *dx)
+{
+    k_bn_dx_train<<<vidai_blocks(n, EW), EW, 0, c->stream>>>(n, ch, x, dy, ry, mean, invstd, coef,
+                                                            overwrite, dx);
+}
+
+static void bn_dx(vidai_cuda *c, int64_t n, int ch, const __nv_bfloat16 *x,
+                  const __nv_bfloat16 *dy, const __nv_bfloat16 *ry, const float *mean,
+                  const float *invstd, const float *coef, int overwrite, __nv_bfloat16 *dx)
+{
+    if (vidai_vec8(n, x, dy, ry, dx))
+        k_bn_dx_train16x8<<<vidai_blocks(n / 8, EW), EW, 0, c->stream>>>(
+            n / 8, ch, x, dy, ry, mean, invstd, coef, overwrite, dx);
+    else
+        k_bn_dx_train<<<vidai_blocks(n, EW), EW, 0, c->stream>>>(n, ch, x, dy, ry, mean, invstd,
+                                                                coef, overwrite, dx);
+}
+
+template <typename T>
+static int bn_backward_train(vidai_cuda *c, int64_t rows, int ch, const T *x, const T *ry,
+                             const T *dy, const float *gamma, const float *save_mean,
+                             const float *save_invstd, T *dx, float *dgamma, float *dbeta,
                              int overwrite)
 {
     float *coef;
     int rc;
     if (rows < 1 || ch < 1)
         return VIDA_OK;
-    rc = bn_stats(c, rows, ch, x, dy, ry, save_mean, save_invstd, 1);
+    rc = bn_stats<T>(c, rows, ch, x, dy, ry, save_mean, save_invstd, 1);
     if (rc != VIDA_OK)
         return rc;
     if (!(coef = (float *)vidai_cuda_malloc(c, 3 * (size_t)ch * sizeof(float))))
@@ -251,8 +342,7 @@ static int bn_backward_train(vidai_cuda *c, int64_t rows, int ch, const float *x
     k_bn_bwd_coef<<<(ch + 127) / 128, 128, 0, c->stream>>>(rows, ch, c->red, gamma, save_invstd,
                                                            dgamma, dbeta, coef);
     if (dx)
-        k_bn_dx_train<<<vidai_blocks(rows * ch, EW), EW, 0, c->stream>>>(
-            rows * ch, ch, x, dy, ry, save_mean, save_invstd, coef, overwrite, dx);
+        bn_dx(c, rows * ch, ch, x, dy, ry, save_mean, save_invstd, coef, overwrite, dx);
     vidai_cuda_free_mem(c, coef);
     return vidai_cuda_launched("batch norm backward (training)");
 }
@@ -262,8 +352,8 @@ extern "C" int vidai_cuda_bn_backward_train(vidai_cuda *c, int64_t rows, int ch,
                                             const float *save_mean, const float *save_invstd,
                                             float *dx, float *dgamma, float *dbeta)
 {
-    return bn_backward_train(c, rows, ch, x, NULL, dy, gamma, save_mean, save_invstd, dx, dgamma,
-                             dbeta, 0);
+    return bn_backward_train<float>(c, rows, ch, x, NULL, dy, gamma, save_mean, save_invstd, dx,
+                                    dgamma, dbeta, 0);
 }
 
 extern "C" int vidai_cuda_bn_relu_backward_train(vidai_cuda *c, int64_t rows, int ch,
@@ -272,8 +362,41 @@ extern "C" int vidai_cuda_bn_relu_backward_train(vidai_cuda *c, int64_t rows, in
                                                  const float *save_invstd, float *dx,
                                                  float *dgamma, float *dbeta, int overwrite)
 {
-    return bn_backward_train(c, rows, ch, x, ry, dy, gamma, save_mean, save_invstd, dx, dgamma,
-                             dbeta, overwrite);
+    return bn_backward_train<float>(c, rows, ch, x, ry, dy, gamma, save_mean, save_invstd, dx,
+                                    dgamma, dbeta, overwrite);
+}
+
+/* The training batch norm on activations of either type (x16: bf16 storage, the handle's
+   precision BF16): x, y, ry, dy, dx share it. */
+extern "C" int vidai_cuda_bn_forward_train_t(vidai_cuda *c, int64_t rows, int ch, const void *x,
+                                             const float *gamma, const float *beta, float eps,
+                                             float momentum, float *running_mean,
+                                             float *running_var, float *save_mean,
+                                             float *save_invstd, int relu, void *y, int x16)
+{
+    if (x16)
+        return bn_forward_train<__nv_bfloat16>(c, rows, ch, (const __nv_bfloat16 *)x, gamma, beta,
+                                               eps, momentum, running_mean, running_var,
+                                               save_mean, save_invstd, relu, (__nv_bfloat16 *)y);
+    return bn_forward_train<float>(c, rows, ch, (const float *)x, gamma, beta, eps, momentum,
+                                   running_mean, running_var, save_mean, save_invstd, relu,
+                                   (float *)y);
+}
+
+extern "C" int vidai_cuda_bn_backward_train_t(vidai_cuda *c, int64_t rows, int ch, const void *x,
+                                              const void *ry, const void *dy, const float *gamma,
+                                              const float *save_mean, const float *save_invstd,
+                                              void *dx, float *dgamma, float *dbeta,
+                                              int overwrite, int x16)
+{
+    typedef const __nv_bfloat16 *cb;
+    if (x16)
+        return bn_backward_train<__nv_bfloat16>(c, rows, ch, (cb)x, (cb)ry, (cb)dy, gamma,
+                                                save_mean, save_invstd, (__nv_bfloat16 *)dx,
+                                                dgamma, dbeta, overwrite);
+    return bn_backward_train<float>(c, rows, ch, (const float *)x, (const float *)ry,
+                                    (const float *)dy, gamma, save_mean, save_invstd, (float *)dx,
+                                    dgamma, dbeta, overwrite);
 }
 
 __global__ void k_bn_eval_bcoef(int c, const float *gamma, const float *var, float eps,
@@ -317,7 +440,7 @@ extern "C" int vidai_cuda_bn_backward_eval(vidai_cuda *c, int64_t rows, int ch, 
         return VIDA_ENOMEM;
     k_bn_eval_bcoef<<<(ch + 127) / 128, 128, 0, c->stream>>>(ch, gamma, var, eps, tmp, tmp + ch);
     if (dgamma || dbeta) {
-        rc = bn_stats(c, rows, ch, x, dy, NULL, mean, tmp, 1);
+        rc = bn_stats<float>(c, rows, ch, x, dy, NULL, mean, tmp, 1);
         if (rc == VIDA_OK)
             k_bn_eval_gb<<<(ch + 127) / 128, 128, 0, c->stream>>>(ch, c->red, dgamma, dbeta);
     }
@@ -348,12 +471,28 @@ __global__ void k_relu_bwd(int64_t n, const float *__restrict__ y, const float *
     }
 }
 
-__global__ void k_add(int64_t n, const float *a, const float *b, int relu, float *y)
+template <typename T>
+__global__ void k_add(int64_t n, const T *a, const T *b, int relu, T *y)
 {
     GRID_STRIDE(i, n)
     {
-        float v = a[i] + b[i];
-        y[i] = relu ? (v > 0.0f ? v : 0.0f) : v;
+        float v = vidai_ld(a, i) + vidai_ld(b, i);
+        vidai_st(y, i, relu ? (v > 0.0f ? v : 0.0f) : v);
+    }
+}
+
+/* The backward of y = relu(a + b): da += g and db += g, g = dy where y > 0 (da may be db). */
+template <typename T>
+__global__ void k_add_relu_bwd(int64_t n, const T *__restrict__ y, const T *__restrict__ dy, T *da,
+                               T *db)
+{
+    GRID_STRIDE(i, n)
+    {
+        if (vidai_ld(y, i) > 0.0f) {
+            const float g = vidai_ld(dy, i);
+            vidai_st(da, i, vidai_ld(da, i) + g);
+            vidai_st(db, i, vidai_ld(db, i) + g);
+        }
     }
 }
 
@@ -386,6 +525,85 @@ extern "C" int vidai_cuda_add_forward(vidai_cuda *c, int64_t n, const float *a, 
         return VIDA_OK;
     k_add<<<vidai_blocks(n, EW), EW, 0, c->stream>>>(n, a, b, relu, y);
     return vidai_cuda_launched("add");
+}
+
+/* relu(a + b) and its backward on bf16 activations, eight at a time (da may be db: each is
+   read after the other is written). */
+__global__ void k_add_relu16x8(int64_t n8, const __nv_bfloat16 *a, const __nv_bfloat16 *b,
+                               __nv_bfloat16 *y)
+{
+    GRID_STRIDE(i8, n8)
+    {
+        float u[8], v[8];
+        vidai_ld8(a, i8, u);
+        vidai_ld8(b, i8, v);
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            u[k] = u[k] + v[k] > 0.0f ? u[k] + v[k] : 0.0f;
+        vidai_st8(y, i8, u);
+    }
+}
+
+__global__ void k_add_relu_bwd16x8(int64_t n8, const __nv_bfloat16 *__restrict__ y,
+                                   const __nv_bfloat16 *__restrict__ dy, __nv_bfloat16 *da,
+                                   __nv_bfloat16 *db)
+{
+    GRID_STRIDE(i8, n8)
+    {
+        float yv[8], g[8], o[8];
+        vidai_ld8(y, i8, yv);
+        vidai_ld8(dy, i8, g);
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            g[k] = yv[k] > 0.0f ? g[k] : 0.0f;
+        vidai_ld8(da, i8, o);
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            o[k] += g[k];
+        vidai_st8(da, i8, o);
+        vidai_ld8(db, i8, o);
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            o[k] += g[k];
+        vidai_st8(db, i8, o);
+    }
+}
+
+extern "C" int vidai_cuda_add_relu_forward_t(vidai_cuda *c, int64_t n, const void *a,
+                                             const void *b, void *y, int x16)
+{
+    if (n <= 0)
+        return VIDA_OK;
+    if (x16 && vidai_vec8(n, a, b, y))
+        k_add_relu16x8<<<vidai_blocks(n / 8, EW), EW, 0, c->stream>>>(
+            n / 8, (const __nv_bfloat16 *)a, (const __nv_bfloat16 *)b, (__nv_bfloat16 *)y);
+    else if (x16)
+        k_add<<<vidai_blocks(n, EW), EW, 0, c->stream>>>(n, (const __nv_bfloat16 *)a,
+                                                         (const __nv_bfloat16 *)b, 1,
+                                                         (__nv_bfloat16 *)y);
+    else
+        k_add<<<vidai_blocks(n, EW), EW, 0, c->stream>>>(n, (const float *)a, (const float *)b, 1,
+                                                         (float *)y);
+    return vidai_cuda_launched("add + relu");
+}
+
+extern "C" int vidai_cuda_add_relu_backward_t(vidai_cuda *c, int64_t n, const void *y,
+                                              const void *dy, void *da, void *db, int x16)
+{
+    if (n <= 0)
+        return VIDA_OK;
+    if (x16 && vidai_vec8(n, y, dy, da, db))
+        k_add_relu_bwd16x8<<<vidai_blocks(n / 8, EW), EW, 0, c->stream>>>(
+            n / 8, (const __nv_bfloat16 *)y, (const __nv_bfloat16 *)dy, (__nv_bfloat16 *)da,
+            (__nv_bfloat16 *)db);
+    else if (x16)
+        k_add_relu_bwd<<<vidai_blocks(n, EW), EW, 0, c->stream>>>(
+            n, (const __nv_bfloat16 *)y, (const __nv_bfloat16 *)dy, (__nv_bfloat16 *)da,
+            (__nv_bfloat16 *)db);
+    else
+        k_add_relu_bwd<<<vidai_blocks(n, EW), EW, 0, c->stream>>>(
+            n, (const float *)y, (const float *)dy, (float *)da, (float *)db);
+    return vidai_cuda_launched("add + relu backward");
 }
 
 extern "C" int vidai_cuda_accumulate(vidai_cuda *c, int64_t n, const float *x, float *y)
@@ -551,14 +769,15 @@ extern "C" int vidai_cuda_avgpool_backward(vidai_cuda *c, const vidai_conv_desc 
 }
 
 /* y[n][k] = mean over s of x[n][s][k]: block (32 channels x 8 lanes) per (sample, channel tile). */
-__global__ void k_gap(int64_t s, int c, const float *__restrict__ x, float *__restrict__ y)
+template <typename T>
+__global__ void k_gap(int64_t s, int c, const T *__restrict__ x, float *__restrict__ y)
 {
     __shared__ double part[8][33];
     const int n = blockIdx.y, k = blockIdx.x * 32 + threadIdx.x;
     double a = 0;
     if (k < c)
         for (int64_t i = threadIdx.y; i < s; i += 8)
-            a += x[((int64_t)n * s + i) * c + k];
+            a += vidai_ld(x, ((int64_t)n * s + i) * c + k);
     part[threadIdx.y][threadIdx.x] = a;
     __syncthreads();
     if (threadIdx.y == 0 && k < c) {
@@ -568,14 +787,15 @@ __global__ void k_gap(int64_t s, int c, const float *__restrict__ x, float *__re
     }
 }
 
-__global__ void k_gap_bwd(int64_t total, int64_t s, int c, const float *__restrict__ dy, float *dx)
+template <typename T>
+__global__ void k_gap_bwd(int64_t total, int64_t s, int c, const float *__restrict__ dy, T *dx)
 {
     const float scale = 1.0f / (float)s;
     GRID_STRIDE(i, total)
     {
         int k = (int)(i % c);
         int64_t n = i / ((int64_t)c * s);
-        dx[i] += dy[n * c + k] * scale;
+        vidai_st(dx, i, vidai_ld(dx, i) + dy[n * c + k] * scale);
     }
 }
 
@@ -596,6 +816,31 @@ extern "C" int vidai_cuda_global_avgpool_backward(vidai_cuda *c, int n, int64_t 
     if (total <= 0)
         return VIDA_OK;
     k_gap_bwd<<<vidai_blocks(total, EW), EW, 0, c->stream>>>(total, s, ch, dy, dx);
+    return vidai_cuda_launched("global average pool backward");
+}
+
+extern "C" int vidai_cuda_global_avgpool_forward_t(vidai_cuda *c, int n, int64_t s, int ch,
+                                                   const void *x, int x16, float *y)
+{
+    dim3 grid((unsigned)((ch + 31) / 32), (unsigned)n), block(32, 8);
+    if (!x16)
+        return vidai_cuda_global_avgpool_forward(c, n, s, ch, (const float *)x, y);
+    if (n < 1 || ch < 1 || s < 1)
+        return VIDA_OK;
+    k_gap<<<grid, block, 0, c->stream>>>(s, ch, (const __nv_bfloat16 *)x, y);
+    return vidai_cuda_launched("global average pool");
+}
+
+extern "C" int vidai_cuda_global_avgpool_backward_t(vidai_cuda *c, int n, int64_t s, int ch,
+                                                    const float *dy, void *dx, int x16)
+{
+    int64_t total = (int64_t)n * s * ch;
+    if (!x16)
+        return vidai_cuda_global_avgpool_backward(c, n, s, ch, dy, (float *)dx);
+    if (total <= 0)
+        return VIDA_OK;
+    k_gap_bwd<<<vidai_blocks(total, EW), EW, 0, c->stream>>>(total, s, ch, dy,
+                                                              (__nv_bfloat16 *)dx);
     return vidai_cuda_launched("global average pool backward");
 }
 

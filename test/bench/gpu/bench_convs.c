@@ -1,7 +1,9 @@
 /*
  * Benchmark (not a test; issue 10): each conv shape of R(2+1)D-18/34, in each direction, timed
- * as the CUDA backend runs it ("ours": vidai_cuda_conv_* on fp32 buffers, the 16-bit copies and
- * the widening included) and against the floor for the shape ("best": cuDNN alone on bf16 NDHWC
+ * as the CUDA backend runs it for a model ("ours": vidai_cuda_conv_*_t on the activations' type --
+ * bf16 activations in bf16 precision unless VIDA_CUDA_ACT16=0, the weights' 16-bit copy
+ * included; fp32 activations otherwise, their 16-bit copies and the widening included; backward
+ * data overwrites dx, as for a tensor with one reader) and against the floor for the shape ("best": cuDNN alone on bf16 NDHWC
  * tensors, fp32 with --precision fp32, with the fastest algorithm of an allowed math type --
  * FMA only in fp32 -- that cudnnFind*AlgorithmEx reports).
  *
@@ -56,7 +58,8 @@ typedef struct result {
 static vidai_cuda *cu;
 static int repeat = 10, n_errors;
 static size_t es = 2;         /* bytes per element of best's tensors: 2 bf16, 4 fp32 */
-static float *X, *Y, *W;      /* ours: fp32 (x or dx, y or dy, w or dw) */
+static float *X, *Y, *W;      /* ours: x or dx, y or dy (bf16 when act16), w or dw (fp32) */
+static int act16;             /* ours: bf16 activations (vidai_cuda_act16) */
 static void *X16, *Y16, *W16; /* best: bf16 (fp32 with --precision fp32) */
 static void *ws;              /* best: workspace of ws_bytes */
 static size_t ws_bytes;
@@ -122,10 +125,11 @@ static double flops(const vidai_conv_desc *d)
     return 2.0 * d->n * d->to * d->ho * d->wo * (double)d->cout * d->cin * d->kt * d->kh * d->kw;
 }
 
-/* The first n elements of an ours buffer (fp32) or a best buffer: the random block, repeated. */
-static int fill(result *r, void *dst, int64_t n, int ours)
+/* The first n elements of an ours buffer or a best buffer, of e bytes each: the random block,
+   repeated. */
+static int fill(result *r, void *dst, int64_t n, size_t e, int ours)
 {
-    const size_t e = ours ? 4 : es, total = (size_t)n * e, blk = (size_t)BLK * e;
+    const size_t total = (size_t)n * e, blk = (size_t)BLK * e;
     const void *src = e == 4 ? (const void *)rnd32 : (const void *)rnd16;
     size_t off, k;
     for (off = 0; off < total; off += k) {
@@ -146,22 +150,23 @@ static int ours_once(const vidai_conv_desc *d, int dir, result *r, double *ms)
     if (!vida_ok(r, vidai_cuda_sync(cu), "vidai_cuda_sync"))
         return 0;
     t0 = now_ms();
-    rc = dir == FWD        ? vidai_cuda_conv_forward(cu, d, X, W, NULL, 0, Y)
-         : dir == BWD_DATA ? vidai_cuda_conv_backward_data(cu, d, Y, W, X)
-                           : vidai_cuda_conv_backward_filter(cu, d, X, Y, W);
+    rc = dir == FWD        ? vidai_cuda_conv_forward_t(cu, d, X, act16, W, NULL, 0, Y, act16)
+         : dir == BWD_DATA ? vidai_cuda_conv_backward_data_t(cu, d, Y, act16, W, X, act16, 1)
+                           : vidai_cuda_conv_backward_filter_t(cu, d, X, act16, Y, act16, W);
     if (!vida_ok(r, rc, "vidai_cuda_conv") || !vida_ok(r, vidai_cuda_sync(cu), "vidai_cuda_sync"))
         return 0;
     *ms = now_ms() - t0;
     return 1;
 }
 
-/* "ours": the backend's op on fp32 device buffers, at the context's precision. */
+/* "ours": the backend's op on the activations' type, at the context's precision. */
 static int time_ours(const vidai_conv_desc *d, int dir, result *r)
 {
     const int64_t direct0 = vidai_cuda_direct_convs(cu);
     int i, n;
-    if (!fill(r, X, numel(d, 'x'), 1) || !fill(r, Y, numel(d, 'y'), 1) ||
-        !fill(r, W, numel(d, 'w'), 1) || !ours_once(d, dir, r, &r->ours_first_ms))
+    const size_t ea = act16 ? 2 : 4;
+    if (!fill(r, X, numel(d, 'x'), ea, 1) || !fill(r, Y, numel(d, 'y'), ea, 1) ||
+        !fill(r, W, numel(d, 'w'), 4, 1) || !ours_once(d, dir, r, &r->ours_first_ms))
         return 0;
     n = r->ours_first_ms > 2000.0 ? 1 : repeat; /* the direct kernels: spare the device time */
     for (i = 0; i < n; i++)
@@ -247,8 +252,8 @@ static int time_best(const vidai_conv_desc *d, int dir, result *r)
     float ms = 0;
     int i, ok;
     /* cudaMemcpy from pageable memory may return before its DMA ends: wait for it */
-    ok = descs_set(r, d) && fill(r, X16, numel(d, 'x'), 0) && fill(r, Y16, numel(d, 'y'), 0) &&
-         fill(r, W16, numel(d, 'w'), 0) &&
+    ok = descs_set(r, d) && fill(r, X16, numel(d, 'x'), es, 0) &&
+         fill(r, Y16, numel(d, 'y'), es, 0) && fill(r, W16, numel(d, 'w'), es, 0) &&
          cuda_ok(r, cudaDeviceSynchronize(), "cudaDeviceSynchronize") &&
          find_best(dir, r, &mem) &&
          dnn_ok(r, cudnnSetConvolutionMathType(cd, (cudnnMathType_t)r->math), "math type") &&
@@ -475,6 +480,7 @@ int main(int argc, char **argv)
         return 1;
     }
     cu = ctx->cuda;
+    act16 = vidai_cuda_act16(cu);
     n_shapes = model_shapes(ctx, atoi(model + 9), batch, frames, size, &sh, &n_convs);
     for (i = 0; i < n_shapes; i++) {
         mx = numel(&sh[i].d, 'x') > mx ? numel(&sh[i].d, 'x') : mx;
@@ -495,8 +501,9 @@ int main(int argc, char **argv)
         n_errors++;
     }
     printf("device: %s, cuDNN %zu\n%s: %d convs, %d shapes; input %d x 3 x %d x %d x %d; %s; "
-           "repeat %d; workspace %zu MiB\n", vida_context_device_name(ctx), cudnnGetVersion(),
-           model, n_convs, n_shapes, batch, frames, size, size, prec, repeat, ws_bytes >> 20);
+           "repeat %d; workspace %zu MiB; ours on %s activations\n", vida_context_device_name(ctx),
+           cudnnGetVersion(), model, n_convs, n_shapes, batch, frames, size, size, prec, repeat,
+           ws_bytes >> 20, act16 ? "bf16" : "fp32");
     printf("%-10s %-40s %5s %9s %9s %6s %4s %9s %7s %7s\n", "dir", "shape", "count", "ours_ms",
            "best_ms", "ratio", "algo", "find_ms", "TF ours", "TF best");
     snprintf(head, sizeof head, "\"model\":\"%s\",\"precision\":\"%s\"", model, prec);
