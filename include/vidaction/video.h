@@ -10,8 +10,8 @@
  * straight to the requested size, in RGB. Frames are identified by their
  * timestamps, so B-frames, open GOPs, sparse keyframes and variable frame
  * rate give exactly the frames asked for. Streams without usable timestamps
- * (missing or repeated) are read sequentially from the start instead, which
- * is slower but still exact.
+ * (missing, repeated, or starting again as in joined MPEG-TS files) are read
+ * sequentially from the start instead, which is slower but still exact.
  *
  * Only plain files are opened: the path is opened with open(2) and FFmpeg
  * reads it through the library's own I/O, so no URL, protocol, playlist or

@@ -20,8 +20,11 @@
  * earlier keyframe, then from the start. Only wanted frames are converted,
  * straight to the requested size, then rotated, cropped and mirrored.
  *
- * Streams whose timestamps are missing or repeated are read "sequentially":
- * frame i is the i-th frame out of the decoder from the start.
+ * Streams whose timestamps are missing, repeated or start again (a jump
+ * back: MPEG-TS files joined end to end) are read "sequentially": frame i is
+ * the i-th frame out of the decoder from the start, and every packet from the
+ * first keyframe on counts as a frame (a packet flagged corrupt too: the
+ * decoder gets it), so the table matches what the decoder gives.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -264,19 +267,47 @@ static void probe_format(vida_video *v, const AVPacket *pkt);
 
 typedef struct scan_pkt {
     int64_t pts, dts, dur;
-    int key;
+    int key, corrupt;
 } scan_pkt;
+
+/*
+ * Whether the timestamps of the packets pk[first..np) (decode order; packets
+ * flagged corrupt left out) cannot order the frames: a pts is missing, or the
+ * timeline starts again -- a packet shown no later than a packet decoded
+ * before the last keyframe (MPEG-TS files joined byte by byte, a stream cut
+ * and spliced). With B-frames and open GOPs every frame decoded after a
+ * keyframe is shown after every frame decoded before it. (Only pts: a
+ * Matroska demuxer that was not probed guesses dts = pts.)
+ */
+static int timestamps_unusable(const scan_pkt *pk, int64_t first, int64_t np)
+{
+    int64_t max_pts = INT64_MIN, floor_pts = INT64_MIN;
+    for (int64_t i = first; i < np; i++) {
+        if (pk[i].corrupt)
+            continue;
+        if (pk[i].pts == AV_NOPTS_VALUE)
+            return 1;
+        if (pk[i].key)
+            floor_pts = max_pts;
+        if (pk[i].pts <= floor_pts)
+            return 1;
+        if (pk[i].pts > max_pts)
+            max_pts = pk[i].pts;
+    }
+    return 0;
+}
 
 static int scan_stream(vida_video *v)
 {
     scan_pkt *pk = NULL;
-    int64_t np = 0, cap = 0, first_key = -1;
-    int missing_ts = 0, rc = VIDA_OK, e;
+    int64_t np = 0, cap = 0, first_key = -1, n_discard = 0, n_corrupt = 0;
+    int rc = VIDA_OK, e;
     char b[128];
 
     while ((e = av_read_frame(v->fmt, v->pkt)) >= 0) {
-        if (v->pkt->stream_index == v->si &&
-            !(v->pkt->flags & (AV_PKT_FLAG_DISCARD | AV_PKT_FLAG_CORRUPT))) {
+        if (v->pkt->stream_index == v->si && (v->pkt->flags & AV_PKT_FLAG_DISCARD)) {
+            n_discard++;
+        } else if (v->pkt->stream_index == v->si) {
             if (np == cap) {
                 int64_t ncap = cap ? cap * 2 : 1024;
                 scan_pkt *q;
@@ -298,7 +329,9 @@ static int scan_stream(vida_video *v)
             pk[np].dts = v->pkt->dts;
             pk[np].dur = v->pkt->duration;
             pk[np].key = (v->pkt->flags & AV_PKT_FLAG_KEY) != 0;
-            if (pk[np].key && first_key < 0) {
+            pk[np].corrupt = (v->pkt->flags & AV_PKT_FLAG_CORRUPT) != 0;
+            n_corrupt += pk[np].corrupt;
+            if (pk[np].key && !pk[np].corrupt && first_key < 0) {
                 first_key = np;
                 if (v->pix_fmt < 0 || v->color_range == AVCOL_RANGE_UNSPECIFIED)
                     probe_format(v, v->pkt);
@@ -319,17 +352,33 @@ static int scan_stream(vida_video *v)
         if (v->ctx)
             vidai_log(v->ctx, VIDA_LOG_WARN, "%s: stream ends early after %lld packets: %s", v->path,
                       (long long)np, av_err(e, b, sizeof b));
-    if (np == 0 || first_key < 0) {
-        rc = vidai_error(VIDA_EDECODE, "%s: the video stream has no %s", v->path,
-                         np == 0 ? "frames" : "keyframe");
+    if (np == n_corrupt) {
+        if (n_discard > 0)
+            rc = vidai_error(VIDA_EDECODE, "%s: the video stream has no frames: its %lld packets "
+                             "are all marked to be discarded (an edit list that leaves nothing "
+                             "to show)", v->path, (long long)n_discard);
+        else if (n_corrupt > 0)
+            rc = vidai_error(VIDA_EDECODE, "%s: the video stream has no frames: its %lld packets "
+                             "are all damaged or cut short", v->path, (long long)n_corrupt);
+        else
+            rc = vidai_error(VIDA_EDECODE, "%s: the video stream has no frames (no packets)",
+                             v->path);
+        goto out;
+    }
+    if (first_key < 0) {
+        rc = vidai_error(VIDA_EDECODE, "%s: the video stream has no keyframe", v->path);
         goto out;
     }
 
-    /* Frames: packets from the first keyframe on, minus its leading frames. */
+    /*
+     * Frames. Timestamps that order the frames: packets from the first
+     * keyframe on, minus its leading frames and packets flagged corrupt, by
+     * pts. Otherwise the stream is read sequentially and every packet from
+     * the first keyframe on is a frame, in decode order, as the decoder
+     * gets them all.
+     */
     int64_t key0_pts = pk[first_key].pts;
-    for (int64_t i = first_key; i < np; i++)
-        if (pk[i].pts == AV_NOPTS_VALUE)
-            missing_ts = 1;
+    v->sequential = timestamps_unusable(pk, first_key, np);
     int64_t n = 0;
     v->pts = malloc((size_t)(np - first_key) * sizeof *v->pts);
     v->key_pts = malloc((size_t)(np - first_key) * sizeof *v->key_pts);
@@ -339,11 +388,21 @@ static int scan_stream(vida_video *v)
         rc = vidai_error(VIDA_ENOMEM, "%s: out of memory for the frame table", v->path);
         goto out;
     }
-    if (missing_ts) {
-        /* Sequential: frame i is the i-th decoded frame; times from dts or the rate. */
-        v->sequential = 1;
+    if (!v->sequential) {
         for (int64_t i = first_key; i < np; i++)
-            v->pts[n++] = pk[i].dts != AV_NOPTS_VALUE ? pk[i].dts : AV_NOPTS_VALUE;
+            if (!pk[i].corrupt && (i == first_key || pk[i].pts >= key0_pts))
+                v->pts[n++] = pk[i].pts;
+        qsort(v->pts, (size_t)n, sizeof *v->pts, cmp_i64);
+        for (int64_t i = 1; i < n; i++)
+            if (v->pts[i] == v->pts[i - 1])
+                v->sequential = 1; /* repeated timestamps: read sequentially (below) */
+    }
+    if (v->sequential) {
+        /* Frame i is the i-th decoded frame; its time is the packet's dts when those increase
+           throughout, else i frames at the stream's average rate (25 fps if it has none). */
+        n = 0;
+        for (int64_t i = first_key; i < np; i++)
+            v->pts[n++] = pk[i].dts;
         int monotonic = 1;
         for (int64_t i = 0; i < n; i++)
             if (v->pts[i] == AV_NOPTS_VALUE || (i && v->pts[i] <= v->pts[i - 1]))
@@ -355,29 +414,21 @@ static int scan_stream(vida_video *v)
             for (int64_t i = 0; i < n; i++)
                 v->pts[i] = av_rescale_q(i, av_inv_q(fr), v->tb);
         }
-    } else {
-        for (int64_t i = first_key; i < np; i++)
-            if (i == first_key || pk[i].pts >= key0_pts)
-                v->pts[n++] = pk[i].pts;
-        qsort(v->pts, (size_t)n, sizeof *v->pts, cmp_i64);
-        for (int64_t i = 1; i < n; i++)
-            if (v->pts[i] == v->pts[i - 1])
-                v->sequential = 1;
     }
     v->n = n;
 
     /* Keyframes (ascending pts; a keyframe never has a frame shown before it decoded after it). */
     int64_t nk = 0;
     for (int64_t i = first_key; i < np; i++) {
-        if (!pk[i].key || (i != first_key && !v->sequential && pk[i].pts < key0_pts))
+        if (!pk[i].key || pk[i].corrupt ||
+            (i != first_key && !v->sequential && pk[i].pts < key0_pts))
             continue;
-        int64_t kp = v->sequential ? pk[i].dts : pk[i].pts;
-        if (kp == AV_NOPTS_VALUE)
-            continue;
+        int64_t kp = v->sequential ? v->pts[i - first_key] : pk[i].pts;
         if (nk && kp <= v->key_pts[nk - 1])
             continue;
         v->key_pts[nk] = kp;
-        v->key_ts[nk] = pk[i].dts != AV_NOPTS_VALUE && pk[i].dts < kp ? pk[i].dts : kp;
+        int64_t kt = pk[i].dts != AV_NOPTS_VALUE && pk[i].dts < kp ? pk[i].dts : kp;
+        v->key_ts[nk] = v->sequential ? kp : kt;
         v->key_idx[nk] = v->sequential ? i - first_key : lower_bound(v->pts, n, kp);
         nk++;
     }

@@ -64,6 +64,7 @@ static const struct vfile vfiles[] = {
     {"mjpeg.avi", 150, 160, 120},         {"mpeg2.ts", 300, 160, 120},
     {"h264_444.mp4", 50, 160, 120},       {"h264_gray.mp4", 50, 160, 120},
     {"h264_rgb.mkv", 50, 160, 120},       {"odd_fps.mp4", 50, 160, 120},
+    {"pal8.mov", 10, 64, 48},             {"ts_backward.ts", 24, 96, 72},
 };
 #define N_VFILES ((int)(sizeof vfiles / sizeof vfiles[0]))
 
@@ -1904,5 +1905,567 @@ TEST(video, display_matrix_mirrored_and_garbage)
         vida_video_free(vm);
         vida_video_free(vi);
     }
+    free(data);
+}
+
+/* --- inputs of issue 12: no frames, no timing, timestamps that jump back, odd streams --- */
+
+static uint32_t get_be32(const char *p)
+{
+    const uint8_t *q = (const uint8_t *)p;
+    return (uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3];
+}
+
+static void put_be32(char *p, uint32_t x)
+{
+    p[0] = (char)(x >> 24), p[1] = (char)(x >> 16), p[2] = (char)(x >> 8), p[3] = (char)x;
+}
+
+/*
+ * Our 10 frames of pixel_indices against the ffmpeg program's (read_with_ffmpeg):
+ * the mean absolute difference per byte and *maxd, or -1 (message printed)
+ * when either read failed. Fills *in.
+ */
+static double mad_vs_ffmpeg(const char *path, const char *name, vida_video_info *in, int *maxd)
+{
+    int64_t idx[10];
+    uint8_t *ours, *ref;
+    int rc = read_with_ffmpeg(path, in, idx, &ours, &ref);
+    double mad = -1;
+    *maxd = -1;
+    if (rc == VIDA_OK && ref) {
+        size_t bytes = (size_t)in->width * in->height * 3 * 10;
+        mad = 0;
+        *maxd = 0;
+        for (size_t i = 0; i < bytes; i++) {
+            int d = abs((int)ours[i] - (int)ref[i]);
+            mad += d;
+            *maxd = d > *maxd ? d : *maxd;
+        }
+        mad /= (double)bytes;
+    } else {
+        fprintf(stderr, "  %s: read %d (%s), reference %s\n", name, rc, rc ? vida_last_error() : "",
+                ref ? "ok" : "missing");
+    }
+    free(ours);
+    free(ref);
+    return mad;
+}
+
+/*
+ * A container with a video stream and no frames: short.mp4 with its sample
+ * count (stsz) set to 0; the track, its codec and size are still there (ffprobe
+ * lists the stream). VIDA_EDECODE naming the file: "has no frames".
+ */
+TEST(video, zero_frames)
+{
+    char p[600];
+    size_t size;
+    char *data = read_video("short.mp4", &size);
+    CHECK(data);
+    long at = find_tag((const uint8_t *)data, size, "stsz");
+    /* stsz: tag, version and flags, sample size, sample count */
+    uint32_t count = at > 0 && (size_t)at + 16 <= size ? get_be32(data + at + 12) : 0;
+    if (count != 10)
+        free(data);
+    CHECKF(count == 10, "short.mp4: stsz at %ld counts %u samples", at, count);
+    put_be32(data + at + 12, 0);
+    int wr = vt_write_file(tmp_path(p, sizeof p, "zero_frames.mp4"), data, size);
+    free(data);
+    CHECK(wr == 0);
+    open_expect(p, "zero_frames.mp4", VIDA_EDECODE, VIDA_EDECODE);
+    CHECK(!vt_failed_now);
+    CHECKF(strstr(vida_last_error(), "no frames") != NULL, "%s", vida_last_error());
+}
+
+/* Offset of the time scale in the first mdhd box (after the tag, version and flags, and the
+   creation and modification times: 4 bytes each in version 0, 8 in version 1), or -1. */
+static long mdhd_time_scale(const char *data, size_t size)
+{
+    long at = find_tag((const uint8_t *)data, size, "mdhd");
+    if (at < 0 || (size_t)at + 32 > size)
+        return -1;
+    return at + 8 + (data[at + 4] == 1 ? 16 : 8);
+}
+
+/*
+ * Frame rate and time base zero or missing. An mp4 whose track time scale
+ * (mdhd) is 0: FFmpeg takes 1 instead, so each frame lasts as many seconds as
+ * it had ticks (512 at 12800/s): without an edit list it reads exactly, frame k
+ * at k x 512 s as ffprobe says, pixels as the ffmpeg program's; with one
+ * (short.mp4), the edit list now starts past the media, every packet is marked
+ * for discard and the ffmpeg program shows nothing either: VIDA_EDECODE saying
+ * so. A raw H.264 stream (no container, no timestamps): sequential, 25 fps, exact.
+ */
+TEST(video, zero_time_scale_and_no_timing)
+{
+    char p[600], path[512];
+    size_t size;
+    vida_video_info in;
+    vida_video *v = NULL;
+    int maxd;
+    if (!have_video(path, sizeof path, "no_editlist.mp4"))
+        return;
+    char *data = read_video("no_editlist.mp4", &size);
+    CHECK(data);
+    long ts = mdhd_time_scale(data, size);
+    uint32_t scale = ts > 0 ? get_be32(data + ts) : 0;
+    if (scale == 0 || scale % 25 != 0)
+        free(data);
+    CHECKF(scale > 0 && scale % 25 == 0, "no_editlist.mp4: mdhd time scale %u", scale);
+    put_be32(data + ts, 0);
+    int wr = vt_write_file(tmp_path(p, sizeof p, "time_scale_0.mp4"), data, size);
+    free(data);
+    CHECK(wr == 0);
+    double mad = mad_vs_ffmpeg(p, "time_scale_0.mp4", &in, &maxd);
+    double tick = scale / 25.0; /* seconds a frame lasts when a tick is a second */
+    NOTE("  time_scale_0.mp4: %lld frames, real_fps %g, duration %g, sequential %d, MAD %.3f\n",
+         (long long)in.n_frames, in.real_fps, in.duration, in.sequential, mad);
+    CHECK(mad >= 0);
+    CHECKF(in.n_frames == 12 && in.sequential == 0 && mad == 0,
+           "time_scale_0.mp4: %lld frames, sequential %d, MAD %.3f (max %d)",
+           (long long)in.n_frames, in.sequential, mad, maxd);
+    CHECKF(fabs(in.real_fps * tick - 1) < 1e-9, "time_scale_0.mp4: real_fps %g, want 1/%g",
+           in.real_fps, tick);
+    CHECK_OK(vida_video_open(&v, NULL, p, NULL));
+    for (int64_t k = 0; k < 12; k++) {
+        double t = -1;
+        int64_t back = -1;
+        int rc = vida_video_frame_time(v, k, &t);
+        if (rc == VIDA_OK)
+            rc = vida_video_frame_at(v, t + tick / 2, &back);
+        if (rc != VIDA_OK || fabs(t - (double)k * tick) > 1e-6 || back != k)
+            vida_video_free(v);
+        CHECKF(rc == VIDA_OK && fabs(t - (double)k * tick) < 1e-6 && back == k,
+               "time_scale_0.mp4: frame %lld at %g s, frame_at gives %lld", (long long)k, t,
+               (long long)back);
+    }
+    int64_t rev[6] = {11, 0, 7, 6, 11, 1};
+    read_and_check(v, "time_scale_0.mp4", rev, 6, NULL, 0);
+    vida_video_free(v);
+    CHECK(!vt_failed_now);
+
+    /* with an edit list */
+    data = read_video("short.mp4", &size);
+    CHECK(data);
+    ts = mdhd_time_scale(data, size);
+    if (ts < 0 || find_tag((const uint8_t *)data, size, "elst") < 0)
+        free(data);
+    CHECKF(ts > 0, "short.mp4 has no mdhd");
+    CHECKF(find_tag((const uint8_t *)data, size, "elst") > 0, "short.mp4 has no edit list");
+    put_be32(data + ts, 0);
+    wr = vt_write_file(tmp_path(p, sizeof p, "time_scale_0_elst.mp4"), data, size);
+    free(data);
+    CHECK(wr == 0);
+    open_expect(p, "time_scale_0_elst.mp4", VIDA_EDECODE, VIDA_EDECODE);
+    CHECK(!vt_failed_now);
+    CHECKF(strstr(vida_last_error(), "no frames") && strstr(vida_last_error(), "discard"), "%s",
+           vida_last_error());
+
+    /* no container */
+    if (!have_video(path, sizeof path, "h264_raw.h264"))
+        return;
+    mad = mad_vs_ffmpeg(path, "h264_raw.h264", &in, &maxd);
+    NOTE("  h264_raw.h264: %lld frames, real_fps %g, avg_fps %g, sequential %d, MAD %.3f\n",
+         (long long)in.n_frames, in.real_fps, in.avg_fps, in.sequential, mad);
+    CHECKF(in.n_frames == 12 && in.sequential == 1 && mad == 0,
+           "h264_raw.h264: %lld frames, sequential %d, MAD %.3f", (long long)in.n_frames,
+           in.sequential, mad);
+    CHECK(fabs(in.real_fps - 25) < 1e-9 && fabs(in.avg_fps - 25) < 1e-9);
+    CHECK(strcmp(in.format, "h264") == 0);
+}
+
+/*
+ * Uniform clips (3 x 8 frames, stride 2) and clips by time (6 frames at 10
+ * fps) of v through vida_sampler: every frame must show its index.
+ */
+static void sampler_frames_right(vida_video *v, const char *name)
+{
+    for (int by_time = 0; by_time < 2; by_time++) {
+        vida_sampler_params sp;
+        vida_sampler *s = NULL;
+        int64_t nv = 0, shape[5], idx[24];
+        vida_sampler_params_init(&sp);
+        sp.clip_mode = VIDA_CLIPS_UNIFORM;
+        sp.clips = by_time ? 1 : 3;
+        sp.frames = by_time ? 6 : 8;
+        sp.stride = 2;
+        sp.fps = by_time ? 10 : 0;
+        sp.short_side_min = sp.short_side_max = 0;
+        sp.crop = 0;
+        sp.crop_mode = VIDA_CROP_NONE;
+        CHECK_OK(vida_sampler_create(&s, NULL, &sp));
+        int rc = vida_sampler_plan(s, v, &nv, shape);
+        size_t fb = rc == VIDA_OK ? (size_t)(shape[2] * shape[3] * 3) : 0;
+        size_t n = (size_t)(nv * sp.frames);
+        uint8_t *out = rc == VIDA_OK && n <= 24 ? malloc(fb * n) : NULL;
+        if (out)
+            rc = vida_sampler_sample(s, v, 5, out, fb * n, idx, n);
+        vida_sampler_free(s);
+        int bad = out ? 0 : 1;
+        for (size_t i = 0; rc == VIDA_OK && out && i < n; i++)
+            bad += vt_frame_read(out + fb * i, (int)shape[3], (int)shape[2]) != idx[i] ||
+                   (i % (size_t)sp.frames && idx[i] < idx[i - 1]);
+        free(out);
+        CHECKF(rc == VIDA_OK && bad == 0, "%s: sampler (%s): %d (%s), %d frames wrong", name,
+               by_time ? "by time" : "uniform", rc, rc ? vida_last_error() : "", bad);
+    }
+}
+
+/*
+ * Timestamps that jump back or repeat: two MPEG-TS files joined byte by byte
+ * (frames 0-11 then 12-23; the first shifted 10 s later, or both from the same
+ * time) and a Matroska file whose frames share timestamps two by two. They are
+ * read sequentially, in the decoder's order, which is what the ffmpeg program
+ * shows (`-fps_mode passthrough`): every frame, exact, pixel for pixel; frame
+ * k at k/25 s. Random reads, clips and clips by time give the right frames.
+ * (Before: ts_backward.ts opened with 11 frames -- the second file's, whose
+ * timestamps are earlier, were dropped as "leading" frames, and the packet at
+ * the joint that MPEG-TS flags corrupt shifted frame 9 to 10; ts_repeat.ts had
+ * 23 frames; dup_pts.mkv gave frames 0 and 1 the same time, so frame_at could
+ * never return frame 0.)
+ */
+TEST(video, timestamps_jump_back_or_repeat)
+{
+    static const struct {
+        const char *name;
+        int64_t n;
+    } files[] = {{"ts_backward.ts", 24}, {"ts_repeat.ts", 24}, {"dup_pts.mkv", 20}};
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+        char path[512];
+        vida_video_info in;
+        vida_video *v = NULL;
+        int maxd;
+        if (!have_video(path, sizeof path, files[f].name))
+            return;
+        double mad = mad_vs_ffmpeg(path, files[f].name, &in, &maxd);
+        NOTE("  %-16s %lld frames, sequential %d, duration %g, MAD %.3f\n", files[f].name,
+             (long long)in.n_frames, in.sequential, in.duration, mad);
+        CHECKF(in.n_frames == files[f].n && in.sequential == 1,
+               "%s: %lld frames (want %lld), sequential %d", files[f].name, (long long)in.n_frames,
+               (long long)files[f].n, in.sequential);
+        CHECKF(mad == 0, "%s: MAD %.3f (max %d) against ffmpeg", files[f].name, mad, maxd);
+        CHECK_OK(vida_video_open(&v, NULL, path, NULL));
+        int bad = 0;
+        for (int64_t k = 0; k < files[f].n; k++) {
+            double t = -1;
+            int64_t back = -1;
+            if (vida_video_frame_time(v, k, &t) != VIDA_OK || fabs(t - k / 25.0) > 1e-6 ||
+                vida_video_frame_at(v, t + 1e-3, &back) != VIDA_OK || back != k) {
+                if (!bad++)
+                    fprintf(stderr, "  %s: frame %lld at %g s, frame_at gives %lld\n",
+                            files[f].name, (long long)k, t, (long long)back);
+            }
+        }
+        int64_t idx[8] = {files[f].n - 1, 0, 12, 11, 13, 5, files[f].n - 1, 11};
+        if (!bad)
+            read_and_check(v, files[f].name, idx, 8, NULL, 0);
+        if (!bad && !vt_failed_now)
+            sampler_frames_right(v, files[f].name);
+        vida_video_free(v);
+        CHECK(!bad && !vt_failed_now);
+    }
+}
+
+/*
+ * 1x1 pixel (the frame gradient shrunk to one pixel, another colour in each
+ * frame), 4:4:4 H.264 and 4:2:0 MPEG-4: every frame equals the ffmpeg
+ * program's, also read backwards; scaled up to 16x16 it is that colour
+ * everywhere; cropped and mirrored too.
+ */
+static void one_pixel_case(const char *name)
+{
+    char path[512];
+    vida_video_info in;
+    vida_video *v = NULL;
+    int64_t idx[10];
+    uint8_t *ours, *ref;
+    if (!have_video(path, sizeof path, name))
+        return;
+    int rc = read_with_ffmpeg(path, &in, idx, &ours, &ref);
+    int same = rc == VIDA_OK && ref && memcmp(ours, ref, 30) == 0;
+    int varies = ref && memcmp(ref, ref + 27, 3) != 0;
+    NOTE("  %s: %s %dx%d, %lld frames, frame 0 %d %d %d (ffmpeg %d %d %d)\n", name, in.pix_fmt,
+         in.width, in.height, (long long)in.n_frames, ours ? ours[0] : -1, ours ? ours[1] : -1,
+         ours ? ours[2] : -1, ref ? ref[0] : -1, ref ? ref[1] : -1, ref ? ref[2] : -1);
+    free(ours);
+    if (rc != VIDA_OK || !same || !varies || in.width != 1 || in.height != 1 || in.n_frames != 10)
+        free(ref);
+    CHECKF(rc == VIDA_OK && in.width == 1 && in.height == 1 && in.n_frames == 10,
+           "%s: %d (%s), %dx%d, %lld frames", name, rc, vida_last_error(), in.width, in.height,
+           (long long)in.n_frames);
+    CHECKF(same, "%s: pixels differ from ffmpeg's", name);
+    CHECKF(varies, "%s: frames 0 and 9 have the same colour", name);
+    if (idx[0] != 0 || idx[9] != 9) /* pixel_indices of 10 frames: 0..9, ref frame k at 3k */
+        free(ref);
+    CHECK(idx[0] == 0 && idx[9] == 9);
+
+    uint8_t back[30], big[16 * 16 * 3], crop[5 * 7 * 3];
+    int64_t rev[10];
+    for (int k = 0; k < 10; k++)
+        rev[k] = 9 - k;
+    vida_frame_geometry g;
+    vida_frame_geometry_init(&g);
+    g.short_side = 16;
+    int w = 0, h = 0, far = 0;
+    rc = vida_video_open(&v, NULL, path, NULL);
+    if (rc == VIDA_OK)
+        rc = vida_video_read(v, rev, 10, NULL, back, sizeof back);
+    if (rc == VIDA_OK)
+        rc = vida_video_output_size(v, &g, &w, &h);
+    if (rc == VIDA_OK && w == 16 && h == 16)
+        rc = vida_video_read(v, &rev[2], 1, &g, big, sizeof big); /* frame 7 */
+    g.crop_width = 5, g.crop_height = 7, g.crop_x = 9, g.crop_y = 2, g.flip = 1;
+    if (rc == VIDA_OK)
+        rc = vida_video_read(v, &rev[2], 1, &g, crop, sizeof crop);
+    vida_video_free(v);
+    for (int k = 0; rc == VIDA_OK && k < 10; k++)
+        far += memcmp(back + 3 * k, ref + 3 * (9 - k), 3) != 0;
+    for (int i = 0; rc == VIDA_OK && i < 16 * 16 * 3; i++)
+        far += abs(big[i] - ref[3 * 7 + i % 3]) > 2;
+    for (int i = 0; rc == VIDA_OK && i < 5 * 7 * 3; i++)
+        far += abs(crop[i] - ref[3 * 7 + i % 3]) > 2;
+    free(ref);
+    CHECKF(rc == VIDA_OK && w == 16 && h == 16, "%s: %d (%s), scaled %dx%d", name, rc,
+           rc ? vida_last_error() : "", w, h);
+    CHECKF(far == 0, "%s: %d values differ (backwards, scaled, cropped)", name, far);
+}
+
+TEST(video, one_pixel)
+{
+    one_pixel_case("one_pixel.mp4");
+    if (!vt_failed_now)
+        one_pixel_case("one_pixel.avi");
+}
+
+/*
+ * Palettized frames (pal8.mov: PNG with a 16-colour palette): pixels equal the
+ * ffmpeg program's, at native size and scaled to 48x36 (its scale filter
+ * converts pal8 straight to RGB, as we do); info says pal8, 8 bits, full
+ * range (as ffprobe: "pc"). Frame identity: frame_identity_all_files.
+ */
+TEST(video, pal8)
+{
+    char path[512];
+    vida_video_info in;
+    vida_video *v = NULL;
+    int maxd;
+    if (!have_video(path, sizeof path, "pal8.mov"))
+        return;
+    double mad = mad_vs_ffmpeg(path, "pal8.mov", &in, &maxd);
+    NOTE("  pal8.mov: %s %s %dx%d, full_range %d, MAD %.3f\n", in.codec, in.pix_fmt, in.width,
+         in.height, in.full_range, mad);
+    CHECKF(mad == 0, "pal8.mov: MAD %.3f (max %d) against ffmpeg", mad, maxd);
+    CHECKF(strcmp(in.pix_fmt, "pal8") == 0 && in.full_range == 1 && in.bit_depth == 8,
+           "pal8.mov: pix_fmt %s full_range %d bit_depth %d", in.pix_fmt, in.full_range,
+           in.bit_depth);
+
+    vida_frame_geometry g;
+    vida_frame_geometry_init(&g);
+    g.short_side = 36; /* 64x48 -> 48x36 */
+    int w = 0, h = 0;
+    int64_t idx[10];
+    pixel_indices(idx, in.n_frames);
+    CHECK_OK(vida_video_open(&v, NULL, path, NULL));
+    int rc = vida_video_output_size(v, &g, &w, &h);
+    size_t fb = (size_t)w * h * 3;
+    uint8_t *ours = rc == VIDA_OK ? malloc(fb * 10) : NULL;
+    uint8_t *ref = ours ? ffmpeg_frames(path, idx, w, h, 1) : NULL;
+    if (ours)
+        rc = vida_video_read(v, idx, 10, &g, ours, fb * 10);
+    vida_video_free(v);
+    double smad = -1;
+    int n7 = -1;
+    if (rc == VIDA_OK && ref) {
+        smad = 0;
+        for (size_t i = 0; i < fb * 10; i++)
+            smad += abs((int)ours[i] - (int)ref[i]);
+        smad /= (double)(fb * 10);
+        n7 = vt_frame_read(ours + 7 * fb, w, h);
+    }
+    printf("  pal8.mov -> %dx%d: MAD %.3f against ffmpeg's scale\n", w, h, smad);
+    free(ours);
+    free(ref);
+    CHECKF(rc == VIDA_OK && w == 48 && h == 36, "pal8.mov scaled: %d (%s), %dx%d", rc,
+           rc ? vida_last_error() : "", w, h);
+    CHECKF(smad >= 0 && smad <= 1.0, "pal8.mov scaled: MAD %.3f", smad);
+    CHECKF(n7 == idx[7], "pal8.mov scaled: frame %lld reads as %d", (long long)idx[7], n7);
+}
+
+/*
+ * Several streams. The stream read is FFmpeg's best video stream
+ * (av_find_best_stream): the one with the default disposition first (then
+ * FFmpeg's own order). two_video.mkv (stream 0 96x72 showing
+ * 100-111, stream 1 160x120 showing 0-11, default on stream 1): stream 1,
+ * pixels as the ffmpeg program's (which picks the largest); `stream` 0 reads
+ * the other; 2 does not exist. two_video_default_first.mkv (default on stream
+ * 0): stream 0, where the ffmpeg program would show stream 1. audio_first.mp4
+ * (audio is stream 0): the video, pixels as ffmpeg's; `stream` 0 (the audio)
+ * is refused.
+ */
+TEST(video, several_streams)
+{
+    char path[512];
+    vida_video_info in;
+    vida_video *v = NULL;
+    vida_video_params vp;
+    int maxd;
+    if (!have_video(path, sizeof path, "two_video.mkv"))
+        return;
+    double mad = mad_vs_ffmpeg(path, "two_video.mkv", &in, &maxd);
+    CHECKF(mad == 0 && in.width == 160 && in.height == 120 && in.n_frames == 12,
+           "two_video.mkv: %dx%d, %lld frames, MAD %.3f", in.width, in.height,
+           (long long)in.n_frames, mad);
+    int64_t idx[3] = {11, 0, 5};
+    uint8_t px[3 * 160 * 120 * 3];
+    vida_video_params_init(&vp);
+    vp.stream = 0;
+    CHECK_OK(vida_video_open(&v, NULL, path, &vp));
+    in = get_info(v);
+    int rc = vida_video_read(v, idx, 3, NULL, px, sizeof px);
+    vida_video_free(v);
+    size_t fb = (size_t)96 * 72 * 3;
+    CHECKF(rc == VIDA_OK && in.width == 96 && in.height == 72 && vt_frame_read(px, 96, 72) == 111 &&
+               vt_frame_read(px + fb, 96, 72) == 100 && vt_frame_read(px + 2 * fb, 96, 72) == 105,
+           "two_video.mkv stream 0: %d (%s), %dx%d", rc, rc ? vida_last_error() : "", in.width,
+           in.height);
+    vp.stream = 2;
+    v = NULL;
+    rc = vida_video_open(&v, NULL, path, &vp);
+    NOTE("  two_video.mkv stream 2: %d %s\n", rc, vida_last_error());
+    CHECKF(rc == VIDA_EDECODE && v == NULL && strstr(vida_last_error(), "two_video.mkv") &&
+               strstr(vida_last_error(), "no video stream"),
+           "two_video.mkv stream 2: %d %s", rc, vida_last_error());
+
+    if (!have_video(path, sizeof path, "two_video_default_first.mkv"))
+        return;
+    CHECK_OK(vida_video_open(&v, NULL, path, NULL));
+    in = get_info(v);
+    rc = vida_video_read(v, idx, 3, NULL, px, sizeof px);
+    vida_video_free(v);
+    CHECKF(rc == VIDA_OK && in.width == 96 && in.height == 72 && vt_frame_read(px, 96, 72) == 111 &&
+               vt_frame_read(px + fb, 96, 72) == 100,
+           "two_video_default_first.mkv: %d (%s), %dx%d", rc, rc ? vida_last_error() : "", in.width,
+           in.height);
+
+    if (!have_video(path, sizeof path, "audio_first.mp4"))
+        return;
+    mad = mad_vs_ffmpeg(path, "audio_first.mp4", &in, &maxd);
+    CHECKF(mad == 0 && in.width == 160 && in.n_frames == 12,
+           "audio_first.mp4: %dx%d, %lld frames, MAD %.3f", in.width, in.height,
+           (long long)in.n_frames, mad);
+    vp.stream = 0;
+    rc = vida_video_open(&v, NULL, path, &vp);
+    NOTE("  audio_first.mp4 stream 0: %d %s\n", rc, vida_last_error());
+    CHECKF(rc == VIDA_EDECODE && v == NULL && strstr(vida_last_error(), "audio_first.mp4") &&
+               strstr(vida_last_error(), "no video stream"),
+           "audio_first.mp4 stream 0: %d %s", rc, vida_last_error());
+}
+
+/*
+ * HEVC with damaged NAL units: hevc.mp4 (x265, one slice per frame, keyframes
+ * at 0 and 250) with, among the frames decoded 150th to 199th, bytes flipped
+ * inside slices, NAL lengths of 0xfffffff0 (past the end of the file), or
+ * NAL headers of 0xffff (forbidden bit, type 63). Each opens (the index is
+ * intact); every read of 10 frames either succeeds or fails with VIDA_EDECODE
+ * naming the file and the frame, as for H.264; frames 0-139 and 250-299 read
+ * exactly; damage shows (frames wrong or missing) in between. No crash or
+ * hang (also under ASan).
+ */
+TEST(video, hevc_corrupt_nal_units)
+{
+    char path[512], p[600];
+    size_t size, mdat_size = 0;
+    if (!have_video(path, sizeof path, "hevc.mp4"))
+        return;
+    char *data = read_video("hevc.mp4", &size);
+    CHECK(data);
+    long mdat = mp4_box((const uint8_t *)data, size, "mdat", &mdat_size);
+    /* the frames as 4-byte-length-prefixed NAL units, back to back in mdat */
+    long nal[1024];
+    int n_nal = 0, n_vcl = 0;
+    size_t off = mdat > 0 ? (size_t)mdat : size, end = off + mdat_size;
+    while (off + 6 <= end && n_nal < 1024) {
+        size_t len = get_be32(data + off);
+        if (len < 2 || len > end - off - 4)
+            break;
+        if (((uint8_t)data[off + 4] >> 1 & 0x3F) < 32) /* a slice (VCL NAL unit) */
+            nal[n_vcl++] = (long)off;
+        n_nal++;
+        off += 4 + len;
+    }
+    if (off != end || n_vcl != 300)
+        free(data);
+    CHECKF(off == end && n_vcl == 300,
+           "hevc.mp4: %d NAL units, %d slices, walk ended at %zu of %zu", n_nal, n_vcl, off, end);
+    char *bad = malloc(size);
+    if (!bad)
+        free(data);
+    CHECK(bad);
+    uint64_t seed = 12;
+    for (int variant = 0; variant < 3 && !vt_failed_now; variant++) {
+        static const char *const names[] = {"hevc_flip.mp4", "hevc_nal_size.mp4",
+                                            "hevc_nal_header.mp4"};
+        memcpy(bad, data, size);
+        for (int d = 150; d < 200; d++) {
+            char *u = bad + nal[d];
+            size_t len = get_be32(u);
+            if (variant == 0 && d % 3 == 0)
+                for (int k = 0; k < 8; k++)
+                    u[4 + 2 + rng_next(&seed) % (len - 2)] ^= (char)(1 + rng_next(&seed) % 255);
+            else if (variant == 1 && d % 7 == 0)
+                put_be32(u, 0xFFFFFFF0u);
+            else if (variant == 2 && d % 5 == 0)
+                u[4] = u[5] = (char)0xFF;
+        }
+        if (vt_write_file(tmp_path(p, sizeof p, names[variant]), bad, size) != 0) {
+            vt_failed_now = 1;
+            break;
+        }
+        vida_video *v = NULL;
+        int rc = vida_video_open(&v, NULL, p, NULL);
+        vida_video_info in = get_info(v);
+        if (rc != VIDA_OK || in.n_frames != 300) {
+            fprintf(stderr, "  %s: open %d (%s), %lld frames\n", names[variant], rc,
+                    vida_last_error(), (long long)in.n_frames);
+            vida_video_free(v);
+            vt_failed_now = 1;
+            break;
+        }
+        int keys_0_250 = in.n_keyframes == 2 && in.max_keyframe_gap == 250;
+        uint8_t *out = malloc((size_t)10 * 160 * 120 * 3);
+        int n_err = 0, n_wrong = 0, wrong_outside = 0, bad_err = 0;
+        for (int64_t c = 0; out && c < 30; c++) {
+            int64_t idx[10];
+            for (int k = 0; k < 10; k++)
+                idx[k] = c * 10 + k;
+            int outside = c * 10 + 9 < 140 || (keys_0_250 && c * 10 >= 250);
+            int r = vida_video_read(v, idx, 10, NULL, out, (size_t)10 * 160 * 120 * 3);
+            if (r != VIDA_OK) {
+                NOTE("  %-20s frames %lld-%lld: %d %s\n", names[variant], (long long)idx[0],
+                     (long long)idx[9], r, vida_last_error());
+                n_err++;
+                bad_err += r != VIDA_EDECODE || !strstr(vida_last_error(), names[variant]) ||
+                           !strstr(vida_last_error(), "frame ");
+                wrong_outside += outside;
+                continue;
+            }
+            for (int k = 0; k < 10; k++)
+                if (vt_frame_read(out + (size_t)k * 160 * 120 * 3, 160, 120) != idx[k]) {
+                    n_wrong++;
+                    wrong_outside += outside;
+                }
+        }
+        free(out);
+        vida_video_free(v);
+        printf("  %-20s 30 reads of 10 frames: %d failed (VIDA_EDECODE), %d frames damaged\n",
+               names[variant], n_err, n_wrong);
+        CHECKF(bad_err == 0, "%s: a read failed other than with VIDA_EDECODE naming file and frame",
+               names[variant]);
+        CHECKF(wrong_outside == 0, "%s: %d undamaged frames wrong or failed", names[variant],
+               wrong_outside);
+        CHECKF(n_err + n_wrong > 0, "%s: the damage did not show", names[variant]);
+    }
+    free(bad);
     free(data);
 }

@@ -102,6 +102,60 @@ check tiny.mp4 10
 "$VT" 64 48 1 0 | $FF -f rawvideo -pix_fmt rgb24 -s 64x48 -i - -c:v png -f image2 -update 1 \
     "$DIR/png_named.mp4" || die "ffmpeg failed to make png_named.mp4"
 
+# 1x1 pixel: 10 frames of the frame gradient shrunk to one pixel (its colour changes every
+# frame), in 4:4:4 (x264 needs even sizes for 4:2:0) and in 4:2:0 (MPEG-4 part 2)
+"$VT" 16 16 10 0 | $FF -f rawvideo -pix_fmt rgb24 -s 16x16 -r 25 -i - -vf scale=1:1 \
+    -c:v libx264 -pix_fmt yuv444p -preset veryfast "$DIR/one_pixel.mp4" ||
+    die "ffmpeg failed to make one_pixel.mp4"
+check one_pixel.mp4 10
+if have mpeg4; then
+    "$VT" 16 16 10 0 | $FF -f rawvideo -pix_fmt rgb24 -s 16x16 -r 25 -i - -vf scale=1:1 \
+        -c:v mpeg4 -pix_fmt yuv420p "$DIR/one_pixel.avi" ||
+        die "ffmpeg failed to make one_pixel.avi"
+    check one_pixel.avi 10
+else
+    skip one_pixel.avi mpeg4
+fi
+# palettized (pal8): PNG frames with a 16-colour palette, in QuickTime
+enc pal8.mov 64 48 10 0 \
+    -vf "split[a][b];[a]palettegen=max_colors=16[p];[b][p]paletteuse=dither=none" -c:v png -pix_fmt pal8
+check pal8.mov 10
+
+# Timing: a raw H.264 stream (no container, no timestamps), and an mp4 without an edit
+# list (the tests patch its time scale to 0)
+enc h264_raw.h264 160 120 12 0 $X264 -bf 3 -f h264
+check h264_raw.h264 12
+make1 no_editlist.mp4 12 $X264 -bf 3 -use_editlist 0
+# Timestamps that jump back: two MPEG-TS files joined byte by byte (frames 0-11 then 12-23),
+# the first shifted to start 10 s later (ts_backward.ts) or both starting at the same time
+# (ts_repeat.ts); and a Matroska file whose frames share timestamps two by two (dup_pts.mkv)
+enc ts_a.ts 96 72 12 0 $X264 -bf 3 -output_ts_offset 10
+enc ts_a0.ts 96 72 12 0 $X264 -bf 3
+enc ts_b.ts 96 72 12 12 $X264 -bf 3
+cat "$DIR/ts_a.ts" "$DIR/ts_b.ts" >"$DIR/ts_backward.ts" || die "cannot write ts_backward.ts"
+cat "$DIR/ts_a0.ts" "$DIR/ts_b.ts" >"$DIR/ts_repeat.ts" || die "cannot write ts_repeat.ts"
+rm -f "$DIR/ts_a.ts" "$DIR/ts_a0.ts" "$DIR/ts_b.ts"
+check ts_backward.ts 24
+check ts_repeat.ts 24
+make1 dup_pts.mkv 20 $X264 -bf 0 -bsf:v "setts=ts=trunc(N/2)*0.08/TB"
+
+# Several streams: two video streams (stream 0: 96x72 showing 100-111, stream 1: 160x120
+# showing 0-11), with the default disposition on stream 1 (two_video.mkv) or on stream 0
+# (two_video_default_first.mkv); an audio stream before the video stream (audio_first.mp4)
+enc tv_small.mkv 96 72 12 100 $X264 -bf 3
+enc tv_big.mkv 160 120 12 0 $X264 -bf 3
+$FF -i "$DIR/tv_small.mkv" -i "$DIR/tv_big.mkv" -map 0:v -map 1:v -c copy \
+    -disposition:v:0 0 -disposition:v:1 default "$DIR/two_video.mkv" ||
+    die "ffmpeg failed to make two_video.mkv"
+$FF -i "$DIR/tv_small.mkv" -i "$DIR/tv_big.mkv" -map 0:v -map 1:v -c copy \
+    -disposition:v:0 default -disposition:v:1 0 "$DIR/two_video_default_first.mkv" ||
+    die "ffmpeg failed to make two_video_default_first.mkv"
+$FF -f lavfi -i sine=frequency=440:duration=0.5 -i "$DIR/tv_big.mkv" -map 0:a -map 1:v -c:v copy \
+    -c:a aac -b:a 24k "$DIR/audio_first.mp4" || die "ffmpeg failed to make audio_first.mp4"
+rm -f "$DIR/tv_small.mkv" "$DIR/tv_big.mkv"
+check two_video.mkv 12
+check audio_first.mp4 12
+
 # 10-bit: libx264 built for 10 bits, else x265.
 if "$VT" 160 120 300 0 | $FF -f rawvideo -pix_fmt rgb24 -s 160x120 -r 25 -i - \
     -c:v libx264 -pix_fmt yuv420p10le -preset veryfast -bf 3 "$DIR/h264_10bit.mp4" 2>/dev/null; then
