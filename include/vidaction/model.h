@@ -10,7 +10,11 @@
  *
  * Threads: a model handle is used by one thread at a time (it holds its
  * activations); different models may run concurrently. Each call spreads its
- * work over the context's threads.
+ * work over the context's threads. A call on a model (forward, backward,
+ * zero_grad, set_mode, get/set_tensor, get_grad, set_head, set_meta, save,
+ * vida_train_step, and vida_optimizer_step of an optimizer made for it) made
+ * while another thread is inside one of these on the same model returns
+ * VIDA_ESTATE ("in use by another thread") without touching it.
  */
 #ifndef VIDACTION_MODEL_H
 #define VIDACTION_MODEL_H

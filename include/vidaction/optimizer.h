@@ -29,7 +29,9 @@
  * to stop (vida_optimizer_stats.consecutive_skips).
  *
  * Threads: use an optimizer from the thread that uses its model; a step runs
- * on the calling thread.
+ * on the calling thread. A call (step, set_group, set_step_count, get/set
+ * buffer) while another thread is inside one on the same optimizer, or a step
+ * while another thread is inside a call on its model, returns VIDA_ESTATE.
  */
 #ifndef VIDACTION_OPTIMIZER_H
 #define VIDACTION_OPTIMIZER_H

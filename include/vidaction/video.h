@@ -29,7 +29,9 @@
  * the first frame had, so a read's output shape never changes.
  *
  * Threads: a vida_video is used by one thread at a time; different videos
- * may be read concurrently.
+ * may be read concurrently. A vida_video_read (or a sampler's read of it)
+ * made while another thread is reading the same video returns VIDA_ESTATE
+ * ("in use by another thread").
  *
  * FFmpeg's own log: on first use, if the process has not changed FFmpeg's
  * log level from its default, libvidaction lowers it to "fatal" so that

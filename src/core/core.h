@@ -30,6 +30,21 @@ int vidai_error(int code, const char *fmt, ...) VIDAI_PRINTF(2, 3);
  */
 int vidai_error_prefix(int code, const char *fmt, ...) VIDAI_PRINTF(2, 3);
 
+/*
+ * A handle's call guard (guard.c): a public call does
+ *     if ((rc = vidai_guard_enter(&h->guard, __func__, "model")) != VIDA_OK) return rc;
+ *     ... vidai_guard_leave(&h->guard);
+ * and gets VIDA_ESTATE, naming the call and the handle, while another thread
+ * is inside a call on the same handle. The same thread may nest calls. A
+ * zeroed guard is free.
+ */
+typedef struct vidai_guard {
+    uintptr_t owner; /* the thread inside a call, 0 if none (__atomic builtins) */
+    int depth;       /* the owner's nested calls */
+} vidai_guard;
+int vidai_guard_enter(vidai_guard *g, const char *fn, const char *what);
+void vidai_guard_leave(vidai_guard *g);
+
 /* Allocation. vidai_malloc/calloc record VIDA_ENOMEM text on failure. 64-byte aligned. */
 void *vidai_malloc(size_t size);
 void *vidai_calloc(size_t n, size_t size);

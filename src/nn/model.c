@@ -175,7 +175,7 @@ int64_t vida_model_num_params(const vida_model *m)
     return n;
 }
 
-int vida_model_set_mode(vida_model *m, int mode)
+static int do_set_mode(vida_model *m, int mode)
 {
     if (!m)
         return vidai_error(VIDA_EINVAL, "vida_model_set_mode: model is NULL");
@@ -183,6 +183,18 @@ int vida_model_set_mode(vida_model *m, int mode)
         return vidai_error(VIDA_EINVAL, "vida_model_set_mode: unknown mode %d", mode);
     m->mode = mode;
     return VIDA_OK;
+}
+
+int vida_model_set_mode(vida_model *m, int mode)
+{
+    int rc;
+    if (!m)
+        return do_set_mode(m, mode);
+    if ((rc = vidai_guard_enter(&m->guard, __func__, "model")) != VIDA_OK)
+        return rc;
+    rc = do_set_mode(m, mode);
+    vidai_guard_leave(&m->guard);
+    return rc;
 }
 
 void vidai_model_weights_changed(vida_model *m)
@@ -883,17 +895,31 @@ static int forward(vida_model *m, const vida_tensor *input, const u8_norm *u8, v
     return VIDA_OK;
 }
 
+/* forward() inside the model's guard. */
+static int guarded_forward(vida_model *m, const vida_tensor *input, const u8_norm *u8,
+                           vida_tensor *logits, vida_tensor *features, const char *fn)
+{
+    int rc;
+    if (!m)
+        return forward(m, input, u8, logits, features);
+    if ((rc = vidai_guard_enter(&m->guard, fn, "model")) != VIDA_OK)
+        return rc;
+    rc = forward(m, input, u8, logits, features);
+    vidai_guard_leave(&m->guard);
+    return rc;
+}
+
 int vida_model_forward(vida_model *m, const vida_tensor *input, vida_tensor *logits,
                        vida_tensor *features)
 {
-    return forward(m, input, NULL, logits, features);
+    return guarded_forward(m, input, NULL, logits, features, __func__);
 }
 
 int vidai_model_forward_u8(vida_model *m, const vida_tensor *clips, const float mean[3],
                            const float stdv[3], vida_tensor *logits, vida_tensor *features)
 {
     u8_norm u = {mean, stdv};
-    return forward(m, clips, &u, logits, features);
+    return guarded_forward(m, clips, &u, logits, features, "vida_model_forward");
 }
 
 /* --- backward ------------------------------------------------------------ */
@@ -919,7 +945,7 @@ int vidai_model_ensure_grads(vida_model *m)
     return ensure_param_grads(m);
 }
 
-int vida_model_zero_grad(vida_model *m)
+static int do_zero_grad(vida_model *m)
 {
     int i;
     if (!m)
@@ -941,6 +967,18 @@ int vida_model_zero_grad(vida_model *m)
         }
     }
     return VIDA_OK;
+}
+
+int vida_model_zero_grad(vida_model *m)
+{
+    int rc;
+    if (!m)
+        return do_zero_grad(m);
+    if ((rc = vidai_guard_enter(&m->guard, __func__, "model")) != VIDA_OK)
+        return rc;
+    rc = do_zero_grad(m);
+    vidai_guard_leave(&m->guard);
+    return rc;
 }
 
 /*
@@ -1035,7 +1073,7 @@ static int backward_op(vida_model *m, int idx, int want_dinput)
     return rc;
 }
 
-int vida_model_backward(vida_model *m, const vida_tensor *dlogits, vida_tensor *dinput)
+static int do_backward(vida_model *m, const vida_tensor *dlogits, vida_tensor *dinput)
 {
     const vidai_slot *s0;
     int64_t want[5];
@@ -1113,6 +1151,18 @@ int vida_model_backward(vida_model *m, const vida_tensor *dlogits, vida_tensor *
     return VIDA_OK;
 }
 
+int vida_model_backward(vida_model *m, const vida_tensor *dlogits, vida_tensor *dinput)
+{
+    int rc;
+    if (!m)
+        return do_backward(m, dlogits, dinput);
+    if ((rc = vidai_guard_enter(&m->guard, __func__, "model")) != VIDA_OK)
+        return rc;
+    rc = do_backward(m, dlogits, dinput);
+    vidai_guard_leave(&m->guard);
+    return rc;
+}
+
 /* --- tensors ------------------------------------------------------------- */
 
 int vida_model_n_tensors(const vida_model *m)
@@ -1162,7 +1212,7 @@ static void copy_out(const vidai_param *p, const float *src, float *dst)
         memcpy(dst, src, (size_t)p->numel * sizeof(float));
 }
 
-int vida_model_get_tensor(const vida_model *m, const char *name, float *dst, int64_t count)
+static int do_get_tensor(const vida_model *m, const char *name, float *dst, int64_t count)
 {
     int i = lookup(m, "vida_model_get_tensor", name, count);
     if (i < 0)
@@ -1180,7 +1230,19 @@ int vida_model_get_tensor(const vida_model *m, const char *name, float *dst, int
     return VIDA_OK;
 }
 
-int vida_model_get_grad(const vida_model *m, const char *name, float *dst, int64_t count)
+int vida_model_get_tensor(const vida_model *m, const char *name, float *dst, int64_t count)
+{
+    int rc;
+    if (!m)
+        return do_get_tensor(m, name, dst, count);
+    if ((rc = vidai_guard_enter((vidai_guard *)&m->guard, __func__, "model")) != VIDA_OK)
+        return rc;
+    rc = do_get_tensor(m, name, dst, count);
+    vidai_guard_leave((vidai_guard *)&m->guard);
+    return rc;
+}
+
+static int do_get_grad(const vida_model *m, const char *name, float *dst, int64_t count)
 {
     int i = lookup(m, "vida_model_get_grad", name, count);
     if (i < 0)
@@ -1201,7 +1263,19 @@ int vida_model_get_grad(const vida_model *m, const char *name, float *dst, int64
     return VIDA_OK;
 }
 
-int vida_model_set_tensor(vida_model *m, const char *name, const float *src, int64_t count)
+int vida_model_get_grad(const vida_model *m, const char *name, float *dst, int64_t count)
+{
+    int rc;
+    if (!m)
+        return do_get_grad(m, name, dst, count);
+    if ((rc = vidai_guard_enter((vidai_guard *)&m->guard, __func__, "model")) != VIDA_OK)
+        return rc;
+    rc = do_get_grad(m, name, dst, count);
+    vidai_guard_leave((vidai_guard *)&m->guard);
+    return rc;
+}
+
+static int do_set_tensor(vida_model *m, const char *name, const float *src, int64_t count)
 {
     vidai_param *p;
     int i = lookup(m, "vida_model_set_tensor", name, count);
@@ -1220,6 +1294,18 @@ int vida_model_set_tensor(vida_model *m, const char *name, const float *src, int
         vidai_param_host_wrote(m, i);
     vidai_model_weights_changed(m);
     return VIDA_OK;
+}
+
+int vida_model_set_tensor(vida_model *m, const char *name, const float *src, int64_t count)
+{
+    int rc;
+    if (!m)
+        return do_set_tensor(m, name, src, count);
+    if ((rc = vidai_guard_enter(&m->guard, __func__, "model")) != VIDA_OK)
+        return rc;
+    rc = do_set_tensor(m, name, src, count);
+    vidai_guard_leave(&m->guard);
+    return rc;
 }
 
 /* --- a new classifier ------------------------------------------------------- */
@@ -1246,7 +1332,7 @@ static char *labels_json(int n, const char *const *labels)
     return buf;
 }
 
-int vida_model_set_head(vida_model *m, int num_classes, const char *const *labels)
+static int do_set_head(vida_model *m, int num_classes, const char *const *labels)
 {
     vida_model_params p;
     vida_model *n = NULL, tmp;
@@ -1298,6 +1384,7 @@ int vida_model_set_head(vida_model *m, int num_classes, const char *const *label
     n->step = m->step;
     n->generation = m->generation + 1;
     n->refcount = m->refcount; /* the handle's references stay with the handle */
+    n->guard = m->guard;       /* and so does the call guard (this thread's, never free meanwhile) */
     tmp = *m;
     *m = *n;
     *n = tmp;
@@ -1308,6 +1395,18 @@ out:
     if (rc != VIDA_OK)
         return vidai_error_prefix(rc, "vida_model_set_head: ");
     return VIDA_OK;
+}
+
+int vida_model_set_head(vida_model *m, int num_classes, const char *const *labels)
+{
+    int rc;
+    if (!m)
+        return do_set_head(m, num_classes, labels);
+    if ((rc = vidai_guard_enter(&m->guard, __func__, "model")) != VIDA_OK)
+        return rc;
+    rc = do_set_head(m, num_classes, labels);
+    vidai_guard_leave(&m->guard);
+    return rc;
 }
 
 /* --- metadata ------------------------------------------------------------ */
@@ -1433,7 +1532,7 @@ static const char *const arch_keys[] = {"format", "format_version", "arch", "dep
                                         "pool1", "bn_eps", "bn_momentum", "width", "num_classes",
                                         "dropout"};
 
-int vida_model_set_meta(vida_model *m, const char *key, const char *value)
+static int do_set_meta(vida_model *m, const char *key, const char *value)
 {
     size_t i;
     if (!m || !key || !value)
@@ -1446,6 +1545,18 @@ int vida_model_set_meta(vida_model *m, const char *key, const char *value)
     if (set_meta(m, key, value) != VIDA_OK)
         return vidai_error(VIDA_ENOMEM, "vida_model_set_meta: out of memory");
     return VIDA_OK;
+}
+
+int vida_model_set_meta(vida_model *m, const char *key, const char *value)
+{
+    int rc;
+    if (!m)
+        return do_set_meta(m, key, value);
+    if ((rc = vidai_guard_enter(&m->guard, __func__, "model")) != VIDA_OK)
+        return rc;
+    rc = do_set_meta(m, key, value);
+    vidai_guard_leave(&m->guard);
+    return rc;
 }
 
 const char *vida_model_label(const vida_model *m, int k)

@@ -238,7 +238,7 @@ int vidai_model_add_to_writer(const vida_model *m, vidai_st_writer *w, void **bu
     return rc;
 }
 
-int vida_model_save(const vida_model *m, const char *path)
+static int model_save(const vida_model *m, const char *path)
 {
     vidai_st_writer *w = NULL;
     void **bufs = NULL;
@@ -257,5 +257,17 @@ int vida_model_save(const vida_model *m, const char *path)
     for (i = 0; i < m->n_params; i++)
         vidai_free(bufs[i]);
     vidai_free(bufs);
+    return rc;
+}
+
+int vida_model_save(const vida_model *m, const char *path)
+{
+    int rc;
+    if (!m)
+        return model_save(m, path);
+    if ((rc = vidai_guard_enter((vidai_guard *)&m->guard, __func__, "model")) != VIDA_OK)
+        return rc;
+    rc = model_save(m, path);
+    vidai_guard_leave((vidai_guard *)&m->guard);
     return rc;
 }

@@ -100,6 +100,7 @@ typedef struct vidai_meta {
 
 struct vida_model {
     int refcount; /* atomic: the caller's reference and one per optimizer made for it */
+    vidai_guard guard; /* one thread at a time in the public calls (core.h) */
     vida_context *ctx;
     vida_model_params p;
     int feature_dim;

@@ -28,6 +28,7 @@ typedef struct opt_tensor {
 
 struct vida_optimizer {
     vida_model *m;
+    vidai_guard guard; /* one thread at a time in the public calls (core.h) */
     vida_optimizer_params p;
     opt_tensor *t;
     int n;
@@ -159,7 +160,7 @@ void vida_optimizer_free(vida_optimizer *o)
     vidai_free(o);
 }
 
-int vida_optimizer_set_group(vida_optimizer *o, const char *prefix, double lr_mult, double wd_mult)
+static int do_set_group(vida_optimizer *o, const char *prefix, double lr_mult, double wd_mult)
 {
     int matched = 0;
     size_t n;
@@ -183,6 +184,18 @@ int vida_optimizer_set_group(vida_optimizer *o, const char *prefix, double lr_mu
             o->t[i].wd_mult = wd_mult;
         }
     return VIDA_OK;
+}
+
+int vida_optimizer_set_group(vida_optimizer *o, const char *prefix, double lr_mult, double wd_mult)
+{
+    int rc;
+    if (!o)
+        return do_set_group(o, prefix, lr_mult, wd_mult);
+    if ((rc = vidai_guard_enter(&o->guard, __func__, "optimizer")) != VIDA_OK)
+        return rc;
+    rc = do_set_group(o, prefix, lr_mult, wd_mult);
+    vidai_guard_leave(&o->guard);
+    return rc;
 }
 
 double vida_optimizer_lr(const vida_optimizer *o, int64_t s)
@@ -266,9 +279,25 @@ double vidai_optimizer_loss_scale(const vida_optimizer *o)
     return o->loss_scale;
 }
 
-int vida_optimizer_step(vida_optimizer *o)
+static int do_step(vida_optimizer *o)
 {
     return vidai_optimizer_step_scaled(o, 1.0);
+}
+
+int vida_optimizer_step(vida_optimizer *o)
+{
+    int rc;
+    if (!o || !o->m)
+        return do_step(o);
+    if ((rc = vidai_guard_enter(&o->guard, __func__, "optimizer")) != VIDA_OK)
+        return rc;
+    /* the step writes the model's weights */
+    if ((rc = vidai_guard_enter(&o->m->guard, __func__, "model")) == VIDA_OK) {
+        rc = do_step(o);
+        vidai_guard_leave(&o->m->guard);
+    }
+    vidai_guard_leave(&o->guard);
+    return rc;
 }
 
 int vidai_optimizer_step_scaled(vida_optimizer *o, double grad_scale)
@@ -384,7 +413,7 @@ int64_t vida_optimizer_step_count(const vida_optimizer *o)
     return o ? o->steps : -1;
 }
 
-int vida_optimizer_set_step_count(vida_optimizer *o, int64_t steps)
+static int do_set_step_count(vida_optimizer *o, int64_t steps)
 {
     if (!o || steps < 0)
         return vidai_error(VIDA_EINVAL, "vida_optimizer_set_step_count: %s",
@@ -392,6 +421,18 @@ int vida_optimizer_set_step_count(vida_optimizer *o, int64_t steps)
     o->steps = steps;
     o->consecutive = 0;
     return VIDA_OK;
+}
+
+int vida_optimizer_set_step_count(vida_optimizer *o, int64_t steps)
+{
+    int rc;
+    if (!o)
+        return do_set_step_count(o, steps);
+    if ((rc = vidai_guard_enter(&o->guard, __func__, "optimizer")) != VIDA_OK)
+        return rc;
+    rc = do_set_step_count(o, steps);
+    vidai_guard_leave(&o->guard);
+    return rc;
 }
 
 static opt_tensor *find(const vida_optimizer *o, const char *name, const char *fn)
@@ -403,7 +444,7 @@ static opt_tensor *find(const vida_optimizer *o, const char *name, const char *f
     return NULL;
 }
 
-int vida_optimizer_get_buffer(const vida_optimizer *o, const char *tensor, float *dst, int64_t count)
+static int do_get_buffer(const vida_optimizer *o, const char *tensor, float *dst, int64_t count)
 {
     const opt_tensor *t;
     const vidai_param *q;
@@ -435,7 +476,19 @@ int vida_optimizer_get_buffer(const vida_optimizer *o, const char *tensor, float
     return VIDA_OK;
 }
 
-int vida_optimizer_set_buffer(vida_optimizer *o, const char *tensor, const float *src, int64_t count)
+int vida_optimizer_get_buffer(const vida_optimizer *o, const char *tensor, float *dst, int64_t count)
+{
+    int rc;
+    if (!o)
+        return do_get_buffer(o, tensor, dst, count);
+    if ((rc = vidai_guard_enter((vidai_guard *)&o->guard, __func__, "optimizer")) != VIDA_OK)
+        return rc;
+    rc = do_get_buffer(o, tensor, dst, count);
+    vidai_guard_leave((vidai_guard *)&o->guard);
+    return rc;
+}
+
+static int do_set_buffer(vida_optimizer *o, const char *tensor, const float *src, int64_t count)
 {
     opt_tensor *t;
     const vidai_param *q;
@@ -481,4 +534,16 @@ failed: /* a buffer made here holds nothing meaningful: it goes (a zero buffer i
         t->buf = NULL;
     }
     return vidai_error_prefix(VIDA_EDEVICE, "vida_optimizer_set_buffer: ");
+}
+
+int vida_optimizer_set_buffer(vida_optimizer *o, const char *tensor, const float *src, int64_t count)
+{
+    int rc;
+    if (!o)
+        return do_set_buffer(o, tensor, src, count);
+    if ((rc = vidai_guard_enter(&o->guard, __func__, "optimizer")) != VIDA_OK)
+        return rc;
+    rc = do_set_buffer(o, tensor, src, count);
+    vidai_guard_leave(&o->guard);
+    return rc;
 }

@@ -60,6 +60,7 @@ static const char *const format_whitelist =
 
 struct vida_video {
     vida_context *ctx;
+    vidai_guard guard; /* one thread at a time in vida_video_read (core.h) */
     char *path;
     vida_video_params p;
     int fd;
@@ -1635,8 +1636,8 @@ static int cmp_want(const void *a, const void *b)
     return x->slot < y->slot ? -1 : x->slot > y->slot;
 }
 
-int vida_video_read(vida_video *v, const int64_t *indices, int64_t n, const vida_frame_geometry *g,
-                    uint8_t *out, size_t out_bytes)
+static int video_read(vida_video *v, const int64_t *indices, int64_t n,
+                      const vida_frame_geometry *g, uint8_t *out, size_t out_bytes)
 {
     geom o;
     want *w;
@@ -1758,5 +1759,18 @@ out:
     v->want_idx = NULL;
     v->n_want = 0;
     vidai_free(w);
+    return rc;
+}
+
+int vida_video_read(vida_video *v, const int64_t *indices, int64_t n, const vida_frame_geometry *g,
+                    uint8_t *out, size_t out_bytes)
+{
+    int rc;
+    if (!v)
+        return video_read(v, indices, n, g, out, out_bytes);
+    if ((rc = vidai_guard_enter(&v->guard, __func__, "video")) != VIDA_OK)
+        return rc;
+    rc = video_read(v, indices, n, g, out, out_bytes);
+    vidai_guard_leave(&v->guard);
     return rc;
 }

@@ -1058,3 +1058,124 @@ TEST(golden, r2plus1d_18_sgd_three_steps)
     vidai_st_free(sg);
     vida_context_free(ctx);
 }
+
+/* --- one handle, two threads ------------------------------------------------------------------ */
+
+#include <pthread.h>
+#include <unistd.h>
+
+typedef struct other_call {
+    vida_model *m;
+    vida_optimizer *o; /* when set: vida_optimizer_step instead of a forward */
+    vida_tensor tx, tl;
+    int go; /* __atomic: the main thread is about to call */
+    int rc;
+    char msg[512];
+} other_call;
+
+static void *call_from_another_thread(void *arg)
+{
+    other_call *c = arg;
+    while (!__atomic_load_n(&c->go, __ATOMIC_ACQUIRE))
+        ;
+    usleep(3000); /* inside the main thread's call, which takes far longer */
+    c->rc = c->o ? vida_optimizer_step(c->o) : vida_model_forward(c->m, &c->tx, &c->tl, NULL);
+    snprintf(c->msg, sizeof c->msg, "%s", c->rc ? vida_last_error() : "");
+    return NULL;
+}
+
+/*
+ * A handle is used by one thread at a time (model.h). A second thread's call
+ * while another is inside one is refused with VIDA_ESTATE naming the call and
+ * "in use by another thread", instead of racing on the activations; the call
+ * that runs gives the single-threaded result, and the handle works afterwards
+ * (also after a call that failed). A step of an optimizer of the model is
+ * refused the same way. Overlap is timing: up to 10 tries each (a forward
+ * here takes tens of ms, the second call starts 3 ms into it).
+ */
+TEST(model, a_second_thread_gets_estate)
+{
+    enum { N = 2, T = 8, S = 64, C = 5 };
+    static float x[N * 3 * T * S * S];
+    float ref[N * C], mine[N * C], theirs[N * C];
+    const int64_t xshape[5] = {N, 3, T, S, S}, lshape[2] = {N, C};
+    vida_context *ctx = ctx_new(1);
+    vida_model_params p;
+    vida_model *m = NULL;
+    vida_optimizer_params op;
+    vida_optimizer *o = NULL;
+    vida_tensor tx, tl;
+    int round, tries, conflicts[2] = {0, 0};
+    CHECK(ctx != NULL);
+    vida_model_params_init(&p);
+    p.depth = 10;
+    p.width = 0.5f;
+    p.num_classes = C;
+    CHECK_OK(vida_model_create(&m, ctx, &p));
+    vida_optimizer_params_init(&op);
+    CHECK_OK(vida_optimizer_create(&o, m, &op));
+    fill_input(x, (int64_t)(sizeof x / sizeof x[0]), 0.3f);
+    vida_tensor_f32(&tx, x, 5, xshape);
+    vida_tensor_f32(&tl, ref, 2, lshape);
+    CHECK_OK(vida_model_set_mode(m, VIDA_MODE_EVAL));
+    CHECK_OK(vida_model_forward(m, &tx, &tl, NULL));
+    for (round = 0; round < 2; round++) {
+        for (tries = 0; tries < 10 && !conflicts[round]; tries++) {
+            other_call c;
+            pthread_t th;
+            int rc;
+            memset(&c, 0, sizeof c);
+            c.m = m;
+            c.o = round ? o : NULL;
+            vida_tensor_f32(&c.tx, x, 5, xshape);
+            vida_tensor_f32(&c.tl, theirs, 2, lshape);
+            memset(theirs, 0, sizeof theirs);
+            memset(mine, 0, sizeof mine);
+            CHECK(pthread_create(&th, NULL, call_from_another_thread, &c) == 0);
+            vida_tensor_f32(&tl, mine, 2, lshape);
+            __atomic_store_n(&c.go, 1, __ATOMIC_RELEASE);
+            rc = vida_model_forward(m, &tx, &tl, NULL);
+            pthread_join(th, NULL);
+            if (rc == VIDA_OK && c.rc == VIDA_OK) /* no overlap this time */
+                continue;
+            conflicts[round]++;
+            printf("  try %d: main %d, other %d: %s\n", tries, rc, c.rc,
+                   c.rc ? c.msg : vida_last_error());
+            /* exactly one of the two ran, with the single-threaded result */
+            CHECK((rc == VIDA_OK) != (c.rc == VIDA_OK));
+            CHECK(rc == VIDA_OK || rc == VIDA_ESTATE);
+            CHECK(c.rc == VIDA_OK || c.rc == VIDA_ESTATE);
+            if (c.rc != VIDA_OK) {
+                CHECKF(strstr(c.msg, "in use by another thread") &&
+                           strstr(c.msg, round ? "vida_optimizer_step" : "vida_model_forward"),
+                       "%s", c.msg);
+                CHECK(memcmp(mine, ref, sizeof ref) == 0);
+            } else {
+                CHECK(memcmp(theirs, ref, sizeof ref) == 0);
+            }
+        }
+        printf("  %s from a second thread: refused in %d of %d tries\n",
+               round ? "vida_optimizer_step" : "vida_model_forward", conflicts[round], tries);
+        CHECKF(conflicts[round] > 0, "no call overlapped in %d tries", tries);
+    }
+    /* afterwards, and after a failed call, the handle is free again */
+    {
+        other_call c;
+        pthread_t th;
+        vida_tensor bad = tx;
+        bad.dtype = VIDA_DTYPE_U8;
+        CHECK(vida_model_forward(m, &bad, &tl, NULL) == VIDA_EINVAL);
+        memset(&c, 0, sizeof c);
+        c.m = m;
+        c.go = 1;
+        vida_tensor_f32(&c.tx, x, 5, xshape);
+        vida_tensor_f32(&c.tl, theirs, 2, lshape);
+        CHECK(pthread_create(&th, NULL, call_from_another_thread, &c) == 0);
+        pthread_join(th, NULL);
+        CHECKF(c.rc == VIDA_OK, "%s", c.msg);
+        CHECK(memcmp(theirs, ref, sizeof ref) == 0);
+    }
+    vida_optimizer_free(o);
+    vida_model_free(m);
+    vida_context_free(ctx);
+}

@@ -2469,3 +2469,84 @@ TEST(video, hevc_corrupt_nal_units)
     free(bad);
     free(data);
 }
+
+/* --- one handle, two threads ------------------------------------------------------------------ */
+
+#include <pthread.h>
+
+typedef struct other_read {
+    vida_video *v;
+    int go; /* __atomic */
+    int rc;
+    uint8_t *out;
+    char msg[512];
+} other_read;
+
+static void *read_from_another_thread(void *arg)
+{
+    other_read *r = arg;
+    const int64_t idx = 299;
+    while (!__atomic_load_n(&r->go, __ATOMIC_ACQUIRE))
+        ;
+    usleep(2000); /* inside the main thread's read of 300 frames */
+    r->rc = vida_video_read(r->v, &idx, 1, NULL, r->out, 160 * 120 * 3);
+    snprintf(r->msg, sizeof r->msg, "%s", r->rc ? vida_last_error() : "");
+    return NULL;
+}
+
+/*
+ * A vida_video is used by one thread at a time (video.h): a read from a second
+ * thread while another read runs gets VIDA_ESTATE ("in use by another
+ * thread"), the running read's frames are the single-threaded ones, and the
+ * handle reads again afterwards. Up to 10 tries for an overlap.
+ */
+TEST(video, a_second_thread_gets_estate)
+{
+    char path[512];
+    vida_video *v;
+    int64_t idx[300];
+    const size_t fb = 160 * 120 * 3;
+    uint8_t *ref = malloc(300 * fb), *got = malloc(300 * fb), *one = malloc(fb);
+    int tries, conflicts = 0;
+    CHECK(ref && got && one);
+    OPEN_VIDEO(v, "h264.mp4", path);
+    for (int i = 0; i < 300; i++)
+        idx[i] = i;
+    CHECK_OK(vida_video_read(v, idx, 300, NULL, ref, 300 * fb));
+    for (tries = 0; tries < 10 && !conflicts; tries++) {
+        other_read r;
+        pthread_t th;
+        int rc;
+        memset(&r, 0, sizeof r);
+        r.v = v;
+        r.out = one;
+        CHECK(pthread_create(&th, NULL, read_from_another_thread, &r) == 0);
+        __atomic_store_n(&r.go, 1, __ATOMIC_RELEASE);
+        rc = vida_video_read(v, idx, 300, NULL, got, 300 * fb);
+        pthread_join(th, NULL);
+        if (rc == VIDA_OK && r.rc == VIDA_OK)
+            continue;
+        conflicts++;
+        NOTE("  try %d: main %d, other %d: %s\n", tries, rc, r.rc, r.rc ? r.msg : vida_last_error());
+        CHECK((rc == VIDA_OK) != (r.rc == VIDA_OK));
+        if (r.rc != VIDA_OK) {
+            CHECK(r.rc == VIDA_ESTATE);
+            CHECKF(strstr(r.msg, "in use by another thread") && strstr(r.msg, "vida_video_read"),
+                   "%s", r.msg);
+            CHECK(memcmp(got, ref, 300 * fb) == 0);
+        } else {
+            CHECK(rc == VIDA_ESTATE);
+            CHECK(memcmp(one, ref + 299 * fb, fb) == 0);
+        }
+    }
+    CHECKF(conflicts > 0, "no read overlapped in %d tries", tries);
+    {
+        const int64_t last = 299;
+        CHECK_OK(vida_video_read(v, &last, 1, NULL, one, fb));
+        CHECK(memcmp(one, ref + 299 * fb, fb) == 0);
+    }
+    vida_video_free(v);
+    free(ref);
+    free(got);
+    free(one);
+}
