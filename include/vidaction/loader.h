@@ -15,7 +15,10 @@
  * (vida_loader_failure); later draws of a video that failed to open are left
  * out without another attempt. vida_loader_next fails with VIDA_EDECODE once
  * more than max_failures of the samples so far (after the first
- * failure_grace) failed, or when a whole epoch gave nothing.
+ * failure_grace) failed, or when a whole epoch gave nothing. Running out of
+ * memory while loading a sample is not the video's failure: the sample is
+ * not left out and the video not listed; vida_loader_next returns
+ * VIDA_ENOMEM instead (a size limit such as max_pixels is the video's).
  *
  * Memory: the batches being filled or waiting take at most max_bytes
  * (clips and targets); on top of that each thread holds one open video
@@ -95,7 +98,8 @@ typedef struct vida_batch {
  * epoch's last), VIDA_EDECODE (too many failures; the message says how many
  * and the last reason; the failing batch is not consumed: the state still
  * points at it, and this error repeats until vida_loader_set_state),
- * VIDA_ENOMEM, VIDA_EINVAL.
+ * VIDA_ENOMEM (memory ran out, here or loading a sample; kept like
+ * VIDA_EDECODE, the state at the batch not handed out), VIDA_EINVAL.
  */
 VIDA_API int vida_loader_next(vida_loader *l, vida_batch *b);
 

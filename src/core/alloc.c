@@ -10,6 +10,17 @@
 #include "core/core.h"
 
 static atomic_long fail_countdown; /* > 0: allocations left until the one that fails */
+static _Thread_local long n_failures; /* memory failures on this thread */
+
+long vidai_alloc_failures(void)
+{
+    return n_failures;
+}
+
+void vidai_note_alloc_failure(void)
+{
+    n_failures++;
+}
 
 void vidai_alloc_fail_at(long n)
 {
@@ -22,6 +33,7 @@ void *vidai_malloc(size_t size)
     size_t rounded;
     if (atomic_load_explicit(&fail_countdown, memory_order_relaxed) > 0 &&
         atomic_fetch_sub(&fail_countdown, 1) == 1) {
+        n_failures++;
         vidai_error(VIDA_ENOMEM, "out of memory allocating %zu bytes (injected)", size);
         return NULL;
     }
@@ -33,6 +45,7 @@ void *vidai_malloc(size_t size)
     }
     rounded &= ~(size_t)63;
     if (posix_memalign(&p, 64, rounded) != 0) {
+        n_failures++;
         vidai_error(VIDA_ENOMEM, "out of memory allocating %zu bytes", size);
         return NULL;
     }

@@ -52,6 +52,11 @@ void vidai_free(void *p);
 char *vidai_strdup(const char *s);
 /* Tests: the n-th vidai_malloc/calloc/strdup from now (n >= 1) fails with VIDA_ENOMEM; 0: none. */
 void vidai_alloc_fail_at(long n);
+/* Memory failures on this thread so far: failed vidai_malloc/calloc/strdup calls, and those
+   noted by vidai_note_alloc_failure (FFmpeg's out-of-memory). Tells a real out-of-memory from a
+   size limit, which gives VIDA_ENOMEM too (a decompression bomb over max_pixels). */
+long vidai_alloc_failures(void);
+void vidai_note_alloc_failure(void);
 
 /* Checked size arithmetic: 0 on success, -1 on overflow. */
 int vidai_mul_size(size_t *out, size_t a, size_t b);

@@ -230,6 +230,7 @@ static void *worker(void *arg)
         vida_dataset_sample ds_s;
         char *why = NULL;
         int rc, bad, whole_video = 0;
+        long mem0 = vidai_alloc_failures();
         if (l->stop)
             break;
         if (l->pause || !(sl = find_work(l, &j))) {
@@ -261,8 +262,17 @@ static void *worker(void *arg)
             }
             pthread_mutex_lock(&l->mu);
             l->decode_seconds += now() - t0;
-            if (rc != VIDA_OK && whole_video && !l->bad[ds_s.video])
+            /* (a video is not marked bad when memory ran out: below) */
+            if (rc != VIDA_OK && whole_video && !l->bad[ds_s.video] &&
+                vidai_alloc_failures() == mem0)
                 l->bad[ds_s.video] = why ? strdup(why) : strdup("failed (out of memory)");
+        }
+        if (rc != VIDA_OK && vidai_alloc_failures() != mem0 && !l->sticky) {
+            /* memory ran out: not the video's fault, nor a sample to leave out quietly -- the
+               loader stops with VIDA_ENOMEM (its state still points at the batch not handed out) */
+            l->sticky = VIDA_ENOMEM;
+            snprintf(l->sticky_msg, sizeof l->sticky_msg,
+                     "vida_loader_next: out of memory loading a sample: %s", why ? why : "?");
         }
         bad = rc != VIDA_OK;
         sl->labels[j] = ds_s.label;
@@ -599,6 +609,10 @@ int vida_loader_next(vida_loader *l, vida_batch *b)
             pthread_cond_broadcast(&l->work);
             pthread_cond_wait(&l->done, &l->mu);
             continue;
+        }
+        if (l->sticky) { /* set by a worker: memory ran out */
+            rc = vidai_error(l->sticky, "%s", l->sticky_msg);
+            break;
         }
         failed = list_failures(l, sl, &last_why);
         if (failed && l->samples + sl->n >= l->p.failure_grace &&

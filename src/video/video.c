@@ -195,8 +195,10 @@ static int av_fail(vida_video *v, int e, const char *what)
     if (e == AVERROR_EXIT || expired(v))
         return vidai_error(VIDA_ECANCELLED, "%s: %s: deadline of %g s passed", v->path, what,
                            v->p.deadline);
-    if (e == AVERROR(ENOMEM))
+    if (e == AVERROR(ENOMEM)) {
+        vidai_note_alloc_failure();
         return vidai_error(VIDA_ENOMEM, "%s: %s: out of memory", v->path, what);
+    }
     if (e == AVERROR(EIO))
         return vidai_error(VIDA_EIO, "%s: %s: read error", v->path, what);
     return vidai_error(VIDA_EDECODE, "%s: %s: %s", v->path, what, av_err(e, b, sizeof b));
@@ -318,12 +320,15 @@ static int scan_stream(vida_video *v)
                                      VIDAI_MAX_TABLE);
                     goto out;
                 }
-                q = realloc(pk, (size_t)ncap * sizeof *q);
+                q = vidai_malloc((size_t)ncap * sizeof *q);
                 if (!q) {
                     av_packet_unref(v->pkt);
                     rc = vidai_error(VIDA_ENOMEM, "%s: out of memory for the frame table", v->path);
                     goto out;
                 }
+                if (np)
+                    memcpy(q, pk, (size_t)np * sizeof *q);
+                vidai_free(pk);
                 pk = q, cap = ncap;
             }
             pk[np].pts = v->pkt->pts;
@@ -381,10 +386,10 @@ static int scan_stream(vida_video *v)
     int64_t key0_pts = pk[first_key].pts;
     v->sequential = timestamps_unusable(pk, first_key, np);
     int64_t n = 0;
-    v->pts = malloc((size_t)(np - first_key) * sizeof *v->pts);
-    v->key_pts = malloc((size_t)(np - first_key) * sizeof *v->key_pts);
-    v->key_ts = malloc((size_t)(np - first_key) * sizeof *v->key_ts);
-    v->key_idx = malloc((size_t)(np - first_key) * sizeof *v->key_idx);
+    v->pts = vidai_malloc((size_t)(np - first_key) * sizeof *v->pts);
+    v->key_pts = vidai_malloc((size_t)(np - first_key) * sizeof *v->key_pts);
+    v->key_ts = vidai_malloc((size_t)(np - first_key) * sizeof *v->key_ts);
+    v->key_idx = vidai_malloc((size_t)(np - first_key) * sizeof *v->key_idx);
     if (!v->pts || !v->key_pts || !v->key_ts || !v->key_idx) {
         rc = vidai_error(VIDA_ENOMEM, "%s: out of memory for the frame table", v->path);
         goto out;
@@ -446,7 +451,7 @@ static int scan_stream(vida_video *v)
     int vfr = 0;
     if (n > 1) {
         /* median frame duration from the sorted differences */
-        int64_t *di = malloc((size_t)(n - 1) * sizeof *di);
+        int64_t *di = vidai_malloc((size_t)(n - 1) * sizeof *di);
         if (!di) {
             rc = vidai_error(VIDA_ENOMEM, "%s: out of memory", v->path);
             goto out;
@@ -494,9 +499,11 @@ static int get_buffer_watch(AVCodecContext *c, AVFrame *f, int flags)
 /* The error for frame idx that the decoder did not give: out of memory when a buffer failed. */
 static int missing_frame(vida_video *v, int64_t idx, const char *why)
 {
-    if (v->buffer_failed)
+    if (v->buffer_failed) {
+        vidai_note_alloc_failure();
         return vidai_error(VIDA_ENOMEM, "%s: frame %lld: out of memory while decoding (a frame "
                            "buffer could not be allocated)", v->path, (long long)idx);
+    }
     return vidai_error(VIDA_EDECODE, "%s: frame %lld: %s", v->path, (long long)idx, why);
 }
 
@@ -597,8 +604,10 @@ static int find_stream_info(vida_video *v)
     /* probing may add streams (mpeg-ts, mpeg-ps): the options cover the ones there now */
     unsigned n = v->fmt->nb_streams;
     AVDictionary **sopts = av_calloc(n ? n : 1, sizeof *sopts);
-    if (!sopts)
+    if (!sopts) {
+        vidai_note_alloc_failure();
         return vidai_error(VIDA_ENOMEM, "%s: out of memory", v->path);
+    }
     for (unsigned i = 0; i < n; i++)
         av_dict_set(&sopts[i], "threads", "1", 0);
     int e = avformat_find_stream_info(v->fmt, sopts);
@@ -911,12 +920,14 @@ int vida_video_open(vida_video **out, vida_context *ctx, const char *path,
     uint8_t *iobuf = av_malloc(VIDAI_IO_BUFFER);
     if (!v->fmt || !iobuf) {
         av_free(iobuf);
+        vidai_note_alloc_failure();
         rc = vidai_error(VIDA_ENOMEM, "%s: out of memory", path);
         goto fail;
     }
     v->pb = avio_alloc_context(iobuf, VIDAI_IO_BUFFER, 0, v, io_read, NULL, io_seek);
     if (!v->pb) {
         av_free(iobuf);
+        vidai_note_alloc_failure();
         rc = vidai_error(VIDA_ENOMEM, "%s: out of memory", path);
         goto fail;
     }
@@ -928,6 +939,7 @@ int vida_video_open(vida_video **out, vida_context *ctx, const char *path,
     v->fmt->format_whitelist = av_strdup(format_whitelist);
     v->fmt->protocol_whitelist = av_strdup("none");
     if (!v->fmt->format_whitelist || !v->fmt->protocol_whitelist) {
+        vidai_note_alloc_failure();
         rc = vidai_error(VIDA_ENOMEM, "%s: out of memory", path);
         goto fail;
     }
@@ -994,6 +1006,7 @@ int vida_video_open(vida_video **out, vida_context *ctx, const char *path,
     v->pkt = av_packet_alloc();
     v->frame = av_frame_alloc();
     if (!v->dec || !v->pkt || !v->frame) {
+        vidai_note_alloc_failure();
         rc = vidai_error(VIDA_ENOMEM, "%s: out of memory", path);
         goto fail;
     }

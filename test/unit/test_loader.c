@@ -834,3 +834,78 @@ TEST(loader, empty_batches_and_the_failure_stop)
     vida_sampler_free(s);
     vida_dataset_free(ds);
 }
+
+/*
+ * Allocation failure at every library allocation of a loader's life (create,
+ * one batch, free) with one decoding thread (vidai_alloc_fail_at; the
+ * countdown is process-wide, so the failing allocation may be in the loader
+ * thread): each attempt either succeeds with the plain run's batch or
+ * returns VIDA_ENOMEM saying "out of memory" -- from vida_loader_create, or
+ * from vida_loader_next when a sample's allocation failed -- never another
+ * error, a hang or (under LSan) a leak.
+ */
+#include "core/core.h"
+
+TEST(loader, allocation_failure_at_every_allocation)
+{
+    const char *m = manifest("m7.tsv", NULL);
+    vida_dataset *ds;
+    vida_sampler *s;
+    vida_batch b, ref;
+    uint8_t *ref_clips = NULL;
+    int32_t ref_labels[3];
+    size_t bytes = 0;
+    int failures = 0, rc = VIDA_OK, at_next = 0;
+    long n;
+    CHECK(m);
+    ds = open_dataset(m, 1);
+    s = make_sampler(4, VIDA_SAMPLE_U8, VIDA_CROP_CENTER);
+    CHECK(ds && s);
+    {
+        vida_loader *l = make_loader(ds, s, 1, 3, 1, 0, 1, 11);
+        CHECK(l);
+        ref.size = sizeof ref;
+        CHECK_OK(vida_loader_next(l, &ref));
+        bytes = (size_t)(ref.clips.shape[0] * ref.clips.shape[1] * ref.clips.shape[2] *
+                         ref.clips.shape[3] * ref.clips.shape[4]);
+        ref_clips = malloc(bytes);
+        CHECK(ref_clips);
+        memcpy(ref_clips, ref.clips.data, bytes);
+        memcpy(ref_labels, ref.labels, sizeof ref_labels);
+        vida_loader_free(l);
+    }
+    for (n = 1; n < 100000; n++) {
+        vida_loader *l = NULL;
+        vida_loader_params lp;
+        vida_loader_params_init(&lp);
+        lp.threads = 1;
+        lp.batch = 3;
+        lp.epochs = 1;
+        lp.seed = 11;
+        vidai_alloc_fail_at(n);
+        rc = vida_loader_create(&l, NULL, ds, s, &lp);
+        if (rc == VIDA_OK) {
+            b.size = sizeof b;
+            rc = vida_loader_next(l, &b);
+            at_next += rc != VIDA_OK;
+            if (rc == VIDA_OK)
+                CHECKF(b.n == 3 && memcmp(b.clips.data, ref_clips, bytes) == 0 &&
+                           memcmp(b.labels, ref_labels, sizeof ref_labels) == 0,
+                       "allocation %ld: a batch of %d, not the plain run's (a sample lost to the "
+                       "failure?)", n, (int)b.n);
+        }
+        vidai_alloc_fail_at(0);
+        vida_loader_free(l);
+        if (rc == VIDA_OK)
+            break;
+        CHECKF(rc == VIDA_ENOMEM && strstr(vida_last_error(), "out of memory"),
+               "allocation %ld: rc %d, %s", n, rc, vida_last_error());
+        failures++;
+    }
+    printf("  loader create + one batch: allocations 1 to %d each failed cleanly (%d of them in "
+           "vida_loader_next)\n", failures, at_next);
+    CHECKF(failures >= 3 && rc == VIDA_OK, "%d failed attempts, last rc %d", failures, rc);
+    free(ref_clips);
+    vida_sampler_free(s);
+    vida_dataset_free(ds);
+}

@@ -2550,3 +2550,77 @@ TEST(video, a_second_thread_gets_estate)
     free(got);
     free(one);
 }
+
+/* --- allocation failure --------------------------------------------------------------------- */
+
+#include "core/core.h"
+
+/*
+ * Allocation failure at every library allocation of an open, a read and a
+ * sampler clip (vidai_alloc_fail_at: allocation n fails, n = 1, 2, ... until
+ * none is left to fail): each attempt returns VIDA_ENOMEM with "out of
+ * memory", the video frees cleanly (no leak under LSan: make check-sanitize),
+ * and the attempt that succeeds gives the same pixels as a plain run.
+ * FFmpeg's own allocations (av_malloc) are not reached by the injection.
+ */
+TEST(video, allocation_failure_at_every_allocation_of_open_read_and_sample)
+{
+    char path[512];
+    const int64_t idx[3] = {0, 150, 299};
+    vida_frame_geometry g;
+    vida_sampler_params sp;
+    vida_sampler *s = NULL;
+    vida_video *v = NULL;
+    int64_t shape[5], nv = 0, ix[8];
+    size_t fbytes = 0, cbytes;
+    uint8_t *ref_f, *ref_c, *got_f, *got_c;
+    int failures = 0, rc = VIDA_OK;
+    long n;
+    OPEN_VIDEO(v, "h264.mp4", path);
+    vida_frame_geometry_init(&g);
+    g.scale_width = 64;
+    g.scale_height = 48;
+    vida_sampler_params_init(&sp);
+    sp.frames = 8;
+    sp.stride = 2;
+    sp.short_side_min = sp.short_side_max = 48;
+    sp.crop = 32;
+    CHECK_OK(vida_sampler_create(&s, NULL, &sp));
+    CHECK_OK(vida_sampler_plan(s, v, &nv, shape));
+    CHECK(nv == 1);
+    fbytes = 3 * 64 * 48 * 3;
+    cbytes = (size_t)(shape[0] * shape[1] * shape[2] * shape[3] * shape[4]);
+    ref_f = malloc(fbytes);
+    got_f = malloc(fbytes);
+    ref_c = malloc(cbytes);
+    got_c = malloc(cbytes);
+    CHECK(ref_f && got_f && ref_c && got_c);
+    CHECK_OK(vida_video_read(v, idx, 3, &g, ref_f, fbytes));
+    CHECK_OK(vida_sampler_sample(s, v, 5, ref_c, cbytes, ix, 8));
+    vida_video_free(v);
+    for (n = 1; n < 100000; n++) {
+        v = NULL;
+        vidai_alloc_fail_at(n);
+        rc = vida_video_open(&v, NULL, path, NULL);
+        if (rc == VIDA_OK)
+            rc = vida_video_read(v, idx, 3, &g, got_f, fbytes);
+        if (rc == VIDA_OK)
+            rc = vida_sampler_sample(s, v, 5, got_c, cbytes, ix, 8);
+        vidai_alloc_fail_at(0);
+        vida_video_free(v);
+        if (rc == VIDA_OK)
+            break;
+        CHECKF(rc == VIDA_ENOMEM && strstr(vida_last_error(), "out of memory"),
+               "allocation %ld: rc %d, %s", n, rc, vida_last_error());
+        failures++;
+    }
+    NOTE("  open + read + sample of h264.mp4: allocations 1 to %d each failed cleanly\n", failures);
+    CHECKF(failures >= 3 && rc == VIDA_OK, "%d failed attempts, last rc %d", failures, rc);
+    CHECK(memcmp(got_f, ref_f, fbytes) == 0);
+    CHECK(memcmp(got_c, ref_c, cbytes) == 0);
+    vida_sampler_free(s);
+    free(ref_f);
+    free(got_f);
+    free(ref_c);
+    free(got_c);
+}
