@@ -95,6 +95,8 @@ static void usage(FILE *f)
             "  train --manifest FILE --out DIR (--steps N | --epochs E)   train from scratch;\n"
             "      writes DIR/model.safetensors (class names and clip geometry in its metadata)\n"
             "      --root DIR, --taxonomy FILE, --label-space S, --resample R, --min-count N,\n"
+            "      a budget as dataset's: --max-videos N, --max-minutes M, --clips-per-video K,\n"
+            "      --prefer random|short|long (the random pick follows --seed),\n"
             "      --arch r2plus1d|r3d|mc3|r2d (r2plus1d), --depth D (18), --width W (1),\n"
             "      --clip-len L (8), --stride R (2), --short-side S (128), --crop C (112),\n"
             "      --batch B (8), --lr X (0.01), --momentum M (0.9), --weight-decay W (1e-4),\n"
@@ -1191,6 +1193,18 @@ static int cmd_train(int argc, char **argv)
         } else if (!strcmp(a, "--resample")) {
             if ((dp.resample = pick(v, RESAMPLES)) < 0)
                 return usage_error("bad --resample (none, natural, sqrt, uniform):", v);
+        } else if (!strcmp(a, "--prefer")) {
+            if ((dp.prefer = pick(v, PREFERS)) < 0)
+                return usage_error("bad --prefer (random, short, long):", v);
+        } else if (!strcmp(a, "--max-videos")) {
+            if (parse_long(v, 1, 1L << 40, &lv)) return usage_error("bad --max-videos", v);
+            dp.max_videos = lv;
+        } else if (!strcmp(a, "--max-minutes")) {
+            if (parse_double(v, &d) || !(d > 0) || d > 1e12) return usage_error("bad --max-minutes", v);
+            dp.max_minutes = d;
+        } else if (!strcmp(a, "--clips-per-video")) {
+            if (parse_long(v, 1, 65536, &lv)) return usage_error("bad --clips-per-video", v);
+            dp.clips_per_video = (int)lv;
         } else if (!strcmp(a, "--arch")) {
             if (pick(v, ARCHS) < 0) return usage_error("bad --arch (r2plus1d, r3d, mc3, r2d):", v);
             mp.arch = VIDA_ARCH_R2PLUS1D + pick(v, ARCHS);
@@ -1284,6 +1298,7 @@ static int cmd_train(int argc, char **argv)
     }
     dp.root = root;
     dp.taxonomy = taxonomy;
+    dp.seed = (uint64_t)seed; /* the budget's random pick of videos (--prefer random) */
     if (vida_dataset_open(&ds, NULL, manifest, &dp) != VIDA_OK) {
         fail("cannot open the dataset");
         goto done;

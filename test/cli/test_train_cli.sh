@@ -37,6 +37,16 @@ json() {
 
 t train_straight '"$V" train $ARGS --out "$tmp/a" >"$tmp/a.log" 2>&1 && [ -f "$tmp/a/model.safetensors" ] &&
     grep -q "^step 10/10 " "$tmp/a.log"'
+# a budget of videos, as `dataset`'s: 4 of the 10 videos make an epoch of 4 samples, so the
+# second step of 4 clips is in epoch 1 (epoch 0 without the budget); a bad value is refused
+t train_budget_of_videos '"$V" train --manifest "$d/m.tsv" --arch r2plus1d --depth 10 --width 0.25 \
+    --clip-len 8 --short-side 64 --crop 56 --batch 4 --threads 2 --steps 2 --max-videos 4 \
+    --prefer short --out "$tmp/bud" >"$tmp/bud.log" 2>&1 && grep -q "^step 2/2 epoch 1 " "$tmp/bud.log" &&
+    "$V" train --manifest "$d/m.tsv" --arch r2plus1d --depth 10 --width 0.25 --clip-len 8 \
+    --short-side 64 --crop 56 --batch 4 --threads 2 --steps 2 --out "$tmp/bud2" >"$tmp/bud2.log" 2>&1 &&
+    grep -q "^step 2/2 epoch 0 " "$tmp/bud2.log" &&
+    ! "$V" train --manifest "$d/m.tsv" --steps 1 --max-videos 0 --out "$tmp/bud3" 2>"$tmp/bud3.err" &&
+    grep -q "bad --max-videos" "$tmp/bud3.err"'
 t model_has_labels '"$V" model-info "$tmp/a/model.safetensors" --json >"$tmp/info.json" &&
     grep -q "left" "$tmp/info.json" && grep -q "right" "$tmp/info.json"'
 
