@@ -58,9 +58,15 @@ typedef struct vida_dist_params {
 VIDA_API void vida_dist_params_init(vida_dist_params *p);
 
 /*
- * Joins the process group. Returns VIDA_OK, VIDA_EINVAL (bad params),
- * VIDA_EUNSUPPORTED (MPI asked for but not compiled in), VIDA_EIO (the
- * engine failed to start), VIDA_ENOMEM.
+ * Joins the process group. Returns VIDA_OK, VIDA_EINVAL (bad params, or a
+ * VIDA_DIST_TIMEOUT that is not a number of seconds), VIDA_EUNSUPPORTED (MPI
+ * asked for but not compiled in), VIDA_EIO (the engine failed to start),
+ * VIDA_ENOMEM.
+ *
+ * With MPI no rank waits forever in a collective: after VIDA_DIST_TIMEOUT
+ * seconds (environment, read here; default 300, 0 = no limit) the call
+ * returns VIDA_EIO naming the collective and the ranks that did not answer,
+ * and the group is unusable from then on (docs/distributed.md).
  */
 VIDA_API int vida_dist_create(vida_dist **out, const vida_dist_params *p);
 

@@ -305,6 +305,38 @@ TEST(dist, a_failed_step_on_one_rank_does_not_hang_the_others)
     pthread_barrier_destroy(&g.bar);
 }
 
+/* VIDA_DIST_TIMEOUT (seconds a rank waits in a collective, 0 for ever): anything else is refused
+   by name when the group is made. */
+TEST(dist, timeout_variable_is_checked)
+{
+    static const char *const bad[] = {"abc", "-1", "5s", "nan", "inf", "1e10", " "};
+    static const char *const good[] = {"0", "2.5", "300", ""};
+    const char *was = getenv("VIDA_DIST_TIMEOUT");
+    char *saved = was ? strdup(was) : NULL;
+    vida_dist_params p;
+    vida_dist *d = NULL;
+    vida_dist_params_init(&p);
+    p.backend = VIDA_DIST_NONE;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv("VIDA_DIST_TIMEOUT", bad[i], 1);
+        CHECK(vida_dist_create(&d, &p) == VIDA_EINVAL && d == NULL);
+        CHECK(strstr(vida_last_error(), "VIDA_DIST_TIMEOUT") != NULL);
+        if (i == 0)
+            printf("  %s\n", vida_last_error());
+    }
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        setenv("VIDA_DIST_TIMEOUT", good[i], 1);
+        CHECK_OK(vida_dist_create(&d, &p));
+        vida_dist_free(d);
+        d = NULL;
+    }
+    if (saved)
+        setenv("VIDA_DIST_TIMEOUT", saved, 1);
+    else
+        unsetenv("VIDA_DIST_TIMEOUT");
+    free(saved);
+}
+
 TEST(dist, bad_arguments)
 {
     vida_dist_params p;
