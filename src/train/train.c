@@ -264,11 +264,10 @@ static int step(vida_model *m, vida_optimizer *o, const vida_batch *b, int targe
         if (m->dist && (rc == VIDA_OK || agreed)) {
             /* a backward that failed on one rank: nobody steps (the weights stay equal) */
             int all = 0, r2 = vidai_dist_model_all_ok(m->dist, rc == VIDA_OK, &all);
-            if (r2 != VIDA_OK)
-                rc = vidai_error_prefix(r2, "vida_train_step: ");
+            if (r2 != VIDA_OK) /* (prefixed below, once) */
+                rc = r2;
             else if (!all && rc == VIDA_OK)
-                rc = vidai_error(VIDA_EIO, "vida_train_step: skipped: another rank's backward "
-                                 "failed");
+                rc = vidai_error(VIDA_EIO, "skipped: another rank's backward failed");
         }
         rc = rc ? rc : vidai_optimizer_step_scaled(o, ls);
         restore = rc != VIDA_OK; /* a step that did not happen leaves no BN statistics behind */
