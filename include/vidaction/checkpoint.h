@@ -2,7 +2,9 @@
  * Checkpoints: a model, its optimizer's state and the loader's position in
  * one safetensors file, written atomically (a temporary file beside it,
  * fsync, rename, fsync of the directory): a process killed at any moment
- * leaves either the previous file or the new one, never a broken one.
+ * leaves either the previous file or the new one, never a broken one. The
+ * temporary file a killed save leaves (PATH.tmp.<pid>.XXXXXX) is removed by
+ * the next save of the same path, never one a live process is writing.
  *
  * The file is a model file (docs/model-format.md) with, in addition, the
  * optimizer's momentum buffers as tensors "optimizer.momentum.<tensor>" (file

@@ -90,6 +90,8 @@ VIDA_API int vida_model_load(vida_model **out, vida_context *ctx, const char *pa
 /*
  * Writes the model atomically: a temporary file beside path, fsync, rename,
  * fsync of the directory. An existing file at path is intact if this fails.
+ * Temporary files that killed saves of path left are removed first (as by
+ * vida_checkpoint_save).
  * Returns VIDA_OK, VIDA_EINVAL, VIDA_EIO, VIDA_ENOMEM.
  */
 VIDA_API int vida_model_save(const vida_model *m, const char *path);

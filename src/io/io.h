@@ -97,19 +97,48 @@ int vidai_st_writer_write(vidai_st_writer *w, const char *path);
 void vidai_st_writer_free(vidai_st_writer *w);
 
 /*
- * Atomic replacement of path: write(fill) into "path.tmp.XXXXXX" in the same
- * directory, fflush + fsync, rename over path, fsync the directory. On any
- * failure the temporary file is removed and path is untouched.
+ * Atomic replacement of path: write(fill) into "path.tmp.<pid>.XXXXXX" in the same
+ * directory (<pid>: the writer's process ID; it holds a lock on the file until the rename),
+ * fflush + fsync, rename over path, fsync the directory. On any failure the temporary file is
+ * removed and path is untouched. A process killed before the rename leaves the temporary file:
+ * vidai_atomic_remove_stale removes it.
  * fill returns VIDA_OK or an error code (with vidai_error set).
  */
 typedef int (*vidai_fill_fn)(void *arg, FILE *f);
 int vidai_atomic_write(const char *path, vidai_fill_fn fill, void *arg);
+/*
+ * Removes the temporary files of path that killed writers left, with one readdir of its
+ * folder: "path.tmp.<pid>.XXXXXX" when no process <pid> exists and no one holds a lock on it,
+ * "path.tmp.XXXXXX" (versions before the PID) when also unmodified for 15 minutes. Regular
+ * files only, never through a symlink, never a live writer's (atomic.c says how). Returns how
+ * many it removed; it cannot fail (what cannot be read or removed stays).
+ */
+int vidai_atomic_remove_stale(const char *path);
 /*
  * Tests: the step-th of the next atomic write's durable steps fails with errno err (1: the
  * flush of the written data, as a full disk would; 2: fsync of the file; 3: close; 4: the
  * rename; 5: fsync of the folder, after the rename); 0: none.
  */
 void vidai_io_fail_at(int step, int err);
+/*
+ * Tests: kill points. The next atomic write to reach point stops its process there with
+ * SIGSTOP, once, so that a test can SIGKILL a forked writer exactly at that point (or let it
+ * go on with SIGCONT). VIDAI_IO_STOP_NONE disarms.
+ */
+enum {
+    VIDAI_IO_STOP_NONE = 0,
+    /* the first after_bytes bytes of the file are in the temporary file (written to the
+       kernel), the rest not yet; 0: the temporary file was just created, empty; no stop when
+       the file is shorter */
+    VIDAI_IO_STOP_AFTER_BYTES = 1,
+    /* all the data is written to the temporary file, before its fsync */
+    VIDAI_IO_STOP_BEFORE_FSYNC = 2,
+    /* the temporary file is synced and closed, before the rename */
+    VIDAI_IO_STOP_BEFORE_RENAME = 3,
+    /* after the rename, before the fsync of the folder */
+    VIDAI_IO_STOP_BEFORE_DIR_FSYNC = 4
+};
+void vidai_io_stop_at(int point, int64_t after_bytes);
 
 /* JSON (RFC 8259) DOM, for headers, metadata and manifests. */
 enum {

@@ -251,6 +251,8 @@ static int model_save(const vida_model *m, const char *path)
     rc = vidai_st_writer_create(&w);
     if (rc == VIDA_OK)
         rc = vidai_model_add_to_writer(m, w, bufs);
+    if (rc == VIDA_OK) /* what killed saves of this path left (as vida_checkpoint_save) */
+        vidai_atomic_remove_stale(path);
     if (rc == VIDA_OK)
         rc = vidai_st_writer_write(w, path);
     vidai_st_writer_free(w);

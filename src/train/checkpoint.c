@@ -1,7 +1,10 @@
 /*
  * Checkpoints (include/vidaction/checkpoint.h): the model's tensors and
  * metadata as vida_model_save writes them, the optimizer's buffers, and
- * "checkpoint.*" metadata, through the atomic safetensors writer.
+ * "checkpoint.*" metadata, through the atomic safetensors writer. A save
+ * first removes what killed saves of the same path left (their temporary
+ * files, vidai_atomic_remove_stale), so a run killed again and again does not
+ * fill the disk; a load removes nothing.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -103,6 +106,10 @@ int vida_checkpoint_save(const char *path, const vida_model *m, const vida_optim
             rc = vidai_st_writer_add(w, names[n], VIDAI_ST_F32, p->ndim, p->shape, b);
         n++;
     }
+    /* Before the write, so that the space is back before this file needs it. Not on load: a
+       reader may be another user, or read a folder that it must not change. */
+    if (rc == VIDA_OK)
+        vidai_atomic_remove_stale(path);
     if (rc == VIDA_OK)
         rc = vidai_st_writer_write(w, path);
     vidai_st_writer_free(w);

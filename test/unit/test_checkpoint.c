@@ -3,13 +3,19 @@
  * continue exactly as the uninterrupted run; bad or mismatched files are
  * refused without touching anything; the file loads as a model too; and a
  * process killed (SIGKILL) at random moments while writing checkpoints over
- * and over never leaves a file that fails to load.
+ * and over, or at each chosen point of a write (vidai_io_stop_at), never
+ * leaves a file that fails to load. The next save removes the temporary files
+ * of killed writers, never a live writer's.
  */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -20,6 +26,48 @@
 #include "io/io.h"
 #include "nn/nn.h"
 #include "test.h"
+
+/* How many files of dir have ".tmp." in their name: temporary files of the atomic writer. */
+static int temp_files_in(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    if (!d)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+        n += strstr(e->d_name, ".tmp.") != NULL;
+    closedir(d);
+    return n;
+}
+
+/*
+ * How many files of dir are "base.tmp.<pid>.XXXXXX", the temporary files of process pid's
+ * writes to base (pid 0: of any process, and of the older form "base.tmp.XXXXXX" too); the
+ * path of the last one in name, when name is not NULL.
+ */
+static int temp_files_of(const char *dir, const char *base, long pid, char *name, size_t size)
+{
+    char prefix[300];
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    if (!d)
+        return -1;
+    if (pid)
+        snprintf(prefix, sizeof prefix, "%s.tmp.%ld.", base, pid);
+    else
+        snprintf(prefix, sizeof prefix, "%s.tmp.", base);
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 &&
+            (!pid || strlen(e->d_name) == strlen(prefix) + 6)) {
+            if (name)
+                snprintf(name, size, "%s/%s", dir, e->d_name);
+            n++;
+        }
+    closedir(d);
+    return n;
+}
 
 static vida_model *small_model(int depth)
 {
@@ -248,7 +296,9 @@ TEST(checkpoint, bad_files_change_nothing)
  * A child writes checkpoints to one path as fast as it can, each with a
  * different loader epoch; the parent kills it with SIGKILL after a random
  * delay, then loads the path: it must load, and hold one of the written
- * states. 25 rounds.
+ * states. 25 rounds. A kill inside a write leaves that child's temporary file
+ * (PATH.tmp.<pid>.XXXXXX); the next child's saves remove it, and after the
+ * last round one save by the parent leaves none.
  */
 TEST(checkpoint, sigkill_never_leaves_a_broken_file)
 {
@@ -258,7 +308,7 @@ TEST(checkpoint, sigkill_never_leaves_a_broken_file)
     vida_optimizer_params op;
     int64_t last_epoch = -1;
     unsigned seed = 12345;
-    int loads = 0;
+    int loads = 0, hits = 0, left;
     CHECK(m && r);
     vida_optimizer_params_init(&op);
     CHECK_OK(vida_optimizer_create(&o, m, &op));
@@ -291,6 +341,7 @@ TEST(checkpoint, sigkill_never_leaves_a_broken_file)
         kill(pid, SIGKILL);
         CHECK(waitpid(pid, &status, 0) == pid);
         CHECKF(WIFSIGNALED(status), "the writer exited by itself (status %d)", status);
+        hits += temp_files_of(vt_tmp_dir(), "killed.safetensors", (long)pid, NULL, 0) > 0;
         if (access(path, F_OK) != 0)
             continue; /* killed before the first rename */
         ls.size = sizeof ls;
@@ -301,22 +352,13 @@ TEST(checkpoint, sigkill_never_leaves_a_broken_file)
         CHECK(same_weights(m, r));
         loads++;
     }
-    {
-        /* the kills that hit a write left its temporary file behind (path.tmp.XXXXXX) */
-        char cmd[700];
-        int tmp_files = -1;
-        FILE *f;
-        snprintf(cmd, sizeof cmd, "ls '%s' | grep -c '^killed.safetensors.tmp.'", vt_tmp_dir());
-        f = popen(cmd, "r");
-        if (f) {
-            if (fscanf(f, "%d", &tmp_files) != 1)
-                tmp_files = -1;
-            pclose(f);
-        }
-        printf("  %d of 25 kills left a checkpoint, every one loaded; %d kills hit a write "
-               "(its temporary file is left)\n", loads, tmp_files);
-        CHECK(tmp_files >= 5); /* the kills did land inside writes */
-    }
+    printf("  %d of 25 kills left a checkpoint, every one loaded; %d kills hit a write (and "
+           "left its temporary file)\n", loads, hits);
+    CHECK(hits >= 5); /* the kills did land inside writes */
+    /* one more save, by this process: nothing of the killed writers is left */
+    CHECK_OK(vida_checkpoint_save(path, m, o, NULL));
+    left = temp_files_of(vt_tmp_dir(), "killed.safetensors", 0, NULL, 0);
+    CHECKF(left == 0, "%d temporary files left", left);
     CHECK(loads >= 20);
     vida_optimizer_free(o);
     vida_optimizer_free(ro);
@@ -331,23 +373,6 @@ TEST(checkpoint, sigkill_never_leaves_a_broken_file)
  * save returns VIDA_EIO naming the cause, no temporary file is left, and the file at the path
  * loads: the old checkpoint when the failure came before the rename, the new one after it.
  */
-#include <dirent.h>
-#include <errno.h>
-#include "io/io.h"
-
-static int temp_files_in(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-    if (!d)
-        return -1;
-    while ((e = readdir(d)) != NULL)
-        n += strstr(e->d_name, ".tmp.") != NULL;
-    closedir(d);
-    return n;
-}
-
 TEST(checkpoint, io_failures_keep_a_loadable_checkpoint)
 {
     char dir[512], path[600];
@@ -397,6 +422,249 @@ TEST(checkpoint, io_failures_keep_a_loadable_checkpoint)
             CHECKF(memcmp(got, step <= 4 ? old_w : new_w, (size_t)n * sizeof *got) == 0,
                    "step %d: the file holds the %s checkpoint", step, step <= 4 ? "new" : "old");
         }
+    free(old_w);
+    free(new_w);
+    free(got);
+    vida_optimizer_free(o);
+    vida_optimizer_free(ro);
+    vida_model_free(m);
+    vida_model_free(r);
+}
+
+/* 1 when some process holds a lock on the file at path (as a writer does until its rename). */
+static int locked(const char *path)
+{
+    struct flock lk;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), held;
+    if (fd < 0)
+        return 0;
+    memset(&lk, 0, sizeof lk);
+    lk.l_type = F_WRLCK;
+    lk.l_whence = SEEK_SET;
+    held = fcntl(fd, F_OFD_GETLK, &lk) == 0 && lk.l_type != F_UNLCK;
+    close(fd);
+    return held;
+}
+
+/* 1 when the file at path holds exactly the first n bytes of want[0, want_size). */
+static int holds_prefix(const char *path, const char *want, size_t want_size, size_t n)
+{
+    size_t size = 0;
+    char *got = vt_read_file(path, &size);
+    int ok = got && n <= want_size && size == n && memcmp(got, want, n) == 0;
+    free(got);
+    return ok;
+}
+
+/*
+ * Kill points (vidai_io_stop_at): a forked child saving a newer checkpoint over an older one
+ * stops itself at a chosen point of the atomic write and is killed there with SIGKILL: after
+ * 0, 1, 8 (the header's length field), half and all but one of the file's bytes reached the
+ * temporary file, before the file's fsync, before the rename, and between the rename and the
+ * folder's fsync. While it is stopped, the temporary file "PATH.tmp.<its pid>.XXXXXX" is
+ * locked and holds exactly the first bytes of the new file (the whole file from the fsync on);
+ * after the rename there is none and the path holds the new file. After the kill the path
+ * loads: the old checkpoint before the rename, the new one after; loading removes nothing.
+ * The next save, by this process, leaves no temporary file.
+ */
+TEST(checkpoint, killed_at_each_kill_point_loads_and_is_cleaned_up)
+{
+    struct {
+        int point;
+        int64_t bytes; /* -1: half the file, -2: all but one byte */
+        const char *what;
+    } kp[] = {
+        {VIDAI_IO_STOP_AFTER_BYTES, 0, "after 0 bytes"},
+        {VIDAI_IO_STOP_AFTER_BYTES, 1, "after 1 byte"},
+        {VIDAI_IO_STOP_AFTER_BYTES, 8, "after the header length"},
+        {VIDAI_IO_STOP_AFTER_BYTES, -1, "after half the file"},
+        {VIDAI_IO_STOP_AFTER_BYTES, -2, "after all but one byte"},
+        {VIDAI_IO_STOP_BEFORE_FSYNC, 0, "before the fsync"},
+        {VIDAI_IO_STOP_BEFORE_RENAME, 0, "before the rename"},
+        {VIDAI_IO_STOP_BEFORE_DIR_FSYNC, 0, "between the rename and the folder's fsync"},
+    };
+    char dir[512], path[600], ref[600], tmp[900];
+    vida_model *m = small_model(10), *r = small_model(10);
+    vida_optimizer *o = NULL, *ro = NULL;
+    vida_optimizer_params op;
+    const char *name;
+    int64_t n = 1, shape[8];
+    int nd, dt;
+    float *old_w, *new_w, *got;
+    char *new_file;
+    size_t new_size = 0;
+    CHECK(m && r);
+    vida_optimizer_params_init(&op);
+    CHECK_OK(vida_optimizer_create(&o, m, &op));
+    CHECK_OK(vida_optimizer_create(&ro, r, &op));
+    snprintf(dir, sizeof dir, "%s/killpoints", vt_tmp_dir());
+    CHECK(mkdir(dir, 0777) == 0);
+    snprintf(path, sizeof path, "%s/ck.safetensors", dir);
+    snprintf(ref, sizeof ref, "%s/killpoints-new.safetensors", vt_tmp_dir());
+    CHECK_OK(vida_model_tensor_info(m, 0, &name, &nd, shape, &dt));
+    for (int q = 0; q < nd; q++)
+        n *= shape[q];
+    old_w = malloc((size_t)n * sizeof *old_w);
+    new_w = malloc((size_t)n * sizeof *new_w);
+    got = malloc((size_t)n * sizeof *got);
+    CHECK(old_w && new_w && got);
+    CHECK(train_step(m, o, 0) == 0);
+    CHECK_OK(vida_model_get_tensor(m, name, old_w, n));
+    CHECK(train_step(m, o, 1) == 0);
+    CHECK_OK(vida_model_get_tensor(m, name, new_w, n));
+    CHECK(memcmp(old_w, new_w, (size_t)n * sizeof *old_w) != 0);
+    /* the bytes the child will write: the same state saved here */
+    CHECK_OK(vida_checkpoint_save(ref, m, o, NULL));
+    new_file = vt_read_file(ref, &new_size);
+    CHECK(new_file && new_size > 16);
+    for (size_t k = 0; k < sizeof kp / sizeof kp[0]; k++) {
+        int64_t bytes = kp[k].bytes == -1 ? (int64_t)new_size / 2
+                        : kp[k].bytes == -2 ? (int64_t)new_size - 1
+                                            : kp[k].bytes;
+        int renamed = kp[k].point == VIDAI_IO_STOP_BEFORE_DIR_FSYNC, n_tmp, as_expected;
+        int status;
+        pid_t pid;
+        CHECK_OK(vida_model_set_tensor(m, name, old_w, n));
+        CHECK_OK(vida_checkpoint_save(path, m, o, NULL));
+        CHECK_OK(vida_model_set_tensor(m, name, new_w, n));
+        fflush(NULL);
+        pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL); /* never left stopped by a failed check */
+            vidai_io_stop_at(kp[k].point, bytes);
+            _exit(vida_checkpoint_save(path, m, o, NULL) == VIDA_OK ? 0 : 3);
+        }
+        CHECK(waitpid(pid, &status, WUNTRACED) == pid);
+        if (!WIFSTOPPED(status))
+            kill(pid, SIGKILL);
+        CHECKF(WIFSTOPPED(status) && WSTOPSIG(status) == SIGSTOP,
+               "%s: the writer did not stop there (status %d)", kp[k].what, status);
+        /* stopped there: what is on disk */
+        n_tmp = temp_files_of(dir, "ck.safetensors", (long)pid, tmp, sizeof tmp);
+        if (renamed)
+            as_expected = n_tmp == 0 && holds_prefix(path, new_file, new_size, new_size);
+        else
+            as_expected =
+                n_tmp == 1 && locked(tmp) &&
+                holds_prefix(tmp, new_file, new_size,
+                             kp[k].point == VIDAI_IO_STOP_AFTER_BYTES ? (size_t)bytes : new_size);
+        kill(pid, SIGKILL);
+        CHECK(waitpid(pid, &status, 0) == pid);
+        CHECKF(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "%s: status %d", kp[k].what,
+               status);
+        CHECKF(as_expected, "%s: %d temporary files of the writer; the %s is not locked or "
+               "does not hold what was written up to there", kp[k].what, n_tmp,
+               renamed ? "path" : "temporary file");
+        /* the path loads; the load removes nothing (the kill left the temporary file before
+           the rename) */
+        CHECKF(vida_checkpoint_load(path, r, ro, NULL) == VIDA_OK, "%s: %s", kp[k].what,
+               vida_last_error());
+        CHECK_OK(vida_model_get_tensor(r, name, got, n));
+        CHECKF(memcmp(got, renamed ? new_w : old_w, (size_t)n * sizeof *got) == 0,
+               "%s: the path does not hold the %s checkpoint", kp[k].what,
+               renamed ? "new" : "old");
+        CHECK(temp_files_in(dir) == (renamed ? 0 : 1));
+        /* the next save, by another process, removes the dead writer's temporary file */
+        CHECK_OK(vida_checkpoint_save(path, m, o, NULL));
+        CHECKF(temp_files_in(dir) == 0, "%s: the killed writer's temporary file is still there",
+               kp[k].what);
+        CHECK_OK(vida_checkpoint_load(path, r, ro, NULL));
+    }
+    free(new_file);
+    free(old_w);
+    free(new_w);
+    free(got);
+    vida_optimizer_free(o);
+    vida_optimizer_free(ro);
+    vida_model_free(m);
+    vida_model_free(r);
+}
+
+/*
+ * A live writer's temporary file is never taken for a dead one's. Two children save a newer
+ * checkpoint and stop before their renames, the first before the second starts: the second's
+ * save kept the first's file. The first is killed. This process saves the path twice: the
+ * killed writer's file goes, the live one's stays. The live child then goes on (SIGCONT), its
+ * rename succeeds, and the path holds its checkpoint, with no temporary file left.
+ */
+TEST(checkpoint, a_live_writers_temp_file_is_kept)
+{
+    char dir[512], path[600], live_tmp[900], dead_tmp[900];
+    vida_model *m = small_model(10), *r = small_model(10);
+    vida_optimizer *o = NULL, *ro = NULL;
+    vida_optimizer_params op;
+    const char *name;
+    int64_t n = 1, shape[8];
+    int nd, dt, status = 0, stopped = 0, dead_left, saved, kept, dead_gone, n_left;
+    float *old_w, *new_w, *got;
+    pid_t pids[2] = {-1, -1}, dead, live;
+    CHECK(m && r);
+    vida_optimizer_params_init(&op);
+    CHECK_OK(vida_optimizer_create(&o, m, &op));
+    CHECK_OK(vida_optimizer_create(&ro, r, &op));
+    snprintf(dir, sizeof dir, "%s/livewriter", vt_tmp_dir());
+    CHECK(mkdir(dir, 0777) == 0);
+    snprintf(path, sizeof path, "%s/ck.safetensors", dir);
+    CHECK_OK(vida_model_tensor_info(m, 0, &name, &nd, shape, &dt));
+    for (int q = 0; q < nd; q++)
+        n *= shape[q];
+    old_w = malloc((size_t)n * sizeof *old_w);
+    new_w = malloc((size_t)n * sizeof *new_w);
+    got = malloc((size_t)n * sizeof *got);
+    CHECK(old_w && new_w && got);
+    CHECK(train_step(m, o, 0) == 0);
+    CHECK_OK(vida_model_get_tensor(m, name, old_w, n));
+    CHECK(train_step(m, o, 1) == 0);
+    CHECK_OK(vida_model_get_tensor(m, name, new_w, n));
+    CHECK_OK(vida_model_set_tensor(m, name, old_w, n));
+    CHECK_OK(vida_checkpoint_save(path, m, o, NULL));
+    CHECK_OK(vida_model_set_tensor(m, name, new_w, n));
+    for (int i = 0; i < 2 && stopped == i; i++) {
+        fflush(NULL);
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            vidai_io_stop_at(VIDAI_IO_STOP_BEFORE_RENAME, 0);
+            _exit(vida_checkpoint_save(path, m, o, NULL) == VIDA_OK ? 0 : 3);
+        }
+        if (pids[i] > 0 && waitpid(pids[i], &status, WUNTRACED) == pids[i] && WIFSTOPPED(status))
+            stopped++;
+    }
+    if (stopped < 2)
+        for (int i = 0; i < 2; i++)
+            if (pids[i] > 0 && kill(pids[i], SIGKILL) == 0)
+                waitpid(pids[i], &status, 0);
+    CHECKF(stopped == 2, "writer %d did not stop (status %d)", stopped, status);
+    dead = pids[0];
+    live = pids[1];
+    kill(dead, SIGKILL);
+    /* from here on the live writer is let go before any check can return */
+    /* the second writer's save, which began while the first was alive, kept its file */
+    dead_left = waitpid(dead, &status, 0) == dead && WIFSIGNALED(status) &&
+                temp_files_of(dir, "ck.safetensors", (long)dead, dead_tmp, sizeof dead_tmp) == 1;
+    /* two saves by this process, of the old state */
+    saved = vida_model_set_tensor(m, name, old_w, n) == VIDA_OK &&
+            vida_checkpoint_save(path, m, o, NULL) == VIDA_OK &&
+            vida_checkpoint_save(path, m, o, NULL) == VIDA_OK;
+    kept = temp_files_of(dir, "ck.safetensors", (long)live, live_tmp, sizeof live_tmp) == 1;
+    dead_gone = access(dead_tmp, F_OK) != 0;
+    n_left = temp_files_in(dir);
+    /* the live writer goes on and finishes its save */
+    kill(live, SIGCONT);
+    CHECK(waitpid(live, &status, 0) == live);
+    CHECKF(dead_left, "the first writer, killed, left no temporary file (removed while alive?)");
+    CHECKF(saved, "saving here failed: %s", vida_last_error());
+    CHECKF(kept, "the live writer's temporary file was removed");
+    CHECKF(dead_gone, "the killed writer's temporary file %s is still there", dead_tmp);
+    CHECKF(n_left == 1, "%d temporary files beside the live writer's", n_left - 1);
+    CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+           "the live writer's save failed (status %d)", status);
+    CHECK(temp_files_in(dir) == 0);
+    CHECK_OK(vida_checkpoint_load(path, r, ro, NULL));
+    CHECK_OK(vida_model_get_tensor(r, name, got, n));
+    CHECKF(memcmp(got, new_w, (size_t)n * sizeof *got) == 0,
+           "the path does not hold the live writer's checkpoint");
     free(old_w);
     free(new_w);
     free(got);

@@ -124,6 +124,44 @@ TEST(modelfile, non_ascii_path)
     vida_model_free(b);
 }
 
+/*
+ * vida_model_save removes the temporary file a killed save of the same path left (its writer's
+ * process gone: a child that exited), and keeps a live writer's (this process's).
+ */
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+TEST(modelfile, save_removes_a_killed_saves_temp_file)
+{
+    char path[600], dead[700], live[700];
+    struct stat st;
+    vida_model *m = NULL;
+    vida_model_params p;
+    pid_t child;
+    FILE *f;
+    snprintf(path, sizeof path, "%s/stale.safetensors", vt_tmp_dir());
+    child = fork();
+    CHECK(child >= 0);
+    if (child == 0)
+        _exit(0);
+    CHECK(waitpid(child, NULL, 0) == child); /* its PID now names no process */
+    snprintf(dead, sizeof dead, "%s.tmp.%d.Ab12Cd", path, (int)child);
+    snprintf(live, sizeof live, "%s.tmp.%d.Ef34Gh", path, (int)getpid());
+    CHECK((f = fopen(dead, "wb")) != NULL && fputs("half a model", f) >= 0 && fclose(f) == 0);
+    CHECK((f = fopen(live, "wb")) != NULL && fputs("being written", f) >= 0 && fclose(f) == 0);
+    vida_model_params_init(&p);
+    p.depth = 10;
+    p.width = 0.125f;
+    p.num_classes = 3;
+    CHECK_OK(vida_model_create(&m, ctx(), &p));
+    CHECK_OK(vida_model_save(m, path));
+    CHECKF(stat(dead, &st) != 0, "%s was left", dead);
+    CHECKF(stat(live, &st) == 0, "%s (this process's) was removed", live);
+    remove(live);
+    vida_model_free(m);
+}
+
 TEST(modelfile, missing_and_empty_files)
 {
     char path[512];

@@ -956,3 +956,160 @@ TEST(safetensors, atomic_write_failures)
     CHECK(vidai_atomic_write(NULL, fill_text, &ok) == VIDA_EINVAL);
     CHECK(vidai_atomic_write(missing, NULL, &ok) == VIDA_EINVAL);
 }
+
+/*
+ * What vidai_atomic_remove_stale removes of the temporary files beside a path: in a folder of
+ * files named like t.bin's temporary files, only regular files whose writer is gone go.
+ * "t.bin.tmp.<pid>.XXXXXX" of a process that has ended (forked, exited, reaped) goes; of this
+ * process, of a sleeping child, of PID 1, or locked by a live process (as a writer on another
+ * machine would hold it) it stays. The older form "t.bin.tmp.XXXXXX" goes when 16 minutes old
+ * and stays when fresh or 14 minutes old. Names not exactly of these forms, another path's
+ * temporary files, a symlink with a matching name (and the file it points to), a directory and
+ * a FIFO stay. Once the sleeping child is gone and the lock released, the next call removes
+ * theirs too.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* dir/name in out[0, size); 0, or -1 when it does not fit. */
+static int join(char *out, size_t size, const char *dir, const char *name)
+{
+    int k = snprintf(out, size, "%s/%s", dir, name);
+    return k >= 0 && (size_t)k < size ? 0 : -1;
+}
+
+/* Creates dir/name holding "x", modified age_s seconds ago; 0 on success. */
+static int stale_file(const char *dir, const char *name, int age_s)
+{
+    char p[900];
+    struct timespec t[2];
+    if (join(p, sizeof p, dir, name) != 0 || vt_write_file(p, "x", 1) != 0)
+        return -1;
+    clock_gettime(CLOCK_REALTIME, &t[0]);
+    t[0].tv_sec -= age_s;
+    t[1] = t[0];
+    return utimensat(AT_FDCWD, p, t, 0);
+}
+
+static int exists_in(const char *dir, const char *name)
+{
+    char p[900];
+    struct stat st;
+    return join(p, sizeof p, dir, name) == 0 && lstat(p, &st) == 0;
+}
+
+TEST(safetensors, remove_stale_takes_only_dead_writers_temp_files)
+{
+    enum { GONE, STAYS, LATER }; /* LATER: stays, and goes once its writer is gone */
+    char dir[600], path[700], names[40][96], victim[700], p[900];
+    int fate[40], n = 0, gone = 0, removed, lock_fd, status;
+    struct flock lk;
+    pid_t dead, dead2, sleeper;
+    long self = (long)getpid();
+    snprintf(dir, sizeof dir, "%s/stale", vt_tmp_dir());
+    CHECK(mkdir(dir, 0755) == 0);
+    snprintf(path, sizeof path, "%s/t.bin", dir);
+    /* two PIDs of processes that are gone, and one of a live child */
+    fflush(NULL);
+    dead = fork();
+    if (dead == 0)
+        _exit(0);
+    CHECK(dead > 0 && waitpid(dead, &status, 0) == dead);
+    dead2 = fork();
+    if (dead2 == 0)
+        _exit(0);
+    CHECK(dead2 > 0 && waitpid(dead2, &status, 0) == dead2);
+    sleeper = fork();
+    if (sleeper == 0) {
+        /* a failed check leaves it behind: it ends with this process, or after 2 minutes */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if ((long)getppid() != self)
+            _exit(0);
+        alarm(120);
+        for (;;)
+            pause();
+    }
+    CHECK(sleeper > 0);
+#define NAME(f, ...) (snprintf(names[n], sizeof names[n], __VA_ARGS__), fate[n] = (f), names[n++])
+    /* the writer is gone */
+    CHECK(stale_file(dir, NAME(GONE, "t.bin.tmp.%ld.abc123", (long)dead), 0) == 0);
+    CHECK(stale_file(dir, NAME(GONE, "t.bin.tmp.%ld.Z9y8X7", (long)dead2), 0) == 0);
+    CHECK(stale_file(dir, NAME(GONE, "t.bin.tmp.%ld.000000", (long)dead), 0) == 0);
+    CHECK(stale_file(dir, NAME(GONE, "t.bin.tmp.Ab12Cd"), 16 * 60) == 0);
+    CHECK(stale_file(dir, NAME(GONE, "t.bin.tmp.123456"), 16 * 60) == 0);
+    /* the writer is alive, or may be */
+    CHECK(stale_file(dir, NAME(STAYS, "t.bin.tmp.%ld.abc123", self), 0) == 0);
+    CHECK(stale_file(dir, NAME(LATER, "t.bin.tmp.%ld.abc123", (long)sleeper), 0) == 0);
+    CHECK(stale_file(dir, NAME(STAYS, "t.bin.tmp.1.abc123"), 0) == 0);
+    CHECK(stale_file(dir, NAME(STAYS, "t.bin.tmp.Xy34Ef"), 0) == 0);
+    CHECK(stale_file(dir, NAME(STAYS, "t.bin.tmp.Mn78Op"), 14 * 60) == 0);
+    CHECK(stale_file(dir, NAME(LATER, "t.bin.tmp.%ld.lck123", (long)dead2), 0) == 0);
+    CHECK(join(p, sizeof p, dir, names[n - 1]) == 0);
+    lock_fd = open(p, O_RDWR | O_CLOEXEC);
+    memset(&lk, 0, sizeof lk);
+    lk.l_type = F_WRLCK;
+    lk.l_whence = SEEK_SET;
+    CHECK(lock_fd >= 0 && fcntl(lock_fd, F_OFD_SETLK, &lk) == 0);
+    /* not exactly the form */
+    CHECK(stale_file(dir, NAME(STAYS, "t.bin.tmp.%ld.abc12", (long)dead), 0) == 0);
+    CHECK(stale_file(dir, NAME(STAYS, "t.bin.tmp.%ld.abc1234", (long)dead), 0) == 0);
+    CHECK(stale_file(dir, NAME(STAYS, "t.bin.tmp.%ld.abc-12", (long)dead), 0) == 0);
+    CHECK(stale_file(dir, NAME(STAYS, "t.bin.tmp.%ld.abc123.bak", (long)dead), 0) == 0);
+    CHECK(stale_file(dir, NAME(STAYS, "t.bin.tmp.%ldx.abc123", (long)dead), 0) == 0);
+    CHECK(stale_file(dir, NAME(STAYS, "t.bin.tmp.0%ld.abc123", (long)dead), 0) == 0);
+    CHECK(stale_file(dir, NAME(STAYS, "t.bin.tmp.-%ld.abc123", (long)dead), 0) == 0);
+    CHECK(stale_file(dir, NAME(STAYS, "t.bin.tmp.0.abc123"), 0) == 0);
+    CHECK(stale_file(dir, NAME(STAYS, "t.bin.tmp..abc123"), 0) == 0);
+    CHECK(stale_file(dir, NAME(STAYS, "t.bin.tmp.99999999999999999999.abc123"), 0) == 0);
+    CHECK(stale_file(dir, NAME(STAYS, "t.bin.tmp.%ld", (long)dead), 0) == 0);
+    CHECK(stale_file(dir, NAME(STAYS, "t.bin.TMP.%ld.abc123", (long)dead), 0) == 0);
+    CHECK(stale_file(dir, NAME(STAYS, "t.bin.tmp.Ab12C"), 16 * 60) == 0);
+    CHECK(stale_file(dir, NAME(STAYS, "t.bin.tmp.Ab12Cd7"), 16 * 60) == 0);
+    CHECK(stale_file(dir, NAME(STAYS, "u.bin.tmp.%ld.abc123", (long)dead), 0) == 0);
+    CHECK(stale_file(dir, NAME(STAYS, "xt.bin.tmp.%ld.abc123", (long)dead), 0) == 0);
+    CHECK(stale_file(dir, NAME(STAYS, "t.bin.tmp.%ld.abc123.tmp.%ld.abc123", (long)dead, 1L), 0) ==
+          0);
+    /* not regular files */
+    snprintf(victim, sizeof victim, "%s/victim", dir);
+    CHECK(vt_write_file(victim, "keep", 4) == 0);
+    CHECK(join(p, sizeof p, dir, NAME(STAYS, "t.bin.tmp.%ld.sym123", (long)dead)) == 0);
+    CHECK(symlink("victim", p) == 0);
+    CHECK(join(p, sizeof p, dir, NAME(STAYS, "t.bin.tmp.Sy12Ln")) == 0);
+    CHECK(symlink(victim, p) == 0);
+    {
+        struct timespec t[2];
+        clock_gettime(CLOCK_REALTIME, &t[0]);
+        t[0].tv_sec -= 16 * 60;
+        t[1] = t[0];
+        CHECK(utimensat(AT_FDCWD, p, t, AT_SYMLINK_NOFOLLOW) == 0);
+    }
+    CHECK(join(p, sizeof p, dir, NAME(STAYS, "t.bin.tmp.%ld.dir123", (long)dead)) == 0);
+    CHECK(mkdir(p, 0755) == 0);
+    CHECK(join(p, sizeof p, dir, NAME(STAYS, "t.bin.tmp.%ld.fifo12", (long)dead)) == 0);
+    CHECK(mkfifo(p, 0644) == 0);
+#undef NAME
+
+    for (int i = 0; i < n; i++)
+        gone += fate[i] == GONE;
+    removed = vidai_atomic_remove_stale(path);
+    for (int i = 0; i < n; i++)
+        CHECKF(exists_in(dir, names[i]) == (fate[i] != GONE), "%s was %s", names[i],
+               fate[i] != GONE ? "removed" : "left");
+    CHECK(removed == gone);
+    CHECK(file_equals(victim, "keep"));
+
+    /* the sleeping child ends, the lock goes: theirs go with the next call */
+    kill(sleeper, SIGKILL);
+    CHECK(waitpid(sleeper, &status, 0) == sleeper);
+    close(lock_fd);
+    removed = vidai_atomic_remove_stale(path);
+    for (int i = 0; i < n; i++)
+        CHECKF(exists_in(dir, names[i]) == (fate[i] == STAYS), "after the second call, %s was %s",
+               names[i], fate[i] == STAYS ? "removed" : "left");
+    CHECK(removed == 2);
+    CHECK(file_equals(victim, "keep"));
+}
