@@ -132,6 +132,10 @@ static void usage(FILE *f)
             "      minutes (--quick: a tenth of the work, to check it runs; its numbers mean little):\n"
             "      SynthActions data, pre-training on noisy hashtags, fine-tuning and fc-only against\n"
             "      training from scratch, evaluation, a timeline (DIR: vidaction-demo)\n"
+            "  study NAME [--quick] [--seeds N] [--seed FIRST] [--json] [--out DIR] [--threads T]\n"
+            "      the paper's findings in miniature on SynthActions, mean +- std over N seeds (3;\n"
+            "      --quick: 2, and a small fraction of the work): scale (pre-training on x1, x4,\n"
+            "      x16 videos, fine-tuned and fc-only, against scratch) (DIR: vidaction-study)\n"
             "\n"
             "  --version   print the version and build features\n"
             "  --help      this text\n",
@@ -2354,6 +2358,37 @@ static int run_cmd(int (*fn)(int, char **), const char *name, ...)
 }
 
 /*
+ * --json of the long commands (demo, study): their stages print to stderr and stdout gets only
+ * the JSON. Returns the saved stdout (>= 0), or -1 with a message when it cannot be redirected.
+ */
+static int stdout_to_stderr(void)
+{
+    int saved;
+    fflush(stdout);
+    saved = dup(1);
+    if (saved < 0 || dup2(2, 1) < 0) {
+        fprintf(stderr, "%s: error: cannot redirect the output: %s\n", prog, strerror(errno));
+        if (saved >= 0)
+            close(saved);
+        return -1;
+    }
+    /* line by line, so that the stages and any error on stderr come in order */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    return saved;
+}
+
+/* Gives stdout back (*saved from stdout_to_stderr; nothing when it is < 0). */
+static void stdout_back(int *saved)
+{
+    if (*saved < 0)
+        return;
+    fflush(stdout);
+    dup2(*saved, 1);
+    close(*saved);
+    *saved = -1;
+}
+
+/*
  * demo: the whole story on SynthActions in a few minutes on a CPU -- data, pre-training on noisy
  * hashtags, transfer to a small clean target set (full fine-tuning and fc-only) against training
  * from scratch on the target alone, multi-clip evaluation, and a timeline over a long video.
@@ -2425,19 +2460,8 @@ static int cmd_demo(int argc, char **argv)
     }
     snprintf(seed_s, sizeof seed_s, "%ld", seed);
     snprintf(threads_s, sizeof threads_s, "%ld", threads);
-    if (json) {
-        /* the stages' output goes to stderr; stdout gets only the JSON */
-        fflush(stdout);
-        saved_stdout = dup(1);
-        if (saved_stdout < 0 || dup2(2, 1) < 0) {
-            fprintf(stderr, "%s: error: cannot redirect the output: %s\n", prog, strerror(errno));
-            if (saved_stdout >= 0)
-                close(saved_stdout);
-            return 1;
-        }
-        /* line by line, so that the stages and any error on stderr come in order */
-        setvbuf(stdout, NULL, _IOLBF, 0);
-    }
+    if (json && (saved_stdout = stdout_to_stderr()) < 0)
+        return 1;
     printf("== libvidaction %s demo (seed %ld, %ld threads, output in %s)\n\n", vida_version_string(),
            seed, threads, out);
     if (quick)
@@ -2532,10 +2556,7 @@ static int cmd_demo(int argc, char **argv)
         else
             printf("   pre-training did NOT beat training from scratch with this seed\n");
         if (json) {
-            fflush(stdout);
-            dup2(saved_stdout, 1);
-            close(saved_stdout);
-            saved_stdout = -1;
+            stdout_back(&saved_stdout);
             printf("{\"seed\":%ld,\"quick\":%s,\"test_videos\":%lld,\"classes\":%d", seed,
                    quick ? "true" : "false", (long long)res[0].videos, DEMO_CLASSES);
             for (int k = 0; k < 3; k++) {
@@ -2555,11 +2576,256 @@ static int cmd_demo(int argc, char **argv)
     }
     rc = 0;
 done:
-    if (saved_stdout >= 0) {
-        fflush(stdout);
-        dup2(saved_stdout, 1);
-        close(saved_stdout);
+    stdout_back(&saved_stdout);
+    return rc;
+}
+
+/*
+ * study: the paper's findings in miniature on SynthActions (issue 8), with the real pipeline
+ * (synth -> dataset -> loader -> train -> eval) and fixed seeds; each point is the target's
+ * video@1 over --seeds runs, mean and sample standard deviation. So far `scale`: pre-training
+ * sets of x1, x4 and x16 videos (one generated set, budgets of --max-videos picked at random by
+ * each seed), each transferred by full fine-tuning and by fc-only, against training from scratch.
+ */
+#define STUDY_MAX_SEEDS 16
+#define STUDY_MAX_POINTS 16
+
+typedef struct study_point {
+    const char *name, *target, *transfer;
+    double v[STUDY_MAX_SEEDS];
+    int n;
+} study_point;
+
+static void study_stats(const study_point *p, double *mean, double *std)
+{
+    double s = 0, q = 0;
+    for (int i = 0; i < p->n; i++)
+        s += p->v[i];
+    *mean = p->n ? s / p->n : NAN;
+    for (int i = 0; i < p->n; i++)
+        q += (p->v[i] - *mean) * (p->v[i] - *mean);
+    *std = p->n > 1 ? sqrt(q / (p->n - 1)) : 0;
+}
+
+/* eval MODEL on the test manifest: its video@1 in *acc. */
+static int study_eval(const char *model, const char *test, const char *threads, double *acc)
+{
+    if (run_cmd(cmd_eval, "eval", model, "--manifest", test, "--clips", "4", "--threads", threads,
+                NULL))
+        return 1;
+    *acc = g_last_eval.video_top1;
+    return 0;
+}
+
+static int study_scale(const char *out, const char *threads, long first_seed, int n_seeds, int quick,
+                       study_point *pts, int *n_pts)
+{
+    /* x1 = base videos; the x16 set is generated once and the smaller ones are budgets of it */
+    const long base = quick ? 30 : 250;
+    const char *pre_steps = quick ? "40" : "400", *tgt_steps = quick ? "10" : "80";
+    static const int mult[3] = {1, 4, 16};
+    static const char *const pre_names[3] = {"pretrain-1x", "pretrain-4x", "pretrain-16x"};
+    static const char *const fc_names[3] = {"pretrain-1x-fc", "pretrain-4x-fc", "pretrain-16x-fc"};
+    char data[4096], pre[4096], tax[4096], tgt[4096], test[4096], videos[32], seed_s[32];
+    char dir[3500], model[3600], pre_model[3600], budget[32];
+    snprintf(data, sizeof data, "%s/data", out);
+    snprintf(pre, sizeof pre, "%s/data/pretrain/train.tsv", out);
+    snprintf(tax, sizeof tax, "%s/data/pretrain/taxonomy.tsv", out);
+    snprintf(tgt, sizeof tgt, "%s/data/target/train.tsv", out);
+    snprintf(test, sizeof test, "%s/data/target/test.tsv", out);
+    snprintf(videos, sizeof videos, "%ld", 16 * base);
+    snprintf(seed_s, sizeof seed_s, "%ld", first_seed);
+    printf("== scale: pre-training on %ld, %ld and %ld noisy videos (budgets of one set of %ld), "
+           "%s steps of 16 clips; target-ss (8 verbs on shapes pre-training never shows), %s steps "
+           "of full fine-tuning or fc-only, against training from scratch; %d seed(s)\n\n",
+           base, 4 * base, 16 * base, 16 * base, pre_steps, tgt_steps, n_seeds);
+    if (run_cmd(cmd_synth, "synth", data, "--preset", "demo", "--seed", seed_s, "--threads", threads,
+                "--videos", videos, NULL))
+        return 1;
+    *n_pts = 7;
+    memset(pts, 0, 7 * sizeof *pts);
+    pts[0].name = "scratch", pts[0].transfer = "none";
+    for (int k = 0; k < 3; k++) {
+        pts[1 + k].name = pre_names[k], pts[1 + k].transfer = "full";
+        pts[4 + k].name = fc_names[k], pts[4 + k].transfer = "fc-only";
     }
+    for (int k = 0; k < 7; k++)
+        pts[k].target = "target-ss";
+    for (int s = 0; s < n_seeds; s++) {
+        double acc;
+        snprintf(seed_s, sizeof seed_s, "%ld", first_seed + s);
+        printf("\n== seed %s\n", seed_s);
+        snprintf(dir, sizeof dir, "%s/seed%s", out, seed_s);
+        if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+            fprintf(stderr, "%s: error: cannot create %s: %s\n", prog, dir, strerror(errno));
+            return 1;
+        }
+        snprintf(dir, sizeof dir, "%s/seed%s/scratch", out, seed_s);
+        snprintf(model, sizeof model, "%s/model.safetensors", dir);
+        if (run_cmd(cmd_train, "train", "--manifest", tgt, DEMO_ARCH, DEMO_GEOMETRY, "--steps",
+                    tgt_steps, "--lr", "0.05", "--warmup", "5", "--schedule", "cosine", "--threads",
+                    threads, "--seed", seed_s, "--out", dir, "--quiet", NULL) ||
+            study_eval(model, test, threads, &acc))
+            return 1;
+        pts[0].v[pts[0].n++] = acc;
+        for (int k = 0; k < 3; k++) {
+            snprintf(budget, sizeof budget, "%ld", mult[k] * base);
+            snprintf(dir, sizeof dir, "%s/seed%s/%s", out, seed_s, pre_names[k]);
+            snprintf(pre_model, sizeof pre_model, "%s/model.safetensors", dir);
+            printf("   pre-training on %s videos:\n", budget);
+            if (run_cmd(cmd_train, "train", "--manifest", pre, "--taxonomy", tax, "--label-space",
+                        "verb", "--resample", "sqrt", "--max-videos", budget, "--prefer", "random",
+                        DEMO_ARCH, DEMO_GEOMETRY, "--steps", pre_steps, "--lr", "0.05", "--warmup",
+                        "10", "--schedule", "cosine", "--threads", threads, "--seed", seed_s,
+                        "--out", dir, "--quiet", NULL))
+                return 1;
+            snprintf(dir, sizeof dir, "%s/seed%s/%s-ft", out, seed_s, pre_names[k]);
+            snprintf(model, sizeof model, "%s/model.safetensors", dir);
+            if (run_cmd(cmd_train, "train", "--manifest", tgt, "--init", pre_model, DEMO_GEOMETRY,
+                        "--steps", tgt_steps, "--lr", "0.01", "--warmup", "5", "--schedule",
+                        "cosine", "--threads", threads, "--seed", seed_s, "--out", dir, "--quiet",
+                        NULL) ||
+                study_eval(model, test, threads, &acc))
+                return 1;
+            pts[1 + k].v[pts[1 + k].n++] = acc;
+            snprintf(dir, sizeof dir, "%s/seed%s/%s", out, seed_s, fc_names[k]);
+            snprintf(model, sizeof model, "%s/model.safetensors", dir);
+            if (run_cmd(cmd_train, "train", "--manifest", tgt, "--init", pre_model, "--freeze",
+                        "backbone", DEMO_GEOMETRY, "--steps", tgt_steps, "--lr", "0.05",
+                        "--schedule", "cosine", "--threads", threads, "--seed", seed_s, "--out", dir,
+                        "--quiet", NULL) ||
+                study_eval(model, test, threads, &acc))
+                return 1;
+            pts[4 + k].v[pts[4 + k].n++] = acc;
+        }
+    }
+    return 0;
+}
+
+static int cmd_study(int argc, char **argv)
+{
+    const char *out = "vidaction-study", *name = NULL;
+    long first_seed = 1, n_seeds = -1, threads = 2;
+    int json = 0, quick = 0, rc = 1, saved_stdout = -1, n_pts = 0;
+    char threads_s[32];
+    study_point pts[STUDY_MAX_POINTS];
+    double t0 = wall_seconds();
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--json")) {
+            json = 1;
+            continue;
+        }
+        if (!strcmp(a, "--quick")) {
+            quick = 1;
+            continue;
+        }
+        if (a[0] != '-') {
+            if (name)
+                return usage_error("study takes one NAME; also", a);
+            name = a;
+            continue;
+        }
+        v = arg_value(argc, argv, &i);
+        if (!v)
+            return usage_error("missing value after", a);
+        if (!strcmp(a, "--out")) out = v;
+        else if (!strcmp(a, "--seed")) {
+            if (parse_long(v, 0, 0x7fff0000L, &first_seed)) return usage_error("bad --seed", v);
+        } else if (!strcmp(a, "--seeds")) {
+            if (parse_long(v, 1, STUDY_MAX_SEEDS, &n_seeds)) return usage_error("bad --seeds (1-16)", v);
+        } else if (!strcmp(a, "--threads")) {
+            if (parse_long(v, 1, 1024, &threads)) return usage_error("bad --threads", v);
+        } else {
+            return usage_error("unknown option", a);
+        }
+    }
+    if (!name)
+        return usage_error("study needs a NAME: scale (label-space, video-vs-frame, budget, "
+                           "resampling and all are not written yet)", NULL);
+    if (strcmp(name, "scale") != 0) {
+        if (!strcmp(name, "label-space") || !strcmp(name, "video-vs-frame") ||
+            !strcmp(name, "budget") || !strcmp(name, "resampling") || !strcmp(name, "all")) {
+            fprintf(stderr, "%s: error: study %s is not written yet (only scale is)\n", prog, name);
+            return 1;
+        }
+        return usage_error("unknown study (scale, label-space, video-vs-frame, budget, "
+                           "resampling, all):", name);
+    }
+    if (n_seeds < 0)
+        n_seeds = quick ? 2 : 3;
+    if (strlen(out) > 3000)
+        return usage_error("--out is too long", NULL);
+    if (mkdir(out, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "%s: error: cannot create %s: %s\n", prog, out, strerror(errno));
+        return 1;
+    }
+    snprintf(threads_s, sizeof threads_s, "%ld", threads);
+    if (json && (saved_stdout = stdout_to_stderr()) < 0)
+        return 1;
+    printf("== libvidaction %s study %s%s (seeds %ld-%ld, %ld threads, output in %s)\n", 
+           vida_version_string(), name, quick ? " --quick" : "", first_seed,
+           first_seed + n_seeds - 1, threads, out);
+    if (study_scale(out, threads_s, first_seed, (int)n_seeds, quick, pts, &n_pts))
+        goto done;
+    {
+        const double total = wall_seconds() - t0;
+        double m0, s0, m1, s1, m16, s16;
+        printf("\n== results: video@1 on the target's test videos, mean +- sample std over %ld "
+               "seed(s)\n\n   %-18s %-10s %-8s %16s   per seed\n", n_seeds, "point", "target",
+               "transfer", "video@1");
+        for (int k = 0; k < n_pts; k++) {
+            double m, sd;
+            study_stats(&pts[k], &m, &sd);
+            printf("   %-18s %-10s %-8s %7.3f +- %5.3f  ", pts[k].name, pts[k].target,
+                   pts[k].transfer, m, sd);
+            for (int i = 0; i < pts[k].n; i++)
+                printf(" %.3f", pts[k].v[i]);
+            printf("\n");
+        }
+        study_stats(&pts[0], &m0, &s0);
+        study_stats(&pts[1], &m1, &s1);
+        study_stats(&pts[3], &m16, &s16);
+        printf("\n   pre-training x16 %s training from scratch (%+.3f); x16 %s x1 (%+.3f)\n",
+               m16 > m0 ? "beats" : "does NOT beat", m16 - m0, m16 > m1 ? "beats" : "does NOT beat",
+               m16 - m1);
+        printf("   %.0f s in all\n", total);
+        if (json) {
+            stdout_back(&saved_stdout);
+            printf("{\"study\":");
+            json_string(name);
+            printf(",\"quick\":%s,\"first_seed\":%ld,\"n_seeds\":%ld,\"seconds\":%.1f,\"points\":[",
+                   quick ? "true" : "false", first_seed, n_seeds, total);
+            for (int k = 0; k < n_pts; k++) {
+                double m, sd;
+                study_stats(&pts[k], &m, &sd);
+                printf("%s{\"name\":", k ? "," : "");
+                json_string(pts[k].name);
+                printf(",\"target\":");
+                json_string(pts[k].target);
+                printf(",\"transfer\":");
+                json_string(pts[k].transfer);
+                printf(",\"metric\":\"video_top1\",\"mean\":");
+                json_double(m);
+                printf(",\"std\":");
+                json_double(sd);
+                printf(",\"seeds\":[");
+                for (int i = 0; i < pts[k].n; i++) {
+                    printf("%s", i ? "," : "");
+                    json_double(pts[k].v[i]);
+                }
+                printf("]}");
+            }
+            printf("]}\n");
+        }
+    }
+    rc = 0;
+done:
+    stdout_back(&saved_stdout);
     return rc;
 }
 
@@ -2605,5 +2871,7 @@ int main(int argc, char **argv)
         return cmd_synth(argc, argv);
     if (strcmp(argv[1], "demo") == 0)
         return cmd_demo(argc, argv);
+    if (strcmp(argv[1], "study") == 0)
+        return cmd_study(argc, argv);
     return usage_error("unknown command", argv[1]);
 }

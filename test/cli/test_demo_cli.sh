@@ -25,6 +25,21 @@ t files_left "for m in pretrain scratch finetuned fc-only; do [ -s $tmp/d/\$m/mo
 t demo_bad_seed "$V demo --seed x; [ \$? = 2 ]"
 t demo_unknown_option "$V demo --fast; [ \$? = 2 ]"
 t demo_out_not_creatable "$V demo --quick --out /proc/no/such; [ \$? = 1 ]"
+# `vidaction study` (issue 8): its arguments (a run of `study scale --quick` takes minutes and
+# is not part of make check; docs/reproduction.md has its output), and the plotter on a JSON
+# that run wrote (test/study/scale-quick-example.json): a PNG of the right size
+t study_needs_name "$V study 2>$tmp/e; [ \$? = 2 ] && grep -q 'needs a NAME' $tmp/e"
+t study_unknown "$V study kinetics 2>$tmp/e; [ \$? = 2 ] && grep -q 'unknown study' $tmp/e"
+t study_not_written "$V study resampling 2>$tmp/e; [ \$? = 1 ] && grep -q 'not written yet' $tmp/e"
+t study_bad_seeds "$V study scale --seeds 0 2>$tmp/e; [ \$? = 2 ] && grep -q 'bad --seeds' $tmp/e"
+t study_plot_png "$PY test/study/plot_study.py test/study/scale-quick-example.json $tmp/p.png --chance 0.125 &&
+    $PY -c '
+import struct, sys
+b = open(sys.argv[1], \"rb\").read()
+assert b[:8] == b\"\\x89PNG\\r\\n\\x1a\\n\" and b[12:16] == b\"IHDR\", b[:16]
+w, h = struct.unpack(\">II\", b[16:24])
+assert w == 70 + 7 * 120 + 20 and h == 50 + 300 + 140, (w, h)
+' $tmp/p.png"
 t synth_needs_preset "$V synth $tmp/s; [ \$? = 2 ]"
 t synth_bad_preset "$V synth $tmp/s --preset kinetics 2>$tmp/e; [ \$? = 2 ] && grep -q 'bad --preset' $tmp/e"
 t synth_bad_size "$V synth $tmp/s --preset target-k --size 81x64 2>$tmp/e; [ \$? = 1 ] && grep -q 'width' $tmp/e"
