@@ -145,17 +145,6 @@ int vidai_be_is_cuda(const vida_context *ctx);
 /* VIDA_PRECISION_* of the context's models (always FP32 on the CPU). */
 int vidai_be_precision(const vida_context *ctx);
 
-int vidai_be_conv_forward(const vida_context *ctx, const vidai_conv_desc *d, const float *x,
-                          const float *w, const float *bias, int relu, float *y);
-int vidai_be_conv_backward_data(const vida_context *ctx, const vidai_conv_desc *d, const float *dy,
-                                const float *w, float *dx);
-int vidai_be_conv_backward_filter(const vida_context *ctx, const vidai_conv_desc *d, const float *x,
-                                  const float *dy, float *dw);
-int vidai_be_bn_forward_train(const vida_context *ctx, int64_t rows, int c, const float *x,
-                              const float *gamma, const float *beta, float eps, float momentum,
-                              float *running_mean, float *running_var, float *save_mean,
-                              float *save_invstd, float *y);
-
 /*
  * Typed ops: activations (and their gradients) stored as fp32 (VIDAI_F32) or,
  * on CUDA in precision BF16, bf16 (VIDAI_BF16), as each type argument says;
@@ -206,16 +195,10 @@ int vidai_be_bn_backward_eval(const vida_context *ctx, int64_t rows, int c, cons
 int vidai_be_relu_forward(const vida_context *ctx, int64_t n, const float *x, float *y);
 int vidai_be_relu_backward(const vida_context *ctx, int64_t n, const float *y, const float *dy,
                            float *dx);
-int vidai_be_add_forward(const vida_context *ctx, int64_t n, const float *a, const float *b,
-                         int relu, float *y);
 int vidai_be_maxpool_forward(const vida_context *ctx, const vidai_conv_desc *d, const float *x,
                              float *y, int32_t *argmax);
 int vidai_be_maxpool_backward(const vida_context *ctx, const vidai_conv_desc *d, const float *dy,
                               const int32_t *argmax, float *dx);
-int vidai_be_global_avgpool_forward(const vida_context *ctx, int n, int64_t s, int c,
-                                    const float *x, float *y);
-int vidai_be_global_avgpool_backward(const vida_context *ctx, int n, int64_t s, int c,
-                                     const float *dy, float *dx);
 int vidai_be_linear_forward(const vida_context *ctx, int n, int in, int out, const float *x,
                             const float *w, const float *b, float *y);
 int vidai_be_linear_backward(const vida_context *ctx, int n, int in, int out, const float *x,

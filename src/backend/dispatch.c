@@ -104,39 +104,6 @@ int vidai_be_zero(const vida_context *ctx, void *dst, size_t bytes)
     return VIDA_OK;
 }
 
-int vidai_be_conv_forward(const vida_context *ctx, const vidai_conv_desc *d, const float *x,
-                          const float *w, const float *bias, int relu, float *y)
-{
-    ON_CUDA_OP(ctx, vidai_cuda_conv_forward(CU(ctx), d, x, w, bias, relu, y));
-    return vidai_cpu_conv_forward(ctx->pool, d, x, w, bias, relu, y);
-}
-
-int vidai_be_conv_backward_data(const vida_context *ctx, const vidai_conv_desc *d, const float *dy,
-                                const float *w, float *dx)
-{
-    ON_CUDA_OP(ctx, vidai_cuda_conv_backward_data(CU(ctx), d, dy, w, dx));
-    return vidai_cpu_conv_backward_data(ctx->pool, d, dy, w, dx);
-}
-
-int vidai_be_conv_backward_filter(const vida_context *ctx, const vidai_conv_desc *d, const float *x,
-                                  const float *dy, float *dw)
-{
-    ON_CUDA_OP(ctx, vidai_cuda_conv_backward_filter(CU(ctx), d, x, dy, dw));
-    return vidai_cpu_conv_backward_filter(ctx->pool, d, x, dy, dw);
-}
-
-int vidai_be_bn_forward_train(const vida_context *ctx, int64_t rows, int c, const float *x,
-                              const float *gamma, const float *beta, float eps, float momentum,
-                              float *running_mean, float *running_var, float *save_mean,
-                              float *save_invstd, float *y)
-{
-    ON_CUDA_OP(ctx, vidai_cuda_bn_forward_train(CU(ctx), rows, c, x, gamma, beta, eps, momentum,
-                                             running_mean, running_var, save_mean, save_invstd, y));
-    vidai_cpu_bn_forward_train(ctx->pool, rows, c, x, gamma, beta, eps, momentum, running_mean,
-                               running_var, save_mean, save_invstd, y);
-    return VIDA_OK;
-}
-
 /* --- the typed ops: activations in fp32 or (CUDA, precision BF16) bf16 ---------------------- */
 
 int vidai_be_act16(const vida_context *ctx)
@@ -297,14 +264,6 @@ int vidai_be_relu_backward(const vida_context *ctx, int64_t n, const float *y, c
     return VIDA_OK;
 }
 
-int vidai_be_add_forward(const vida_context *ctx, int64_t n, const float *a, const float *b,
-                         int relu, float *y)
-{
-    ON_CUDA_OP(ctx, vidai_cuda_add_forward(CU(ctx), n, a, b, relu, y));
-    vidai_cpu_add_forward(ctx->pool, n, a, b, relu, y);
-    return VIDA_OK;
-}
-
 int vidai_be_maxpool_forward(const vida_context *ctx, const vidai_conv_desc *d, const float *x,
                              float *y, int32_t *argmax)
 {
@@ -318,22 +277,6 @@ int vidai_be_maxpool_backward(const vida_context *ctx, const vidai_conv_desc *d,
 {
     ON_CUDA_OP(ctx, vidai_cuda_maxpool_backward(CU(ctx), d, dy, argmax, dx));
     vidai_cpu_maxpool_backward(ctx->pool, d, dy, argmax, dx);
-    return VIDA_OK;
-}
-
-int vidai_be_global_avgpool_forward(const vida_context *ctx, int n, int64_t s, int c,
-                                    const float *x, float *y)
-{
-    ON_CUDA_OP(ctx, vidai_cuda_global_avgpool_forward(CU(ctx), n, s, c, x, y));
-    vidai_cpu_global_avgpool_forward(ctx->pool, n, s, c, x, y);
-    return VIDA_OK;
-}
-
-int vidai_be_global_avgpool_backward(const vida_context *ctx, int n, int64_t s, int c,
-                                     const float *dy, float *dx)
-{
-    ON_CUDA_OP(ctx, vidai_cuda_global_avgpool_backward(CU(ctx), n, s, c, dy, dx));
-    vidai_cpu_global_avgpool_backward(ctx->pool, n, s, c, dy, dx);
     return VIDA_OK;
 }
 

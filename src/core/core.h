@@ -44,6 +44,22 @@ typedef struct vidai_guard {
 } vidai_guard;
 int vidai_guard_enter(vidai_guard *g, const char *fn, const char *what);
 void vidai_guard_leave(vidai_guard *g);
+/*
+ * The whole body of a public call made inside handle h's guard (its field `guard`): returns
+ * call's status, or VIDA_ESTATE from the guard. A NULL h goes straight to call, which reports
+ * it. name: the public function's name, for the message.
+ */
+#define VIDAI_GUARDED(h, name, what, call)                                                         \
+    do {                                                                                           \
+        int rc_;                                                                                   \
+        if (!(h))                                                                                  \
+            return (call);                                                                         \
+        if ((rc_ = vidai_guard_enter((vidai_guard *)&(h)->guard, (name), (what))) != VIDA_OK)     \
+            return rc_;                                                                            \
+        rc_ = (call);                                                                              \
+        vidai_guard_leave((vidai_guard *)&(h)->guard);                                             \
+        return rc_;                                                                                \
+    } while (0)
 
 /* Allocation. vidai_malloc/calloc record VIDA_ENOMEM text on failure. 64-byte aligned. */
 void *vidai_malloc(size_t size);

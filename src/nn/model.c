@@ -187,14 +187,7 @@ static int do_set_mode(vida_model *m, int mode)
 
 int vida_model_set_mode(vida_model *m, int mode)
 {
-    int rc;
-    if (!m)
-        return do_set_mode(m, mode);
-    if ((rc = vidai_guard_enter(&m->guard, __func__, "model")) != VIDA_OK)
-        return rc;
-    rc = do_set_mode(m, mode);
-    vidai_guard_leave(&m->guard);
-    return rc;
+    VIDAI_GUARDED(m, __func__, "model", do_set_mode(m, mode));
 }
 
 void vidai_model_weights_changed(vida_model *m)
@@ -895,31 +888,17 @@ static int forward(vida_model *m, const vida_tensor *input, const u8_norm *u8, v
     return VIDA_OK;
 }
 
-/* forward() inside the model's guard. */
-static int guarded_forward(vida_model *m, const vida_tensor *input, const u8_norm *u8,
-                           vida_tensor *logits, vida_tensor *features, const char *fn)
-{
-    int rc;
-    if (!m)
-        return forward(m, input, u8, logits, features);
-    if ((rc = vidai_guard_enter(&m->guard, fn, "model")) != VIDA_OK)
-        return rc;
-    rc = forward(m, input, u8, logits, features);
-    vidai_guard_leave(&m->guard);
-    return rc;
-}
-
 int vida_model_forward(vida_model *m, const vida_tensor *input, vida_tensor *logits,
                        vida_tensor *features)
 {
-    return guarded_forward(m, input, NULL, logits, features, __func__);
+    VIDAI_GUARDED(m, __func__, "model", forward(m, input, NULL, logits, features));
 }
 
 int vidai_model_forward_u8(vida_model *m, const vida_tensor *clips, const float mean[3],
                            const float stdv[3], vida_tensor *logits, vida_tensor *features)
 {
     u8_norm u = {mean, stdv};
-    return guarded_forward(m, clips, &u, logits, features, "vida_model_forward");
+    VIDAI_GUARDED(m, "vida_model_forward", "model", forward(m, clips, &u, logits, features));
 }
 
 /* --- backward ------------------------------------------------------------ */
@@ -971,14 +950,7 @@ static int do_zero_grad(vida_model *m)
 
 int vida_model_zero_grad(vida_model *m)
 {
-    int rc;
-    if (!m)
-        return do_zero_grad(m);
-    if ((rc = vidai_guard_enter(&m->guard, __func__, "model")) != VIDA_OK)
-        return rc;
-    rc = do_zero_grad(m);
-    vidai_guard_leave(&m->guard);
-    return rc;
+    VIDAI_GUARDED(m, __func__, "model", do_zero_grad(m));
 }
 
 /*
@@ -1153,14 +1125,7 @@ static int do_backward(vida_model *m, const vida_tensor *dlogits, vida_tensor *d
 
 int vida_model_backward(vida_model *m, const vida_tensor *dlogits, vida_tensor *dinput)
 {
-    int rc;
-    if (!m)
-        return do_backward(m, dlogits, dinput);
-    if ((rc = vidai_guard_enter(&m->guard, __func__, "model")) != VIDA_OK)
-        return rc;
-    rc = do_backward(m, dlogits, dinput);
-    vidai_guard_leave(&m->guard);
-    return rc;
+    VIDAI_GUARDED(m, __func__, "model", do_backward(m, dlogits, dinput));
 }
 
 /* --- tensors ------------------------------------------------------------- */
@@ -1232,14 +1197,7 @@ static int do_get_tensor(const vida_model *m, const char *name, float *dst, int6
 
 int vida_model_get_tensor(const vida_model *m, const char *name, float *dst, int64_t count)
 {
-    int rc;
-    if (!m)
-        return do_get_tensor(m, name, dst, count);
-    if ((rc = vidai_guard_enter((vidai_guard *)&m->guard, __func__, "model")) != VIDA_OK)
-        return rc;
-    rc = do_get_tensor(m, name, dst, count);
-    vidai_guard_leave((vidai_guard *)&m->guard);
-    return rc;
+    VIDAI_GUARDED(m, __func__, "model", do_get_tensor(m, name, dst, count));
 }
 
 static int do_get_grad(const vida_model *m, const char *name, float *dst, int64_t count)
@@ -1265,14 +1223,7 @@ static int do_get_grad(const vida_model *m, const char *name, float *dst, int64_
 
 int vida_model_get_grad(const vida_model *m, const char *name, float *dst, int64_t count)
 {
-    int rc;
-    if (!m)
-        return do_get_grad(m, name, dst, count);
-    if ((rc = vidai_guard_enter((vidai_guard *)&m->guard, __func__, "model")) != VIDA_OK)
-        return rc;
-    rc = do_get_grad(m, name, dst, count);
-    vidai_guard_leave((vidai_guard *)&m->guard);
-    return rc;
+    VIDAI_GUARDED(m, __func__, "model", do_get_grad(m, name, dst, count));
 }
 
 static int do_set_tensor(vida_model *m, const char *name, const float *src, int64_t count)
@@ -1298,14 +1249,7 @@ static int do_set_tensor(vida_model *m, const char *name, const float *src, int6
 
 int vida_model_set_tensor(vida_model *m, const char *name, const float *src, int64_t count)
 {
-    int rc;
-    if (!m)
-        return do_set_tensor(m, name, src, count);
-    if ((rc = vidai_guard_enter(&m->guard, __func__, "model")) != VIDA_OK)
-        return rc;
-    rc = do_set_tensor(m, name, src, count);
-    vidai_guard_leave(&m->guard);
-    return rc;
+    VIDAI_GUARDED(m, __func__, "model", do_set_tensor(m, name, src, count));
 }
 
 /* --- a new classifier ------------------------------------------------------- */
@@ -1399,14 +1343,7 @@ out:
 
 int vida_model_set_head(vida_model *m, int num_classes, const char *const *labels)
 {
-    int rc;
-    if (!m)
-        return do_set_head(m, num_classes, labels);
-    if ((rc = vidai_guard_enter(&m->guard, __func__, "model")) != VIDA_OK)
-        return rc;
-    rc = do_set_head(m, num_classes, labels);
-    vidai_guard_leave(&m->guard);
-    return rc;
+    VIDAI_GUARDED(m, __func__, "model", do_set_head(m, num_classes, labels));
 }
 
 /* --- metadata ------------------------------------------------------------ */
@@ -1549,14 +1486,7 @@ static int do_set_meta(vida_model *m, const char *key, const char *value)
 
 int vida_model_set_meta(vida_model *m, const char *key, const char *value)
 {
-    int rc;
-    if (!m)
-        return do_set_meta(m, key, value);
-    if ((rc = vidai_guard_enter(&m->guard, __func__, "model")) != VIDA_OK)
-        return rc;
-    rc = do_set_meta(m, key, value);
-    vidai_guard_leave(&m->guard);
-    return rc;
+    VIDAI_GUARDED(m, __func__, "model", do_set_meta(m, key, value));
 }
 
 const char *vida_model_label(const vida_model *m, int k)

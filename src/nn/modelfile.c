@@ -264,12 +264,5 @@ static int model_save(const vida_model *m, const char *path)
 
 int vida_model_save(const vida_model *m, const char *path)
 {
-    int rc;
-    if (!m)
-        return model_save(m, path);
-    if ((rc = vidai_guard_enter((vidai_guard *)&m->guard, __func__, "model")) != VIDA_OK)
-        return rc;
-    rc = model_save(m, path);
-    vidai_guard_leave((vidai_guard *)&m->guard);
-    return rc;
+    VIDAI_GUARDED(m, __func__, "model", model_save(m, path));
 }

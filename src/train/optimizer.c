@@ -188,14 +188,7 @@ static int do_set_group(vida_optimizer *o, const char *prefix, double lr_mult, d
 
 int vida_optimizer_set_group(vida_optimizer *o, const char *prefix, double lr_mult, double wd_mult)
 {
-    int rc;
-    if (!o)
-        return do_set_group(o, prefix, lr_mult, wd_mult);
-    if ((rc = vidai_guard_enter(&o->guard, __func__, "optimizer")) != VIDA_OK)
-        return rc;
-    rc = do_set_group(o, prefix, lr_mult, wd_mult);
-    vidai_guard_leave(&o->guard);
-    return rc;
+    VIDAI_GUARDED(o, __func__, "optimizer", do_set_group(o, prefix, lr_mult, wd_mult));
 }
 
 double vida_optimizer_lr(const vida_optimizer *o, int64_t s)
@@ -284,20 +277,17 @@ static int do_step(vida_optimizer *o)
     return vidai_optimizer_step_scaled(o, 1.0);
 }
 
+/* do_step inside its model's guard (the step writes the model's weights). */
+static int step_in_model_guard(vida_optimizer *o)
+{
+    if (!o)
+        return do_step(o);
+    VIDAI_GUARDED(o->m, "vida_optimizer_step", "model", do_step(o));
+}
+
 int vida_optimizer_step(vida_optimizer *o)
 {
-    int rc;
-    if (!o || !o->m)
-        return do_step(o);
-    if ((rc = vidai_guard_enter(&o->guard, __func__, "optimizer")) != VIDA_OK)
-        return rc;
-    /* the step writes the model's weights */
-    if ((rc = vidai_guard_enter(&o->m->guard, __func__, "model")) == VIDA_OK) {
-        rc = do_step(o);
-        vidai_guard_leave(&o->m->guard);
-    }
-    vidai_guard_leave(&o->guard);
-    return rc;
+    VIDAI_GUARDED(o, __func__, "optimizer", step_in_model_guard(o));
 }
 
 int vidai_optimizer_step_scaled(vida_optimizer *o, double grad_scale)
@@ -425,14 +415,7 @@ static int do_set_step_count(vida_optimizer *o, int64_t steps)
 
 int vida_optimizer_set_step_count(vida_optimizer *o, int64_t steps)
 {
-    int rc;
-    if (!o)
-        return do_set_step_count(o, steps);
-    if ((rc = vidai_guard_enter(&o->guard, __func__, "optimizer")) != VIDA_OK)
-        return rc;
-    rc = do_set_step_count(o, steps);
-    vidai_guard_leave(&o->guard);
-    return rc;
+    VIDAI_GUARDED(o, __func__, "optimizer", do_set_step_count(o, steps));
 }
 
 static opt_tensor *find(const vida_optimizer *o, const char *name, const char *fn)
@@ -478,14 +461,7 @@ static int do_get_buffer(const vida_optimizer *o, const char *tensor, float *dst
 
 int vida_optimizer_get_buffer(const vida_optimizer *o, const char *tensor, float *dst, int64_t count)
 {
-    int rc;
-    if (!o)
-        return do_get_buffer(o, tensor, dst, count);
-    if ((rc = vidai_guard_enter((vidai_guard *)&o->guard, __func__, "optimizer")) != VIDA_OK)
-        return rc;
-    rc = do_get_buffer(o, tensor, dst, count);
-    vidai_guard_leave((vidai_guard *)&o->guard);
-    return rc;
+    VIDAI_GUARDED(o, __func__, "optimizer", do_get_buffer(o, tensor, dst, count));
 }
 
 static int do_set_buffer(vida_optimizer *o, const char *tensor, const float *src, int64_t count)
@@ -538,12 +514,5 @@ failed: /* a buffer made here holds nothing meaningful: it goes (a zero buffer i
 
 int vida_optimizer_set_buffer(vida_optimizer *o, const char *tensor, const float *src, int64_t count)
 {
-    int rc;
-    if (!o)
-        return do_set_buffer(o, tensor, src, count);
-    if ((rc = vidai_guard_enter(&o->guard, __func__, "optimizer")) != VIDA_OK)
-        return rc;
-    rc = do_set_buffer(o, tensor, src, count);
-    vidai_guard_leave(&o->guard);
-    return rc;
+    VIDAI_GUARDED(o, __func__, "optimizer", do_set_buffer(o, tensor, src, count));
 }

@@ -307,28 +307,14 @@ out:
     return rc;
 }
 
-/* step() inside the model's guard (the optimizer's calls take their own). */
-static int guarded_step(vida_model *m, vida_optimizer *o, const vida_batch *b, int target_kind,
-                        float *loss, int fc_only, const char *fn)
-{
-    int rc;
-    if (!m)
-        return step(m, o, b, target_kind, loss, fc_only);
-    if ((rc = vidai_guard_enter(&m->guard, fn, "model")) != VIDA_OK)
-        return rc;
-    rc = step(m, o, b, target_kind, loss, fc_only);
-    vidai_guard_leave(&m->guard);
-    return rc;
-}
-
 int vida_train_step(vida_model *m, vida_optimizer *o, const vida_batch *b, int target_kind,
                     float *loss)
 {
-    return guarded_step(m, o, b, target_kind, loss, 0, __func__);
+    VIDAI_GUARDED(m, __func__, "model", step(m, o, b, target_kind, loss, 0));
 }
 
 int vida_train_step_fc(vida_model *m, vida_optimizer *o, const vida_batch *b, int target_kind,
                        float *loss)
 {
-    return guarded_step(m, o, b, target_kind, loss, 1, __func__);
+    VIDAI_GUARDED(m, __func__, "model", step(m, o, b, target_kind, loss, 1));
 }

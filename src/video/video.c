@@ -1778,12 +1778,5 @@ out:
 int vida_video_read(vida_video *v, const int64_t *indices, int64_t n, const vida_frame_geometry *g,
                     uint8_t *out, size_t out_bytes)
 {
-    int rc;
-    if (!v)
-        return video_read(v, indices, n, g, out, out_bytes);
-    if ((rc = vidai_guard_enter(&v->guard, __func__, "video")) != VIDA_OK)
-        return rc;
-    rc = video_read(v, indices, n, g, out, out_bytes);
-    vidai_guard_leave(&v->guard);
-    return rc;
+    VIDAI_GUARDED(v, __func__, "video", video_read(v, indices, n, g, out, out_bytes));
 }

@@ -115,6 +115,35 @@ static int train_step(vida_model *m, vida_optimizer *o, int y)
     return 0;
 }
 
+/*
+ * Two training steps of m from its state now (train_step with labels 0, then 1): the name and
+ * element count of its first tensor, its values after each step, and a third buffer of that
+ * size for reading back, all malloc'd. 0 when done, -1 (message printed) if a call failed.
+ */
+static int first_tensor_two_steps(vida_model *m, vida_optimizer *o, const char **name, int64_t *n,
+                                  float **old_w, float **new_w, float **got)
+{
+    int64_t shape[8];
+    int nd, dt;
+    *old_w = *new_w = *got = NULL;
+    if (vida_model_tensor_info(m, 0, name, &nd, shape, &dt) != VIDA_OK)
+        goto fail;
+    *n = 1;
+    for (int q = 0; q < nd; q++)
+        *n *= shape[q];
+    *old_w = malloc((size_t)*n * sizeof **old_w);
+    *new_w = malloc((size_t)*n * sizeof **new_w);
+    *got = malloc((size_t)*n * sizeof **got);
+    if (!*old_w || !*new_w || !*got || train_step(m, o, 0) != 0 ||
+        vida_model_get_tensor(m, *name, *old_w, *n) != VIDA_OK || train_step(m, o, 1) != 0 ||
+        vida_model_get_tensor(m, *name, *new_w, *n) != VIDA_OK)
+        goto fail;
+    return 0;
+fail:
+    fprintf(stderr, "  two training steps: %s\n", vida_last_error());
+    return -1;
+}
+
 static int same_weights(const vida_model *a, const vida_model *b)
 {
     for (int i = 0; i < a->n_params; i++) {
@@ -380,8 +409,7 @@ TEST(checkpoint, io_failures_keep_a_loadable_checkpoint)
     vida_optimizer *o = NULL, *ro = NULL;
     vida_optimizer_params op;
     const char *name;
-    int64_t n = 0, shape[8];
-    int nd, dt;
+    int64_t n = 0;
     float *old_w, *new_w, *got;
     static const int errs[2] = {ENOSPC, EIO};
     CHECK(m && r);
@@ -391,18 +419,7 @@ TEST(checkpoint, io_failures_keep_a_loadable_checkpoint)
     snprintf(dir, sizeof dir, "%s/iofail", vt_tmp_dir());
     CHECK(mkdir(dir, 0777) == 0);
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
-    CHECK_OK(vida_model_tensor_info(m, 0, &name, &nd, shape, &dt));
-    n = 1;
-    for (int q = 0; q < nd; q++)
-        n *= shape[q];
-    old_w = malloc((size_t)n * sizeof *old_w);
-    new_w = malloc((size_t)n * sizeof *new_w);
-    got = malloc((size_t)n * sizeof *got);
-    CHECK(old_w && new_w && got);
-    CHECK(train_step(m, o, 0) == 0);
-    CHECK_OK(vida_model_get_tensor(m, name, old_w, n));
-    CHECK(train_step(m, o, 1) == 0);
-    CHECK_OK(vida_model_get_tensor(m, name, new_w, n));
+    CHECK(first_tensor_two_steps(m, o, &name, &n, &old_w, &new_w, &got) == 0);
     CHECK(memcmp(old_w, new_w, (size_t)n * sizeof *old_w) != 0);
     for (int step = 1; step <= 5; step++)
         for (int k = 0; k < 2; k++) {
@@ -488,8 +505,7 @@ TEST(checkpoint, killed_at_each_kill_point_loads_and_is_cleaned_up)
     vida_optimizer *o = NULL, *ro = NULL;
     vida_optimizer_params op;
     const char *name;
-    int64_t n = 1, shape[8];
-    int nd, dt;
+    int64_t n = 0;
     float *old_w, *new_w, *got;
     char *new_file;
     size_t new_size = 0;
@@ -501,17 +517,7 @@ TEST(checkpoint, killed_at_each_kill_point_loads_and_is_cleaned_up)
     CHECK(mkdir(dir, 0777) == 0);
     snprintf(path, sizeof path, "%s/ck.safetensors", dir);
     snprintf(ref, sizeof ref, "%s/killpoints-new.safetensors", vt_tmp_dir());
-    CHECK_OK(vida_model_tensor_info(m, 0, &name, &nd, shape, &dt));
-    for (int q = 0; q < nd; q++)
-        n *= shape[q];
-    old_w = malloc((size_t)n * sizeof *old_w);
-    new_w = malloc((size_t)n * sizeof *new_w);
-    got = malloc((size_t)n * sizeof *got);
-    CHECK(old_w && new_w && got);
-    CHECK(train_step(m, o, 0) == 0);
-    CHECK_OK(vida_model_get_tensor(m, name, old_w, n));
-    CHECK(train_step(m, o, 1) == 0);
-    CHECK_OK(vida_model_get_tensor(m, name, new_w, n));
+    CHECK(first_tensor_two_steps(m, o, &name, &n, &old_w, &new_w, &got) == 0);
     CHECK(memcmp(old_w, new_w, (size_t)n * sizeof *old_w) != 0);
     /* the bytes the child will write: the same state saved here */
     CHECK_OK(vida_checkpoint_save(ref, m, o, NULL));
@@ -595,8 +601,8 @@ TEST(checkpoint, a_live_writers_temp_file_is_kept)
     vida_optimizer *o = NULL, *ro = NULL;
     vida_optimizer_params op;
     const char *name;
-    int64_t n = 1, shape[8];
-    int nd, dt, status = 0, stopped = 0, dead_left, saved, kept, dead_gone, n_left;
+    int64_t n = 0;
+    int status = 0, stopped = 0, dead_left, saved, kept, dead_gone, n_left;
     float *old_w, *new_w, *got;
     pid_t pids[2] = {-1, -1}, dead, live;
     CHECK(m && r);
@@ -606,17 +612,7 @@ TEST(checkpoint, a_live_writers_temp_file_is_kept)
     snprintf(dir, sizeof dir, "%s/livewriter", vt_tmp_dir());
     CHECK(mkdir(dir, 0777) == 0);
     snprintf(path, sizeof path, "%s/ck.safetensors", dir);
-    CHECK_OK(vida_model_tensor_info(m, 0, &name, &nd, shape, &dt));
-    for (int q = 0; q < nd; q++)
-        n *= shape[q];
-    old_w = malloc((size_t)n * sizeof *old_w);
-    new_w = malloc((size_t)n * sizeof *new_w);
-    got = malloc((size_t)n * sizeof *got);
-    CHECK(old_w && new_w && got);
-    CHECK(train_step(m, o, 0) == 0);
-    CHECK_OK(vida_model_get_tensor(m, name, old_w, n));
-    CHECK(train_step(m, o, 1) == 0);
-    CHECK_OK(vida_model_get_tensor(m, name, new_w, n));
+    CHECK(first_tensor_two_steps(m, o, &name, &n, &old_w, &new_w, &got) == 0);
     CHECK_OK(vida_model_set_tensor(m, name, old_w, n));
     CHECK_OK(vida_checkpoint_save(path, m, o, NULL));
     CHECK_OK(vida_model_set_tensor(m, name, new_w, n));
