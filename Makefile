@@ -142,9 +142,9 @@ lib/$(SONAME): lib/libvidaction.so.$(VERSION)
 lib/libvidaction.so: lib/$(SONAME)
 	ln -sf $(SONAME) $@
 
-bin/vidaction: examples/vidaction.c lib/libvidaction.a $(HEADERS)
+bin/vidaction: examples/vidaction.c examples/study.c examples/cli.h lib/libvidaction.a $(HEADERS)
 	@mkdir -p bin
-	$(CC) $(BASE_CFLAGS) $(OPT) $(CFLAGS) -o $@ examples/vidaction.c lib/libvidaction.a $(LIBS)
+	$(CC) $(BASE_CFLAGS) $(OPT) $(CFLAGS) -o $@ examples/vidaction.c examples/study.c lib/libvidaction.a $(LIBS)
 
 # Small programs on the public API alone (examples/minimal.c, train.c, features.c), run by
 # test/examples/test_examples.sh.

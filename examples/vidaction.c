@@ -20,6 +20,7 @@
  *   vidaction classify MODEL VIDEO... [--clips K] [--top K] [--timeline SECONDS] [--json]
  *   vidaction synth OUTDIR --preset pretrain|target-k|target-ss|target-epic|demo [options]
  *   vidaction demo [--out DIR] [--seed S] [--threads T] [--quick] [--json]
+ *   vidaction study NAME [--quick] [--seeds N] [--seed FIRST] [--json] [--out DIR] (study.c)
  *
  * `info` prints what vida_video_open measured (frame count, timestamps, keyframes),
  * not what the container claims. `clip` decodes frames F, F+R, ..., F+(L-1)R with
@@ -42,9 +43,10 @@
 
 #include <vidaction.h>
 #include <vidaction/dist.h>
+#include "cli.h"
 
 /* "vidaction", or "vidaction[R]" on rank R of a data-parallel run of several ranks */
-static const char *prog = "vidaction";
+const char *prog = "vidaction";
 static char prog_rank[32];
 
 static int fail(const char *what)
@@ -54,14 +56,14 @@ static int fail(const char *what)
     return 1;
 }
 
-static int usage_error(const char *msg, const char *arg)
+int usage_error(const char *msg, const char *arg)
 {
     fprintf(stderr, "%s: error: %s%s%s (see `%s --help`)\n", prog, msg, arg ? " " : "",
             arg ? arg : "", prog);
     return 2;
 }
 
-static void usage(FILE *f)
+void usage(FILE *f)
 {
     fprintf(f,
             "usage: %s <command> [options]\n"
@@ -88,15 +90,19 @@ static void usage(FILE *f)
             "      --json\n"
             "  dataset MANIFEST                     classes, videos per class and draws per\n"
             "      class of an epoch: --root DIR (the manifest's folder), --taxonomy FILE,\n"
-            "      --label-space target|verb|noun|verb+noun, --min-count N,\n"
+            "      --label-space target|verb|noun|verb+noun, --min-count N, --class-list FILE\n"
+            "      (only these classes, one a line, in this order: e.g. a target set's),\n"
             "      --resample none|natural|sqrt|uniform, --draws N (epoch size), --seed S,\n"
             "      --max-videos N, --max-minutes M, --clips-per-video K,\n"
             "      --prefer random|short|long, --no-check-files, --json\n"
             "  train --manifest FILE --out DIR (--steps N | --epochs E)   train from scratch;\n"
             "      writes DIR/model.safetensors (class names and clip geometry in its metadata)\n"
             "      --root DIR, --taxonomy FILE, --label-space S, --resample R, --min-count N,\n"
-            "      a budget as dataset's: --max-videos N, --max-minutes M, --clips-per-video K,\n"
-            "      --prefer random|short|long (the random pick follows --seed),\n"
+            "      --class-list FILE, a budget as dataset's: --max-videos N, --max-minutes M,\n"
+            "      --clips-per-video K, --prefer random|short|long (the random pick follows\n"
+            "      --seed), --clip-choice\n"
+            "      random|fixed (random: a new clip in each slot's window at every draw; fixed:\n"
+            "      always the clip centred in it, so training sees exactly videos x K clips),\n"
             "      --arch r2plus1d|r3d|mc3|r2d (r2plus1d), --depth D (18), --width W (1),\n"
             "      --clip-len L (8), --stride R (2), --short-side S (128), --crop C (112),\n"
             "      --batch B (8), --lr X (0.01), --momentum M (0.9), --weight-decay W (1e-4),\n"
@@ -133,23 +139,28 @@ static void usage(FILE *f)
             "      SynthActions data, pre-training on noisy hashtags, fine-tuning and fc-only against\n"
             "      training from scratch, evaluation, a timeline (DIR: vidaction-demo)\n"
             "  study NAME [--quick] [--seeds N] [--seed FIRST] [--json] [--out DIR] [--threads T]\n"
-            "      the paper's findings in miniature on SynthActions, mean +- std over N seeds (3;\n"
-            "      --quick: 2, and a small fraction of the work): scale (pre-training on x1, x4,\n"
-            "      x16 videos, fine-tuned and fc-only, against scratch) (DIR: vidaction-study)\n"
+            "      the paper's findings in miniature on SynthActions, video@1 mean +- std over N\n"
+            "      seeds (3; --quick: 1, and smaller sets): scale (pre-training on x1, x4, x16\n"
+            "      videos, fine-tuned and fc-only, against scratch), label-space (target, verb,\n"
+            "      noun, verb+noun labels -> 4 targets), video-vs-frame (R(2+1)D against a frame\n"
+            "      model), budget (videos against minutes, short against long videos, 1 against\n"
+            "      4 clips a video), resampling (natural, sqrt, uniform), all; runs are kept in\n"
+            "      DIR/runs and reused when their arguments match (DIR: vidaction-study);\n"
+            "      --smoke: every step on a few videos, for tests (nothing learns)\n"
             "\n"
             "  --version   print the version and build features\n"
             "  --help      this text\n",
             prog);
 }
 
-static const char *arg_value(int argc, char **argv, int *i)
+const char *arg_value(int argc, char **argv, int *i)
 {
     if (*i + 1 >= argc)
         return NULL;
     return argv[++*i];
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out)
+int parse_long(const char *s, long lo, long hi, long *out)
 {
     char *end;
     long v;
@@ -342,7 +353,7 @@ static void json_write(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static void json_string(const char *s)
+void json_string(const char *s)
 {
     json_write(stdout, s);
 }
@@ -503,7 +514,7 @@ static int fail_file(const char *path)
 }
 
 /* A finite double as a JSON number, anything else as null. */
-static void json_double(double d)
+void json_double(double d)
 {
     if (d - d == 0)
         printf("%.10g", d);
@@ -912,6 +923,85 @@ static int cmd_scan(int argc, char **argv)
     return n_bad || st.bad_lines ? 1 : 0;
 }
 
+/*
+ * --class-list FILE (dataset, train): a fixed class list, one name a line (blank lines and lines
+ * starting with '#' skipped): labels outside it are ignored and their videos dropped when they
+ * have no other -- e.g. pre-training on the hashtags that name a target set's classes (the
+ * paper's IG-Kinetics). Kept until the next load: `study` runs many trainings in one process.
+ */
+static struct {
+    char *text;
+    const char **names;
+    int n;
+} g_class_list;
+
+static int load_class_list(const char *path, vida_dataset_params *dp)
+{
+    FILE *f = fopen(path, "rb");
+    char *text = NULL, *line;
+    const char **names = NULL;
+    size_t len = 0, cap = 0;
+    int n = 0;
+    if (!f) {
+        fprintf(stderr, "%s: error: cannot read the class list %s: %s\n", prog, path, strerror(errno));
+        return 1;
+    }
+    for (;;) {
+        size_t got;
+        if (len + 4097 > cap) {
+            char *t = cap < (16u << 20) ? realloc(text, cap = cap ? 2 * cap : 8192) : NULL;
+            if (!t) {
+                fprintf(stderr, "%s: error: the class list %s is too large (16 MiB at most)\n",
+                        prog, path);
+                free(text);
+                fclose(f);
+                return 1;
+            }
+            text = t;
+        }
+        got = fread(text + len, 1, 4096, f);
+        len += got;
+        if (got < 4096)
+            break;
+    }
+    fclose(f);
+    text[len] = 0;
+    for (size_t i = 0; i < len; i++)
+        n += text[i] == '\n';
+    names = malloc(((size_t)n + 1) * sizeof *names);
+    if (!names) {
+        free(text);
+        return fail("out of memory");
+    }
+    n = 0;
+    for (line = text; line && *line;) {
+        char *end = strchr(line, '\n'), *next = end ? end + 1 : NULL;
+        if (end)
+            *end = 0;
+        else
+            end = line + strlen(line);
+        while (end > line && (end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
+            *--end = 0;
+        if (*line && *line != '#')
+            names[n++] = line;
+        line = next;
+    }
+    if (n == 0) {
+        fprintf(stderr, "%s: error: the class list %s names no class\n", prog, path);
+        free(names);
+        free(text);
+        return 1;
+    }
+    free(g_class_list.names);
+    free(g_class_list.text);
+    g_class_list.text = text;
+    g_class_list.names = names;
+    g_class_list.n = n;
+    dp->classes = names;
+    dp->n_classes = n;
+    return 0;
+}
+
 static int cmd_dataset(int argc, char **argv)
 {
     const char *manifest = NULL;
@@ -951,6 +1041,9 @@ static int cmd_dataset(int argc, char **argv)
             return usage_error("missing value after", a);
         if (!strcmp(a, "--root")) {
             dp.root = v;
+        } else if (!strcmp(a, "--class-list")) {
+            if (load_class_list(v, &dp))
+                return 1;
         } else if (!strcmp(a, "--taxonomy")) {
             dp.taxonomy = v;
         } else if (!strcmp(a, "--label-space")) {
@@ -1064,7 +1157,7 @@ static const char **model_labels(const vida_model *m)
     return names;
 }
 
-static double wall_seconds(void)
+double wall_seconds(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -1117,9 +1210,9 @@ static struct {
     double seconds, loss;
     long steps;
 } g_last_train;
-static vida_eval_result g_last_eval;
+vida_eval_result g_last_eval;
 
-static int cmd_train(int argc, char **argv)
+int cmd_train(int argc, char **argv)
 {
     const char *manifest = NULL, *root = NULL, *taxonomy = NULL, *out = NULL, *init = NULL;
     const char *resume = NULL;
@@ -1141,6 +1234,7 @@ static int cmd_train(int argc, char **argv)
     long short_side = 128, crop = 112, batch = 8, classes = 0, base_batch = 0;
     int rc = 1, i, freeze = 0, frozen_bn = 0, dist_backend = 0, rank = 0, world = 1, quiet = 0;
     int arch_given = 0, geom_given = 0; /* with --init: what the command line says, not the model */
+    int fixed_clips = 0; /* --clip-choice fixed: the clip centred in each clip slot's window */
     double recent[10] = {0}; /* the last 10 losses, for --quiet's summary */
     int n_recent = 0;
     /* agreed: every rank knows the run stops (vida_dist_all_ok said so), so all of them can
@@ -1183,7 +1277,10 @@ static int cmd_train(int argc, char **argv)
         if (!strcmp(a, "--manifest")) manifest = v;
         else if (!strcmp(a, "--root")) root = v;
         else if (!strcmp(a, "--taxonomy")) taxonomy = v;
-        else if (!strcmp(a, "--out")) out = v;
+        else if (!strcmp(a, "--class-list")) {
+            if (load_class_list(v, &dp))
+                return 1;
+        } else if (!strcmp(a, "--out")) out = v;
         else if (!strcmp(a, "--init")) init = v;
         else if (!strcmp(a, "--resume")) resume = v;
         else if (!strcmp(a, "--dist")) {
@@ -1209,6 +1306,10 @@ static int cmd_train(int argc, char **argv)
         } else if (!strcmp(a, "--clips-per-video")) {
             if (parse_long(v, 1, 65536, &lv)) return usage_error("bad --clips-per-video", v);
             dp.clips_per_video = (int)lv;
+        } else if (!strcmp(a, "--clip-choice")) {
+            if (!strcmp(v, "random")) fixed_clips = 0;
+            else if (!strcmp(v, "fixed")) fixed_clips = 1;
+            else return usage_error("bad --clip-choice (random, fixed):", v);
         } else if (!strcmp(a, "--arch")) {
             if (pick(v, ARCHS) < 0) return usage_error("bad --arch (r2plus1d, r3d, mc3, r2d):", v);
             mp.arch = VIDA_ARCH_R2PLUS1D + pick(v, ARCHS);
@@ -1435,6 +1536,7 @@ static int cmd_train(int argc, char **argv)
     sp.short_side_min = sp.short_side_max = (int)short_side;
     sp.crop = (int)crop;
     sp.crop_mode = VIDA_CROP_RANDOM;
+    sp.clip_mode = fixed_clips ? VIDA_CLIPS_CENTER : VIDA_CLIPS_RANDOM;
     sp.output = VIDA_SAMPLE_F32;
     vida_loader_params_init(&lp);
     lp.batch = (int)batch;
@@ -1731,7 +1833,7 @@ static int model_sampler_params(const vida_model *m, const char *path, vida_samp
     return 0;
 }
 
-static int cmd_eval(int argc, char **argv)
+int cmd_eval(int argc, char **argv)
 {
     const char *model_path = NULL, *manifest = NULL, *root = NULL;
     long clips = 10, crops = 1, threads = 1;
@@ -2233,7 +2335,7 @@ static int parse_range(const char *v, double *lo, double *hi)
     return 0;
 }
 
-static int cmd_synth(int argc, char **argv)
+int cmd_synth(int argc, char **argv)
 {
     const char *out = NULL, *preset_name = NULL;
     vida_synth_params p;
@@ -2341,7 +2443,7 @@ done:
 }
 
 /* Runs command fn with the arguments given (NULL-terminated; argv[0] and argv[1] are names). */
-static int run_cmd(int (*fn)(int, char **), const char *name, ...)
+int run_cmd(int (*fn)(int, char **), const char *name, ...)
 {
     char *argv[64];
     int argc = 0;
@@ -2361,7 +2463,7 @@ static int run_cmd(int (*fn)(int, char **), const char *name, ...)
  * --json of the long commands (demo, study): their stages print to stderr and stdout gets only
  * the JSON. Returns the saved stdout (>= 0), or -1 with a message when it cannot be redirected.
  */
-static int stdout_to_stderr(void)
+int stdout_to_stderr(void)
 {
     int saved;
     fflush(stdout);
@@ -2378,7 +2480,7 @@ static int stdout_to_stderr(void)
 }
 
 /* Gives stdout back (*saved from stdout_to_stderr; nothing when it is < 0). */
-static void stdout_back(int *saved)
+void stdout_back(int *saved)
 {
     if (*saved < 0)
         return;
@@ -2395,9 +2497,6 @@ static void stdout_back(int *saved)
  * The model and schedule are small on purpose (docs/quickstart.md, docs/synthactions.md): the
  * whole run fits in about four minutes on two cores.
  */
-#define DEMO_ARCH "--arch", "r2plus1d", "--depth", "10", "--width", "0.25"
-#define DEMO_GEOMETRY "--clip-len", "8", "--stride", "2", "--short-side", "40", "--crop", "32", "--batch", "16"
-#define DEMO_CLASSES 8
 
 static int cmd_demo(int argc, char **argv)
 {
@@ -2580,254 +2679,6 @@ done:
     return rc;
 }
 
-/*
- * study: the paper's findings in miniature on SynthActions (issue 8), with the real pipeline
- * (synth -> dataset -> loader -> train -> eval) and fixed seeds; each point is the target's
- * video@1 over --seeds runs, mean and sample standard deviation. So far `scale`: pre-training
- * sets of x1, x4 and x16 videos (one generated set, budgets of --max-videos picked at random by
- * each seed), each transferred by full fine-tuning and by fc-only, against training from scratch.
- */
-#define STUDY_MAX_SEEDS 16
-#define STUDY_MAX_POINTS 16
-
-typedef struct study_point {
-    const char *name, *target, *transfer;
-    double v[STUDY_MAX_SEEDS];
-    int n;
-} study_point;
-
-static void study_stats(const study_point *p, double *mean, double *std)
-{
-    double s = 0, q = 0;
-    for (int i = 0; i < p->n; i++)
-        s += p->v[i];
-    *mean = p->n ? s / p->n : NAN;
-    for (int i = 0; i < p->n; i++)
-        q += (p->v[i] - *mean) * (p->v[i] - *mean);
-    *std = p->n > 1 ? sqrt(q / (p->n - 1)) : 0;
-}
-
-/* eval MODEL on the test manifest: its video@1 in *acc. */
-static int study_eval(const char *model, const char *test, const char *threads, double *acc)
-{
-    if (run_cmd(cmd_eval, "eval", model, "--manifest", test, "--clips", "4", "--threads", threads,
-                NULL))
-        return 1;
-    *acc = g_last_eval.video_top1;
-    return 0;
-}
-
-static int study_scale(const char *out, const char *threads, long first_seed, int n_seeds, int quick,
-                       study_point *pts, int *n_pts)
-{
-    /* x1 = base videos; the x16 set is generated once and the smaller ones are budgets of it */
-    const long base = quick ? 30 : 250;
-    const char *pre_steps = quick ? "40" : "400", *tgt_steps = quick ? "10" : "80";
-    static const int mult[3] = {1, 4, 16};
-    static const char *const pre_names[3] = {"pretrain-1x", "pretrain-4x", "pretrain-16x"};
-    static const char *const fc_names[3] = {"pretrain-1x-fc", "pretrain-4x-fc", "pretrain-16x-fc"};
-    char data[4096], pre[4096], tax[4096], tgt[4096], test[4096], videos[32], seed_s[32];
-    char dir[3500], model[3600], pre_model[3600], budget[32];
-    snprintf(data, sizeof data, "%s/data", out);
-    snprintf(pre, sizeof pre, "%s/data/pretrain/train.tsv", out);
-    snprintf(tax, sizeof tax, "%s/data/pretrain/taxonomy.tsv", out);
-    snprintf(tgt, sizeof tgt, "%s/data/target/train.tsv", out);
-    snprintf(test, sizeof test, "%s/data/target/test.tsv", out);
-    snprintf(videos, sizeof videos, "%ld", 16 * base);
-    snprintf(seed_s, sizeof seed_s, "%ld", first_seed);
-    printf("== scale: pre-training on %ld, %ld and %ld noisy videos (budgets of one set of %ld), "
-           "%s steps of 16 clips; target-ss (8 verbs on shapes pre-training never shows), %s steps "
-           "of full fine-tuning or fc-only, against training from scratch; %d seed(s)\n\n",
-           base, 4 * base, 16 * base, 16 * base, pre_steps, tgt_steps, n_seeds);
-    if (run_cmd(cmd_synth, "synth", data, "--preset", "demo", "--seed", seed_s, "--threads", threads,
-                "--videos", videos, NULL))
-        return 1;
-    *n_pts = 7;
-    memset(pts, 0, 7 * sizeof *pts);
-    pts[0].name = "scratch", pts[0].transfer = "none";
-    for (int k = 0; k < 3; k++) {
-        pts[1 + k].name = pre_names[k], pts[1 + k].transfer = "full";
-        pts[4 + k].name = fc_names[k], pts[4 + k].transfer = "fc-only";
-    }
-    for (int k = 0; k < 7; k++)
-        pts[k].target = "target-ss";
-    for (int s = 0; s < n_seeds; s++) {
-        double acc;
-        snprintf(seed_s, sizeof seed_s, "%ld", first_seed + s);
-        printf("\n== seed %s\n", seed_s);
-        snprintf(dir, sizeof dir, "%s/seed%s", out, seed_s);
-        if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-            fprintf(stderr, "%s: error: cannot create %s: %s\n", prog, dir, strerror(errno));
-            return 1;
-        }
-        snprintf(dir, sizeof dir, "%s/seed%s/scratch", out, seed_s);
-        snprintf(model, sizeof model, "%s/model.safetensors", dir);
-        if (run_cmd(cmd_train, "train", "--manifest", tgt, DEMO_ARCH, DEMO_GEOMETRY, "--steps",
-                    tgt_steps, "--lr", "0.05", "--warmup", "5", "--schedule", "cosine", "--threads",
-                    threads, "--seed", seed_s, "--out", dir, "--quiet", NULL) ||
-            study_eval(model, test, threads, &acc))
-            return 1;
-        pts[0].v[pts[0].n++] = acc;
-        for (int k = 0; k < 3; k++) {
-            snprintf(budget, sizeof budget, "%ld", mult[k] * base);
-            snprintf(dir, sizeof dir, "%s/seed%s/%s", out, seed_s, pre_names[k]);
-            snprintf(pre_model, sizeof pre_model, "%s/model.safetensors", dir);
-            printf("   pre-training on %s videos:\n", budget);
-            if (run_cmd(cmd_train, "train", "--manifest", pre, "--taxonomy", tax, "--label-space",
-                        "verb", "--resample", "sqrt", "--max-videos", budget, "--prefer", "random",
-                        DEMO_ARCH, DEMO_GEOMETRY, "--steps", pre_steps, "--lr", "0.05", "--warmup",
-                        "10", "--schedule", "cosine", "--threads", threads, "--seed", seed_s,
-                        "--out", dir, "--quiet", NULL))
-                return 1;
-            snprintf(dir, sizeof dir, "%s/seed%s/%s-ft", out, seed_s, pre_names[k]);
-            snprintf(model, sizeof model, "%s/model.safetensors", dir);
-            if (run_cmd(cmd_train, "train", "--manifest", tgt, "--init", pre_model, DEMO_GEOMETRY,
-                        "--steps", tgt_steps, "--lr", "0.01", "--warmup", "5", "--schedule",
-                        "cosine", "--threads", threads, "--seed", seed_s, "--out", dir, "--quiet",
-                        NULL) ||
-                study_eval(model, test, threads, &acc))
-                return 1;
-            pts[1 + k].v[pts[1 + k].n++] = acc;
-            snprintf(dir, sizeof dir, "%s/seed%s/%s", out, seed_s, fc_names[k]);
-            snprintf(model, sizeof model, "%s/model.safetensors", dir);
-            if (run_cmd(cmd_train, "train", "--manifest", tgt, "--init", pre_model, "--freeze",
-                        "backbone", DEMO_GEOMETRY, "--steps", tgt_steps, "--lr", "0.05",
-                        "--schedule", "cosine", "--threads", threads, "--seed", seed_s, "--out", dir,
-                        "--quiet", NULL) ||
-                study_eval(model, test, threads, &acc))
-                return 1;
-            pts[4 + k].v[pts[4 + k].n++] = acc;
-        }
-    }
-    return 0;
-}
-
-static int cmd_study(int argc, char **argv)
-{
-    const char *out = "vidaction-study", *name = NULL;
-    long first_seed = 1, n_seeds = -1, threads = 2;
-    int json = 0, quick = 0, rc = 1, saved_stdout = -1, n_pts = 0;
-    char threads_s[32];
-    study_point pts[STUDY_MAX_POINTS];
-    double t0 = wall_seconds();
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (!strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--json")) {
-            json = 1;
-            continue;
-        }
-        if (!strcmp(a, "--quick")) {
-            quick = 1;
-            continue;
-        }
-        if (a[0] != '-') {
-            if (name)
-                return usage_error("study takes one NAME; also", a);
-            name = a;
-            continue;
-        }
-        v = arg_value(argc, argv, &i);
-        if (!v)
-            return usage_error("missing value after", a);
-        if (!strcmp(a, "--out")) out = v;
-        else if (!strcmp(a, "--seed")) {
-            if (parse_long(v, 0, 0x7fff0000L, &first_seed)) return usage_error("bad --seed", v);
-        } else if (!strcmp(a, "--seeds")) {
-            if (parse_long(v, 1, STUDY_MAX_SEEDS, &n_seeds)) return usage_error("bad --seeds (1-16)", v);
-        } else if (!strcmp(a, "--threads")) {
-            if (parse_long(v, 1, 1024, &threads)) return usage_error("bad --threads", v);
-        } else {
-            return usage_error("unknown option", a);
-        }
-    }
-    if (!name)
-        return usage_error("study needs a NAME: scale (label-space, video-vs-frame, budget, "
-                           "resampling and all are not written yet)", NULL);
-    if (strcmp(name, "scale") != 0) {
-        if (!strcmp(name, "label-space") || !strcmp(name, "video-vs-frame") ||
-            !strcmp(name, "budget") || !strcmp(name, "resampling") || !strcmp(name, "all")) {
-            fprintf(stderr, "%s: error: study %s is not written yet (only scale is)\n", prog, name);
-            return 1;
-        }
-        return usage_error("unknown study (scale, label-space, video-vs-frame, budget, "
-                           "resampling, all):", name);
-    }
-    if (n_seeds < 0)
-        n_seeds = quick ? 2 : 3;
-    if (strlen(out) > 3000)
-        return usage_error("--out is too long", NULL);
-    if (mkdir(out, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, "%s: error: cannot create %s: %s\n", prog, out, strerror(errno));
-        return 1;
-    }
-    snprintf(threads_s, sizeof threads_s, "%ld", threads);
-    if (json && (saved_stdout = stdout_to_stderr()) < 0)
-        return 1;
-    printf("== libvidaction %s study %s%s (seeds %ld-%ld, %ld threads, output in %s)\n", 
-           vida_version_string(), name, quick ? " --quick" : "", first_seed,
-           first_seed + n_seeds - 1, threads, out);
-    if (study_scale(out, threads_s, first_seed, (int)n_seeds, quick, pts, &n_pts))
-        goto done;
-    {
-        const double total = wall_seconds() - t0;
-        double m0, s0, m1, s1, m16, s16;
-        printf("\n== results: video@1 on the target's test videos, mean +- sample std over %ld "
-               "seed(s)\n\n   %-18s %-10s %-8s %16s   per seed\n", n_seeds, "point", "target",
-               "transfer", "video@1");
-        for (int k = 0; k < n_pts; k++) {
-            double m, sd;
-            study_stats(&pts[k], &m, &sd);
-            printf("   %-18s %-10s %-8s %7.3f +- %5.3f  ", pts[k].name, pts[k].target,
-                   pts[k].transfer, m, sd);
-            for (int i = 0; i < pts[k].n; i++)
-                printf(" %.3f", pts[k].v[i]);
-            printf("\n");
-        }
-        study_stats(&pts[0], &m0, &s0);
-        study_stats(&pts[1], &m1, &s1);
-        study_stats(&pts[3], &m16, &s16);
-        printf("\n   pre-training x16 %s training from scratch (%+.3f); x16 %s x1 (%+.3f)\n",
-               m16 > m0 ? "beats" : "does NOT beat", m16 - m0, m16 > m1 ? "beats" : "does NOT beat",
-               m16 - m1);
-        printf("   %.0f s in all\n", total);
-        if (json) {
-            stdout_back(&saved_stdout);
-            printf("{\"study\":");
-            json_string(name);
-            printf(",\"quick\":%s,\"first_seed\":%ld,\"n_seeds\":%ld,\"seconds\":%.1f,\"points\":[",
-                   quick ? "true" : "false", first_seed, n_seeds, total);
-            for (int k = 0; k < n_pts; k++) {
-                double m, sd;
-                study_stats(&pts[k], &m, &sd);
-                printf("%s{\"name\":", k ? "," : "");
-                json_string(pts[k].name);
-                printf(",\"target\":");
-                json_string(pts[k].target);
-                printf(",\"transfer\":");
-                json_string(pts[k].transfer);
-                printf(",\"metric\":\"video_top1\",\"mean\":");
-                json_double(m);
-                printf(",\"std\":");
-                json_double(sd);
-                printf(",\"seeds\":[");
-                for (int i = 0; i < pts[k].n; i++) {
-                    printf("%s", i ? "," : "");
-                    json_double(pts[k].v[i]);
-                }
-                printf("]}");
-            }
-            printf("]}\n");
-        }
-    }
-    rc = 0;
-done:
-    stdout_back(&saved_stdout);
-    return rc;
-}
 
 int main(int argc, char **argv)
 {

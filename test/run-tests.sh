@@ -34,7 +34,7 @@ done
 # VIDA_UNIT_ONLY=1: the binaries only (make check-sanitize)
 [ -n "${VIDA_UNIT_ONLY:-}" ] ||
 for s in test/cli/*.sh test/abi/test_*.sh test/python/test_*.sh test/lua/test_*.sh test/dist/test_*.sh \
-         test/examples/test_*.sh test/doc/test_*.sh test/synth/test_*.sh; do
+         test/examples/test_*.sh test/doc/test_*.sh test/synth/test_*.sh test/study/test_*.sh; do
     [ -f "$s" ] && run sh "$s"
 done
 [ -z "$failed_names" ] || echo "failing:$failed_names"

@@ -80,6 +80,15 @@ t dataset_verb_noun '"$V" dataset "$d/m.tsv" --taxonomy "$d/tax.tsv" --label-spa
     json "$tmp/d4.json" "[(l[\"name\"], l[\"videos\"]) for l in j[\"labels\"]]==[(\"cut+onion\",2),(\"roll+dice\",2)]"'
 t dataset_target_taxonomy_min_count '"$V" dataset "$d/m.tsv" --taxonomy "$d/tax.tsv" --min-count 2 --json >"$tmp/d5.json" 2>/dev/null &&
     json "$tmp/d5.json" "[l[\"name\"] for l in j[\"labels\"]]==[\"cutting onion\",\"jumping\",\"rolling dice\"]"'
+# --class-list: only the listed classes, in the file's order (comments, blank lines and a CR
+# skipped); jumping is not listed, so junk.mp4 (jumping alone) is dropped as unlabelled
+t dataset_class_list 'printf "rolling dice\n# a comment\n\ncutting onion\r\n" >"$tmp/list.txt" &&
+    "$V" dataset "$d/m.tsv" --taxonomy "$d/tax.tsv" --class-list "$tmp/list.txt" --json >"$tmp/d10.json" 2>/dev/null &&
+    json "$tmp/d10.json" "[(l[\"name\"], l[\"videos\"]) for l in j[\"labels\"]]==[(\"rolling dice\",2),(\"cutting onion\",2)] and j[\"videos\"]==4 and j[\"unlabelled\"]==1"'
+t dataset_class_list_missing '"$V" dataset "$d/m.tsv" --class-list "$tmp/nolist.txt" 2>"$tmp/e4"; [ $? = 1 ] &&
+    grep -q "cannot read the class list .*nolist.txt: No such file" "$tmp/e4"'
+t dataset_class_list_empty 'printf "\n# nothing\n" >"$tmp/empty.txt"; "$V" dataset "$d/m.tsv" --class-list "$tmp/empty.txt" 2>"$tmp/e5";
+    [ $? = 1 ] && grep -q "empty.txt names no class" "$tmp/e5"'
 t dataset_draws_uniform '"$V" dataset "$d/m.tsv" --resample uniform --draws 40000 --seed 3 --json >"$tmp/d6.json" 2>/dev/null &&
     json "$tmp/d6.json" "j[\"draws\"]==40000 and sum(l[\"draws\"] for l in j[\"labels\"])==40000 and all(abs(l[\"draws\"]-10000)<400 for l in j[\"labels\"])"'
 t dataset_draws_natural '"$V" dataset "$d/m.tsv" --resample natural --draws 70000 --json >"$tmp/d7.json" 2>/dev/null &&

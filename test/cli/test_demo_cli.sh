@@ -25,12 +25,14 @@ t files_left "for m in pretrain scratch finetuned fc-only; do [ -s $tmp/d/\$m/mo
 t demo_bad_seed "$V demo --seed x; [ \$? = 2 ]"
 t demo_unknown_option "$V demo --fast; [ \$? = 2 ]"
 t demo_out_not_creatable "$V demo --quick --out /proc/no/such; [ \$? = 1 ]"
-# `vidaction study` (issue 8): its arguments (a run of `study scale --quick` takes minutes and
-# is not part of make check; docs/reproduction.md has its output), and the plotter on a JSON
-# that run wrote (test/study/scale-quick-example.json): a PNG of the right size
+# `vidaction study` (issue 8): its arguments (the studies themselves run with --smoke in
+# test/study/test_study.sh; the real runs take an hour, docs/reproduction.md has their output),
+# and the plotter on a JSON a run wrote (test/study/scale-quick-example.json): a PNG of the right
+# size
 t study_needs_name "$V study 2>$tmp/e; [ \$? = 2 ] && grep -q 'needs a NAME' $tmp/e"
 t study_unknown "$V study kinetics 2>$tmp/e; [ \$? = 2 ] && grep -q 'unknown study' $tmp/e"
-t study_not_written "$V study resampling 2>$tmp/e; [ \$? = 1 ] && grep -q 'not written yet' $tmp/e"
+t study_two_names "$V study scale budget 2>$tmp/e; [ \$? = 2 ] && grep -q 'one NAME' $tmp/e"
+t study_out_not_creatable "$V study scale --smoke --out /proc/no/such 2>$tmp/e; [ \$? = 1 ] && grep -q 'cannot create' $tmp/e"
 t study_bad_seeds "$V study scale --seeds 0 2>$tmp/e; [ \$? = 2 ] && grep -q 'bad --seeds' $tmp/e"
 t study_plot_png "$PY test/study/plot_study.py test/study/scale-quick-example.json $tmp/p.png --chance 0.125 &&
     $PY -c '

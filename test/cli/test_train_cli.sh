@@ -47,6 +47,13 @@ t train_budget_of_videos '"$V" train --manifest "$d/m.tsv" --arch r2plus1d --dep
     grep -q "^step 2/2 epoch 0 " "$tmp/bud2.log" &&
     ! "$V" train --manifest "$d/m.tsv" --steps 1 --max-videos 0 --out "$tmp/bud3" 2>"$tmp/bud3.err" &&
     grep -q "bad --max-videos" "$tmp/bud3.err"'
+# --clip-choice fixed: the clip centred in each slot's window (sampler CENTER); trains, and a bad
+# value is refused naming the option
+t train_clip_choice '"$V" train --manifest "$d/m.tsv" --arch r2plus1d --depth 10 --width 0.25 \
+    --clip-len 8 --short-side 64 --crop 56 --batch 4 --threads 2 --steps 2 --clips-per-video 2 \
+    --clip-choice fixed --out "$tmp/cc" >"$tmp/cc.log" 2>&1 && [ -f "$tmp/cc/model.safetensors" ] &&
+    ! "$V" train --manifest "$d/m.tsv" --steps 1 --clip-choice middle --out "$tmp/cc2" 2>"$tmp/cc2.err" &&
+    grep -q "bad --clip-choice (random, fixed): middle" "$tmp/cc2.err"'
 t model_has_labels '"$V" model-info "$tmp/a/model.safetensors" --json >"$tmp/info.json" &&
     grep -q "left" "$tmp/info.json" && grep -q "right" "$tmp/info.json"'
 

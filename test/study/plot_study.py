@@ -3,7 +3,11 @@
 as a PNG written with the standard library only (zlib, struct; a 5x7 bitmap font), so that
 docs/reproduction.md's plots can be redrawn on a machine without matplotlib.
 
-    python3 test/study/plot_study.py STUDY.json OUT.png [--title TEXT] [--chance P]
+    python3 test/study/plot_study.py STUDY.json OUT.png [--title TEXT] [--chance P] [--study S]
+                                     [--target T]
+
+--study S keeps the points of one study (of `study all`'s JSON), --target T those of one target;
+when the points have several targets, each bar is labelled with its target too.
 """
 import json
 import struct
@@ -109,7 +113,7 @@ def main():
     args = sys.argv[1:]
     if len(args) < 2:
         sys.exit(__doc__)
-    title, chance = None, None
+    title, chance, only_study, only_target = None, None, None, None
     if "--title" in args:
         i = args.index("--title")
         title = args[i + 1]
@@ -118,13 +122,28 @@ def main():
         i = args.index("--chance")
         chance = float(args[i + 1])
         del args[i:i + 2]
+    for opt in ("--study", "--target"):
+        if opt in args:
+            i = args.index(opt)
+            if opt == "--study":
+                only_study = args[i + 1]
+            else:
+                only_target = args[i + 1]
+            del args[i:i + 2]
     res = json.load(open(args[0]))
-    pts = res["points"]
+    pts = [p for p in res["points"]
+           if (only_study is None or p.get("study") == only_study)
+           and (only_target is None or p.get("target") == only_target)]
+    if not pts:
+        sys.exit("plot_study.py: no point left to plot")
+    study = only_study or res["study"]
+    many = len(set(p.get("target") for p in pts)) > 1
+    extra = 18 if many else 0
     n = len(pts)
     bar_w, gap, left, top, plot_h = 70, 50, 70, 50, 300
-    title = title or ("study %s: %s, mean +- std, dots = seeds" % (res["study"], pts[0].get("metric", "")))
+    title = title or ("study %s: %s, mean +- std, dots = seeds" % (study, pts[0].get("metric", "")))
     w = max(left + n * (bar_w + gap) + 20, left + 12 * len(title) + 20)
-    h = top + plot_h + 140
+    h = top + plot_h + 140 + extra
     cv = Canvas(w, h)
     colours = {"none": (150, 150, 150), "full": (40, 100, 190), "fc-only": (230, 140, 40)}
     ymax = max(1e-9, max(max(p["seeds"] + [p["mean"] + p["std"]]) for p in pts))
@@ -158,9 +177,11 @@ def main():
         name = p["name"]
         for r, part in enumerate([name[:9], name[9:18]]):
             cv.text(x - 6, top + plot_h + 10 + r * 18, part)
-        cv.text(x, top + plot_h + 50, "%.3f" % p["mean"])
+        if many:
+            cv.text(x - 6, top + plot_h + 46, p.get("target", "")[:9], (110, 110, 110))
+        cv.text(x, top + plot_h + 50 + extra, "%.3f" % p["mean"])
     cv.text(left, 12, title)
-    ly = top + plot_h + 80
+    ly = top + plot_h + 80 + extra
     lx = left
     for name, col in colours.items():
         cv.rect(lx, ly, lx + 14, ly + 14, col)

@@ -1,0 +1,991 @@
+/*
+ * vidaction study NAME: the paper's findings in miniature on SynthActions (issue 8, docs/
+ * reproduction.md), with the real pipeline -- generated H.264 videos, the dataset and its
+ * taxonomy, the loader, training, multi-clip evaluation -- run in this process through the
+ * CLI's own commands, over fixed seeds. Each point is a target's video@1 over the seeds, mean
+ * and sample standard deviation.
+ *
+ *   scale           pre-training on x1, x4, x16 videos, fine-tuned and fc-only, vs scratch
+ *   label-space     pre-training on target labels, verbs, nouns, verb+noun (the same number of
+ *                   videos), fc-only on target-k, target-ss, epic verbs, epic nouns
+ *   video-vs-frame  R(2+1)D against a frame model (ResNet-18 on single frames), both
+ *                   pre-trained on the same videos, on target-ss and target-k
+ *   budget          a number of videos against a number of minutes, short against long
+ *                   videos, one against four clips per video
+ *   resampling      natural, square-root and uniform sampling of the long tail
+ *   all             every study; runs they share are trained once
+ *
+ * Every training run is kept in OUT/runs/NAME-HASH with the arguments it was trained with
+ * (args.txt); a later run with the same arguments reuses its model, so studies share their
+ * pre-trained networks and an interrupted study goes on where it stopped. Data sets are
+ * generated once into OUT/data/ under names that carry their parameters.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <vidaction.h>
+#include "cli.h"
+
+#define STUDY_MAX_SEEDS 16
+#define STUDY_MAX_POINTS 64
+
+/* The recipes. Pre-training: 300 steps of 16 clips, lr 0.02 after 40 warm-up steps, cosine
+   (0.05 after 10 diverged on some subsets: loss back to ln 8 and no transfer). Transfer: 80
+   steps; full fine-tuning at lr 0.01, fc-only (trunk frozen, BN on its statistics) at 0.05;
+   scratch: the network trained on the target alone at 0.05. */
+#define PRE_STEPS "300"
+#define PRE_LR "0.02"
+#define PRE_WARMUP "40"
+#define TGT_STEPS "80"
+/* The frame model: ResNet-18 at 1/4 width on single frames, 64 frames a step (the R(2+1)D
+   step sees 16 clips of 8), evaluated on 32 frames a video (R(2+1)D: 4 clips of 8). */
+#define FRAME_ARCH "--arch", "r2d", "--depth", "18", "--width", "0.25"
+#define FRAME_GEOMETRY "--clip-len", "1", "--stride", "1", "--short-side", "40", "--crop", "32", "--batch", "64"
+
+typedef struct study_point {
+    char study[24], name[40], target[16], transfer[12];
+    double v[STUDY_MAX_SEEDS];
+    int n;
+} study_point;
+
+/* a target set: its manifests and its chance level */
+typedef struct tset {
+    const char *name;
+    char train[4400], test[4400];
+    double chance;
+} tset;
+
+typedef struct study {
+    const char *out, *threads;
+    long first_seed;
+    int n_seeds, quick;
+    long base;                /* scale's x1 (videos); the pool has 16 x base */
+    long budget_videos, budget_minutes; /* the budget study's N videos and M minutes */
+    long long_videos;         /* videos in the pool of long videos */
+    const char *pre_steps, *tgt_steps; /* PRE_STEPS and TGT_STEPS; --smoke: a few */
+    const char *pre_warmup, *tgt_warmup;
+    const char *clips_video, *clips_frame; /* evaluation: clips of R(2+1)D, frames of the frame model */
+    int smoke;
+    char pool[4400], tax[4400]; /* the demo set's noisy pre-training manifest and taxonomy */
+    char longpool[4400], longtax[4400];
+    tset ss, k, epic_verb, epic_noun;
+    int have_demo, have_k, have_epic, have_long;
+    study_point pts[STUDY_MAX_POINTS];
+    int n_pts;
+    long reused, trained;
+} study;
+
+/* an argument list that owns its strings */
+typedef struct argl {
+    char *v[96];
+    int n;
+    char buf[8192];
+    size_t used;
+} argl;
+
+static void al_add(argl *a, ...)
+{
+    va_list ap;
+    va_start(ap, a);
+    for (const char *s; (s = va_arg(ap, const char *)) != NULL;) {
+        size_t len = strlen(s) + 1;
+        if (a->n >= 94 || a->used + len > sizeof a->buf) {
+            fprintf(stderr, "%s: error: study: argument list too long\n", prog);
+            abort();
+        }
+        a->v[a->n++] = memcpy(a->buf + a->used, s, len);
+        a->used += len;
+    }
+    va_end(ap);
+}
+
+static void al_addf(argl *a, const char *opt, const char *fmt, ...)
+{
+    char tmp[4200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (opt)
+        al_add(a, opt, tmp, NULL);
+    else
+        al_add(a, tmp, NULL);
+}
+
+static int make_dir(const char *d)
+{
+    if (mkdir(d, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "%s: error: cannot create %s: %s\n", prog, d, strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+static int file_exists(const char *p)
+{
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+/* The whole of a small file into buf (NUL-terminated); -1 when it cannot be read. */
+static long read_small(const char *path, char *buf, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    size_t got;
+    if (!f)
+        return -1;
+    got = fread(buf, 1, n - 1, f);
+    buf[got] = 0;
+    fclose(f);
+    return (long)got;
+}
+
+/* Writes text to path through a temporary file and a rename: a killed study leaves the old
+   file or the new one. */
+static int write_small(const char *path, const char *text)
+{
+    char tmp[4200];
+    FILE *f;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    f = fopen(tmp, "wb");
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
+        fprintf(stderr, "%s: error: cannot write %s: %s\n", prog, path, strerror(errno));
+        remove(tmp);
+        return 1;
+    }
+    return 0;
+}
+
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    return h;
+}
+
+/*
+ * vidaction train ARGS --threads T --out OUT/runs/NAME-HASH --quiet, unless that folder holds
+ * the model of the same arguments (args.txt, written after the model). *model: its model.
+ */
+static int st_train(study *st, const char *name, argl *a, char *model, size_t model_n)
+{
+    char key[8192], dir[4200], keyfile[4300], old[8192], *argv[100];
+    size_t used = 0;
+    int argc = 0, rc;
+    key[0] = 0;
+    for (int i = 0; i < a->n && used < sizeof key; i++) {
+        struct stat sb;
+        used += (size_t)snprintf(key + used, sizeof key - used, "%s\n", a->v[i]);
+        /* a model trained again (deleted, or its arguments changed) is a new start: its
+           transfers are trained again too */
+        if (i > 0 && !strcmp(a->v[i - 1], "--init") && stat(a->v[i], &sb) == 0 && used < sizeof key)
+            used += (size_t)snprintf(key + used, sizeof key - used, "init %lld.%09ld %lld\n",
+                                     (long long)sb.st_mtim.tv_sec, (long)sb.st_mtim.tv_nsec,
+                                     (long long)sb.st_size);
+    }
+    if (used < sizeof key)
+        snprintf(key + used, sizeof key - used, "--threads\n%s\n", st->threads);
+    snprintf(dir, sizeof dir, "%s/runs/%s-%08x", st->out, name, (unsigned)(fnv1a(key) >> 32));
+    snprintf(keyfile, sizeof keyfile, "%s/args.txt", dir);
+    snprintf(model, model_n, "%s/model.safetensors", dir);
+    if (read_small(keyfile, old, sizeof old) >= 0 && !strcmp(old, key) && file_exists(model)) {
+        printf("   %-34s reused %s\n", name, dir);
+        st->reused++;
+        return 0;
+    }
+    if (make_dir(dir))
+        return 1;
+    remove(keyfile);
+    argv[argc++] = (char *)"vidaction";
+    argv[argc++] = (char *)"train";
+    for (int i = 0; i < a->n; i++)
+        argv[argc++] = a->v[i];
+    argv[argc++] = (char *)"--threads";
+    argv[argc++] = (char *)st->threads;
+    argv[argc++] = (char *)"--out";
+    argv[argc++] = dir;
+    argv[argc++] = (char *)"--quiet";
+    argv[argc] = NULL;
+    printf("   %-34s ", name);
+    fflush(stdout);
+    rc = cmd_train(argc, argv);
+    if (rc)
+        return 1;
+    st->trained++;
+    return write_small(keyfile, key);
+}
+
+/* video@1 of model on the test manifest, `clips` uniform clips a video */
+static int st_eval(const char *model, const char *test, const char *threads, const char *clips,
+                   double *acc)
+{
+    if (run_cmd(cmd_eval, "eval", model, "--manifest", test, "--clips", clips, "--threads", threads,
+                NULL))
+        return 1;
+    *acc = g_last_eval.video_top1;
+    return 0;
+}
+
+static study_point *st_point(study *st, const char *sname, const char *name, const char *target,
+                             const char *transfer)
+{
+    for (int i = 0; i < st->n_pts; i++) {
+        study_point *p = &st->pts[i];
+        if (!strcmp(p->study, sname) && !strcmp(p->name, name) && !strcmp(p->target, target) &&
+            !strcmp(p->transfer, transfer))
+            return p;
+    }
+    if (st->n_pts == STUDY_MAX_POINTS) {
+        fprintf(stderr, "%s: error: study: more than %d points\n", prog, STUDY_MAX_POINTS);
+        abort();
+    }
+    memset(&st->pts[st->n_pts], 0, sizeof st->pts[0]);
+    snprintf(st->pts[st->n_pts].study, sizeof st->pts[0].study, "%s", sname);
+    snprintf(st->pts[st->n_pts].name, sizeof st->pts[0].name, "%s", name);
+    snprintf(st->pts[st->n_pts].target, sizeof st->pts[0].target, "%s", target);
+    snprintf(st->pts[st->n_pts].transfer, sizeof st->pts[0].transfer, "%s", transfer);
+    return &st->pts[st->n_pts++];
+}
+
+static void st_add(study *st, const char *sname, const char *name, const char *target,
+                   const char *transfer, double acc)
+{
+    study_point *p = st_point(st, sname, name, target, transfer);
+    if (p->n < STUDY_MAX_SEEDS)
+        p->v[p->n++] = acc;
+}
+
+static void point_stats(const study_point *p, double *mean, double *std)
+{
+    double s = 0, q = 0;
+    for (int i = 0; i < p->n; i++)
+        s += p->v[i];
+    *mean = p->n ? s / p->n : NAN;
+    for (int i = 0; i < p->n; i++)
+        q += (p->v[i] - *mean) * (p->v[i] - *mean);
+    *std = p->n > 1 ? sqrt(q / (p->n - 1)) : 0;
+}
+
+/* ---- data: generated once, in folders named by their parameters ---- */
+
+static int st_synth(study *st, const char *dir, int *have, ...)
+{
+    char stamp[4300], *argv[64];
+    int argc = 0;
+    va_list ap;
+    if (*have)
+        return 0;
+    snprintf(stamp, sizeof stamp, "%s/.study-complete", dir);
+    if (file_exists(stamp)) {
+        printf("   data: %s (generated before)\n", dir);
+        *have = 1;
+        return 0;
+    }
+    argv[argc++] = (char *)"vidaction";
+    argv[argc++] = (char *)"synth";
+    argv[argc++] = (char *)dir;
+    va_start(ap, have);
+    for (const char *a; argc < 58 && (a = va_arg(ap, const char *)) != NULL;)
+        argv[argc++] = (char *)a;
+    va_end(ap);
+    argv[argc++] = (char *)"--threads";
+    argv[argc++] = (char *)st->threads;
+    argv[argc] = NULL;
+    fflush(stdout);
+    if (cmd_synth(argc, argv) || write_small(stamp, "complete\n"))
+        return 1;
+    *have = 1;
+    return 0;
+}
+
+/* the demo preset at 16 x base noisy videos, and its target-ss-like target (8 verbs on 4 shapes
+   pre-training never shows, 5 training and 7 test videos a verb) */
+static int need_demo(study *st)
+{
+    char dir[4200], videos[32], seed[32];
+    snprintf(dir, sizeof dir, "%s/data/demo-%ld-s%ld", st->out, 16 * st->base, st->first_seed);
+    snprintf(videos, sizeof videos, "%ld", 16 * st->base);
+    snprintf(seed, sizeof seed, "%ld", st->first_seed);
+    snprintf(st->pool, sizeof st->pool, "%s/pretrain/train.tsv", dir);
+    snprintf(st->tax, sizeof st->tax, "%s/pretrain/taxonomy.tsv", dir);
+    st->ss.name = "target-ss";
+    snprintf(st->ss.train, sizeof st->ss.train, "%s/target/train.tsv", dir);
+    snprintf(st->ss.test, sizeof st->ss.test, "%s/target/test.tsv", dir);
+    st->ss.chance = 1.0 / 8;
+    return st_synth(st, dir, &st->have_demo, "--preset", "demo", "--videos", videos, "--seed", seed,
+                    NULL);
+}
+
+/* target-k: 16 (verb, noun) classes of the 8 verbs and the 8 pre-training shapes, 5 training
+   and 7 test videos a class */
+static int need_k(study *st)
+{
+    char dir[4200], seed[32];
+    snprintf(dir, sizeof dir, "%s/data/target-k-s%ld", st->out, st->first_seed);
+    snprintf(seed, sizeof seed, "%ld", st->first_seed);
+    st->k.name = "target-k";
+    snprintf(st->k.train, sizeof st->k.train, "%s/train.tsv", dir);
+    snprintf(st->k.test, sizeof st->k.test, "%s/test.tsv", dir);
+    st->k.chance = 1.0 / 16;
+    return st_synth(st, dir, &st->have_k, "--preset", "target-k", "--verbs", "8", "--classes", "16",
+                    "--videos", "192", "--test-fraction", "0.5833", "--seconds", "2-3", "--seed",
+                    seed, NULL);
+}
+
+/* target-epic: 8 verbs and, separately, the 8 pre-training shapes, 160 videos, half to test */
+static int need_epic(study *st)
+{
+    char dir[4200], seed[32];
+    snprintf(dir, sizeof dir, "%s/data/target-epic-s%ld", st->out, st->first_seed);
+    snprintf(seed, sizeof seed, "%ld", st->first_seed);
+    st->epic_verb.name = "epic-verbs";
+    st->epic_noun.name = "epic-nouns";
+    snprintf(st->epic_verb.train, sizeof st->epic_verb.train, "%s/verb-train.tsv", dir);
+    snprintf(st->epic_verb.test, sizeof st->epic_verb.test, "%s/verb-test.tsv", dir);
+    snprintf(st->epic_noun.train, sizeof st->epic_noun.train, "%s/noun-train.tsv", dir);
+    snprintf(st->epic_noun.test, sizeof st->epic_noun.test, "%s/noun-test.tsv", dir);
+    st->epic_verb.chance = st->epic_noun.chance = 1.0 / 8;
+    return st_synth(st, dir, &st->have_epic, "--preset", "target-epic", "--verbs", "8", "--videos",
+                    "160", "--test-fraction", "0.5", "--seconds", "2-3", "--seed", seed, NULL);
+}
+
+/* long videos: noisy pre-training videos of the same verbs and shapes, 8-16 s, the action still
+   1.5-2.5 s (its own seed, so they are other videos than the pool's) */
+static int need_long(study *st)
+{
+    char dir[4200], videos[32], seed[32];
+    long n = st->long_videos;
+    snprintf(dir, sizeof dir, "%s/data/long-%ld-s%ld", st->out, n, st->first_seed);
+    snprintf(videos, sizeof videos, "%ld", n);
+    snprintf(seed, sizeof seed, "%ld", st->first_seed + 1000);
+    snprintf(st->longpool, sizeof st->longpool, "%s/train.tsv", dir);
+    snprintf(st->longtax, sizeof st->longtax, "%s/taxonomy.tsv", dir);
+    return st_synth(st, dir, &st->have_long, "--preset", "pretrain", "--verbs", "8", "--seconds",
+                    "8-16", "--videos", videos, "--seed", seed, NULL);
+}
+
+/* ---- the runs ---- */
+
+/* Pre-trains R(2+1)D-10 (or the frame model) on the pool with the given label space,
+   resampling and budget (extra: NULL-terminated further train options). */
+static int pretrain(study *st, long seed, int frame, const char *manifest, const char *tax,
+                    const char *space, const char *resample, const char *name, char *model,
+                    size_t n, ...)
+{
+    argl a = {0};
+    va_list ap;
+    char tag[256];
+    al_add(&a, "--manifest", manifest, "--taxonomy", tax, "--label-space", space, "--resample",
+           resample, NULL);
+    va_start(ap, n);
+    for (const char *s; (s = va_arg(ap, const char *)) != NULL;)
+        al_add(&a, s, NULL);
+    va_end(ap);
+    if (frame)
+        al_add(&a, FRAME_ARCH, FRAME_GEOMETRY, NULL);
+    else
+        al_add(&a, DEMO_ARCH, DEMO_GEOMETRY, NULL);
+    al_add(&a, "--steps", st->pre_steps, "--lr", PRE_LR, "--warmup", st->pre_warmup, "--schedule", "cosine",
+           NULL);
+    al_addf(&a, "--seed", "%ld", seed);
+    snprintf(tag, sizeof tag, "s%ld-pre-%s", seed, name);
+    return st_train(st, tag, &a, model, n);
+}
+
+/* Transfers a pre-trained model to t (fc: fc-only, else every layer) and evaluates it. */
+static int transfer(study *st, long seed, int frame, const char *pre_model, const char *pre_name,
+                    const tset *t, int fc, double *acc)
+{
+    argl a = {0};
+    char tag[256], model[4300];
+    al_add(&a, "--manifest", t->train, "--init", pre_model, NULL);
+    if (fc)
+        al_add(&a, "--freeze", "backbone", NULL);
+    if (frame)
+        al_add(&a, FRAME_GEOMETRY, NULL);
+    else
+        al_add(&a, DEMO_GEOMETRY, NULL);
+    al_add(&a, "--steps", st->tgt_steps, "--lr", fc ? "0.05" : "0.01", "--warmup", fc ? "0" : st->tgt_warmup,
+           "--schedule", "cosine", NULL);
+    al_addf(&a, "--seed", "%ld", seed);
+    snprintf(tag, sizeof tag, "s%ld-%s-%s-%s", seed, pre_name, t->name, fc ? "fc" : "ft");
+    return st_train(st, tag, &a, model, sizeof model) ||
+           st_eval(model, t->test, st->threads, frame ? st->clips_frame : st->clips_video, acc);
+}
+
+static int scratch(study *st, long seed, const tset *t, double *acc)
+{
+    argl a = {0};
+    char tag[256], model[4300];
+    al_add(&a, "--manifest", t->train, DEMO_ARCH, DEMO_GEOMETRY, "--steps", st->tgt_steps, "--lr",
+           "0.05", "--warmup", st->tgt_warmup, "--schedule", "cosine", NULL);
+    al_addf(&a, "--seed", "%ld", seed);
+    snprintf(tag, sizeof tag, "s%ld-scratch-%s", seed, t->name);
+    return st_train(st, tag, &a, model, sizeof model) ||
+           st_eval(model, t->test, st->threads, st->clips_video, acc);
+}
+
+/* the shared pre-training: verbs, square-root resampling, `videos` random videos of the pool */
+static int pretrain_verbs(study *st, long seed, long videos, char *name, size_t name_n, char *model,
+                          size_t model_n)
+{
+    char budget[32];
+    snprintf(budget, sizeof budget, "%ld", videos);
+    snprintf(name, name_n, "verb-sqrt-%ld", videos);
+    return pretrain(st, seed, 0, st->pool, st->tax, "verb", "sqrt", name, model, model_n,
+                    "--max-videos", budget, "--prefer", "random", NULL);
+}
+
+/* ---- the studies ---- */
+
+static int study_scale(study *st)
+{
+    static const int mult[3] = {1, 4, 16};
+    static const char *const names[3] = {"pretrain-1x", "pretrain-4x", "pretrain-16x"};
+    static const char *const fc_names[3] = {"pretrain-1x-fc", "pretrain-4x-fc", "pretrain-16x-fc"};
+    printf("\n== scale: pre-training on %ld, %ld and %ld noisy videos (random subsets of %ld), %s "
+           "steps; target-ss, full fine-tuning and fc-only, against training from scratch%s\n",
+           st->base, 4 * st->base, 16 * st->base, 16 * st->base, st->pre_steps,
+           st->quick ? " (--quick: x1 and x16 only)" : "");
+    if (need_demo(st))
+        return 1;
+    for (int s = 0; s < st->n_seeds; s++) {
+        long seed = st->first_seed + s;
+        double acc;
+        printf("-- scale, seed %ld\n", seed);
+        if (scratch(st, seed, &st->ss, &acc))
+            return 1;
+        st_add(st, "scale", "scratch", "target-ss", "none", acc);
+        for (int k = 0; k < 3; k++) {
+            char name[64], model[4300];
+            if (st->quick && k == 1)
+                continue;
+            if (pretrain_verbs(st, seed, mult[k] * st->base, name, sizeof name, model, sizeof model) ||
+                transfer(st, seed, 0, model, name, &st->ss, 0, &acc))
+                return 1;
+            st_add(st, "scale", names[k], "target-ss", "full", acc);
+            if (transfer(st, seed, 0, model, name, &st->ss, 1, &acc))
+                return 1;
+            st_add(st, "scale", fc_names[k], "target-ss", "fc-only", acc);
+        }
+    }
+    return 0;
+}
+
+/* prints what a label space and budget keep of a manifest (videos, minutes) */
+static void budget_line(const char *name, const char *manifest, const char *tax, const char *space,
+                        const char *class_list, long seed, long videos, double minutes)
+{
+    vida_dataset_params p;
+    vida_dataset *ds = NULL;
+    vida_dataset_stats s = {.size = sizeof s};
+    char text[8192], *names[64];
+    int n = 0;
+    vida_dataset_params_init(&p);
+    p.taxonomy = tax;
+    p.label_space = !strcmp(space, "target") ? VIDA_LABELS_TARGET
+                    : !strcmp(space, "verb") ? VIDA_LABELS_VERB
+                    : !strcmp(space, "noun") ? VIDA_LABELS_NOUN
+                                             : VIDA_LABELS_VERB_NOUN;
+    p.max_videos = videos;
+    p.max_minutes = minutes;
+    p.prefer = VIDA_PREFER_RANDOM;
+    p.seed = (uint64_t)seed;
+    p.check_files = 0;
+    if (class_list && read_small(class_list, text, sizeof text) > 0) {
+        for (char *line = strtok(text, "\r\n"); line && n < 64; line = strtok(NULL, "\r\n"))
+            if (*line)
+                names[n++] = line;
+        p.classes = (const char *const *)names;
+        p.n_classes = n;
+    }
+    if (vida_dataset_open(&ds, NULL, manifest, &p) == VIDA_OK &&
+        vida_dataset_get_stats(ds, &s) == VIDA_OK)
+        printf("   %-22s %5lld videos, %6.1f minutes, %lld classes\n", name, (long long)s.videos,
+               s.minutes, (long long)s.classes);
+    vida_dataset_free(ds);
+}
+
+static int study_label_space(study *st)
+{
+    static const char *const spaces[4] = {"target", "verb", "noun", "verb+noun"};
+    const long videos = 2 * st->base;
+    tset *ts[4] = {&st->k, &st->ss, &st->epic_verb, &st->epic_noun};
+    char budget[32], klist[4400];
+    snprintf(budget, sizeof budget, "%ld", videos);
+    printf("\n== label-space: pre-training on the hashtags that name target-k's 16 classes (its "
+           "'target' labels, as IG-Kinetics took Kinetics' class names), on verbs, on nouns and on "
+           "the observed verb+noun pairs: each %ld random videos that carry a label of the space, "
+           "square-root resampling, %s steps; fc-only on target-k, target-ss, epic verbs and epic "
+           "nouns\n", videos, st->pre_steps);
+    if (need_demo(st) || need_k(st) || need_epic(st))
+        return 1;
+    /* target-k's vocabulary: its class names, "verb noun", as the taxonomy's targets name them */
+    snprintf(klist, sizeof klist, "%.*s/vocab.txt", (int)(strrchr(st->k.train, '/') - st->k.train),
+             st->k.train);
+    for (int s = 0; s < st->n_seeds; s++) {
+        long seed = st->first_seed + s;
+        printf("-- label-space, seed %ld\n", seed);
+        for (int k = 0; k < 4; k++)
+            budget_line(spaces[k], st->pool, st->tax, spaces[k], k ? NULL : klist, seed, videos, 0);
+        for (int k = 0; k < 4; k++) {
+            char name[64], model[4300];
+            snprintf(name, sizeof name, "%s-sqrt-%ld", spaces[k], videos);
+            if (pretrain(st, seed, 0, st->pool, st->tax, spaces[k], "sqrt", name, model,
+                         sizeof model, "--max-videos", budget, "--prefer", "random",
+                         k ? NULL : "--class-list", k ? NULL : klist, NULL))
+                return 1;
+            for (int t = 0; t < 4; t++) {
+                double acc;
+                if (transfer(st, seed, 0, model, name, ts[t], 1, &acc))
+                    return 1;
+                st_add(st, "label-space", spaces[k], ts[t]->name, "fc-only", acc);
+            }
+        }
+    }
+    return 0;
+}
+
+static int study_video_vs_frame(study *st)
+{
+    const long videos = 4 * st->base;
+    tset *ts[2] = {&st->ss, &st->k};
+    char budget[32];
+    snprintf(budget, sizeof budget, "%ld", videos);
+    printf("\n== video-vs-frame: R(2+1)D-10 against a frame model (ResNet-18 on single frames, "
+           "its scores averaged over 32 frames a video), both pre-trained on the same %ld videos "
+           "(verbs, square-root resampling, %s steps); target-ss and target-k, full fine-tuning "
+           "and fc-only\n", videos, st->pre_steps);
+    if (need_demo(st) || need_k(st))
+        return 1;
+    for (int s = 0; s < st->n_seeds; s++) {
+        long seed = st->first_seed + s;
+        char vname[64], vmodel[4300], fname[64], fmodel[4300];
+        printf("-- video-vs-frame, seed %ld\n", seed);
+        snprintf(fname, sizeof fname, "frame-verb-sqrt-%ld", videos);
+        if (pretrain_verbs(st, seed, videos, vname, sizeof vname, vmodel, sizeof vmodel) ||
+            pretrain(st, seed, 1, st->pool, st->tax, "verb", "sqrt", fname, fmodel, sizeof fmodel,
+                     "--max-videos", budget, "--prefer", "random", NULL))
+            return 1;
+        for (int t = 0; t < 2; t++)
+            for (int fc = 0; fc < 2; fc++) {
+                double acc;
+                if (transfer(st, seed, 0, vmodel, vname, ts[t], fc, &acc))
+                    return 1;
+                st_add(st, "video-vs-frame", "r2plus1d", ts[t]->name, fc ? "fc-only" : "full", acc);
+                if (transfer(st, seed, 1, fmodel, fname, ts[t], fc, &acc))
+                    return 1;
+                st_add(st, "video-vs-frame", "frame", ts[t]->name, fc ? "fc-only" : "full", acc);
+            }
+    }
+    return 0;
+}
+
+static int study_budget(study *st)
+{
+    const long nv = st->budget_videos, minutes = st->budget_minutes;
+    tset *ts[2] = {&st->ss, &st->k};
+    char nv_s[32], min_s[32], n_short[64], n_long[64], m_short[64], c1[64], c4[64];
+    snprintf(nv_s, sizeof nv_s, "%ld", nv);
+    snprintf(min_s, sizeof min_s, "%ld", minutes);
+    snprintf(n_short, sizeof n_short, "%ld-short-videos", nv);
+    snprintf(n_long, sizeof n_long, "%ld-long-videos", nv);
+    snprintf(m_short, sizeof m_short, "%ld-minutes-short", minutes);
+    snprintf(c1, sizeof c1, "%ld-long-1-clip", nv);
+    snprintf(c4, sizeof c4, "%ld-long-4-clips", nv);
+    printf("\n== budget: %ld short videos (2-3 s) against %ld long ones (8-16 s, the action still "
+           "1.5-2.5 s): the same number of videos; %ld minutes of short videos against the %ld "
+           "long ones (about as many minutes): more videos or longer ones; the long videos with "
+           "one fixed clip (the centre) against four (the centres of four quarters); pre-training "
+           "on verbs, square-root resampling, %s steps; fc-only on target-ss and target-k\n",
+           nv, nv, minutes, nv, st->pre_steps);
+    if (need_demo(st) || need_long(st) || need_k(st))
+        return 1;
+    for (int s = 0; s < st->n_seeds; s++) {
+        long seed = st->first_seed + s;
+        const char *names[5] = {n_short, n_long, m_short, c1, c4};
+        printf("-- budget, seed %ld\n", seed);
+        budget_line(n_short, st->pool, st->tax, "verb", NULL, seed, nv, 0);
+        budget_line(n_long, st->longpool, st->longtax, "verb", NULL, seed, nv, 0);
+        budget_line(m_short, st->pool, st->tax, "verb", NULL, seed, 0, (double)minutes);
+        for (int k = 0; k < 5; k++) {
+            char model[4300];
+            const int is_long = k != 0 && k != 2;
+            const char *man = is_long ? st->longpool : st->pool, *tax = is_long ? st->longtax : st->tax;
+            int rc;
+            if (k == 2)
+                rc = pretrain(st, seed, 0, man, tax, "verb", "sqrt", names[k], model, sizeof model,
+                              "--max-minutes", min_s, "--prefer", "random", NULL);
+            else if (k < 3)
+                rc = pretrain(st, seed, 0, man, tax, "verb", "sqrt", names[k], model, sizeof model,
+                              "--max-videos", nv_s, "--prefer", "random", NULL);
+            else
+                rc = pretrain(st, seed, 0, man, tax, "verb", "sqrt", names[k], model, sizeof model,
+                              "--max-videos", nv_s, "--prefer", "random", "--clips-per-video",
+                              k == 3 ? "1" : "4", "--clip-choice", "fixed", NULL);
+            if (rc)
+                return 1;
+            for (int t = 0; t < 2; t++) {
+                double acc;
+                if (transfer(st, seed, 0, model, names[k], ts[t], 1, &acc))
+                    return 1;
+                st_add(st, "budget", names[k], ts[t]->name, "fc-only", acc);
+            }
+        }
+    }
+    return 0;
+}
+
+static int study_resampling(study *st)
+{
+    static const char *const modes[3] = {"natural", "sqrt", "uniform"};
+    const long videos = 2 * st->base;
+    tset *ts[2] = {&st->k, &st->ss};
+    char budget[32];
+    snprintf(budget, sizeof budget, "%ld", videos);
+    printf("\n== resampling: pre-training on the observed verb+noun pairs (Zipf-tailed) of %ld "
+           "random videos, classes drawn natural (as often as they occur), square-root or "
+           "uniform; fc-only on target-k and target-ss\n", videos);
+    if (need_demo(st) || need_k(st))
+        return 1;
+    for (int s = 0; s < st->n_seeds; s++) {
+        long seed = st->first_seed + s;
+        printf("-- resampling, seed %ld\n", seed);
+        for (int k = 0; k < 3; k++) {
+            char name[64], model[4300];
+            snprintf(name, sizeof name, "verb+noun-%s-%ld", modes[k], videos);
+            if (pretrain(st, seed, 0, st->pool, st->tax, "verb+noun", modes[k], name, model,
+                         sizeof model, "--max-videos", budget, "--prefer", "random", NULL))
+                return 1;
+            for (int t = 0; t < 2; t++) {
+                double acc;
+                if (transfer(st, seed, 0, model, name, ts[t], 1, &acc))
+                    return 1;
+                st_add(st, "resampling", modes[k], ts[t]->name, "fc-only", acc);
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- results ---- */
+
+static const study_point *find_point(const study *st, const char *sname, const char *name,
+                                     const char *target, const char *transfer)
+{
+    for (int i = 0; i < st->n_pts; i++) {
+        const study_point *p = &st->pts[i];
+        if (!strcmp(p->study, sname) && !strcmp(p->name, name) && !strcmp(p->target, target) &&
+            !strcmp(p->transfer, transfer))
+            return p;
+    }
+    return NULL;
+}
+
+/* "A - B = +0.123 (A above B in k of n seeds)" */
+static void compare(const study *st, const char *sname, const char *a, const char *b,
+                    const char *target, const char *transfer, const char *what)
+{
+    const study_point *pa = find_point(st, sname, a, target, transfer);
+    const study_point *pb = find_point(st, sname, b, target, transfer);
+    double ma, sa, mb, sb;
+    int above = 0, n;
+    if (!pa || !pb)
+        return;
+    point_stats(pa, &ma, &sa);
+    point_stats(pb, &mb, &sb);
+    n = pa->n < pb->n ? pa->n : pb->n;
+    for (int i = 0; i < n; i++)
+        above += pa->v[i] > pb->v[i];
+    printf("   %-10s %-8s %s: %s - %s = %+.3f (above in %d of %d seeds)\n", target, transfer, what,
+           a, b, ma - mb, above, n);
+}
+
+static void conclusions(const study *st, const char *sname)
+{
+    if (!strcmp(sname, "scale")) {
+        compare(st, "scale", "pretrain-16x", "scratch", "target-ss", "full", "pre-training");
+        compare(st, "scale", "pretrain-1x", "scratch", "target-ss", "full", "pre-training");
+        compare(st, "scale", "pretrain-16x", "pretrain-1x", "target-ss", "full", "more data");
+        compare(st, "scale", "pretrain-16x-fc", "pretrain-1x-fc", "target-ss", "fc-only", "more data");
+    } else if (!strcmp(sname, "label-space")) {
+        static const char *const ts[4] = {"target-k", "target-ss", "epic-verbs", "epic-nouns"};
+        static const char *const sp[4] = {"target", "verb", "noun", "verb+noun"};
+        for (int t = 0; t < 4; t++) {
+            const char *best = NULL;
+            double bm = -1, m, sd;
+            for (int k = 0; k < 4; k++) {
+                const study_point *p = find_point(st, sname, sp[k], ts[t], "fc-only");
+                if (!p)
+                    continue;
+                point_stats(p, &m, &sd);
+                if (m > bm)
+                    bm = m, best = sp[k];
+            }
+            if (best)
+                printf("   %-10s fc-only  best label space: %s (%.3f)\n", ts[t], best, bm);
+        }
+    } else if (!strcmp(sname, "video-vs-frame")) {
+        compare(st, sname, "r2plus1d", "frame", "target-ss", "full", "video over frames");
+        compare(st, sname, "r2plus1d", "frame", "target-ss", "fc-only", "video over frames");
+        compare(st, sname, "r2plus1d", "frame", "target-k", "full", "video over frames");
+        compare(st, sname, "r2plus1d", "frame", "target-k", "fc-only", "video over frames");
+    } else if (!strcmp(sname, "budget")) {
+        char n_short[64], n_long[64], m_short[64], c1[64], c4[64];
+        const long nv = st->budget_videos;
+        snprintf(n_short, sizeof n_short, "%ld-short-videos", nv);
+        snprintf(n_long, sizeof n_long, "%ld-long-videos", nv);
+        snprintf(m_short, sizeof m_short, "%ld-minutes-short", st->budget_minutes);
+        snprintf(c1, sizeof c1, "%ld-long-1-clip", nv);
+        snprintf(c4, sizeof c4, "%ld-long-4-clips", nv);
+        for (int t = 0; t < 2; t++) {
+            const char *tg = t ? "target-k" : "target-ss";
+            compare(st, sname, n_long, n_short, tg, "fc-only", "same videos, longer");
+            compare(st, sname, m_short, n_long, tg, "fc-only", "same minutes, more videos");
+            compare(st, sname, c4, c1, tg, "fc-only", "4 clips over 1");
+        }
+    } else if (!strcmp(sname, "resampling")) {
+        for (int t = 0; t < 2; t++) {
+            const char *tg = t ? "target-ss" : "target-k";
+            compare(st, sname, "sqrt", "natural", tg, "fc-only", "resampling");
+            compare(st, sname, "uniform", "natural", tg, "fc-only", "resampling");
+        }
+    }
+}
+
+static void print_table(const study *st, const char *sname)
+{
+    printf("\n== %s: video@1 on the target's test videos, mean +- sample std over %d seed(s)\n\n"
+           "   %-20s %-11s %-8s %16s   per seed\n", sname, st->n_seeds, "point", "target",
+           "transfer", "video@1");
+    for (int k = 0; k < st->n_pts; k++) {
+        const study_point *p = &st->pts[k];
+        double m, sd;
+        if (strcmp(p->study, sname) != 0)
+            continue;
+        point_stats(p, &m, &sd);
+        printf("   %-20s %-11s %-8s %7.3f +- %5.3f  ", p->name, p->target, p->transfer, m, sd);
+        for (int i = 0; i < p->n; i++)
+            printf(" %.3f", p->v[i]);
+        printf("\n");
+    }
+    printf("\n");
+    conclusions(st, sname);
+}
+
+/* the JSON of the points of one study (sname) or of all (NULL) */
+static void print_json(FILE *f, const study *st, const char *name, const char *sname, double seconds)
+{
+    int first = 1;
+    fprintf(f, "{\"study\":\"%s\",\"quick\":%s,%s\"first_seed\":%ld,\"n_seeds\":%d,"
+               "\"seconds\":%.1f,\"points\":[", name, st->quick ? "true" : "false",
+            st->smoke ? "\"smoke\":true," : "", st->first_seed, st->n_seeds, seconds);
+    for (int k = 0; k < st->n_pts; k++) {
+        const study_point *p = &st->pts[k];
+        double m, sd;
+        if (sname && strcmp(p->study, sname) != 0)
+            continue;
+        point_stats(p, &m, &sd);
+        /* names are the study's own ASCII words: no escaping needed */
+        fprintf(f, "%s{\"study\":\"%s\",\"name\":\"%s\",\"target\":\"%s\",\"transfer\":\"%s\","
+                   "\"metric\":\"video_top1\",\"mean\":%.6g,\"std\":%.6g,\"seeds\":[",
+                first ? "" : ",", p->study, p->name, p->target, p->transfer, m, sd);
+        for (int i = 0; i < p->n; i++)
+            fprintf(f, "%s%.6g", i ? "," : "", p->v[i]);
+        fprintf(f, "]}");
+        first = 0;
+    }
+    fprintf(f, "]}\n");
+}
+
+static int save_json(const study *st, const char *sname, double seconds)
+{
+    char path[4200], *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    int rc;
+    if (!m)
+        return 1;
+    print_json(m, st, sname, sname, seconds);
+    fclose(m);
+    snprintf(path, sizeof path, "%s/%s.json", st->out, sname);
+    rc = write_small(path, text);
+    if (!rc)
+        printf("   wrote %s\n", path);
+    free(text);
+    return rc;
+}
+
+typedef int (*study_fn)(study *);
+static const struct {
+    const char *name;
+    study_fn fn;
+} studies[] = {
+    {"scale", study_scale},
+    {"label-space", study_label_space},
+    {"video-vs-frame", study_video_vs_frame},
+    {"budget", study_budget},
+    {"resampling", study_resampling},
+};
+#define N_STUDIES ((int)(sizeof studies / sizeof studies[0]))
+
+int cmd_study(int argc, char **argv)
+{
+    const char *name = NULL;
+    long n_seeds = -1, threads = 2;
+    int json = 0, rc = 1, saved_stdout = -1, known = 0;
+    char threads_s[32], runs[4200];
+    double t0 = wall_seconds(), took[N_STUDIES] = {0};
+    study *st = calloc(1, sizeof *st);
+    if (!st) {
+        fprintf(stderr, "%s: error: out of memory\n", prog);
+        return 1;
+    }
+    st->out = "vidaction-study";
+    st->first_seed = 1;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "--help")) {
+            usage(stdout);
+            rc = 0;
+            goto done;
+        }
+        if (!strcmp(a, "--json")) {
+            json = 1;
+            continue;
+        }
+        if (!strcmp(a, "--quick")) {
+            st->quick = 1;
+            continue;
+        }
+        if (!strcmp(a, "--smoke")) {
+            st->smoke = 1;
+            continue;
+        }
+        if (a[0] != '-') {
+            if (name) {
+                rc = usage_error("study takes one NAME; also", a);
+                goto done;
+            }
+            name = a;
+            continue;
+        }
+        v = arg_value(argc, argv, &i);
+        if (!v) {
+            rc = usage_error("missing value after", a);
+            goto done;
+        }
+        if (!strcmp(a, "--out")) st->out = v;
+        else if (!strcmp(a, "--seed")) {
+            if (parse_long(v, 0, 0x7fff0000L, &st->first_seed)) {
+                rc = usage_error("bad --seed", v);
+                goto done;
+            }
+        } else if (!strcmp(a, "--seeds")) {
+            if (parse_long(v, 1, STUDY_MAX_SEEDS, &n_seeds)) {
+                rc = usage_error("bad --seeds (1-16)", v);
+                goto done;
+            }
+        } else if (!strcmp(a, "--threads")) {
+            if (parse_long(v, 1, 1024, &threads)) {
+                rc = usage_error("bad --threads", v);
+                goto done;
+            }
+        } else {
+            rc = usage_error("unknown option", a);
+            goto done;
+        }
+    }
+    if (!name) {
+        rc = usage_error("study needs a NAME: scale, label-space, video-vs-frame, budget, "
+                         "resampling or all", NULL);
+        goto done;
+    }
+    for (int k = 0; k < N_STUDIES; k++)
+        known |= !strcmp(name, studies[k].name);
+    if (!known && strcmp(name, "all") != 0) {
+        rc = usage_error("unknown study (scale, label-space, video-vs-frame, budget, "
+                         "resampling, all):", name);
+        goto done;
+    }
+    if (strlen(st->out) > 3000) {
+        rc = usage_error("--out is too long", NULL);
+        goto done;
+    }
+    st->n_seeds = (int)(n_seeds > 0 ? n_seeds : st->quick ? 1 : 3);
+    st->base = st->quick ? 60 : 250;
+    st->budget_videos = st->quick ? 50 : 100;
+    st->budget_minutes = st->quick ? 10 : 20;
+    st->long_videos = st->quick ? 100 : 400;
+    st->pre_steps = PRE_STEPS;
+    st->tgt_steps = TGT_STEPS;
+    st->pre_warmup = PRE_WARMUP;
+    st->tgt_warmup = "5";
+    st->clips_video = "4";
+    st->clips_frame = "32";
+    if (st->smoke) {
+        /* every study's pipeline on a few videos and steps, for the tests: nothing learns */
+        st->base = 8;
+        st->budget_videos = 4;
+        st->budget_minutes = 1;
+        st->long_videos = 8;
+        st->pre_steps = "3";
+        st->tgt_steps = "2";
+        st->pre_warmup = "1";
+        st->tgt_warmup = "1";
+        st->clips_video = "1";
+        st->clips_frame = "2";
+    }
+    snprintf(threads_s, sizeof threads_s, "%ld", threads);
+    st->threads = threads_s;
+    snprintf(runs, sizeof runs, "%s/runs", st->out);
+    {
+        char data[4200];
+        snprintf(data, sizeof data, "%s/data", st->out);
+        if (make_dir(st->out) || make_dir(runs) || make_dir(data))
+            goto done;
+    }
+    if (json && (saved_stdout = stdout_to_stderr()) < 0)
+        goto done;
+    printf("== libvidaction %s study %s%s (seeds %ld-%ld, %ld threads, output in %s)\n",
+           vida_version_string(), name, st->quick ? " --quick" : "", st->first_seed,
+           st->first_seed + st->n_seeds - 1, threads, st->out);
+    for (int k = 0; k < N_STUDIES; k++) {
+        double ts = wall_seconds();
+        if (strcmp(name, "all") != 0 && strcmp(name, studies[k].name) != 0)
+            continue;
+        if (studies[k].fn(st))
+            goto done;
+        took[k] = wall_seconds() - ts;
+        print_table(st, studies[k].name);
+        printf("   %.0f s\n", took[k]);
+        if (save_json(st, studies[k].name, took[k]))
+            goto done;
+    }
+    {
+        const double total = wall_seconds() - t0;
+        if (!strcmp(name, "all")) {
+            printf("\n== all: ");
+            for (int k = 0; k < N_STUDIES; k++)
+                printf("%s%s %.0f s", k ? ", " : "", studies[k].name, took[k]);
+            printf("\n");
+        }
+        printf("   %.0f s in all; %ld training runs, %ld reused\n", total, st->trained, st->reused);
+        if (json) {
+            stdout_back(&saved_stdout);
+            print_json(stdout, st, name, strcmp(name, "all") ? name : NULL, total);
+        }
+    }
+    rc = 0;
+done:
+    stdout_back(&saved_stdout);
+    free(st);
+    return rc;
+}

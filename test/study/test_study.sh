@@ -1,0 +1,82 @@
+#!/bin/sh
+# `vidaction study` (issue 8) with --smoke: every study's whole pipeline (SynthActions sets,
+# pre-training in each label space, budget and resampling, the frame model, transfers,
+# evaluation) on a few videos and steps, where nothing learns; the real runs take an hour and
+# are in docs/reproduction.md. Checked here: the JSON (every study's points, their seeds, mean
+# and standard deviation), the per-study files, and the run cache: a run with the same
+# arguments is reused (and gives the same number), one whose model is gone or whose arguments
+# changed is trained again.
+# Prints "ok/FAIL name" per case and "N passed, N failed".
+V=${VIDACTION:-bin/vidaction}
+PY=${PYTHON:-python3}
+. test/testlib.sh
+vt_begin study
+
+o=$tmp/s
+t budget_two_seeds "$V study budget --smoke --seeds 2 --json --out $o >$tmp/b.json 2>$tmp/b.err"
+t budget_json "$PY -c '
+import json, math, sys
+r = json.load(open(sys.argv[1]))
+assert r[\"study\"] == \"budget\" and r[\"smoke\"] is True and r[\"n_seeds\"] == 2 and r[\"first_seed\"] == 1, r
+names = [\"4-short-videos\", \"4-long-videos\", \"1-minutes-short\", \"4-long-1-clip\", \"4-long-4-clips\"]
+got = [(p[\"name\"], p[\"target\"]) for p in r[\"points\"]]
+assert got == [(n, t) for n in names for t in (\"target-ss\", \"target-k\")], got
+for p in r[\"points\"]:
+    s = p[\"seeds\"]
+    assert p[\"study\"] == \"budget\" and p[\"transfer\"] == \"fc-only\" and p[\"metric\"] == \"video_top1\", p
+    assert len(s) == 2 and all(0 <= v <= 1 for v in s), p
+    m = sum(s) / 2
+    assert abs(p[\"mean\"] - m) < 1e-5 and abs(p[\"std\"] - math.sqrt(sum((v - m) ** 2 for v in s))) < 1e-5, p
+' $tmp/b.json"
+# the study's own file has the same points; what each budget kept is printed
+t budget_file "$PY -c '
+import json, sys
+a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert a[\"points\"] == b[\"points\"], (a, b)
+' $tmp/b.json $o/budget.json && grep -q '4-long-videos .* 4 videos' $tmp/b.err &&
+    grep -q '1-minutes-short .* videos, *1.0 minutes' $tmp/b.err"
+# the runs and their arguments: fixed clips, four a video, in the 4-clip run; 5 pre-trainings and
+# 10 transfers a seed
+t budget_runs "[ \$(ls $o/runs | wc -l) = 30 ] && [ \$(ls $o/runs/*/model.safetensors | wc -l) = 30 ] &&
+    grep -qx fixed $o/runs/s1-pre-4-long-4-clips-*/args.txt && grep -qx 4 $o/runs/s1-pre-4-long-4-clips-*/args.txt &&
+    grep -qx -- --max-minutes $o/runs/s2-pre-1-minutes-short-*/args.txt && [ -s $o/data/long-8-s1/train.tsv ]"
+# all studies, seed 1: budget's seed-1 runs are reused and give the same numbers; scale's point
+# names are the issue's; label-space has 4 spaces x 4 targets
+t all_one_seed "$V study all --smoke --seeds 1 --json --out $o >$tmp/a.json 2>$tmp/a.err &&
+    grep -q 's1-pre-4-long-4-clips  *reused' $tmp/a.err && grep -q 's1-4-short-videos-target-k-fc  *reused' $tmp/a.err"
+t all_json "$PY -c '
+import json, sys
+a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert a[\"study\"] == \"all\" and a[\"n_seeds\"] == 1, a
+studies = {}
+for p in a[\"points\"]:
+    studies.setdefault(p[\"study\"], []).append(p)
+    assert len(p[\"seeds\"]) == 1 and 0 <= p[\"seeds\"][0] <= 1 and p[\"std\"] == 0, p
+assert list(studies) == [\"scale\", \"label-space\", \"video-vs-frame\", \"budget\", \"resampling\"], list(studies)
+assert [p[\"name\"] for p in studies[\"scale\"]][:4] == [\"scratch\", \"pretrain-1x\", \"pretrain-1x-fc\", \"pretrain-4x\"]
+assert sorted(set(p[\"name\"] for p in studies[\"scale\"])) == sorted([\"scratch\", \"pretrain-1x\", \"pretrain-4x\",
+    \"pretrain-16x\", \"pretrain-1x-fc\", \"pretrain-4x-fc\", \"pretrain-16x-fc\"])
+ls = studies[\"label-space\"]
+assert len(ls) == 16 and set(p[\"name\"] for p in ls) == {\"target\", \"verb\", \"noun\", \"verb+noun\"}, ls
+assert set(p[\"target\"] for p in ls) == {\"target-k\", \"target-ss\", \"epic-verbs\", \"epic-nouns\"}, ls
+vf = studies[\"video-vs-frame\"]
+assert len(vf) == 8 and set(p[\"name\"] for p in vf) == {\"r2plus1d\", \"frame\"}, vf
+assert [p[\"name\"] for p in studies[\"resampling\"]] == [\"natural\", \"natural\", \"sqrt\", \"sqrt\", \"uniform\", \"uniform\"]
+for p, q in zip(studies[\"budget\"], b[\"points\"]):
+    assert p[\"name\"] == q[\"name\"] and p[\"seeds\"][0] == q[\"seeds\"][0], (p, q)
+' $tmp/a.json $tmp/b.json && for s in scale label-space video-vs-frame budget resampling; do [ -s $o/\$s.json ] || exit 1; done"
+# label-space's verb+noun pre-training is resampling's square-root one: trained once
+t shared_between_studies "grep -q 's1-pre-verb+noun-sqrt-16  *reused' $tmp/a.err"
+# the 'target' space is target-k's 16 classes, passed as a class list
+t target_space_class_list "grep -q -- --class-list $o/runs/s1-pre-target-sqrt-16-*/args.txt &&
+    grep -q 'target  *[0-9]* videos, .* 16 classes' $tmp/a.err"
+# a run whose model is gone, or whose recorded arguments differ, is trained again, and so are the
+# transfers from it; the other runs are reused
+t cache_retrains "rm $o/runs/s1-pre-4-short-videos-*/model.safetensors &&
+    sed -i 's/^--lr\$/--LR/' $o/runs/s1-pre-4-long-videos-*/args.txt &&
+    $V study budget --smoke --seeds 1 --out $o >$tmp/c.out 2>&1 &&
+    ! grep -q 's1-pre-4-short-videos  *reused' $tmp/c.out && ! grep -q 's1-pre-4-long-videos  *reused' $tmp/c.out &&
+    ! grep -q 's1-4-short-videos-target-ss-fc  *reused' $tmp/c.out &&
+    grep -q 's1-pre-4-long-1-clip  *reused' $tmp/c.out && grep -q 's1-4-long-1-clip-target-k-fc  *reused' $tmp/c.out &&
+    grep -q '6 training runs, 9 reused' $tmp/c.out"
+vt_end
