@@ -176,12 +176,17 @@ static uint64_t fnv1a(const char *s)
  */
 static int st_train(study *st, const char *name, argl *a, char *model, size_t model_n)
 {
-    char key[8192], dir[4200], keyfile[4300], old[8192], *argv[100];
+    static char key[32768], old[32768];
+    char dir[4200], keyfile[4300], *argv[100];
     size_t used = 0;
     int argc = 0, rc;
     key[0] = 0;
-    for (int i = 0; i < a->n && used < sizeof key; i++) {
+    for (int i = 0; i <= a->n && used < sizeof key; i++) {
         struct stat sb;
+        if (i == a->n) {
+            used += (size_t)snprintf(key + used, sizeof key - used, "--threads\n%s\n", st->threads);
+            break;
+        }
         used += (size_t)snprintf(key + used, sizeof key - used, "%s\n", a->v[i]);
         /* a model trained again (deleted, or its arguments changed) is a new start: its
            transfers are trained again too */
@@ -190,8 +195,10 @@ static int st_train(study *st, const char *name, argl *a, char *model, size_t mo
                                      (long long)sb.st_mtim.tv_sec, (long)sb.st_mtim.tv_nsec,
                                      (long long)sb.st_size);
     }
-    if (used < sizeof key)
-        snprintf(key + used, sizeof key - used, "--threads\n%s\n", st->threads);
+    if (used >= sizeof key) { /* never with --out's 3000 characters at most; a cut key could match */
+        fprintf(stderr, "%s: error: study: the arguments of %s are too long\n", prog, name);
+        return 1;
+    }
     snprintf(dir, sizeof dir, "%s/runs/%s-%08x", st->out, name, (unsigned)(fnv1a(key) >> 32));
     snprintf(keyfile, sizeof keyfile, "%s/args.txt", dir);
     snprintf(model, model_n, "%s/model.safetensors", dir);

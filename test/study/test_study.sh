@@ -35,6 +35,9 @@ a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 assert a[\"points\"] == b[\"points\"], (a, b)
 ' $tmp/b.json $o/budget.json && grep -q '4-long-videos .* 4 videos' $tmp/b.err &&
     grep -q '1-minutes-short .* videos, *1.0 minutes' $tmp/b.err"
+# the Markdown table of docs/reproduction.md: a header, a rule and a row a point
+t budget_table "$PY test/study/table_study.py $tmp/b.json >$tmp/b.md && [ \$(wc -l <$tmp/b.md) = 12 ] &&
+    grep -q '^| 4-long-4-clips | target-k | fc-only | 0\\.[0-9]* ± 0\\.[0-9]* | 0\\.[0-9]*, 0\\.[0-9]* |\$' $tmp/b.md"
 # the runs and their arguments: fixed clips, four a video, in the 4-clip run; 5 pre-trainings and
 # 10 transfers a seed
 t budget_runs "[ \$(ls $o/runs | wc -l) = 30 ] && [ \$(ls $o/runs/*/model.safetensors | wc -l) = 30 ] &&
