@@ -737,7 +737,8 @@ static void conclusions(const study *st, const char *sname)
                     bm = m, best = sp[k];
             }
             if (best)
-                printf("   %-10s fc-only  best label space: %s (%.3f)\n", ts[t], best, bm);
+                printf("   %-10s fc-only  best label space: %s (%.3f; chance %.3f)\n", ts[t], best,
+                       bm, t ? 0.125 : 0.0625);
         }
     } else if (!strcmp(sname, "video-vs-frame")) {
         compare(st, sname, "r2plus1d", "frame", "target-ss", "full", "video over frames");
