@@ -33,7 +33,7 @@
 #include "cli.h"
 
 #define STUDY_MAX_SEEDS 16
-#define STUDY_MAX_POINTS 64
+#define STUDY_MAX_POINTS 128
 
 /* The recipes. Pre-training: 300 steps of 16 clips, lr 0.02 after 40 warm-up steps, cosine
    (0.05 after 10 diverged on some subsets: loss back to ln 8 and no transfer). Transfer: 80
@@ -457,30 +457,37 @@ static int study_scale(study *st)
     static const int mult[3] = {1, 4, 16};
     static const char *const names[3] = {"pretrain-1x", "pretrain-4x", "pretrain-16x"};
     static const char *const fc_names[3] = {"pretrain-1x-fc", "pretrain-4x-fc", "pretrain-16x-fc"};
+    tset *ts[4] = {&st->ss, &st->k, &st->epic_verb, &st->epic_noun};
     printf("\n== scale: pre-training on %ld, %ld and %ld noisy videos (random subsets of %ld), %s "
-           "steps; target-ss, full fine-tuning and fc-only, against training from scratch%s\n",
+           "steps; full fine-tuning and fc-only on target-ss, target-k, epic verbs and epic nouns, "
+           "against training from scratch on each%s\n",
            st->base, 4 * st->base, 16 * st->base, 16 * st->base, st->pre_steps,
            st->quick ? " (--quick: x1 and x16 only)" : "");
-    if (need_demo(st))
+    if (need_demo(st) || need_k(st) || need_epic(st))
         return 1;
     for (int s = 0; s < st->n_seeds; s++) {
         long seed = st->first_seed + s;
         double acc;
         printf("-- scale, seed %ld\n", seed);
-        if (scratch(st, seed, &st->ss, &acc))
-            return 1;
-        st_add(st, "scale", "scratch", "target-ss", "none", acc);
+        for (int t = 0; t < 4; t++) {
+            if (scratch(st, seed, ts[t], &acc))
+                return 1;
+            st_add(st, "scale", "scratch", ts[t]->name, "none", acc);
+        }
         for (int k = 0; k < 3; k++) {
             char name[64], model[4300];
             if (st->quick && k == 1)
                 continue;
-            if (pretrain_verbs(st, seed, mult[k] * st->base, name, sizeof name, model, sizeof model) ||
-                transfer(st, seed, 0, model, name, &st->ss, 0, &acc))
+            if (pretrain_verbs(st, seed, mult[k] * st->base, name, sizeof name, model, sizeof model))
                 return 1;
-            st_add(st, "scale", names[k], "target-ss", "full", acc);
-            if (transfer(st, seed, 0, model, name, &st->ss, 1, &acc))
-                return 1;
-            st_add(st, "scale", fc_names[k], "target-ss", "fc-only", acc);
+            for (int t = 0; t < 4; t++) {
+                if (transfer(st, seed, 0, model, name, ts[t], 0, &acc))
+                    return 1;
+                st_add(st, "scale", names[k], ts[t]->name, "full", acc);
+                if (transfer(st, seed, 0, model, name, ts[t], 1, &acc))
+                    return 1;
+                st_add(st, "scale", fc_names[k], ts[t]->name, "fc-only", acc);
+            }
         }
     }
     return 0;
@@ -701,7 +708,8 @@ static void compare(const study *st, const char *sname, const char *a, const cha
                     const char *target, const char *transfer, const char *what)
 {
     const study_point *pa = find_point(st, sname, a, target, transfer);
-    const study_point *pb = find_point(st, sname, b, target, transfer);
+    /* scratch has no transfer: it is compared with either */
+    const study_point *pb = find_point(st, sname, b, target, strcmp(b, "scratch") ? transfer : "none");
     double ma, sa, mb, sb;
     int above = 0, n;
     if (!pa || !pb)
@@ -718,10 +726,13 @@ static void compare(const study *st, const char *sname, const char *a, const cha
 static void conclusions(const study *st, const char *sname)
 {
     if (!strcmp(sname, "scale")) {
-        compare(st, "scale", "pretrain-16x", "scratch", "target-ss", "full", "pre-training");
-        compare(st, "scale", "pretrain-1x", "scratch", "target-ss", "full", "pre-training");
-        compare(st, "scale", "pretrain-16x", "pretrain-1x", "target-ss", "full", "more data");
-        compare(st, "scale", "pretrain-16x-fc", "pretrain-1x-fc", "target-ss", "fc-only", "more data");
+        static const char *const ts[4] = {"target-ss", "target-k", "epic-verbs", "epic-nouns"};
+        for (int t = 0; t < 4; t++) {
+            compare(st, "scale", "pretrain-16x", "scratch", ts[t], "full", "pre-training");
+            compare(st, "scale", "pretrain-16x-fc", "scratch", ts[t], "fc-only", "pre-training");
+            compare(st, "scale", "pretrain-16x", "pretrain-1x", ts[t], "full", "more data");
+            compare(st, "scale", "pretrain-16x-fc", "pretrain-1x-fc", ts[t], "fc-only", "more data");
+        }
     } else if (!strcmp(sname, "label-space")) {
         static const char *const ts[4] = {"target-k", "target-ss", "epic-verbs", "epic-nouns"};
         static const char *const sp[4] = {"target", "verb", "noun", "verb+noun"};

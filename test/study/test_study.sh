@@ -56,9 +56,11 @@ for p in a[\"points\"]:
     studies.setdefault(p[\"study\"], []).append(p)
     assert len(p[\"seeds\"]) == 1 and 0 <= p[\"seeds\"][0] <= 1 and p[\"std\"] == 0, p
 assert list(studies) == [\"scale\", \"label-space\", \"video-vs-frame\", \"budget\", \"resampling\"], list(studies)
-assert [p[\"name\"] for p in studies[\"scale\"]][:4] == [\"scratch\", \"pretrain-1x\", \"pretrain-1x-fc\", \"pretrain-4x\"]
-assert sorted(set(p[\"name\"] for p in studies[\"scale\"])) == sorted([\"scratch\", \"pretrain-1x\", \"pretrain-4x\",
+sc = studies[\"scale\"]
+assert len(sc) == 28 and set(p[\"target\"] for p in sc) == {\"target-ss\", \"target-k\", \"epic-verbs\", \"epic-nouns\"}, sc
+assert sorted(set(p[\"name\"] for p in sc)) == sorted([\"scratch\", \"pretrain-1x\", \"pretrain-4x\",
     \"pretrain-16x\", \"pretrain-1x-fc\", \"pretrain-4x-fc\", \"pretrain-16x-fc\"])
+assert all(p[\"transfer\"] == (\"none\" if p[\"name\"] == \"scratch\" else \"fc-only\" if p[\"name\"].endswith(\"-fc\") else \"full\") for p in sc)
 ls = studies[\"label-space\"]
 assert len(ls) == 16 and set(p[\"name\"] for p in ls) == {\"target\", \"verb\", \"noun\", \"verb+noun\"}, ls
 assert set(p[\"target\"] for p in ls) == {\"target-k\", \"target-ss\", \"epic-verbs\", \"epic-nouns\"}, ls
@@ -68,6 +70,9 @@ assert [p[\"name\"] for p in studies[\"resampling\"]] == [\"natural\", \"natural
 for p, q in zip(studies[\"budget\"], b[\"points\"]):
     assert p[\"name\"] == q[\"name\"] and p[\"seeds\"][0] == q[\"seeds\"][0], (p, q)
 ' $tmp/a.json $tmp/b.json && for s in scale label-space video-vs-frame budget resampling; do [ -s $o/\$s.json ] || exit 1; done"
+# the conclusions compare pre-training with scratch on every target, and x16 with x1
+t scale_conclusions "grep -c 'pre-training: pretrain-16x.* - scratch = ' $tmp/a.err | grep -qx 8 &&
+    grep -c 'more data: pretrain-16x.* - pretrain-1x.* = ' $tmp/a.err | grep -qx 8"
 # label-space's verb+noun pre-training is resampling's square-root one: trained once
 t shared_between_studies "grep -q 's1-pre-verb+noun-sqrt-16  *reused' $tmp/a.err"
 # the 'target' space is target-k's 16 classes, passed as a class list
