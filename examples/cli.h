@@ -27,6 +27,9 @@ void json_string(const char *s);
 void json_double(double d);
 double wall_seconds(void);
 
+/* --class-list FILE into dp->classes (kept until the next call); prints the error, returns 1 */
+int load_class_list(const char *path, vida_dataset_params *dp);
+
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_synth(int argc, char **argv);

@@ -240,25 +240,25 @@ static int st_eval(const char *model, const char *test, const char *threads, con
     return 0;
 }
 
+static const study_point *find_point(const study *st, const char *sname, const char *name,
+                                     const char *target, const char *transfer);
+
 static study_point *st_point(study *st, const char *sname, const char *name, const char *target,
                              const char *transfer)
 {
-    for (int i = 0; i < st->n_pts; i++) {
-        study_point *p = &st->pts[i];
-        if (!strcmp(p->study, sname) && !strcmp(p->name, name) && !strcmp(p->target, target) &&
-            !strcmp(p->transfer, transfer))
-            return p;
-    }
+    study_point *p = (study_point *)find_point(st, sname, name, target, transfer);
+    if (p)
+        return p;
     if (st->n_pts == STUDY_MAX_POINTS) {
         fprintf(stderr, "%s: error: study: more than %d points\n", prog, STUDY_MAX_POINTS);
         abort();
     }
-    memset(&st->pts[st->n_pts], 0, sizeof st->pts[0]);
-    snprintf(st->pts[st->n_pts].study, sizeof st->pts[0].study, "%s", sname);
-    snprintf(st->pts[st->n_pts].name, sizeof st->pts[0].name, "%s", name);
-    snprintf(st->pts[st->n_pts].target, sizeof st->pts[0].target, "%s", target);
-    snprintf(st->pts[st->n_pts].transfer, sizeof st->pts[0].transfer, "%s", transfer);
-    return &st->pts[st->n_pts++];
+    p = memset(&st->pts[st->n_pts++], 0, sizeof st->pts[0]);
+    snprintf(p->study, sizeof p->study, "%s", sname);
+    snprintf(p->name, sizeof p->name, "%s", name);
+    snprintf(p->target, sizeof p->target, "%s", target);
+    snprintf(p->transfer, sizeof p->transfer, "%s", transfer);
+    return p;
 }
 
 static void st_add(study *st, const char *sname, const char *name, const char *target,
@@ -500,8 +500,6 @@ static void budget_line(const char *name, const char *manifest, const char *tax,
     vida_dataset_params p;
     vida_dataset *ds = NULL;
     vida_dataset_stats s = {.size = sizeof s};
-    char text[8192], *names[64];
-    int n = 0;
     vida_dataset_params_init(&p);
     p.taxonomy = tax;
     p.label_space = !strcmp(space, "target") ? VIDA_LABELS_TARGET
@@ -513,13 +511,8 @@ static void budget_line(const char *name, const char *manifest, const char *tax,
     p.prefer = VIDA_PREFER_RANDOM;
     p.seed = (uint64_t)seed;
     p.check_files = 0;
-    if (class_list && read_small(class_list, text, sizeof text) > 0) {
-        for (char *line = strtok(text, "\r\n"); line && n < 64; line = strtok(NULL, "\r\n"))
-            if (*line)
-                names[n++] = line;
-        p.classes = (const char *const *)names;
-        p.n_classes = n;
-    }
+    if (class_list && load_class_list(class_list, &p))
+        return;
     if (vida_dataset_open(&ds, NULL, manifest, &p) == VIDA_OK &&
         vida_dataset_get_stats(ds, &s) == VIDA_OK)
         printf("   %-22s %5lld videos, %6.1f minutes, %lld classes\n", name, (long long)s.videos,
@@ -602,18 +595,24 @@ static int study_video_vs_frame(study *st)
     return 0;
 }
 
+/* the budget study's point names: N short videos, N long, M minutes of short, N long 1 clip, 4 */
+static void budget_names(const study *st, char names[5][64])
+{
+    snprintf(names[0], 64, "%ld-short-videos", st->budget_videos);
+    snprintf(names[1], 64, "%ld-long-videos", st->budget_videos);
+    snprintf(names[2], 64, "%ld-minutes-short", st->budget_minutes);
+    snprintf(names[3], 64, "%ld-long-1-clip", st->budget_videos);
+    snprintf(names[4], 64, "%ld-long-4-clips", st->budget_videos);
+}
+
 static int study_budget(study *st)
 {
     const long nv = st->budget_videos, minutes = st->budget_minutes;
     tset *ts[2] = {&st->ss, &st->k};
-    char nv_s[32], min_s[32], n_short[64], n_long[64], m_short[64], c1[64], c4[64];
+    char nv_s[32], min_s[32], names[5][64];
     snprintf(nv_s, sizeof nv_s, "%ld", nv);
     snprintf(min_s, sizeof min_s, "%ld", minutes);
-    snprintf(n_short, sizeof n_short, "%ld-short-videos", nv);
-    snprintf(n_long, sizeof n_long, "%ld-long-videos", nv);
-    snprintf(m_short, sizeof m_short, "%ld-minutes-short", minutes);
-    snprintf(c1, sizeof c1, "%ld-long-1-clip", nv);
-    snprintf(c4, sizeof c4, "%ld-long-4-clips", nv);
+    budget_names(st, names);
     printf("\n== budget: %ld short videos (2-3 s) against %ld long ones (8-16 s, the action still "
            "1.5-2.5 s): the same number of videos; %ld minutes of short videos against the %ld "
            "long ones (about as many minutes): more videos or longer ones; the long videos with "
@@ -624,11 +623,10 @@ static int study_budget(study *st)
         return 1;
     for (int s = 0; s < st->n_seeds; s++) {
         long seed = st->first_seed + s;
-        const char *names[5] = {n_short, n_long, m_short, c1, c4};
         printf("-- budget, seed %ld\n", seed);
-        budget_line(n_short, st->pool, st->tax, "verb", NULL, seed, nv, 0);
-        budget_line(n_long, st->longpool, st->longtax, "verb", NULL, seed, nv, 0);
-        budget_line(m_short, st->pool, st->tax, "verb", NULL, seed, 0, (double)minutes);
+        budget_line(names[0], st->pool, st->tax, "verb", NULL, seed, nv, 0);
+        budget_line(names[1], st->longpool, st->longtax, "verb", NULL, seed, nv, 0);
+        budget_line(names[2], st->pool, st->tax, "verb", NULL, seed, 0, (double)minutes);
         for (int k = 0; k < 5; k++) {
             char model[4300];
             const int is_long = k != 0 && k != 2;
@@ -757,18 +755,13 @@ static void conclusions(const study *st, const char *sname)
         compare(st, sname, "r2plus1d", "frame", "target-k", "full", "video over frames");
         compare(st, sname, "r2plus1d", "frame", "target-k", "fc-only", "video over frames");
     } else if (!strcmp(sname, "budget")) {
-        char n_short[64], n_long[64], m_short[64], c1[64], c4[64];
-        const long nv = st->budget_videos;
-        snprintf(n_short, sizeof n_short, "%ld-short-videos", nv);
-        snprintf(n_long, sizeof n_long, "%ld-long-videos", nv);
-        snprintf(m_short, sizeof m_short, "%ld-minutes-short", st->budget_minutes);
-        snprintf(c1, sizeof c1, "%ld-long-1-clip", nv);
-        snprintf(c4, sizeof c4, "%ld-long-4-clips", nv);
+        char names[5][64];
+        budget_names(st, names);
         for (int t = 0; t < 2; t++) {
             const char *tg = t ? "target-k" : "target-ss";
-            compare(st, sname, n_long, n_short, tg, "fc-only", "same videos, longer");
-            compare(st, sname, m_short, n_long, tg, "fc-only", "same minutes, more videos");
-            compare(st, sname, c4, c1, tg, "fc-only", "4 clips over 1");
+            compare(st, sname, names[1], names[0], tg, "fc-only", "same videos, longer");
+            compare(st, sname, names[2], names[1], tg, "fc-only", "same minutes, more videos");
+            compare(st, sname, names[4], names[3], tg, "fc-only", "4 clips over 1");
         }
     } else if (!strcmp(sname, "resampling")) {
         for (int t = 0; t < 2; t++) {

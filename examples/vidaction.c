@@ -935,7 +935,7 @@ static struct {
     int n;
 } g_class_list;
 
-static int load_class_list(const char *path, vida_dataset_params *dp)
+int load_class_list(const char *path, vida_dataset_params *dp)
 {
     FILE *f = fopen(path, "rb");
     char *text = NULL, *line;
