@@ -131,8 +131,9 @@ int vida_context_create(vida_context **out, const vida_context_params *params)
         ctx->backend = VIDA_BACKEND_CUDA;
     }
 #endif
-    /* OpenBLAS's thread count is process-wide: the last context created sets it. */
-    openblas_set_num_threads(p.n_threads);
+    /* The GEMMs run on the context's pool (backend/cpu/gemm.c), one single-threaded OpenBLAS
+       call per pool thread: OpenBLAS's own threads would spin between calls. */
+    openblas_set_num_threads(1);
     *out = ctx;
     return VIDA_OK;
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "backend/cpu/gemm.h"
 #include "test.h"
 
 #define FWD_TOL 2e-5  /* float forward vs double reference, relative to max |y| */
@@ -1086,6 +1087,77 @@ static double lin_loss(void *p)
     s = dot(l->r, y, l->n * l->out);
     free(y);
     return s;
+}
+
+/* ---- the pool's SGEMM ------------------------------------------------------------ */
+
+/* One case of vidai_cpu_sgemm on 1, 2 and 3 threads: each against a double reference, the
+   padding between C's rows untouched, and the same bits when run again on the same pool. */
+static void sgemm_case(int ta, int tb, int m, int n, int k, float alpha, float beta)
+{
+    const int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 2, ldc = n + 5;
+    const int64_t na = (int64_t)(ta ? k : m) * lda, nb = (int64_t)(tb ? n : k) * ldb;
+    const int64_t nc = (int64_t)m * ldc;
+    float *a = falloc(na), *b = falloc(nb), *c0 = falloc(nc), *c[3];
+    double *ref = dalloc(nc), emax = 0, rmax = 0;
+    vidai_pool *pools[3] = {NULL, NULL, NULL};
+    int same = 1, pad = 1, i, j, q;
+    float *again = falloc(nc);
+    openblas_set_num_threads(1); /* as vida_context_create does */
+    fill(a, NULL, na, 1.0);
+    fill(b, NULL, nb, 1.0);
+    fill(c0, NULL, nc, 1.0);
+    for (i = 0; i < m; i++)
+        for (j = 0; j < n; j++) {
+            double s = 0;
+            for (q = 0; q < k; q++)
+                s += (double)(ta ? a[(int64_t)q * lda + i] : a[(int64_t)i * lda + q]) *
+                     (double)(tb ? b[(int64_t)j * ldb + q] : b[(int64_t)q * ldb + j]);
+            ref[(int64_t)i * ldc + j] = alpha * s + beta * (double)c0[(int64_t)i * ldc + j];
+        }
+    for (q = 0; q < 3; q++) {
+        c[q] = falloc(nc);
+        memcpy(c[q], c0, sizeof(float) * (size_t)nc);
+        CHECK_OK(vidai_pool_create(&pools[q], q + 1));
+        for (int rep = 0; rep < 2; rep++) {
+            float *dst = rep ? again : c[q];
+            if (rep)
+                memcpy(again, c0, sizeof(float) * (size_t)nc);
+            vidai_cpu_sgemm(pools[q], ta ? CblasTrans : CblasNoTrans,
+                            tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta,
+                            dst, ldc);
+        }
+        same &= memcmp(again, c[q], sizeof(float) * (size_t)nc) == 0;
+        vidai_pool_free(pools[q]);
+    }
+    for (i = 0; i < m; i++)
+        for (j = 0; j < ldc; j++) {
+            int64_t o = (int64_t)i * ldc + j;
+            if (j >= n) { /* the padding between rows is not C */
+                pad &= c[0][o] == c0[o] && c[1][o] == c0[o] && c[2][o] == c0[o];
+                continue;
+            }
+            for (q = 0; q < 3; q++)
+                emax = fmax(emax, fabs(c[q][o] - ref[o]));
+            rmax = fmax(rmax, fabs(ref[o]));
+        }
+    free(a), free(b), free(c0), free(c[0]), free(c[1]), free(c[2]), free(ref), free(again);
+    CHECKF(emax <= 1e-5 * (rmax > 1 ? rmax : 1) * sqrt((double)k),
+           "ta %d tb %d %dx%dx%d: error %g (max |C| %g)", ta, tb, m, n, k, emax, rmax);
+    CHECKF(pad, "ta %d tb %d %dx%dx%d: the padding between C's rows changed", ta, tb, m, n, k);
+    CHECKF(same, "ta %d tb %d %dx%dx%d: a second run gave other bits", ta, tb, m, n, k);
+}
+
+/* Cut by rows (m >= n) and by columns, sizes that are not whole 16-wide tiles, every
+   transposition, beta 0 and 1; and one below the size that is worth waking the workers. */
+TEST(backend, sgemm_on_the_pool)
+{
+    for (int t = 0; t < 4; t++) {
+        sgemm_case(t & 1, t >> 1, 301, 37, 45, 1.0f, 1.0f);  /* rows */
+        sgemm_case(t & 1, t >> 1, 23, 517, 61, 0.5f, 0.0f);  /* columns */
+        sgemm_case(t & 1, t >> 1, 40, 41, 200, 1.0f, 0.0f);  /* columns, fewer than 16 each */
+        sgemm_case(t & 1, t >> 1, 7, 9, 11, 1.0f, 1.0f);     /* one call */
+    }
 }
 
 TEST(backend, linear)

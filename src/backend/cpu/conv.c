@@ -26,6 +26,7 @@
 #include <cblas.h>
 
 #include "backend/backend.h"
+#include "backend/cpu/gemm.h"
 
 /*
  * Scratch budget for one chunk of the im2col matrix (and the output rows of a
@@ -398,7 +399,7 @@ static int conv_forward_temporal(vidai_pool *pool, const vidai_conv_desc *d, con
             for (i = 0; i < d->kt; i++) {
                 ns = tap_spans(d, f0, f1, i, spans);
                 for (s = 0; s < ns; s++)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, spans[s].len * hw, cout,
+                    vidai_cpu_sgemm(pool, CblasNoTrans, CblasTrans, spans[s].len * hw, cout,
                                 cin, 1.0f, xs + (size_t)spans[s].ti * x_frame, cin,
                                 w + (size_t)i * cin, ldw, 1.0f, ys + (size_t)spans[s].to * y_frame,
                                 cout);
@@ -425,7 +426,7 @@ int vidai_cpu_conv_forward(vidai_pool *pool, const vidai_conv_desc *d, const flo
             float *yc = y + m0 * d->cout;
             if (bias)
                 init_rows(d, bias, yc, mc);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mc, d->cout, d->cin, 1.0f,
+            vidai_cpu_sgemm(pool, CblasNoTrans, CblasTrans, (int)mc, d->cout, d->cin, 1.0f,
                         x + m0 * d->cin, d->cin, w, d->cin, bias ? 1.0f : 0.0f, yc, d->cout);
             if (relu)
                 relu_rows(pool, d, yc, mc);
@@ -444,7 +445,7 @@ int vidai_cpu_conv_forward(vidai_pool *pool, const vidai_conv_desc *d, const flo
         run_im2col(pool, d, x, col, m0, mc);
         if (bias)
             init_rows(d, bias, yc, mc);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mc, d->cout, (int)patch, 1.0f,
+        vidai_cpu_sgemm(pool, CblasNoTrans, CblasTrans, (int)mc, d->cout, (int)patch, 1.0f,
                     col, (int)patch, w, (int)patch, bias ? 1.0f : 0.0f, yc, d->cout);
         if (relu)
             relu_rows(pool, d, yc, mc);
@@ -454,8 +455,8 @@ int vidai_cpu_conv_forward(vidai_pool *pool, const vidai_conv_desc *d, const flo
 }
 
 /* Temporal backward: dx (if dx) and dw (if dw) from per-tap GEMMs over frame spans. */
-static int conv_backward_temporal(const vidai_conv_desc *d, const float *x, const float *dy,
-                                  const float *w, float *dx, float *dw)
+static int conv_backward_temporal(vidai_pool *pool, const vidai_conv_desc *d, const float *x,
+                                  const float *dy, const float *w, float *dx, float *dw)
 {
     const int hw = d->h * d->w, cin = d->cin, cout = d->cout, ldw = d->kt * d->cin;
     const size_t x_frame = (size_t)hw * cin, y_frame = (size_t)hw * cout;
@@ -471,11 +472,11 @@ static int conv_backward_temporal(const vidai_conv_desc *d, const float *x, cons
                 const int rows = spans[s].len * hw;
                 const float *dys = dy + yo + (size_t)spans[s].to * y_frame;
                 if (dx)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, cin, cout, 1.0f,
+                    vidai_cpu_sgemm(pool, CblasNoTrans, CblasNoTrans, rows, cin, cout, 1.0f,
                                 dys, cout, w + (size_t)i * cin, ldw, 1.0f,
                                 dx + xo + (size_t)spans[s].ti * x_frame, cin);
                 if (dw)
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, cout, cin, rows, 1.0f, dys,
+                    vidai_cpu_sgemm(pool, CblasTrans, CblasNoTrans, cout, cin, rows, 1.0f, dys,
                                 cout, x + xo + (size_t)spans[s].ti * x_frame, cin, 1.0f,
                                 dw + (size_t)i * cin, ldw);
             }
@@ -492,19 +493,19 @@ int vidai_cpu_conv_backward_data(vidai_pool *pool, const vidai_conv_desc *d, con
     int64_t rows, m0;
     float *col;
     if (conv_is_pointwise(d)) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)total, d->cin, d->cout, 1.0f,
+        vidai_cpu_sgemm(pool, CblasNoTrans, CblasNoTrans, (int)total, d->cin, d->cout, 1.0f,
                     dy, d->cout, w, d->cin, 1.0f, dx, d->cin);
         return VIDA_OK;
     }
     if (conv_is_temporal(d))
-        return conv_backward_temporal(d, NULL, dy, w, dx, NULL);
+        return conv_backward_temporal(pool, d, NULL, dy, w, dx, NULL);
     rows = chunk_rows(d);
     col = alloc_chunk(d, rows);
     if (!col)
         return VIDA_ENOMEM;
     for (m0 = 0; m0 < total; m0 += rows) {
         int64_t mc = total - m0 < rows ? total - m0 : rows;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mc, (int)patch, d->cout, 1.0f,
+        vidai_cpu_sgemm(pool, CblasNoTrans, CblasNoTrans, (int)mc, (int)patch, d->cout, 1.0f,
                     dy + m0 * d->cout, d->cout, w, (int)patch, 0.0f, col, (int)patch);
         run_col2im(pool, d, col, dx, m0, mc);
     }
@@ -519,12 +520,12 @@ int vidai_cpu_conv_backward_filter(vidai_pool *pool, const vidai_conv_desc *d, c
     int64_t rows, m0;
     float *col;
     if (conv_is_pointwise(d)) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d->cout, d->cin, (int)total, 1.0f, dy,
+        vidai_cpu_sgemm(pool, CblasTrans, CblasNoTrans, d->cout, d->cin, (int)total, 1.0f, dy,
                     d->cout, x, d->cin, 1.0f, dw, d->cin);
         return VIDA_OK;
     }
     if (conv_is_temporal(d))
-        return conv_backward_temporal(d, x, dy, NULL, NULL, dw);
+        return conv_backward_temporal(pool, d, x, dy, NULL, NULL, dw);
     rows = chunk_rows(d);
     col = alloc_chunk(d, rows);
     if (!col)
@@ -532,7 +533,7 @@ int vidai_cpu_conv_backward_filter(vidai_pool *pool, const vidai_conv_desc *d, c
     for (m0 = 0; m0 < total; m0 += rows) {
         int64_t mc = total - m0 < rows ? total - m0 : rows;
         run_im2col(pool, d, x, col, m0, mc);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d->cout, (int)patch, (int)mc, 1.0f,
+        vidai_cpu_sgemm(pool, CblasTrans, CblasNoTrans, d->cout, (int)patch, (int)mc, 1.0f,
                     dy + m0 * d->cout, d->cout, col, (int)patch, 1.0f, dw, (int)patch);
     }
     vidai_free(col);
