@@ -67,6 +67,8 @@ typedef struct study {
     int n_seeds, quick;
     long base;                /* scale's x1 (videos); the pool has 16 x base */
     long budget_videos, budget_minutes; /* the budget study's N videos and M minutes */
+    long space_videos;        /* label-space's and resampling's videos a pre-training */
+    long vvf_videos;          /* video-vs-frame's pre-training videos */
     long long_videos;         /* videos in the pool of long videos */
     const char *pre_steps, *tgt_steps; /* PRE_STEPS and TGT_STEPS; --smoke: a few */
     const char *pre_warmup, *tgt_warmup;
@@ -523,7 +525,7 @@ static void budget_line(const char *name, const char *manifest, const char *tax,
 static int study_label_space(study *st)
 {
     static const char *const spaces[4] = {"target", "verb", "noun", "verb+noun"};
-    const long videos = 2 * st->base;
+    const long videos = st->space_videos;
     tset *ts[4] = {&st->k, &st->ss, &st->epic_verb, &st->epic_noun};
     char budget[32], klist[4400];
     snprintf(budget, sizeof budget, "%ld", videos);
@@ -562,7 +564,7 @@ static int study_label_space(study *st)
 
 static int study_video_vs_frame(study *st)
 {
-    const long videos = 4 * st->base;
+    const long videos = st->vvf_videos;
     tset *ts[2] = {&st->ss, &st->k};
     char budget[32];
     snprintf(budget, sizeof budget, "%ld", videos);
@@ -617,8 +619,10 @@ static int study_budget(study *st)
            "1.5-2.5 s): the same number of videos; %ld minutes of short videos against the %ld "
            "long ones (about as many minutes): more videos or longer ones; the long videos with "
            "one fixed clip (the centre) against four (the centres of four quarters); pre-training "
-           "on verbs, square-root resampling, %s steps; fc-only on target-ss and target-k\n",
-           nv, nv, minutes, nv, st->pre_steps);
+           "on verbs, square-root resampling, %s steps; fc-only on target-ss and target-k%s\n",
+           nv, nv, minutes, nv, st->pre_steps,
+           st->quick ? " (--quick: not 1 against 4 clips, which changed nothing in the full "
+                       "study)" : "");
     if (need_demo(st) || need_long(st) || need_k(st))
         return 1;
     for (int s = 0; s < st->n_seeds; s++) {
@@ -627,15 +631,18 @@ static int study_budget(study *st)
         budget_line(names[0], st->pool, st->tax, "verb", NULL, seed, nv, 0);
         budget_line(names[1], st->longpool, st->longtax, "verb", NULL, seed, nv, 0);
         budget_line(names[2], st->pool, st->tax, "verb", NULL, seed, 0, (double)minutes);
-        for (int k = 0; k < 5; k++) {
-            char model[4300];
+        for (int k = 0; k < (st->quick ? 3 : 5); k++) {
+            char model[4300], run[64];
             const int is_long = k != 0 && k != 2;
             const char *man = is_long ? st->longpool : st->pool, *tax = is_long ? st->longtax : st->tax;
             int rc;
-            if (k == 2)
+            snprintf(run, sizeof run, "%s", names[k]);
+            if (k == 0) /* N short videos: the shared pre-training (scale's x1 under --quick) */
+                rc = pretrain_verbs(st, seed, nv, run, sizeof run, model, sizeof model);
+            else if (k == 2)
                 rc = pretrain(st, seed, 0, man, tax, "verb", "sqrt", names[k], model, sizeof model,
                               "--max-minutes", min_s, "--prefer", "random", NULL);
-            else if (k < 3)
+            else if (k == 1)
                 rc = pretrain(st, seed, 0, man, tax, "verb", "sqrt", names[k], model, sizeof model,
                               "--max-videos", nv_s, "--prefer", "random", NULL);
             else
@@ -646,7 +653,7 @@ static int study_budget(study *st)
                 return 1;
             for (int t = 0; t < 2; t++) {
                 double acc;
-                if (transfer(st, seed, 0, model, names[k], ts[t], 1, &acc))
+                if (transfer(st, seed, 0, model, run, ts[t], 1, &acc))
                     return 1;
                 st_add(st, "budget", names[k], ts[t]->name, "fc-only", acc);
             }
@@ -658,7 +665,7 @@ static int study_budget(study *st)
 static int study_resampling(study *st)
 {
     static const char *const modes[3] = {"natural", "sqrt", "uniform"};
-    const long videos = 2 * st->base;
+    const long videos = st->space_videos;
     tset *ts[2] = {&st->k, &st->ss};
     char budget[32];
     snprintf(budget, sizeof budget, "%ld", videos);
@@ -932,10 +939,13 @@ int cmd_study(int argc, char **argv)
         goto done;
     }
     st->n_seeds = (int)(n_seeds > 0 ? n_seeds : st->quick ? 1 : 3);
-    st->base = st->quick ? 60 : 250;
-    st->budget_videos = st->quick ? 50 : 100;
-    st->budget_minutes = st->quick ? 10 : 20;
-    st->long_videos = st->quick ? 100 : 400;
+    /* --quick: one seed and every run that can be is one run: label-space's verbs, budget's N
+       short videos and scale's x1 are the same pre-training; video-vs-frame's R(2+1)D is
+       scale's x16 (the full study: its x4); resampling's sqrt is label-space's verb+noun */
+    st->base = st->quick ? 120 : 250;
+    st->budget_videos = st->quick ? st->base : 100;
+    st->budget_minutes = st->quick ? 24 : 20; /* about the minutes of the N long videos */
+    st->long_videos = st->quick ? 150 : 400;
     st->pre_steps = PRE_STEPS;
     st->tgt_steps = TGT_STEPS;
     st->pre_warmup = PRE_WARMUP;
@@ -945,7 +955,7 @@ int cmd_study(int argc, char **argv)
     if (st->smoke) {
         /* every study's pipeline on a few videos and steps, for the tests: nothing learns */
         st->base = 8;
-        st->budget_videos = 4;
+        st->budget_videos = st->quick ? st->base : 4;
         st->budget_minutes = 1;
         st->long_videos = 8;
         st->pre_steps = "3";
@@ -955,6 +965,8 @@ int cmd_study(int argc, char **argv)
         st->clips_video = "1";
         st->clips_frame = "2";
     }
+    st->space_videos = st->quick ? st->base : 2 * st->base;
+    st->vvf_videos = (st->quick ? 16 : 4) * st->base;
     snprintf(threads_s, sizeof threads_s, "%ld", threads);
     st->threads = threads_s;
     snprintf(runs, sizeof runs, "%s/runs", st->out);

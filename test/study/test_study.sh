@@ -46,7 +46,7 @@ t budget_runs "[ \$(ls $o/runs | wc -l) = 30 ] && [ \$(ls $o/runs/*/model.safete
 # all studies, seed 1: budget's seed-1 runs are reused and give the same numbers; scale's point
 # names are the issue's; label-space has 4 spaces x 4 targets
 t all_one_seed "$V study all --smoke --seeds 1 --json --out $o >$tmp/a.json 2>$tmp/a.err &&
-    grep -q 's1-pre-4-long-4-clips  *reused' $tmp/a.err && grep -q 's1-4-short-videos-target-k-fc  *reused' $tmp/a.err"
+    grep -q 's1-pre-4-long-4-clips  *reused' $tmp/a.err && grep -q 's1-verb-sqrt-4-target-k-fc  *reused' $tmp/a.err"
 t all_json "$PY -c '
 import json, sys
 a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
@@ -80,11 +80,28 @@ t target_space_class_list "grep -q -- --class-list $o/runs/s1-pre-target-sqrt-16
     grep -q 'target  *[0-9]* videos, .* 16 classes' $tmp/a.err"
 # a run whose model is gone, or whose recorded arguments differ, is trained again, and so are the
 # transfers from it; the other runs are reused
-t cache_retrains "rm $o/runs/s1-pre-4-short-videos-*/model.safetensors &&
+t cache_retrains "rm $o/runs/s1-pre-verb-sqrt-4-*/model.safetensors &&
     sed -i 's/^--lr\$/--LR/' $o/runs/s1-pre-4-long-videos-*/args.txt &&
     $V study budget --smoke --seeds 1 --out $o >$tmp/c.out 2>&1 &&
-    ! grep -q 's1-pre-4-short-videos  *reused' $tmp/c.out && ! grep -q 's1-pre-4-long-videos  *reused' $tmp/c.out &&
-    ! grep -q 's1-4-short-videos-target-ss-fc  *reused' $tmp/c.out &&
+    ! grep -q 's1-pre-verb-sqrt-4  *reused' $tmp/c.out && ! grep -q 's1-pre-4-long-videos  *reused' $tmp/c.out &&
+    ! grep -q 's1-verb-sqrt-4-target-ss-fc  *reused' $tmp/c.out &&
     grep -q 's1-pre-4-long-1-clip  *reused' $tmp/c.out && grep -q 's1-4-long-1-clip-target-k-fc  *reused' $tmp/c.out &&
     grep -q '6 training runs, 9 reused' $tmp/c.out"
+# --quick (here on the smoke sizes): one seed; runs shared across studies -- scale's x1 is
+# label-space's verbs and budget's N short videos, its x16 is video-vs-frame's R(2+1)D, with
+# their transfers; budget leaves out 1 against 4 clips
+q=$tmp/q
+t quick_shares_runs "$V study all --smoke --quick --json --out $q >$tmp/q.json 2>$tmp/q.err &&
+    grep -q 's1-pre-verb-sqrt-8  *reused' $tmp/q.err && grep -q 's1-verb-sqrt-8-epic-nouns-fc  *reused' $tmp/q.err &&
+    grep -q 's1-verb-sqrt-8-target-k-fc  *reused' $tmp/q.err &&
+    grep -q 's1-pre-verb-sqrt-128  *reused' $tmp/q.err && grep -q 's1-verb-sqrt-128-target-ss-ft  *reused' $tmp/q.err &&
+    [ \$(ls $q/runs | grep -c -- '-pre-') = 10 ] && $PY -c '
+import json, sys
+a = json.load(open(sys.argv[1]))
+assert a[\"quick\"] is True and a[\"n_seeds\"] == 1, a
+n = {}
+for p in a[\"points\"]:
+    n[p[\"study\"]] = n.get(p[\"study\"], 0) + 1
+assert n == {\"scale\": 20, \"label-space\": 16, \"video-vs-frame\": 8, \"budget\": 6, \"resampling\": 6}, n
+' $tmp/q.json"
 vt_end
