@@ -131,9 +131,11 @@ int vida_context_create(vida_context **out, const vida_context_params *params)
         ctx->backend = VIDA_BACKEND_CUDA;
     }
 #endif
-    /* The GEMMs run on the context's pool (backend/cpu/gemm.c), one single-threaded OpenBLAS
-       call per pool thread: OpenBLAS's own threads would spin between calls. */
-    openblas_set_num_threads(1);
+    /* A CPU context runs its GEMMs on its pool (backend/cpu/gemm.c), one single-threaded
+       OpenBLAS call per pool thread: OpenBLAS's own threads would spin between calls. The
+       setting is process-wide (docs/design.md); a CUDA context leaves it alone. */
+    if (ctx->backend != VIDA_BACKEND_CUDA)
+        openblas_set_num_threads(1);
     *out = ctx;
     return VIDA_OK;
 }

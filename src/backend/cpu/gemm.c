@@ -26,18 +26,22 @@
 
 typedef struct gemm_job {
     CBLAS_TRANSPOSE ta, tb;
-    int m, n, k, lda, ldb, ldc, by_rows, block, parts;
+    int m, n, k, lda, ldb, ldc, by_rows, unit, tiles, parts;
     float alpha, beta;
     const float *a, *b;
     float *c;
 } gemm_job;
 
+/* part i: tiles [i * tiles / parts, (i + 1) * tiles / parts), the last one cut at the extent */
 static void gemm_task(void *arg, int64_t i)
 {
     const gemm_job *j = arg;
-    int lo = (int)i * j->block, len = j->by_rows ? j->m - lo : j->n - lo;
-    if (len > j->block)
-        len = j->block;
+    const int extent = j->by_rows ? j->m : j->n;
+    int lo = (int)(i * j->tiles / j->parts) * j->unit;
+    int hi = (int)((i + 1) * j->tiles / j->parts) * j->unit, len;
+    if (hi > extent)
+        hi = extent;
+    len = hi - lo;
     if (len <= 0)
         return;
     if (j->by_rows) /* rows lo.. of op(A) and of C */
@@ -56,10 +60,12 @@ void vidai_cpu_sgemm(vidai_pool *pool, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, i
 {
     const int threads = vidai_pool_n_threads(pool);
     gemm_job j;
-    int extent, unit;
+    int extent;
     if (m <= 0 || n <= 0)
         return;
-    if (threads <= 1 || (double)m * n * k < GEMM_PAR_MIN_MACS) {
+    /* one call: small, a pool of one, or OpenBLAS given threads of its own by someone else in
+       the process (two layers of threads would oversubscribe the cores) */
+    if (threads <= 1 || (int64_t)m * n * k < GEMM_PAR_MIN_MACS || openblas_get_num_threads() > 1) {
         cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
@@ -67,9 +73,9 @@ void vidai_cpu_sgemm(vidai_pool *pool, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, i
     j.alpha = alpha, j.beta = beta, j.a = a, j.b = b, j.c = c;
     j.by_rows = m >= n;
     extent = j.by_rows ? m : n;
-    /* blocks of whole micro-kernel tiles (16 rows or columns) where the extent allows */
-    unit = extent >= 16 * threads ? 16 : 1;
-    j.block = ((extent + threads - 1) / threads + unit - 1) / unit * unit;
-    j.parts = (extent + j.block - 1) / j.block;
+    /* whole micro-kernel tiles (16 rows or columns) where there are enough for every thread */
+    j.unit = extent >= 16 * threads ? 16 : 1;
+    j.tiles = (extent + j.unit - 1) / j.unit;
+    j.parts = j.tiles < threads ? j.tiles : threads;
     vidai_pool_run(pool, j.parts, gemm_task, &j);
 }
