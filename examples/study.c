@@ -708,6 +708,16 @@ static const study_point *find_point(const study *st, const char *sname, const c
     return NULL;
 }
 
+/* the chance level of the target set named name (its tset's, set with its manifests) */
+static double target_chance(const study *st, const char *name)
+{
+    const tset *ts[4] = {&st->ss, &st->k, &st->epic_verb, &st->epic_noun};
+    for (int t = 0; t < 4; t++)
+        if (ts[t]->name && !strcmp(ts[t]->name, name))
+            return ts[t]->chance;
+    return NAN;
+}
+
 /* "A - B = +0.123 (A above B in k of n seeds)" */
 static void compare(const study *st, const char *sname, const char *a, const char *b,
                     const char *target, const char *transfer, const char *what)
@@ -754,7 +764,7 @@ static void conclusions(const study *st, const char *sname)
             }
             if (best)
                 printf("   %-10s fc-only  best label space: %s (%.3f; chance %.3f)\n", ts[t], best,
-                       bm, t ? 0.125 : 0.0625);
+                       bm, target_chance(st, ts[t]));
         }
     } else if (!strcmp(sname, "video-vs-frame")) {
         compare(st, sname, "r2plus1d", "frame", "target-ss", "full", "video over frames");
