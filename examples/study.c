@@ -18,7 +18,14 @@
  * Every training run is kept in OUT/runs/NAME-HASH with the arguments it was trained with
  * (args.txt); a later run with the same arguments reuses its model, so studies share their
  * pre-trained networks and an interrupted study goes on where it stopped. Data sets are
- * generated once into OUT/data/ under names that carry their parameters.
+ * generated once into OUT/data/ under names that carry their parameters. An evaluation's
+ * video@1 is kept beside the model it measured (eval-HASH.txt) and reused while that model file
+ * is the same.
+ *
+ * --jobs J (J > 1): each study is first planned (its code run with every training and
+ * evaluation recorded, not done), the planned runs are then done J at a time, each in a child
+ * process on T/J threads, a transfer after the pre-training it starts from; then the study's
+ * code runs again and finds every run and evaluation done.
  */
 #include <errno.h>
 #include <math.h>
@@ -27,7 +34,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <vidaction.h>
 #include "cli.h"
@@ -46,7 +56,9 @@
 /* The frame model: ResNet-18 at 1/4 width on single frames, 64 frames a step (the R(2+1)D
    step sees 16 clips of 8), evaluated on 32 frames a video (R(2+1)D: 4 clips of 8). */
 #define FRAME_ARCH "--arch", "r2d", "--depth", "18", "--width", "0.25"
-#define FRAME_GEOMETRY "--clip-len", "1", "--stride", "1", "--short-side", "40", "--crop", "32", "--batch", "64"
+/* Both networks see frames scaled to a short side of 40 and cropped to 32x32 (DEMO_GEOMETRY);
+   --quick: 30 and 24x24, which makes a step about 1.5x faster and kept every large effect of
+   scale --quick (docs/reproduction.md). */
 
 typedef struct study_point {
     char study[24], name[40], target[16], transfer[12];
@@ -73,6 +85,7 @@ typedef struct study {
     const char *pre_steps, *tgt_steps; /* PRE_STEPS and TGT_STEPS; --smoke: a few */
     const char *pre_warmup, *tgt_warmup;
     const char *clips_video, *clips_frame; /* evaluation: clips of R(2+1)D, frames of the frame model */
+    const char *short_side, *crop;   /* the frames: scaled to short_side, crop x crop */
     int smoke;
     char pool[4400], tax[4400]; /* the demo set's noisy pre-training manifest and taxonomy */
     char longpool[4400], longtax[4400];
@@ -81,6 +94,11 @@ typedef struct study {
     study_point pts[STUDY_MAX_POINTS];
     int n_pts;
     long reused, trained;
+    /* --jobs: the planning pass (plan), its runs (jobq), stdout while it is quiet */
+    int jobs, plan, quiet_fd, cur_study;
+    const char *data_threads; /* --threads, for generating data: jobs share it */
+    struct job *jobq;
+    int n_jobs, jobs_trained;
 } study;
 
 /* an argument list that owns its strings */
@@ -119,6 +137,30 @@ static void al_addf(argl *a, const char *opt, const char *fmt, ...)
     else
         al_add(a, tmp, NULL);
 }
+
+/* dst = src, its pointers moved into dst's own buffer */
+static void al_copy(argl *dst, const argl *src)
+{
+    *dst = *src;
+    for (int i = 0; i < src->n; i++)
+        dst->v[i] = dst->buf + (src->v[i] - src->buf);
+}
+
+/*
+ * A planned run (--jobs): a training run (a.n > 0) and the evaluation of its model on test
+ * (test[0] != 0), or an evaluation alone. model: the model's path, or "plan:N" while it is a
+ * transfer whose pre-trained model job N has still to make (its folder's name hashes that
+ * model's time stamp); dep: that job, else -1.
+ */
+#define STUDY_MAX_JOBS 1024
+typedef struct job {
+    char name[128], model[4300], test[4400], clips[16];
+    argl a;
+    int dep, state, needed; /* state: 0 to do, 1 running, 2 done; needed: other jobs wait on it */
+    int study;  /* the study (index in studies[]) that planned it first */
+    pid_t pid;
+    double started, seconds;
+} job;
 
 static int make_dir(const char *d)
 {
@@ -172,16 +214,40 @@ static uint64_t fnv1a(const char *s)
     return h;
 }
 
+/* the planned job whose model is at path, or -1 */
+static int job_of_model(const study *st, const char *path)
+{
+    for (int i = 0; i < st->n_jobs; i++)
+        if (!strcmp(st->jobq[i].model, path))
+            return i;
+    return -1;
+}
+
+static job *add_job(study *st, const char *name)
+{
+    job *j;
+    if (st->n_jobs == STUDY_MAX_JOBS) {
+        fprintf(stderr, "%s: error: study: more than %d runs to plan\n", prog, STUDY_MAX_JOBS);
+        return NULL;
+    }
+    j = memset(&st->jobq[st->n_jobs++], 0, sizeof *j);
+    snprintf(j->name, sizeof j->name, "%s", name);
+    j->dep = -1;
+    return j;
+}
+
 /*
  * vidaction train ARGS --threads T --out OUT/runs/NAME-HASH --quiet, unless that folder holds
  * the model of the same arguments (args.txt, written after the model). *model: its model.
+ * Planning (--jobs): the run is recorded instead, unless it is done; *model is then its path,
+ * or "plan:N" (job_of_model).
  */
 static int st_train(study *st, const char *name, argl *a, char *model, size_t model_n)
 {
     static char key[32768], old[32768];
     char dir[4200], keyfile[4300], *argv[100];
     size_t used = 0;
-    int argc = 0, rc;
+    int argc = 0, rc, dep = -1;
     key[0] = 0;
     for (int i = 0; i <= a->n && used < sizeof key; i++) {
         struct stat sb;
@@ -190,6 +256,9 @@ static int st_train(study *st, const char *name, argl *a, char *model, size_t mo
             break;
         }
         used += (size_t)snprintf(key + used, sizeof key - used, "%s\n", a->v[i]);
+        if (i > 0 && !strcmp(a->v[i - 1], "--init") && st->plan &&
+            (dep = job_of_model(st, a->v[i])) >= 0)
+            break; /* its model is still to be made: so is the key */
         /* a model trained again (deleted, or its arguments changed) is a new start: its
            transfers are trained again too */
         if (i > 0 && !strcmp(a->v[i - 1], "--init") && stat(a->v[i], &sb) == 0 && used < sizeof key)
@@ -201,12 +270,42 @@ static int st_train(study *st, const char *name, argl *a, char *model, size_t mo
         fprintf(stderr, "%s: error: study: the arguments of %s are too long\n", prog, name);
         return 1;
     }
-    snprintf(dir, sizeof dir, "%s/runs/%s-%08x", st->out, name, (unsigned)(fnv1a(key) >> 32));
-    snprintf(keyfile, sizeof keyfile, "%s/args.txt", dir);
-    snprintf(model, model_n, "%s/model.safetensors", dir);
-    if (read_small(keyfile, old, sizeof old) >= 0 && !strcmp(old, key) && file_exists(model)) {
-        printf("   %-34s reused %s\n", name, dir);
-        st->reused++;
+    if (dep < 0) {
+        snprintf(dir, sizeof dir, "%s/runs/%s-%08x", st->out, name, (unsigned)(fnv1a(key) >> 32));
+        snprintf(keyfile, sizeof keyfile, "%s/args.txt", dir);
+        snprintf(model, model_n, "%s/model.safetensors", dir);
+        if (read_small(keyfile, old, sizeof old) >= 0 && !strcmp(old, key) && file_exists(model)) {
+            int k;
+            /* trained in this study's jobs, or before */
+            for (k = 0; k < st->n_jobs && strcmp(st->jobq[k].name, name); k++)
+                ;
+            printf("   %-34s %s %s\n", name, k < st->n_jobs ? "trained" : "reused", dir);
+            if (!st->plan && k == st->n_jobs)
+                st->reused++;
+            return 0;
+        }
+    }
+    if (st->plan) {
+        job *j;
+        /* planned before (by another study): the same run */
+        for (int k = 0; k < st->n_jobs; k++) {
+            const job *o = &st->jobq[k];
+            if (o->a.n > 0 && !strcmp(o->name, name) &&
+                (dep >= 0 ? o->dep == dep : !strcmp(o->model, model))) {
+                snprintf(model, model_n, "%s", o->model);
+                return 0;
+            }
+        }
+        if (!(j = add_job(st, name)))
+            return 1;
+        j->study = st->cur_study;
+        al_copy(&j->a, a);
+        j->dep = dep;
+        if (dep >= 0) {
+            st->jobq[dep].needed = 1;
+            snprintf(model, model_n, "plan:%d", st->n_jobs - 1);
+        }
+        snprintf(j->model, sizeof j->model, "%s", model);
         return 0;
     }
     if (make_dir(dir))
@@ -231,14 +330,245 @@ static int st_train(study *st, const char *name, argl *a, char *model, size_t mo
     return write_small(keyfile, key);
 }
 
-/* video@1 of model on the test manifest, `clips` uniform clips a video */
-static int st_eval(const char *model, const char *test, const char *threads, const char *clips,
-                   double *acc)
+/* where the video@1 of model on test with `clips` clips is kept: beside the model */
+static void eval_file(const study *st, const char *model, const char *test, const char *clips,
+                      char *path, size_t n)
 {
-    if (run_cmd(cmd_eval, "eval", model, "--manifest", test, "--clips", clips, "--threads", threads,
-                NULL))
+    char key[9000];
+    const char *slash = strrchr(model, '/');
+    snprintf(key, sizeof key, "%s\n%s\n%s\n", test, clips, st->threads);
+    snprintf(path, n, "%.*s/eval-%08x.txt", slash ? (int)(slash - model) : 1, slash ? model : ".",
+             (unsigned)(fnv1a(key) >> 32));
+}
+
+/* the stamp of a model file: an evaluation kept for it holds it */
+static int model_stamp(const char *model, char *stamp, size_t n)
+{
+    struct stat sb;
+    if (stat(model, &sb) != 0)
+        return -1;
+    snprintf(stamp, n, "%lld.%09lld %lld", (long long)sb.st_mtim.tv_sec,
+             (long long)sb.st_mtim.tv_nsec, (long long)sb.st_size);
+    return 0;
+}
+
+/*
+ * video@1 of model on the test manifest, `clips` uniform clips a video: kept in eval_file, and
+ * read from there while the model file has the stamp it was measured on. Planning: recorded as
+ * the evaluation of model's job, or as a job of its own, unless it is kept.
+ */
+static int st_eval(study *st, const char *model, const char *test, const char *clips, double *acc)
+{
+    char path[4400], stamp[128], text[512], want[600];
+    *acc = 0;
+    if (!strncmp(model, "plan:", 5)) { /* planning: the model is job N's */
+        job *j = &st->jobq[atoi(model + 5)];
+        snprintf(j->test, sizeof j->test, "%s", test);
+        snprintf(j->clips, sizeof j->clips, "%s", clips);
+        return 0;
+    }
+    eval_file(st, model, test, clips, path, sizeof path);
+    if (model_stamp(model, stamp, sizeof stamp) == 0 && read_small(path, text, sizeof text) > 0) {
+        char *nl = strchr(text, '\n');
+        if (nl && !strcmp(nl + 1, (snprintf(want, sizeof want, "%s\n", stamp), want))) {
+            *acc = strtod(text, NULL);
+            printf("   video@1 %.4f on %s (kept in %s)\n", *acc, test, path);
+            return 0;
+        }
+    }
+    if (st->plan) {
+        /* with the training of the model when that is planned, else a job of its own (after
+           the training when that already has an evaluation) */
+        int k = job_of_model(st, model);
+        job *j;
+        if (k >= 0 && !st->jobq[k].test[0]) {
+            j = &st->jobq[k];
+        } else {
+            char name[128];
+            const char *run = strrchr(model, '/'), *end = run, *f = strrchr(path, '/');
+            while (run && run > model && run[-1] != '/')
+                run--;
+            snprintf(name, sizeof name, "%.*s-%.13s", run ? (int)(end - run) : 5,
+                     run ? run : "model", f ? f + 1 : path);
+            if (!(j = add_job(st, name)))
+                return 1;
+            j->study = st->cur_study;
+            j->dep = k;
+            if (k >= 0)
+                st->jobq[k].needed = 1;
+        }
+        snprintf(j->model, sizeof j->model, "%s", model);
+        snprintf(j->test, sizeof j->test, "%s", test);
+        snprintf(j->clips, sizeof j->clips, "%s", clips);
+        return 0;
+    }
+    if (run_cmd(cmd_eval, "eval", model, "--manifest", test, "--clips", clips, "--threads",
+                st->threads, NULL))
         return 1;
     *acc = g_last_eval.video_top1;
+    if (model_stamp(model, stamp, sizeof stamp) == 0) {
+        snprintf(text, sizeof text, "%.17g\n%s\n", *acc, stamp);
+        if (write_small(path, text)) /* not kept: measured again next time */
+            remove(path);
+    }
+    return 0;
+}
+
+/* stdout to /dev/null while planning (on), and back (off) */
+static void quiet(study *st, int on)
+{
+    fflush(stdout);
+    if (on && st->quiet_fd < 0) {
+        int null = open("/dev/null", O_WRONLY);
+        st->quiet_fd = dup(1);
+        if (null >= 0 && st->quiet_fd >= 0)
+            dup2(null, 1);
+        if (null >= 0)
+            close(null);
+    } else if (!on && st->quiet_fd >= 0) {
+        dup2(st->quiet_fd, 1);
+        close(st->quiet_fd);
+        st->quiet_fd = -1;
+    }
+}
+
+/* job j in this child process, its output to OUT/logs/NAME.log; never returns */
+static void run_job_child(study *st, job *j)
+{
+    char log[4400], model[4300];
+    int fd, rc = 0;
+    double acc;
+    snprintf(log, sizeof log, "%s/logs/%s.log", st->out, j->name);
+    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) {
+        fprintf(stderr, "%s: error: cannot write %s: %s\n", prog, log, strerror(errno));
+        _exit(1);
+    }
+    close(fd);
+    st->plan = 0;
+    snprintf(model, sizeof model, "%s", j->model);
+    if (j->a.n > 0)
+        rc = st_train(st, j->name, &j->a, model, sizeof model);
+    if (rc == 0 && j->test[0])
+        rc = st_eval(st, model, j->test, j->clips, &acc);
+    fflush(NULL);
+    _exit(rc ? 1 : 0);
+}
+
+/* the line of a job's log that says how the training went, or what the evaluation measured */
+static void job_summary(const study *st, const job *j, char *out, size_t n)
+{
+    char log[4400], line[1024];
+    FILE *f;
+    out[0] = 0;
+    snprintf(log, sizeof log, "%s/logs/%s.log", st->out, j->name);
+    if (!(f = fopen(log, "r")))
+        return;
+    while (fgets(line, sizeof line, f)) {
+        char *p;
+        line[strcspn(line, "\n")] = 0;
+        if ((p = strstr(line, " steps in ")) != NULL) {
+            char *cut = strstr(p, ", loss");
+            while (p > line && p[-1] != ' ')
+                p--;
+            if (cut)
+                *cut = 0;
+            snprintf(out, n, "%.200s", p);
+        } else if ((p = strstr(line, "video@1 ")) != NULL && strlen(out) + 20 < n) {
+            size_t len = strlen(out);
+            snprintf(out + len, n - len, "%s%.14s", len ? ", " : "", p);
+        }
+    }
+    fclose(f);
+}
+
+/*
+ * Does the planned jobs, st->jobs at a time, each in a child process; a job starts when the
+ * job it depends on is done, those that others wait on first. On a failure, no new job starts,
+ * the running ones finish, and the failed one's log is shown.
+ */
+static int run_jobs(study *st)
+{
+    char logs[4200];
+    int done = 0, running = 0, failed = -1;
+    if (st->n_jobs == 0)
+        return 0;
+    snprintf(logs, sizeof logs, "%s/logs", st->out);
+    if (make_dir(logs))
+        return 1;
+    printf("   %d runs to do, %d at a time on %s thread%s each (logs in %s)\n", st->n_jobs,
+           st->jobs, st->threads, strcmp(st->threads, "1") ? "s" : "", logs);
+    while (done < st->n_jobs && (running > 0 || failed < 0)) {
+        while (failed < 0 && running < st->jobs) {
+            int pick = -1;
+            for (int i = 0; i < st->n_jobs; i++) {
+                const job *j = &st->jobq[i];
+                if (j->state != 0 || (j->dep >= 0 && st->jobq[j->dep].state != 2))
+                    continue;
+                if (pick < 0 || (j->needed && !st->jobq[pick].needed))
+                    pick = i;
+            }
+            if (pick < 0)
+                break;
+            fflush(NULL);
+            st->jobq[pick].pid = fork();
+            if (st->jobq[pick].pid < 0) {
+                fprintf(stderr, "%s: error: study: cannot start a process: %s\n", prog,
+                        strerror(errno));
+                failed = pick;
+                break;
+            }
+            if (st->jobq[pick].pid == 0)
+                run_job_child(st, &st->jobq[pick]);
+            st->jobq[pick].state = 1;
+            st->jobq[pick].started = wall_seconds();
+            running++;
+        }
+        if (running == 0)
+            break;
+        {
+            int status, k;
+            pid_t pid = waitpid(-1, &status, 0);
+            if (pid < 0) {
+                if (errno == EINTR)
+                    continue;
+                fprintf(stderr, "%s: error: study: waitpid: %s\n", prog, strerror(errno));
+                return 1;
+            }
+            for (k = 0; k < st->n_jobs && st->jobq[k].pid != pid; k++)
+                ;
+            if (k == st->n_jobs)
+                continue;
+            running--;
+            st->jobq[k].state = 2;
+            st->jobq[k].seconds = wall_seconds() - st->jobq[k].started;
+            done++;
+            if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+                char sum[512];
+                job_summary(st, &st->jobq[k], sum, sizeof sum);
+                printf("   [%d/%d] %-34s %s\n", done, st->n_jobs, st->jobq[k].name, sum);
+                st->jobs_trained += st->jobq[k].a.n > 0;
+            } else {
+                fprintf(stderr, "%s: error: study: %s failed (%s %d); its log: %s/%s.log\n", prog,
+                        st->jobq[k].name, WIFEXITED(status) ? "exit status" : "signal",
+                        WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), logs,
+                        st->jobq[k].name);
+                if (failed < 0)
+                    failed = k;
+            }
+        }
+    }
+    if (failed >= 0) {
+        char log[4400], line[1024];
+        FILE *f;
+        snprintf(log, sizeof log, "%s/%s.log", logs, st->jobq[failed].name);
+        if ((f = fopen(log, "r")) != NULL) {
+            while (fgets(line, sizeof line, f))
+                fputs(line, stderr);
+            fclose(f);
+        }
+        return 1;
+    }
     return 0;
 }
 
@@ -266,7 +596,10 @@ static study_point *st_point(study *st, const char *sname, const char *name, con
 static void st_add(study *st, const char *sname, const char *name, const char *target,
                    const char *transfer, double acc)
 {
-    study_point *p = st_point(st, sname, name, target, transfer);
+    study_point *p;
+    if (st->plan) /* nothing measured yet */
+        return;
+    p = st_point(st, sname, name, target, transfer);
     if (p->n < STUDY_MAX_SEEDS)
         p->v[p->n++] = acc;
 }
@@ -287,7 +620,7 @@ static void point_stats(const study_point *p, double *mean, double *std)
 static int st_synth(study *st, const char *dir, int *have, ...)
 {
     char stamp[4300], *argv[64];
-    int argc = 0;
+    int argc = 0, rc;
     va_list ap;
     if (*have)
         return 0;
@@ -305,10 +638,15 @@ static int st_synth(study *st, const char *dir, int *have, ...)
         argv[argc++] = (char *)a;
     va_end(ap);
     argv[argc++] = (char *)"--threads";
-    argv[argc++] = (char *)st->threads;
+    argv[argc++] = (char *)st->data_threads; /* all of them: the videos do not depend on it */
     argv[argc] = NULL;
+    if (st->plan) /* data is made while planning, and said */
+        quiet(st, 0);
     fflush(stdout);
-    if (cmd_synth(argc, argv) || write_small(stamp, "complete\n"))
+    rc = cmd_synth(argc, argv) || write_small(stamp, "complete\n");
+    if (st->plan)
+        quiet(st, 1);
+    if (rc)
         return 1;
     *have = 1;
     return 0;
@@ -382,6 +720,14 @@ static int need_long(study *st)
 
 /* ---- the runs ---- */
 
+/* the clip geometry and batch of R(2+1)D (8 frames, every second one, 16 clips a step) or of
+   the frame model (single frames, 64 a step) */
+static void add_geometry(const study *st, argl *a, int frame)
+{
+    al_add(a, "--clip-len", frame ? "1" : "8", "--stride", frame ? "1" : "2", "--short-side",
+           st->short_side, "--crop", st->crop, "--batch", frame ? "64" : "16", NULL);
+}
+
 /* Pre-trains R(2+1)D-10 (or the frame model) on the pool with the given label space,
    resampling and budget (extra: NULL-terminated further train options). */
 static int pretrain(study *st, long seed, int frame, const char *manifest, const char *tax,
@@ -398,9 +744,10 @@ static int pretrain(study *st, long seed, int frame, const char *manifest, const
         al_add(&a, s, NULL);
     va_end(ap);
     if (frame)
-        al_add(&a, FRAME_ARCH, FRAME_GEOMETRY, NULL);
+        al_add(&a, FRAME_ARCH, NULL);
     else
-        al_add(&a, DEMO_ARCH, DEMO_GEOMETRY, NULL);
+        al_add(&a, DEMO_ARCH, NULL);
+    add_geometry(st, &a, frame);
     al_add(&a, "--steps", st->pre_steps, "--lr", PRE_LR, "--warmup", st->pre_warmup, "--schedule", "cosine",
            NULL);
     al_addf(&a, "--seed", "%ld", seed);
@@ -417,28 +764,27 @@ static int transfer(study *st, long seed, int frame, const char *pre_model, cons
     al_add(&a, "--manifest", t->train, "--init", pre_model, NULL);
     if (fc)
         al_add(&a, "--freeze", "backbone", NULL);
-    if (frame)
-        al_add(&a, FRAME_GEOMETRY, NULL);
-    else
-        al_add(&a, DEMO_GEOMETRY, NULL);
+    add_geometry(st, &a, frame);
     al_add(&a, "--steps", st->tgt_steps, "--lr", fc ? "0.05" : "0.01", "--warmup", fc ? "0" : st->tgt_warmup,
            "--schedule", "cosine", NULL);
     al_addf(&a, "--seed", "%ld", seed);
     snprintf(tag, sizeof tag, "s%ld-%s-%s-%s", seed, pre_name, t->name, fc ? "fc" : "ft");
     return st_train(st, tag, &a, model, sizeof model) ||
-           st_eval(model, t->test, st->threads, frame ? st->clips_frame : st->clips_video, acc);
+           st_eval(st, model, t->test, frame ? st->clips_frame : st->clips_video, acc);
 }
 
 static int scratch(study *st, long seed, const tset *t, double *acc)
 {
     argl a = {0};
     char tag[256], model[4300];
-    al_add(&a, "--manifest", t->train, DEMO_ARCH, DEMO_GEOMETRY, "--steps", st->tgt_steps, "--lr",
-           "0.05", "--warmup", st->tgt_warmup, "--schedule", "cosine", NULL);
+    al_add(&a, "--manifest", t->train, DEMO_ARCH, NULL);
+    add_geometry(st, &a, 0);
+    al_add(&a, "--steps", st->tgt_steps, "--lr", "0.05", "--warmup", st->tgt_warmup, "--schedule",
+           "cosine", NULL);
     al_addf(&a, "--seed", "%ld", seed);
     snprintf(tag, sizeof tag, "s%ld-scratch-%s", seed, t->name);
     return st_train(st, tag, &a, model, sizeof model) ||
-           st_eval(model, t->test, st->threads, st->clips_video, acc);
+           st_eval(st, model, t->test, st->clips_video, acc);
 }
 
 /* the shared pre-training: verbs, square-root resampling, `videos` random videos of the pool */
@@ -868,9 +1214,9 @@ static const struct {
 int cmd_study(int argc, char **argv)
 {
     const char *name = NULL;
-    long n_seeds = -1, threads = 2;
+    long n_seeds = -1, threads = 2, jobs = -1;
     int json = 0, rc = 1, saved_stdout = -1, known = 0;
-    char threads_s[32], runs[4200];
+    char threads_s[32], job_threads_s[32], runs[4200];
     double t0 = wall_seconds(), took[N_STUDIES] = {0};
     study *st = calloc(1, sizeof *st);
     if (!st) {
@@ -879,6 +1225,7 @@ int cmd_study(int argc, char **argv)
     }
     st->out = "vidaction-study";
     st->first_seed = 1;
+    st->quiet_fd = -1;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "--help")) {
@@ -927,6 +1274,11 @@ int cmd_study(int argc, char **argv)
                 rc = usage_error("bad --threads", v);
                 goto done;
             }
+        } else if (!strcmp(a, "--jobs")) {
+            if (parse_long(v, 1, 64, &jobs)) {
+                rc = usage_error("bad --jobs (1-64)", v);
+                goto done;
+            }
         } else {
             rc = usage_error("unknown option", a);
             goto done;
@@ -962,6 +1314,8 @@ int cmd_study(int argc, char **argv)
     st->tgt_warmup = "5";
     st->clips_video = "4";
     st->clips_frame = "32";
+    st->short_side = st->quick ? "30" : "40";
+    st->crop = st->quick ? "24" : "32";
     if (st->smoke) {
         /* every study's pipeline on a few videos and steps, for the tests: nothing learns */
         st->base = 8;
@@ -977,8 +1331,23 @@ int cmd_study(int argc, char **argv)
     }
     st->space_videos = st->quick ? st->base : 2 * st->base;
     st->vvf_videos = (st->quick ? 16 : 4) * st->base;
+    /* --jobs: as many runs at once as threads, each on one thread, by default; on 2 cores two
+       1-thread runs do 1.36x the work of one 2-thread run (docs/reproduction.md) */
+    if (jobs < 0)
+        jobs = threads < 64 ? threads : 64;
+    if (jobs > threads) {
+        rc = usage_error("--jobs is more than --threads (each job has at least one thread)", NULL);
+        goto done;
+    }
     snprintf(threads_s, sizeof threads_s, "%ld", threads);
-    st->threads = threads_s;
+    snprintf(job_threads_s, sizeof job_threads_s, "%ld", threads / jobs);
+    st->data_threads = threads_s;
+    st->threads = job_threads_s;
+    st->jobs = (int)jobs;
+    if (jobs > 1 && !(st->jobq = malloc(STUDY_MAX_JOBS * sizeof *st->jobq))) {
+        fprintf(stderr, "%s: error: out of memory\n", prog);
+        goto done;
+    }
     snprintf(runs, sizeof runs, "%s/runs", st->out);
     {
         char data[4200];
@@ -988,16 +1357,45 @@ int cmd_study(int argc, char **argv)
     }
     if (json && (saved_stdout = stdout_to_stderr()) < 0)
         goto done;
-    printf("== libvidaction %s study %s%s (seeds %ld-%ld, %ld threads, output in %s)\n",
+    printf("== libvidaction %s study %s%s (seeds %ld-%ld, %ld threads: %ld run%s at a time on "
+           "%ld each; output in %s)\n",
            vida_version_string(), name, st->quick ? " --quick" : "", st->first_seed,
-           st->first_seed + st->n_seeds - 1, threads, st->out);
+           st->first_seed + st->n_seeds - 1, threads, jobs, jobs > 1 ? "s" : "", threads / jobs,
+           st->out);
+    if (st->jobs > 1) {
+        /* plan every study named (a run two studies share is planned once), do the runs J at a
+           time, then each study finds its runs done */
+        double tj = wall_seconds();
+        int prc = 0;
+        st->plan = 1;
+        quiet(st, 1);
+        for (int k = 0; k < N_STUDIES && !prc; k++) {
+            if (strcmp(name, "all") != 0 && strcmp(name, studies[k].name) != 0)
+                continue;
+            double tp = wall_seconds();
+            st->cur_study = k;
+            prc = studies[k].fn(st);
+            took[k] += wall_seconds() - tp; /* the data it was first to need is made here */
+        }
+        quiet(st, 0);
+        st->plan = 0;
+        if (prc)
+            goto done;
+        printf("\n== the runs\n");
+        if (run_jobs(st))
+            goto done;
+        printf("   %.0f s\n", wall_seconds() - tj);
+        /* a study's time: its runs' (a shared run is the first study's), J at a time */
+        for (int i = 0; i < st->n_jobs; i++)
+            took[st->jobq[i].study] += st->jobq[i].seconds / st->jobs;
+    }
     for (int k = 0; k < N_STUDIES; k++) {
         double ts = wall_seconds();
         if (strcmp(name, "all") != 0 && strcmp(name, studies[k].name) != 0)
             continue;
         if (studies[k].fn(st))
             goto done;
-        took[k] = wall_seconds() - ts;
+        took[k] += wall_seconds() - ts;
         print_table(st, studies[k].name);
         printf("   %.0f s\n", took[k]);
         if (save_json(st, studies[k].name, took[k]))
@@ -1011,7 +1409,8 @@ int cmd_study(int argc, char **argv)
                 printf("%s%s %.0f s", k ? ", " : "", studies[k].name, took[k]);
             printf("\n");
         }
-        printf("   %.0f s in all; %ld training runs, %ld reused\n", total, st->trained, st->reused);
+        printf("   %.0f s in all; %ld training runs, %ld reused\n", total,
+               st->trained + st->jobs_trained, st->reused);
         if (json) {
             stdout_back(&saved_stdout);
             print_json(stdout, st, name, strcmp(name, "all") ? name : NULL, total);
@@ -1019,7 +1418,9 @@ int cmd_study(int argc, char **argv)
     }
     rc = 0;
 done:
+    quiet(st, 0);
     stdout_back(&saved_stdout);
+    free(st->jobq);
     free(st);
     return rc;
 }

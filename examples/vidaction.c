@@ -20,7 +20,8 @@
  *   vidaction classify MODEL VIDEO... [--clips K] [--top K] [--timeline SECONDS] [--json]
  *   vidaction synth OUTDIR --preset pretrain|target-k|target-ss|target-epic|demo [options]
  *   vidaction demo [--out DIR] [--seed S] [--threads T] [--quick] [--json]
- *   vidaction study NAME [--quick] [--seeds N] [--seed FIRST] [--json] [--out DIR] (study.c)
+ *   vidaction study NAME [--quick] [--seeds N] [--seed FIRST] [--json] [--out DIR] [--jobs J]
+ *                                                                              (study.c)
  *
  * `info` prints what vida_video_open measured (frame count, timestamps, keyframes),
  * not what the container claims. `clip` decodes frames F, F+R, ..., F+(L-1)R with
@@ -139,13 +140,16 @@ void usage(FILE *f)
             "      SynthActions data, pre-training on noisy hashtags, fine-tuning and fc-only against\n"
             "      training from scratch, evaluation, a timeline (DIR: vidaction-demo)\n"
             "  study NAME [--quick] [--seeds N] [--seed FIRST] [--json] [--out DIR] [--threads T]\n"
+            "      [--jobs J]\n"
             "      the paper's findings in miniature on SynthActions, video@1 mean +- std over N\n"
-            "      seeds (3; --quick: 1, and smaller sets): scale (pre-training on x1, x4, x16\n"
-            "      videos, fine-tuned and fc-only, against scratch), label-space (target, verb,\n"
-            "      noun, verb+noun labels -> 4 targets), video-vs-frame (R(2+1)D against a frame\n"
-            "      model), budget (videos against minutes, short against long videos, 1 against\n"
-            "      4 clips a video), resampling (natural, sqrt, uniform), all; runs are kept in\n"
-            "      DIR/runs and reused when their arguments match (DIR: vidaction-study);\n"
+            "      seeds (3; --quick: 1, smaller sets and 24x24 crops): scale (pre-training on\n"
+            "      x1, x4, x16 videos, fine-tuned and fc-only, against scratch), label-space\n"
+            "      (target, verb, noun, verb+noun labels -> 4 targets), video-vs-frame (R(2+1)D\n"
+            "      against a frame model), budget (videos against minutes, short against long\n"
+            "      videos, 1 against 4 clips a video), resampling (natural, sqrt, uniform), all;\n"
+            "      runs and their evaluations are kept in DIR/runs and reused when their\n"
+            "      arguments match (DIR: vidaction-study); T threads (2) in J runs at a time,\n"
+            "      each in its own process on T/J threads (J: T), their logs in DIR/logs;\n"
             "      --smoke: every step on a few videos, for tests (nothing learns)\n"
             "\n"
             "  --version   print the version and build features\n"

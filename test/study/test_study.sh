@@ -69,12 +69,14 @@ assert len(vf) == 8 and set(p[\"name\"] for p in vf) == {\"r2plus1d\", \"frame\"
 assert [p[\"name\"] for p in studies[\"resampling\"]] == [\"natural\", \"natural\", \"sqrt\", \"sqrt\", \"uniform\", \"uniform\"]
 for p, q in zip(studies[\"budget\"], b[\"points\"]):
     assert p[\"name\"] == q[\"name\"] and p[\"seeds\"][0] == q[\"seeds\"][0], (p, q)
-' $tmp/a.json $tmp/b.json && for s in scale label-space video-vs-frame budget resampling; do [ -s $o/\$s.json ] || exit 1; done"
+' $tmp/a.json $tmp/b.json && (for s in scale label-space video-vs-frame budget resampling; do [ -s $o/\$s.json ] || exit 1; done)"
 # the conclusions compare pre-training with scratch on every target, and x16 with x1
 t scale_conclusions "grep -c 'pre-training: pretrain-16x.* - scratch = ' $tmp/a.err | grep -qx 8 &&
     grep -c 'more data: pretrain-16x.* - pretrain-1x.* = ' $tmp/a.err | grep -qx 8"
-# label-space's verb+noun pre-training is resampling's square-root one: trained once
-t shared_between_studies "grep -q 's1-pre-verb+noun-sqrt-16  *reused' $tmp/a.err"
+# label-space's verb+noun pre-training is resampling's square-root one: trained once (one job),
+# found trained by both studies
+t shared_between_studies "[ \$(grep -c '^   \\[[0-9]*/[0-9]*\\] s1-pre-verb+noun-sqrt-16 ' $tmp/a.err) = 1 ] &&
+    [ \$(grep -c '^   s1-pre-verb+noun-sqrt-16  *trained ' $tmp/a.err) = 2 ]"
 # the 'target' space is target-k's 16 classes, passed as a class list
 t target_space_class_list "grep -q -- --class-list $o/runs/s1-pre-target-sqrt-16-*/args.txt &&
     grep -q 'target  *[0-9]* videos, .* 16 classes' $tmp/a.err"
@@ -89,12 +91,13 @@ t cache_retrains "rm $o/runs/s1-pre-verb-sqrt-4-*/model.safetensors &&
     grep -q '6 training runs, 9 reused' $tmp/c.out"
 # --quick (here on the smoke sizes): one seed; runs shared across studies -- scale's x1 is
 # label-space's verbs and budget's N short videos, its x16 is video-vs-frame's R(2+1)D, with
-# their transfers; budget leaves out 1 against 4 clips
+# their transfers; budget leaves out 1 against 4 clips. All five studies are planned together
+# (the default --jobs 2): a shared run is one job, found trained by every study that uses it
 q=$tmp/q
+n1() { [ $(grep -c "^   \[[0-9]*/54\] $1 " $tmp/q.err) = 1 ] && [ $(grep -c "^   $1  *trained " $tmp/q.err) = $2 ]; }
 t quick_shares_runs "$V study all --smoke --quick --json --out $q >$tmp/q.json 2>$tmp/q.err &&
-    grep -q 's1-pre-verb-sqrt-8  *reused' $tmp/q.err && grep -q 's1-verb-sqrt-8-epic-nouns-fc  *reused' $tmp/q.err &&
-    grep -q 's1-verb-sqrt-8-target-k-fc  *reused' $tmp/q.err &&
-    grep -q 's1-pre-verb-sqrt-128  *reused' $tmp/q.err && grep -q 's1-verb-sqrt-128-target-ss-ft  *reused' $tmp/q.err &&
+    grep -q '^   54 runs to do, 2 at a time' $tmp/q.err && n1 s1-pre-verb-sqrt-8 3 && n1 s1-verb-sqrt-8-target-k-fc 3 &&
+    n1 s1-verb-sqrt-8-epic-nouns-fc 2 && n1 s1-pre-verb-sqrt-128 2 && n1 s1-verb-sqrt-128-target-ss-ft 2 &&
     [ \$(ls $q/runs | grep -c -- '-pre-') = 10 ] && $PY -c '
 import json, sys
 a = json.load(open(sys.argv[1]))
@@ -104,4 +107,36 @@ for p in a[\"points\"]:
     n[p[\"study\"]] = n.get(p[\"study\"], 0) + 1
 assert n == {\"scale\": 20, \"label-space\": 16, \"video-vs-frame\": 8, \"budget\": 6, \"resampling\": 6}, n
 ' $tmp/q.json"
+# --jobs: the runs done two at a time, each in a child process on one thread, a transfer after
+# the pre-training it starts from, give the very models and numbers of one run at a time on one
+# thread; each job has its log and a line when it ends
+j=$tmp/j
+s1=$tmp/s1
+t jobs_same_as_one_at_a_time "$V study resampling --smoke --seeds 1 --jobs 2 --threads 2 --json --out $j >$tmp/j.json 2>$tmp/j.err &&
+    $V study resampling --smoke --seeds 1 --jobs 1 --threads 1 --json --out $s1 >$tmp/s1.json 2>$tmp/s1.err &&
+    grep -q '9 runs to do, 2 at a time on 1 thread each' $tmp/j.err && grep -q '^   \[9/9\] ' $tmp/j.err &&
+    ! grep -q 'runs to do' $tmp/s1.err && [ \$(ls $j/logs/*.log | wc -l) = 9 ] && $PY -c '
+import json, sys
+a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert a[\"points\"] == b[\"points\"], (a, b)
+' $tmp/j.json $tmp/s1.json && (for m in $j/runs/*/model.safetensors; do
+        r=\$(basename \$(dirname \$m)); cmp -s \$m $s1/runs/\${r%-*}-*/model.safetensors || exit 1; done)"
+# every evaluation is kept beside its model and read back on the next run; a model trained again
+# (its file gone) is evaluated again
+t evals_kept "$V study resampling --smoke --seeds 1 --jobs 1 --threads 1 --json --out $s1 >$tmp/s2.json 2>$tmp/s2.err &&
+    [ \$(grep -c 'video@1 .* (kept in ' $tmp/s2.err) = 6 ] && $PY -c '
+import json, sys
+a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert a[\"points\"] == b[\"points\"], (a, b)
+' $tmp/s1.json $tmp/s2.json && rm $s1/runs/s1-verb+noun-uniform-16-target-k-fc-*/model.safetensors &&
+    $V study resampling --smoke --seeds 1 --jobs 1 --threads 1 --out $s1 >$tmp/s3.err 2>&1 &&
+    [ \$(grep -c 'video@1 .* (kept in ' $tmp/s3.err) = 5 ] && grep -q '1 training runs, 8 reused' $tmp/s3.err"
+# a run that fails stops the study: no new run starts, the study exits non-zero and shows the
+# failed run's log (here the target's test videos are gone, so its evaluation fails)
+f=$tmp/f
+t jobs_failure_shows_the_log "$V study resampling --smoke --seeds 1 --jobs 1 --threads 1 --out $f >/dev/null 2>&1 &&
+    rm $f/runs/*-target-ss-fc-*/eval-*.txt && mv $f/data/demo-128-s1/target/test.tsv $f/gone.tsv &&
+    ! $V study resampling --smoke --seeds 1 --jobs 2 --threads 2 --out $f >$tmp/f.out 2>&1 &&
+    grep -q 'error: study: .*-target-ss-fc.* failed (exit status 1); its log: ' $tmp/f.out &&
+    grep -q 'test.tsv' $tmp/f.out"
 vt_end
