@@ -34,7 +34,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -158,6 +161,7 @@ typedef struct job {
     argl a;
     int dep, state, needed; /* state: 0 to do, 1 running, 2 done; needed: other jobs wait on it */
     int study;  /* the study (index in studies[]) that planned it first */
+    int stopped; /* sent SIGTERM by stop_jobs */
     pid_t pid;
     double started, seconds;
 } job;
@@ -214,11 +218,27 @@ static uint64_t fnv1a(const char *s)
     return h;
 }
 
-/* the planned job whose model is at path, or -1 */
+/* removes the evaluations kept in a run's folder (its model is about to be trained again) */
+static void remove_evals(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[4600];
+    if (!d)
+        return;
+    while ((e = readdir(d)) != NULL)
+        if (!strncmp(e->d_name, "eval-", 5) && strstr(e->d_name, ".txt")) {
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            remove(path);
+        }
+    closedir(d);
+}
+
+/* the planned training whose model is at path, or -1 */
 static int job_of_model(const study *st, const char *path)
 {
     for (int i = 0; i < st->n_jobs; i++)
-        if (!strcmp(st->jobq[i].model, path))
+        if (st->jobq[i].a.n > 0 && !strcmp(st->jobq[i].model, path))
             return i;
     return -1;
 }
@@ -287,6 +307,12 @@ static int st_train(study *st, const char *name, argl *a, char *model, size_t mo
     }
     if (st->plan) {
         job *j;
+        for (int i = 0; i < a->n; i++)
+            if (!strncmp(a->v[i], "plan:", 5)) { /* a transfer from a transfer: not planned */
+                fprintf(stderr, "%s: error: study: %s starts from a model still to be made by "
+                        "a transfer\n", prog, name);
+                return 1;
+            }
         /* planned before (by another study): the same run */
         for (int k = 0; k < st->n_jobs; k++) {
             const job *o = &st->jobq[k];
@@ -311,6 +337,7 @@ static int st_train(study *st, const char *name, argl *a, char *model, size_t mo
     if (make_dir(dir))
         return 1;
     remove(keyfile);
+    remove_evals(dir);
     argv[argc++] = (char *)"vidaction";
     argv[argc++] = (char *)"train";
     for (int i = 0; i < a->n; i++)
@@ -363,12 +390,19 @@ static int st_eval(study *st, const char *model, const char *test, const char *c
     *acc = 0;
     if (!strncmp(model, "plan:", 5)) { /* planning: the model is job N's */
         job *j = &st->jobq[atoi(model + 5)];
+        if (j->test[0] && (strcmp(j->test, test) || strcmp(j->clips, clips))) {
+            /* the studies evaluate a transfer once; a second evaluation is not planned */
+            fprintf(stderr, "%s: error: study: %s is evaluated twice\n", prog, j->name);
+            return 1;
+        }
         snprintf(j->test, sizeof j->test, "%s", test);
         snprintf(j->clips, sizeof j->clips, "%s", clips);
         return 0;
     }
     eval_file(st, model, test, clips, path, sizeof path);
-    if (model_stamp(model, stamp, sizeof stamp) == 0 && read_small(path, text, sizeof text) > 0) {
+    /* a model whose run is planned is made again: what is kept for the old one is not it */
+    if (!(st->plan && job_of_model(st, model) >= 0) && model_stamp(model, stamp, sizeof stamp) == 0 &&
+        read_small(path, text, sizeof text) > 0) {
         char *nl = strchr(text, '\n');
         if (nl && !strcmp(nl + 1, (snprintf(want, sizeof want, "%s\n", stamp), want))) {
             *acc = strtod(text, NULL);
@@ -381,6 +415,10 @@ static int st_eval(study *st, const char *model, const char *test, const char *c
            the training when that already has an evaluation) */
         int k = job_of_model(st, model);
         job *j;
+        for (int i = 0; i < st->n_jobs; i++) /* planned before, by another study */
+            if (!strcmp(st->jobq[i].model, model) && !strcmp(st->jobq[i].test, test) &&
+                !strcmp(st->jobq[i].clips, clips))
+                return 0;
         if (k >= 0 && !st->jobq[k].test[0]) {
             j = &st->jobq[k];
         } else {
@@ -482,15 +520,26 @@ static void job_summary(const study *st, const job *j, char *out, size_t n)
     fclose(f);
 }
 
+/* SIGTERM to every running job (after a failure: their runs are not kept, args.txt comes last) */
+static void stop_jobs(study *st)
+{
+    for (int i = 0; i < st->n_jobs; i++)
+        if (st->jobq[i].state == 1 && !st->jobq[i].stopped) {
+            kill(st->jobq[i].pid, SIGTERM);
+            st->jobq[i].stopped = 1;
+        }
+}
+
 /*
  * Does the planned jobs, st->jobs at a time, each in a child process; a job starts when the
- * job it depends on is done, those that others wait on first. On a failure, no new job starts,
- * the running ones finish, and the failed one's log is shown.
+ * job it depends on is done, those that others wait on first. On a failure no new job starts,
+ * the running ones are stopped (SIGTERM) and reaped, and the failed one's log is shown. A child
+ * gets SIGTERM too when this process dies.
  */
 static int run_jobs(study *st)
 {
     char logs[4200];
-    int done = 0, running = 0, failed = -1;
+    int done = 0, running = 0, failed = -1, forked = 1;
     if (st->n_jobs == 0)
         return 0;
     snprintf(logs, sizeof logs, "%s/logs", st->out);
@@ -513,13 +562,19 @@ static int run_jobs(study *st)
             fflush(NULL);
             st->jobq[pick].pid = fork();
             if (st->jobq[pick].pid < 0) {
-                fprintf(stderr, "%s: error: study: cannot start a process: %s\n", prog,
-                        strerror(errno));
+                fprintf(stderr, "%s: error: study: cannot start a process for %s: %s\n", prog,
+                        st->jobq[pick].name, strerror(errno));
                 failed = pick;
+                forked = 0;
+                stop_jobs(st);
                 break;
             }
-            if (st->jobq[pick].pid == 0)
+            if (st->jobq[pick].pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGTERM);
+                if (getppid() == 1) /* the study died before prctl */
+                    _exit(1);
                 run_job_child(st, &st->jobq[pick]);
+            }
             st->jobq[pick].state = 1;
             st->jobq[pick].started = wall_seconds();
             running++;
@@ -533,6 +588,7 @@ static int run_jobs(study *st)
                 if (errno == EINTR)
                     continue;
                 fprintf(stderr, "%s: error: study: waitpid: %s\n", prog, strerror(errno));
+                stop_jobs(st);
                 return 1;
             }
             for (k = 0; k < st->n_jobs && st->jobq[k].pid != pid; k++)
@@ -548,13 +604,17 @@ static int run_jobs(study *st)
                 job_summary(st, &st->jobq[k], sum, sizeof sum);
                 printf("   [%d/%d] %-34s %s\n", done, st->n_jobs, st->jobq[k].name, sum);
                 st->jobs_trained += st->jobq[k].a.n > 0;
+            } else if (st->jobq[k].stopped) {
+                fprintf(stderr, "%s: study: %s stopped\n", prog, st->jobq[k].name);
             } else {
                 fprintf(stderr, "%s: error: study: %s failed (%s %d); its log: %s/%s.log\n", prog,
                         st->jobq[k].name, WIFEXITED(status) ? "exit status" : "signal",
                         WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), logs,
                         st->jobq[k].name);
-                if (failed < 0)
+                if (failed < 0) {
                     failed = k;
+                    stop_jobs(st);
+                }
             }
         }
     }
@@ -562,7 +622,7 @@ static int run_jobs(study *st)
         char log[4400], line[1024];
         FILE *f;
         snprintf(log, sizeof log, "%s/%s.log", logs, st->jobq[failed].name);
-        if ((f = fopen(log, "r")) != NULL) {
+        if (forked && (f = fopen(log, "r")) != NULL) {
             while (fgets(line, sizeof line, f))
                 fputs(line, stderr);
             fclose(f);

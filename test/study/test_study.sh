@@ -115,7 +115,8 @@ s1=$tmp/s1
 t jobs_same_as_one_at_a_time "$V study resampling --smoke --seeds 1 --jobs 2 --threads 2 --json --out $j >$tmp/j.json 2>$tmp/j.err &&
     $V study resampling --smoke --seeds 1 --jobs 1 --threads 1 --json --out $s1 >$tmp/s1.json 2>$tmp/s1.err &&
     grep -q '9 runs to do, 2 at a time on 1 thread each' $tmp/j.err && grep -q '^   \[9/9\] ' $tmp/j.err &&
-    ! grep -q 'runs to do' $tmp/s1.err && [ \$(ls $j/logs/*.log | wc -l) = 9 ] && $PY -c '
+    ! grep -q 'runs to do' $tmp/s1.err && [ \$(ls $j/logs/*.log | wc -l) = 9 ] &&
+    grep -q '9 training runs, 0 reused' $tmp/j.err && [ \$(ls $j/runs | wc -l) = 9 ] && $PY -c '
 import json, sys
 a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 assert a[\"points\"] == b[\"points\"], (a, b)
@@ -130,13 +131,18 @@ a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 assert a[\"points\"] == b[\"points\"], (a, b)
 ' $tmp/s1.json $tmp/s2.json && rm $s1/runs/s1-verb+noun-uniform-16-target-k-fc-*/model.safetensors &&
     $V study resampling --smoke --seeds 1 --jobs 1 --threads 1 --out $s1 >$tmp/s3.err 2>&1 &&
-    [ \$(grep -c 'video@1 .* (kept in ' $tmp/s3.err) = 5 ] && grep -q '1 training runs, 8 reused' $tmp/s3.err"
-# a run that fails stops the study: no new run starts, the study exits non-zero and shows the
-# failed run's log (here the target's test videos are gone, so its evaluation fails)
+    [ \$(grep -c 'video@1 .* (kept in ' $tmp/s3.err) = 5 ] && grep -q '1 training runs, 8 reused' $tmp/s3.err &&
+    rm $s1/runs/s1-verb+noun-sqrt-16-target-ss-fc-*/args.txt &&
+    $V study resampling --smoke --seeds 1 --jobs 2 --threads 2 --out $s1 >$tmp/s4.err 2>&1 &&
+    grep -q '^   1 runs to do' $tmp/s4.err && grep -q '^   \\[1/1\\] s1-verb+noun-sqrt-16-target-ss-fc .*video@1 ' $tmp/s4.err &&
+    [ \$(grep -c 'video@1 .* (kept in ' $tmp/s4.err) = 6 ]"
+# a run that fails stops the study: no new run starts (the third evaluation here), the running
+# one is stopped or fails too, the study exits non-zero and shows the failed run's log (here the
+# target's test videos are gone, so its evaluations fail)
 f=$tmp/f
 t jobs_failure_shows_the_log "$V study resampling --smoke --seeds 1 --jobs 1 --threads 1 --out $f >/dev/null 2>&1 &&
     rm $f/runs/*-target-ss-fc-*/eval-*.txt && mv $f/data/demo-128-s1/target/test.tsv $f/gone.tsv &&
     ! $V study resampling --smoke --seeds 1 --jobs 2 --threads 2 --out $f >$tmp/f.out 2>&1 &&
     grep -q 'error: study: .*-target-ss-fc.* failed (exit status 1); its log: ' $tmp/f.out &&
-    grep -q 'test.tsv' $tmp/f.out"
+    grep -q 'test.tsv' $tmp/f.out && grep -q '^   3 runs to do' $tmp/f.out && [ \$(ls $f/logs | wc -l) = 2 ]"
 vt_end
