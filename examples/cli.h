@@ -38,6 +38,8 @@ int cmd_study(int argc, char **argv);
 int run_cmd(int (*fn)(int, char **), const char *name, ...);
 /* --json of the long commands: stdout goes to stderr until stdout_back */
 int stdout_to_stderr(void);
+/* the same into an open file descriptor (study: /dev/null while it plans) */
+int stdout_to(int fd);
 void stdout_back(int *saved);
 
 /* The network and clip geometry of `demo` and `study`: R(2+1)D-10 at 1/4 width on 8x32x32

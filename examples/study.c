@@ -159,7 +159,8 @@ static void al_copy(argl *dst, const argl *src)
 typedef struct job {
     char name[128], model[4300], test[4400], clips[16];
     argl a;
-    int dep, state, needed; /* state: 0 to do, 1 running, 2 done; needed: other jobs wait on it */
+    int dep, state, needed; /* state: 0 to do, 1 running, 2 done; needed: other jobs wait on it
+                               (set by run_jobs) */
     int study;  /* the study (index in studies[]) that planned it first */
     int stopped; /* sent SIGTERM by stop_jobs */
     pid_t pid;
@@ -234,6 +235,18 @@ static void remove_evals(const char *dir)
     closedir(d);
 }
 
+/* the stamp of a model file (time and size): the key of a transfer from it holds it, and so
+   does an evaluation kept for it */
+static int model_stamp(const char *model, char *stamp, size_t n)
+{
+    struct stat sb;
+    if (stat(model, &sb) != 0)
+        return -1;
+    snprintf(stamp, n, "%lld.%09lld %lld", (long long)sb.st_mtim.tv_sec,
+             (long long)sb.st_mtim.tv_nsec, (long long)sb.st_size);
+    return 0;
+}
+
 /* the planned training whose model is at path, or -1 */
 static int job_of_model(const study *st, const char *path)
 {
@@ -270,7 +283,7 @@ static int st_train(study *st, const char *name, argl *a, char *model, size_t mo
     int argc = 0, rc, dep = -1;
     key[0] = 0;
     for (int i = 0; i <= a->n && used < sizeof key; i++) {
-        struct stat sb;
+        char stamp[128];
         if (i == a->n) {
             used += (size_t)snprintf(key + used, sizeof key - used, "--threads\n%s\n", st->threads);
             break;
@@ -281,10 +294,9 @@ static int st_train(study *st, const char *name, argl *a, char *model, size_t mo
             break; /* its model is still to be made: so is the key */
         /* a model trained again (deleted, or its arguments changed) is a new start: its
            transfers are trained again too */
-        if (i > 0 && !strcmp(a->v[i - 1], "--init") && stat(a->v[i], &sb) == 0 && used < sizeof key)
-            used += (size_t)snprintf(key + used, sizeof key - used, "init %lld.%09ld %lld\n",
-                                     (long long)sb.st_mtim.tv_sec, (long)sb.st_mtim.tv_nsec,
-                                     (long long)sb.st_size);
+        if (i > 0 && !strcmp(a->v[i - 1], "--init") && model_stamp(a->v[i], stamp, sizeof stamp) == 0 &&
+            used < sizeof key)
+            used += (size_t)snprintf(key + used, sizeof key - used, "init %s\n", stamp);
     }
     if (used >= sizeof key) { /* never with --out's 3000 characters at most; a cut key could match */
         fprintf(stderr, "%s: error: study: the arguments of %s are too long\n", prog, name);
@@ -327,10 +339,8 @@ static int st_train(study *st, const char *name, argl *a, char *model, size_t mo
         j->study = st->cur_study;
         al_copy(&j->a, a);
         j->dep = dep;
-        if (dep >= 0) {
-            st->jobq[dep].needed = 1;
+        if (dep >= 0)
             snprintf(model, model_n, "plan:%d", st->n_jobs - 1);
-        }
         snprintf(j->model, sizeof j->model, "%s", model);
         return 0;
     }
@@ -366,17 +376,6 @@ static void eval_file(const study *st, const char *model, const char *test, cons
     snprintf(key, sizeof key, "%s\n%s\n%s\n", test, clips, st->threads);
     snprintf(path, n, "%.*s/eval-%08x.txt", slash ? (int)(slash - model) : 1, slash ? model : ".",
              (unsigned)(fnv1a(key) >> 32));
-}
-
-/* the stamp of a model file: an evaluation kept for it holds it */
-static int model_stamp(const char *model, char *stamp, size_t n)
-{
-    struct stat sb;
-    if (stat(model, &sb) != 0)
-        return -1;
-    snprintf(stamp, n, "%lld.%09lld %lld", (long long)sb.st_mtim.tv_sec,
-             (long long)sb.st_mtim.tv_nsec, (long long)sb.st_size);
-    return 0;
 }
 
 /*
@@ -432,8 +431,6 @@ static int st_eval(study *st, const char *model, const char *test, const char *c
                 return 1;
             j->study = st->cur_study;
             j->dep = k;
-            if (k >= 0)
-                st->jobq[k].needed = 1;
         }
         snprintf(j->model, sizeof j->model, "%s", model);
         snprintf(j->test, sizeof j->test, "%s", test);
@@ -455,18 +452,14 @@ static int st_eval(study *st, const char *model, const char *test, const char *c
 /* stdout to /dev/null while planning (on), and back (off) */
 static void quiet(study *st, int on)
 {
-    fflush(stdout);
     if (on && st->quiet_fd < 0) {
         int null = open("/dev/null", O_WRONLY);
-        st->quiet_fd = dup(1);
-        if (null >= 0 && st->quiet_fd >= 0)
-            dup2(null, 1);
-        if (null >= 0)
+        if (null >= 0) {
+            st->quiet_fd = stdout_to(null);
             close(null);
-    } else if (!on && st->quiet_fd >= 0) {
-        dup2(st->quiet_fd, 1);
-        close(st->quiet_fd);
-        st->quiet_fd = -1;
+        }
+    } else if (!on) {
+        stdout_back(&st->quiet_fd);
     }
 }
 
@@ -545,6 +538,9 @@ static int run_jobs(study *st)
     snprintf(logs, sizeof logs, "%s/logs", st->out);
     if (make_dir(logs))
         return 1;
+    for (int i = 0; i < st->n_jobs; i++)
+        if (st->jobq[i].dep >= 0)
+            st->jobq[st->jobq[i].dep].needed = 1;
     printf("   %d runs to do, %d at a time on %s thread%s each (logs in %s)\n", st->n_jobs,
            st->jobs, st->threads, strcmp(st->threads, "1") ? "s" : "", logs);
     while (done < st->n_jobs && (running > 0 || failed < 0)) {
@@ -1271,6 +1267,12 @@ static const struct {
 };
 #define N_STUDIES ((int)(sizeof studies / sizeof studies[0]))
 
+/* whether `study NAME` runs studies[k] */
+static int selected(const char *name, int k)
+{
+    return !strcmp(name, "all") || !strcmp(name, studies[k].name);
+}
+
 int cmd_study(int argc, char **argv)
 {
     const char *name = NULL;
@@ -1430,7 +1432,7 @@ int cmd_study(int argc, char **argv)
         st->plan = 1;
         quiet(st, 1);
         for (int k = 0; k < N_STUDIES && !prc; k++) {
-            if (strcmp(name, "all") != 0 && strcmp(name, studies[k].name) != 0)
+            if (!selected(name, k))
                 continue;
             double tp = wall_seconds();
             st->cur_study = k;
@@ -1451,7 +1453,7 @@ int cmd_study(int argc, char **argv)
     }
     for (int k = 0; k < N_STUDIES; k++) {
         double ts = wall_seconds();
-        if (strcmp(name, "all") != 0 && strcmp(name, studies[k].name) != 0)
+        if (!selected(name, k))
             continue;
         if (studies[k].fn(st))
             goto done;

@@ -2469,10 +2469,16 @@ int run_cmd(int (*fn)(int, char **), const char *name, ...)
  */
 int stdout_to_stderr(void)
 {
+    return stdout_to(2);
+}
+
+/* stdout into fd (still open after) until stdout_back; returns the saved stdout, or -1 */
+int stdout_to(int fd)
+{
     int saved;
     fflush(stdout);
     saved = dup(1);
-    if (saved < 0 || dup2(2, 1) < 0) {
+    if (saved < 0 || dup2(fd, 1) < 0) {
         fprintf(stderr, "%s: error: cannot redirect the output: %s\n", prog, strerror(errno));
         if (saved >= 0)
             close(saved);
