@@ -59,20 +59,21 @@ void vidai_cpu_bn_forward_train(vidai_pool *pool, int64_t rows, int c, const flo
 void vidai_cpu_bn_forward_eval(vidai_pool *pool, int64_t rows, int c, const float *x,
                                const float *gamma, const float *beta, const float *mean,
                                const float *var, float eps, float *y);
-/* Backward of the training-mode forward: dx, dgamma, dbeta += ... */
+/* Backward of the training-mode forward: dx, dgamma, dbeta += ... (overwrite: dx = ...). */
 void vidai_cpu_bn_backward_train(vidai_pool *pool, int64_t rows, int c, const float *x,
                                  const float *dy, const float *gamma, const float *save_mean,
-                                 const float *save_invstd, float *dx, float *dgamma, float *dbeta);
+                                 const float *save_invstd, float *dx, float *dgamma, float *dbeta,
+                                 int overwrite);
 /* Backward of the eval-mode forward (frozen BN): dx += dy*gamma*invstd; dgamma, dbeta may be NULL. */
 void vidai_cpu_bn_backward_eval(vidai_pool *pool, int64_t rows, int c, const float *x,
                                 const float *dy, const float *gamma, const float *mean,
                                 const float *var, float eps, float *dx, float *dgamma,
                                 float *dbeta);
 
-/* y = max(x, 0) (y may equal x); dx += dy * (y > 0). */
+/* y = max(x, 0) (y may equal x); dx += dy * (y > 0) (overwrite: dx = ...). */
 void vidai_cpu_relu_forward(vidai_pool *pool, int64_t n, const float *x, float *y);
 void vidai_cpu_relu_backward(vidai_pool *pool, int64_t n, const float *y, const float *dy,
-                             float *dx);
+                             float *dx, int overwrite);
 /* y = a + b (then relu if relu); y may equal a or b. */
 void vidai_cpu_add_forward(vidai_pool *pool, int64_t n, const float *a, const float *b, int relu,
                            float *y);
@@ -172,11 +173,12 @@ int vidai_be_bn_backward_train_t(const vida_context *ctx, int64_t rows, int c, c
                                  const void *ry, const void *dy, const float *gamma,
                                  const float *save_mean, const float *save_invstd, void *dx,
                                  float *dgamma, float *dbeta, int overwrite, int t);
-/* y = max(0, a + b); backward: da += dy * (y > 0), db += the same (da may equal db). */
+/* y = max(0, a + b); backward: da += dy * (y > 0), db += the same (da may equal db);
+   set_a, set_b: da = ..., db = ... instead (never with da equal to db). */
 int vidai_be_add_relu_forward_t(const vida_context *ctx, int64_t n, const void *a, const void *b,
                                 void *y, int t);
 int vidai_be_add_relu_backward_t(const vida_context *ctx, int64_t n, const void *y, const void *dy,
-                                 void *da, void *db, int t);
+                                 void *da, void *db, int set_a, int set_b, int t);
 /* Global average pool of x (type xt) into fp32 y; backward dx (type xt) += dy / s. */
 int vidai_be_global_avgpool_forward_t(const vida_context *ctx, int n, int64_t s, int c,
                                       const void *x, int xt, float *y);
@@ -186,15 +188,18 @@ int vidai_be_global_avgpool_backward_t(const vida_context *ctx, int n, int64_t s
 int vidai_be_bn_forward_eval(const vida_context *ctx, int64_t rows, int c, const float *x,
                              const float *gamma, const float *beta, const float *mean,
                              const float *var, float eps, float *y);
+/* overwrite (here and in relu_backward): dx is written whole, not added to, so it needs no
+   clearing first (the CPU skips a pass over it; CUDA clears it and adds) */
 int vidai_be_bn_backward_train(const vida_context *ctx, int64_t rows, int c, const float *x,
                                const float *dy, const float *gamma, const float *save_mean,
-                               const float *save_invstd, float *dx, float *dgamma, float *dbeta);
+                               const float *save_invstd, float *dx, float *dgamma, float *dbeta,
+                               int overwrite);
 int vidai_be_bn_backward_eval(const vida_context *ctx, int64_t rows, int c, const float *x,
                               const float *dy, const float *gamma, const float *mean,
                               const float *var, float eps, float *dx, float *dgamma, float *dbeta);
 int vidai_be_relu_forward(const vida_context *ctx, int64_t n, const float *x, float *y);
 int vidai_be_relu_backward(const vida_context *ctx, int64_t n, const float *y, const float *dy,
-                           float *dx);
+                           float *dx, int overwrite);
 int vidai_be_maxpool_forward(const vida_context *ctx, const vidai_conv_desc *d, const float *x,
                              float *y, int32_t *argmax);
 int vidai_be_maxpool_backward(const vida_context *ctx, const vidai_conv_desc *d, const float *dy,

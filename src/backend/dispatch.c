@@ -175,10 +175,8 @@ int vidai_be_bn_backward_train_t(const vida_context *ctx, int64_t rows, int c, c
     CPU_F32("batch norm backward", t);
     if (ry)
         return vidai_error(VIDA_EUNSUPPORTED, "fused batch norm + ReLU backward: CUDA only");
-    if (overwrite && dx)
-        memset(dx, 0, (size_t)rows * c * sizeof(float));
     vidai_cpu_bn_backward_train(ctx->pool, rows, c, x, dy, gamma, save_mean, save_invstd, dx,
-                                dgamma, dbeta);
+                                dgamma, dbeta, overwrite);
     return VIDA_OK;
 }
 
@@ -192,12 +190,22 @@ int vidai_be_add_relu_forward_t(const vida_context *ctx, int64_t n, const void *
 }
 
 int vidai_be_add_relu_backward_t(const vida_context *ctx, int64_t n, const void *y, const void *dy,
-                                 void *da, void *db, int t)
+                                 void *da, void *db, int set_a, int set_b, int t)
 {
+    if (da == db && (set_a || set_b))
+        return vidai_error(VIDA_EINVAL, "add + relu backward: overwriting a gradient it adds to");
+    if (ctx->cuda && (set_a || set_b)) { /* its kernel adds: clear first */
+        size_t bytes = (size_t)n * (t ? 2 : sizeof(float));
+        int rc = set_a ? vidai_be_zero(ctx, da, bytes) : VIDA_OK;
+        if (rc == VIDA_OK && set_b)
+            rc = vidai_be_zero(ctx, db, bytes);
+        if (rc != VIDA_OK)
+            return rc;
+    }
     ON_CUDA_OP(ctx, vidai_cuda_add_relu_backward_t(CU(ctx), n, y, dy, da, db, t));
     CPU_F32("add + relu backward", t);
-    vidai_cpu_relu_backward(ctx->pool, n, y, dy, da);
-    vidai_cpu_relu_backward(ctx->pool, n, y, dy, db);
+    vidai_cpu_relu_backward(ctx->pool, n, y, dy, da, set_a);
+    vidai_cpu_relu_backward(ctx->pool, n, y, dy, db, set_b);
     return VIDA_OK;
 }
 
@@ -230,12 +238,18 @@ int vidai_be_bn_forward_eval(const vida_context *ctx, int64_t rows, int c, const
 
 int vidai_be_bn_backward_train(const vida_context *ctx, int64_t rows, int c, const float *x,
                                const float *dy, const float *gamma, const float *save_mean,
-                               const float *save_invstd, float *dx, float *dgamma, float *dbeta)
+                               const float *save_invstd, float *dx, float *dgamma, float *dbeta,
+                               int overwrite)
 {
+    if (ctx->cuda && overwrite && dx) { /* its kernel adds: clear first */
+        int rc = vidai_be_zero(ctx, dx, (size_t)rows * c * sizeof(float));
+        if (rc != VIDA_OK)
+            return rc;
+    }
     ON_CUDA_OP(ctx, vidai_cuda_bn_backward_train(CU(ctx), rows, c, x, dy, gamma, save_mean,
                                               save_invstd, dx, dgamma, dbeta));
     vidai_cpu_bn_backward_train(ctx->pool, rows, c, x, dy, gamma, save_mean, save_invstd, dx,
-                                dgamma, dbeta);
+                                dgamma, dbeta, overwrite);
     return VIDA_OK;
 }
 
@@ -257,10 +271,15 @@ int vidai_be_relu_forward(const vida_context *ctx, int64_t n, const float *x, fl
 }
 
 int vidai_be_relu_backward(const vida_context *ctx, int64_t n, const float *y, const float *dy,
-                           float *dx)
+                           float *dx, int overwrite)
 {
+    if (ctx->cuda && overwrite) { /* its kernel adds: clear first */
+        int rc = vidai_be_zero(ctx, dx, (size_t)n * sizeof(float));
+        if (rc != VIDA_OK)
+            return rc;
+    }
     ON_CUDA_OP(ctx, vidai_cuda_relu_backward(CU(ctx), n, y, dy, dx));
-    vidai_cpu_relu_backward(ctx->pool, n, y, dy, dx);
+    vidai_cpu_relu_backward(ctx->pool, n, y, dy, dx, overwrite);
     return VIDA_OK;
 }
 

@@ -954,20 +954,27 @@ int vida_model_zero_grad(vida_model *m)
 }
 
 /*
- * In a fused training backward, whether slot's gradient is written whole by
- * its only reader's backward (conv backward data, BN with or without its
- * ReLU), which then overwrites instead of adding, so it needs no clearing
- * first.
+ * Whether slot's gradient is written whole by its only reader's backward,
+ * which then overwrites instead of adding, so it needs no clearing first: in
+ * a fused training backward (CUDA), conv backward data and BN with or without
+ * its ReLU; on the CPU in training mode, BN, ReLU and either input of the
+ * residual add + ReLU.
  */
 static int grad_set(const vida_model *m, int slot)
 {
     const vidai_slot *s = &m->slots[slot];
     const vidai_op *op;
-    if (!m->train_fused || s->readers != 1 || s->reader < 0)
+    if (s->readers != 1 || s->reader < 0)
         return 0;
     op = &m->ops[s->reader];
-    return op->in == slot && op->in2 != slot &&
-           (op->type == VIDAI_OP_CONV || op->type == VIDAI_OP_BN);
+    if (m->train_fused)
+        return op->in == slot && op->in2 != slot &&
+               (op->type == VIDAI_OP_CONV || op->type == VIDAI_OP_BN);
+    if (vidai_be_is_cuda(m->ctx) || m->mode != VIDA_MODE_TRAIN)
+        return 0;
+    if (op->type == VIDAI_OP_ADD_RELU)
+        return (op->in == slot) != (op->in2 == slot);
+    return op->in == slot && (op->type == VIDAI_OP_BN || op->type == VIDAI_OP_RELU);
 }
 
 /* Whether nothing writes or reads slot's gradient: the output of a BN fused with its ReLU. */
@@ -1013,15 +1020,17 @@ static int backward_op(vida_model *m, int idx, int want_dinput)
         else
             rc = vidai_be_bn_backward_train(ctx, rows, x->c, x->act, y->grad, P(m, op->weight),
                                             op->save_mean, op->save_invstd, x->grad,
-                                            G(m, op->weight), G(m, op->bias));
+                                            G(m, op->weight), G(m, op->bias),
+                                            grad_set(m, op->in));
         break;
     case VIDAI_OP_RELU:
         if (!(m->train_fused && op->train_skip)) /* else done by the BN before it */
-            rc = vidai_be_relu_backward(ctx, nx, y->act, y->grad, x->grad);
+            rc = vidai_be_relu_backward(ctx, nx, y->act, y->grad, x->grad, grad_set(m, op->in));
         break;
     case VIDAI_OP_ADD_RELU:
         rc = vidai_be_add_relu_backward_t(ctx, nx, y->act, y->grad, x->grad,
-                                          m->slots[op->in2].grad, x->type);
+                                          m->slots[op->in2].grad, grad_set(m, op->in),
+                                          grad_set(m, op->in2), x->type);
         break;
     case VIDAI_OP_MAXPOOL:
         op_desc(m, op, &d);

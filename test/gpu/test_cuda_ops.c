@@ -529,7 +529,7 @@ static void bn_case(int64_t rows, int c, float eps)
     memcpy(dxc, dx0, (size_t)n * sizeof *dxc);
     memcpy(dgc, dg0, (size_t)c * sizeof *dgc);
     memcpy(dbc, db0, (size_t)c * sizeof *dbc);
-    vidai_cpu_bn_backward_train(pool, rows, c, x, dy, gamma, smc, sic, dxc, dgc, dbc);
+    vidai_cpu_bn_backward_train(pool, rows, c, x, dy, gamma, smc, sic, dxc, dgc, dbc, 0);
     if (RUN(t, "vidai_cuda_upload", vidai_cuda_upload(cu, SM, smc, (size_t)c * sizeof(float))) &&
         RUN(t, "vidai_cuda_upload", vidai_cuda_upload(cu, SI, sic, (size_t)c * sizeof(float))) &&
         RUN(t, "vidai_cuda_bn_backward_train",
@@ -597,7 +597,7 @@ static void bn_case(int64_t rows, int c, float eps)
                 memcpy(dxc, dx0, (size_t)n * sizeof *dxc);
             memcpy(dgc, dg0, (size_t)c * sizeof *dgc);
             memcpy(dbc, db0, (size_t)c * sizeof *dbc);
-            vidai_cpu_bn_backward_train(pool, rows, c, x, dym, gamma, smc, sic, dxc, dgc, dbc);
+            vidai_cpu_bn_backward_train(pool, rows, c, x, dym, gamma, smc, sic, dxc, dgc, dbc, 0);
             if (RUN(t, "vidai_cuda_upload", vidai_cuda_upload(cu, SM, smc, (size_t)c * sizeof(float))) &&
                 RUN(t, "vidai_cuda_upload", vidai_cuda_upload(cu, SI, sic, (size_t)c * sizeof(float))) &&
                 (ow ? dpoison(t, DX, (size_t)n * sizeof(float))
@@ -646,7 +646,7 @@ static void relu_case(int64_t n)
         check_exact_f32(t, "y (y == x)", yg, yc, n);
     /* backward from the output y (exact zeros where x <= 0) */
     snprintf(t->op, sizeof t->op, "relu_bwd");
-    vidai_cpu_relu_backward(pool, n, yc, dy, dxc);
+    vidai_cpu_relu_backward(pool, n, yc, dy, dxc, 0);
     if (RUN(t, "vidai_cuda_upload", vidai_cuda_upload(cu, Y, yc, (size_t)n * sizeof(float))) &&
         RUN(t, "vidai_cuda_relu_backward", vidai_cuda_relu_backward(cu, n, Y, DY, DX)) &&
         dgetf(t, dxg, DX, n))
@@ -1609,7 +1609,7 @@ static void bn16_case(int64_t rows, int c)
                 memcpy(dxc, dx0, (size_t)n * sizeof *dxc);
             memcpy(dgc, dg0, (size_t)c * sizeof *dgc);
             memcpy(dbc, db0, (size_t)c * sizeof *dbc);
-            vidai_cpu_bn_backward_train(pool, rows, c, x, dym, gamma, smc, sic, dxc, dgc, dbc);
+            vidai_cpu_bn_backward_train(pool, rows, c, x, dym, gamma, smc, sic, dxc, dgc, dbc, 0);
             if (RUN(t, "vidai_cuda_upload", vidai_cuda_upload(cu, SM, smc, (size_t)c * sizeof(float))) &&
                 RUN(t, "vidai_cuda_upload", vidai_cuda_upload(cu, SI, sic, (size_t)c * sizeof(float))) &&
                 (ow ? dpoison(t, DX, (size_t)n * 2)

@@ -530,6 +530,7 @@ static double bn_loss(void *p)
 
 typedef struct bn_errs {
     double y, mean, invstd, run_mean, run_var, dx, dgamma, dbeta;
+    int64_t dx_set_bad; /* values where overwriting dx differs from adding it to zeros */
 } bn_errs;
 
 static bn_errs bn_train_case(int64_t rows, int c, double offset, int64_t checks)
@@ -590,10 +591,26 @@ static bn_errs bn_train_case(int64_t rows, int c, double offset, int64_t checks)
     memcpy(dg, dg0, (size_t)c * sizeof *dg);
     memcpy(db, db0, (size_t)c * sizeof *db);
     for (k = 0; k < 2; k++)
-        vidai_cpu_bn_backward_train(test_pool(), rows, c, x, r, g, sm, si, dx, dg, db);
+        vidai_cpu_bn_backward_train(test_pool(), rows, c, x, r, g, sm, si, dx, dg, db, 0);
     added_twice(dx, dx0, n);
     added_twice(dg, dg0, c);
     added_twice(db, db0, c);
+    /* overwrite: dx is the one backward's value whatever it held (NaN here); dgamma, dbeta add */
+    {
+        float *dxs = falloc(n), *dxa = falloc(n);
+        int64_t bad = 0;
+        memcpy(dg, dg0, (size_t)c * sizeof *dg);
+        memset(dxa, 0, (size_t)n * sizeof *dxa);
+        vidai_cpu_bn_backward_train(test_pool(), rows, c, x, r, g, sm, si, dxa, dg, NULL, 0);
+        for (int64_t q = 0; q < n; q++)
+            dxs[q] = NAN;
+        vidai_cpu_bn_backward_train(test_pool(), rows, c, x, r, g, sm, si, dxs, dg, NULL, 1);
+        for (int64_t q = 0; q < n; q++)
+            bad += !(dxs[q] == dxa[q]);
+        added_twice(dg, dg0, c);
+        e.dx_set_bad = bad;
+        free(dxs), free(dxa);
+    }
     e.dx = fd_check(bn_loss, &b, b.x, dx, n, checks);
     e.dgamma = fd_check(bn_loss, &b, b.gamma, dg, c, checks);
     e.dbeta = fd_check(bn_loss, &b, b.beta, db, c, checks);
@@ -613,6 +630,7 @@ static bn_errs bn_train_case(int64_t rows, int c, double offset, int64_t checks)
         CHECKF((e).run_mean < FWD_TOL, "running_mean rel err %g", (e).run_mean);                   \
         CHECKF((e).run_var < FWD_TOL, "running_var rel err %g", (e).run_var);                      \
         CHECKF((e).dx < GRAD_TOL, "dx vs finite differences: rel err %g", (e).dx);                 \
+        CHECKF((e).dx_set_bad == 0, "overwriting dx: %ld values differ", (long)(e).dx_set_bad);    \
         CHECKF((e).dgamma < GRAD_TOL, "dgamma vs finite differences: %g", (e).dgamma);             \
         CHECKF((e).dbeta < GRAD_TOL, "dbeta vs finite differences: %g", (e).dbeta);                \
     } while (0)
@@ -785,10 +803,18 @@ TEST(backend, relu)
     for (i = 0; i < n; i++)
         bad += y[i] != (x[i] > 0 ? x[i] : 0.0f);
     memcpy(dx, dx0, (size_t)n * sizeof *dx);
-    vidai_cpu_relu_backward(test_pool(), n, y, r, dx);
-    vidai_cpu_relu_backward(test_pool(), n, y, r, dx);
+    vidai_cpu_relu_backward(test_pool(), n, y, r, dx, 0);
+    vidai_cpu_relu_backward(test_pool(), n, y, r, dx, 0);
     added_twice(dx, dx0, n);
     e = fd_check(elt_loss, &c, c.a, dx, n, 150);
+    /* overwrite: one backward's value whatever dx held (NaN here) */
+    memset(dx0, 0, (size_t)n * sizeof *dx0);
+    vidai_cpu_relu_backward(test_pool(), n, y, r, dx0, 0);
+    for (i = 0; i < n; i++)
+        dx[i] = NAN;
+    vidai_cpu_relu_backward(test_pool(), n, y, r, dx, 1);
+    for (i = 0; i < n; i++)
+        bad += !(dx[i] == dx0[i]);
     /* In place, and NaN passes through. */
     x[0] = NAN;
     vidai_cpu_relu_forward(NULL, n, x, x);
@@ -837,7 +863,7 @@ TEST(backend, add_relu_accumulate)
         }
     vidai_cpu_add_forward(test_pool(), n, a, b, 1, y);
     memset(ga, 0, (size_t)n * sizeof *ga);
-    vidai_cpu_relu_backward(test_pool(), n, y, r, ga);
+    vidai_cpu_relu_backward(test_pool(), n, y, r, ga, 0);
     e = fd_check(elt_loss, &c, c.a, ga, n, 300);
     free(a), free(b), free(y), free(acc), free(r), free(ga), free(c.a), free(c.b), free(c.r);
     CHECK(bad == 0);

@@ -133,6 +133,24 @@ static void dx_train_task(void *arg, int64_t i)
     }
 }
 
+/* out = a * (dy - b - xhat * e): dx_train_task where nothing else adds to dx. */
+static void dx_train_set_task(void *arg, int64_t i)
+{
+    const bn_job *j = arg;
+    int64_t r, r0, r1;
+    int k;
+    pass_rows(j, i, &r0, &r1);
+    for (r = r0; r < r1; r++) {
+        const float *restrict xr = j->x + r * j->c + j->c0;
+        const float *restrict dyr = j->dy + r * j->c + j->c0;
+        float *restrict dxr = j->out + r * j->c + j->c0;
+        for (k = 0; k < j->cs; k++) {
+            float xhat = (xr[k] - j->mean[k]) * j->invstd[k];
+            dxr[k] = j->a[k] * (dyr[k] - j->b[k] - xhat * j->e[k]);
+        }
+    }
+}
+
 /* out += dy * a. */
 static void dx_eval_task(void *arg, int64_t i)
 {
@@ -244,7 +262,8 @@ void vidai_cpu_bn_forward_eval(vidai_pool *pool, int64_t rows, int c, const floa
  */
 void vidai_cpu_bn_backward_train(vidai_pool *pool, int64_t rows, int c, const float *x,
                                  const float *dy, const float *gamma, const float *save_mean,
-                                 const float *save_invstd, float *dx, float *dgamma, float *dbeta)
+                                 const float *save_invstd, float *dx, float *dgamma, float *dbeta,
+                                 int overwrite)
 {
     bn_job j;
     int c0, k;
@@ -267,7 +286,7 @@ void vidai_cpu_bn_backward_train(vidai_pool *pool, int64_t rows, int c, const fl
             j.e[k] = (float)(j.part[0][1][k] / (double)rows);
         }
         if (dx)
-            bn_pass(pool, &j, dx_train_task);
+            bn_pass(pool, &j, overwrite ? dx_train_set_task : dx_train_task);
     }
 }
 
