@@ -5,11 +5,12 @@
  * CLI's own commands, over fixed seeds. Each point is a target's video@1 over the seeds, mean
  * and sample standard deviation.
  *
- *   scale           pre-training on x1, x4, x16 videos, fine-tuned and fc-only, vs scratch
+ *   scale           pre-training on x1, x4, x16 videos of a noisier pool at the same compute,
+ *                   fine-tuned and fc-only, vs scratch
  *   label-space     pre-training on target labels, verbs, nouns, verb+noun (the same number of
  *                   videos), fc-only on target-k, target-ss, epic verbs, epic nouns
  *   video-vs-frame  R(2+1)D against a frame model (ResNet-18 on single frames), both
- *                   pre-trained on the same videos, on target-ss and target-k
+ *                   pre-trained as scale's x4 (--quick: x16), on target-ss and target-k
  *   budget          a number of videos against a number of minutes, short against long
  *                   videos, one against four clips per video
  *   resampling      natural, square-root and uniform sampling of the long tail
@@ -53,6 +54,14 @@
    steps; full fine-tuning at lr 0.01, fc-only (trunk frozen, BN on its statistics) at 0.05;
    scratch: the network trained on the target alone at 0.05. */
 #define PRE_STEPS "300"
+/* scale (and video-vs-frame, which shares its pre-trainings) asks whether more noisy data helps at
+   the same compute: its pool has 4 wrong hashtags in 10 (the others' 1 in 10; with 1 in 10, 250
+   videos trained for 600 steps did as well as 4000), and every size trains 600 steps. --quick
+   keeps the others' pool and 300 steps for scale (at 24x24 the noisier pool learned little;
+   there 120 videos against 1920 shows the larger set winning at the same compute) */
+#define SCALE_STEPS "600"
+#define SCALE_P_WRONG "0.4"
+#define PRE_P_WRONG "0.1" /* the synth default, for the messages */
 #define PRE_LR "0.02"
 #define PRE_WARMUP "40"
 #define TGT_STEPS "80"
@@ -86,14 +95,16 @@ typedef struct study {
     long vvf_videos;          /* video-vs-frame's pre-training videos */
     long long_videos;         /* videos in the pool of long videos */
     const char *pre_steps, *tgt_steps; /* PRE_STEPS and TGT_STEPS; --smoke: a few */
+    const char *scale_steps;           /* SCALE_STEPS; --smoke: a few */
     const char *pre_warmup, *tgt_warmup;
     const char *clips_video, *clips_frame; /* evaluation: clips of R(2+1)D, frames of the frame model */
     const char *short_side, *crop;   /* the frames: scaled to short_side, crop x crop */
     int smoke;
     char pool[4400], tax[4400]; /* the demo set's noisy pre-training manifest and taxonomy */
+    char npool[4400], ntax[4400]; /* scale's noisier pool (SCALE_P_WRONG) */
     char longpool[4400], longtax[4400];
     tset ss, k, epic_verb, epic_noun;
-    int have_demo, have_k, have_epic, have_long;
+    int have_demo, have_noisy, have_k, have_epic, have_long;
     study_point pts[STUDY_MAX_POINTS];
     int n_pts;
     long reused, trained;
@@ -726,6 +737,23 @@ static int need_demo(study *st)
                     NULL);
 }
 
+/* scale's pool: the demo preset's pool with SCALE_P_WRONG of the hashtags wrong, 16 x base
+   videos (its own target/ and long/ are not used); --quick: none */
+static int need_noisy(study *st)
+{
+    char dir[4200], videos[32], seed[32];
+    if (st->quick)
+        return 0;
+    snprintf(dir, sizeof dir, "%s/data/demo-%ld-s%ld-wrong%s", st->out, 16 * st->base,
+             st->first_seed, SCALE_P_WRONG);
+    snprintf(videos, sizeof videos, "%ld", 16 * st->base);
+    snprintf(seed, sizeof seed, "%ld", st->first_seed);
+    snprintf(st->npool, sizeof st->npool, "%s/pretrain/train.tsv", dir);
+    snprintf(st->ntax, sizeof st->ntax, "%s/pretrain/taxonomy.tsv", dir);
+    return st_synth(st, dir, &st->have_noisy, "--preset", "demo", "--videos", videos, "--seed",
+                    seed, "--p-wrong", SCALE_P_WRONG, NULL);
+}
+
 /* target-k: 16 (verb, noun) classes of the 8 verbs and the 8 pre-training shapes, 5 training
    and 7 test videos a class */
 static int need_k(study *st)
@@ -784,11 +812,11 @@ static void add_geometry(const study *st, argl *a, int frame)
            st->short_side, "--crop", st->crop, "--batch", frame ? "64" : "16", NULL);
 }
 
-/* Pre-trains R(2+1)D-10 (or the frame model) on the pool with the given label space,
+/* Pre-trains R(2+1)D-10 (or the frame model) for `steps` on the pool with the given label space,
    resampling and budget (extra: NULL-terminated further train options). */
-static int pretrain(study *st, long seed, int frame, const char *manifest, const char *tax,
-                    const char *space, const char *resample, const char *name, char *model,
-                    size_t n, ...)
+static int pretrain(study *st, long seed, int frame, const char *steps, const char *manifest,
+                    const char *tax, const char *space, const char *resample, const char *name,
+                    char *model, size_t n, ...)
 {
     argl a = {0};
     va_list ap;
@@ -804,7 +832,7 @@ static int pretrain(study *st, long seed, int frame, const char *manifest, const
     else
         al_add(&a, DEMO_ARCH, NULL);
     add_geometry(st, &a, frame);
-    al_add(&a, "--steps", st->pre_steps, "--lr", PRE_LR, "--warmup", st->pre_warmup, "--schedule", "cosine",
+    al_add(&a, "--steps", steps, "--lr", PRE_LR, "--warmup", st->pre_warmup, "--schedule", "cosine",
            NULL);
     al_addf(&a, "--seed", "%ld", seed);
     snprintf(tag, sizeof tag, "s%ld-pre-%s", seed, name);
@@ -850,8 +878,22 @@ static int pretrain_verbs(study *st, long seed, long videos, char *name, size_t 
     char budget[32];
     snprintf(budget, sizeof budget, "%ld", videos);
     snprintf(name, name_n, "verb-sqrt-%ld", videos);
-    return pretrain(st, seed, 0, st->pool, st->tax, "verb", "sqrt", name, model, model_n,
-                    "--max-videos", budget, "--prefer", "random", NULL);
+    return pretrain(st, seed, 0, st->pre_steps, st->pool, st->tax, "verb", "sqrt", name, model,
+                    model_n, "--max-videos", budget, "--prefer", "random", NULL);
+}
+
+/* scale's pre-training (and video-vs-frame's): the same on `videos` random videos of the
+   noisier pool for scale_steps; --quick: of the pool, for pre_steps (its x1 is the shared one) */
+static int pretrain_scale(study *st, long seed, int frame, long videos, char *name, size_t name_n,
+                          char *model, size_t model_n)
+{
+    char budget[32];
+    snprintf(budget, sizeof budget, "%ld", videos);
+    snprintf(name, name_n, "%s%sverb-sqrt-%ld", frame ? "frame-" : "", st->quick ? "" : "noisy-",
+             videos);
+    return pretrain(st, seed, frame, st->quick ? st->pre_steps : st->scale_steps,
+                    st->quick ? st->pool : st->npool, st->quick ? st->tax : st->ntax, "verb", "sqrt",
+                    name, model, model_n, "--max-videos", budget, "--prefer", "random", NULL);
 }
 
 /* ---- the studies ---- */
@@ -862,12 +904,14 @@ static int study_scale(study *st)
     static const char *const names[3] = {"pretrain-1x", "pretrain-4x", "pretrain-16x"};
     static const char *const fc_names[3] = {"pretrain-1x-fc", "pretrain-4x-fc", "pretrain-16x-fc"};
     tset *ts[4] = {&st->ss, &st->k, &st->epic_verb, &st->epic_noun};
-    printf("\n== scale: pre-training on %ld, %ld and %ld noisy videos (random subsets of %ld), %s "
-           "steps; full fine-tuning and fc-only on target-ss, target-k, epic verbs and epic nouns, "
-           "against training from scratch on each%s\n",
-           st->base, 4 * st->base, 16 * st->base, 16 * st->base, st->pre_steps,
-           st->quick ? " (--quick: x1 and x16 only)" : "");
-    if (need_demo(st) || need_k(st) || need_epic(st))
+    printf("\n== scale: pre-training on %ld, %ld and %ld noisy videos (random subsets of %ld with "
+           "%s of their hashtags wrong), %s steps for every size; full fine-tuning and fc-only on "
+           "target-ss, target-k, epic verbs and epic nouns, against training from scratch on "
+           "each%s\n",
+           st->base, 4 * st->base, 16 * st->base, 16 * st->base,
+           st->quick ? PRE_P_WRONG : SCALE_P_WRONG, st->quick ? st->pre_steps : st->scale_steps,
+           st->quick ? " (--quick: x1 and x16 only, the other studies' pool and steps)" : "");
+    if (need_demo(st) || need_noisy(st) || need_k(st) || need_epic(st))
         return 1;
     for (int s = 0; s < st->n_seeds; s++) {
         long seed = st->first_seed + s;
@@ -882,7 +926,8 @@ static int study_scale(study *st)
             char name[64], model[4300];
             if (st->quick && k == 1)
                 continue;
-            if (pretrain_verbs(st, seed, mult[k] * st->base, name, sizeof name, model, sizeof model))
+            if (pretrain_scale(st, seed, 0, mult[k] * st->base, name, sizeof name, model,
+                               sizeof model))
                 return 1;
             for (int t = 0; t < 4; t++) {
                 if (transfer(st, seed, 0, model, name, ts[t], 0, &acc))
@@ -949,7 +994,7 @@ static int study_label_space(study *st)
         for (int k = 0; k < 4; k++) {
             char name[64], model[4300];
             snprintf(name, sizeof name, "%s-sqrt-%ld", spaces[k], videos);
-            if (pretrain(st, seed, 0, st->pool, st->tax, spaces[k], "sqrt", name, model,
+            if (pretrain(st, seed, 0, st->pre_steps, st->pool, st->tax, spaces[k], "sqrt", name, model,
                          sizeof model, "--max-videos", budget, "--prefer", "random",
                          k ? NULL : "--class-list", k ? NULL : klist, NULL))
                 return 1;
@@ -968,22 +1013,19 @@ static int study_video_vs_frame(study *st)
 {
     const long videos = st->vvf_videos;
     tset *ts[2] = {&st->ss, &st->k};
-    char budget[32];
-    snprintf(budget, sizeof budget, "%ld", videos);
     printf("\n== video-vs-frame: R(2+1)D-10 against a frame model (ResNet-18 on single frames, "
-           "its scores averaged over 32 frames a video), both pre-trained on the same %ld videos "
-           "(verbs, square-root resampling, %s steps); target-ss and target-k, full fine-tuning "
-           "and fc-only\n", videos, st->pre_steps);
-    if (need_demo(st) || need_k(st))
+           "its scores averaged over 32 frames a video), both pre-trained as scale's x%d on the "
+           "same %ld videos (verbs, square-root resampling, %s steps); target-ss and target-k, "
+           "full fine-tuning and fc-only\n", st->quick ? 16 : 4, videos,
+           st->quick ? st->pre_steps : st->scale_steps);
+    if (need_demo(st) || need_noisy(st) || need_k(st))
         return 1;
     for (int s = 0; s < st->n_seeds; s++) {
         long seed = st->first_seed + s;
         char vname[64], vmodel[4300], fname[64], fmodel[4300];
         printf("-- video-vs-frame, seed %ld\n", seed);
-        snprintf(fname, sizeof fname, "frame-verb-sqrt-%ld", videos);
-        if (pretrain_verbs(st, seed, videos, vname, sizeof vname, vmodel, sizeof vmodel) ||
-            pretrain(st, seed, 1, st->pool, st->tax, "verb", "sqrt", fname, fmodel, sizeof fmodel,
-                     "--max-videos", budget, "--prefer", "random", NULL))
+        if (pretrain_scale(st, seed, 0, videos, vname, sizeof vname, vmodel, sizeof vmodel) ||
+            pretrain_scale(st, seed, 1, videos, fname, sizeof fname, fmodel, sizeof fmodel))
             return 1;
         for (int t = 0; t < 2; t++)
             for (int fc = 0; fc < 2; fc++) {
@@ -1042,15 +1084,16 @@ static int study_budget(study *st)
             if (k == 0) /* N short videos: the shared pre-training (scale's x1 under --quick) */
                 rc = pretrain_verbs(st, seed, nv, run, sizeof run, model, sizeof model);
             else if (k == 2)
-                rc = pretrain(st, seed, 0, man, tax, "verb", "sqrt", names[k], model, sizeof model,
-                              "--max-minutes", min_s, "--prefer", "random", NULL);
+                rc = pretrain(st, seed, 0, st->pre_steps, man, tax, "verb", "sqrt", names[k], model,
+                              sizeof model, "--max-minutes", min_s, "--prefer", "random", NULL);
             else if (k == 1)
-                rc = pretrain(st, seed, 0, man, tax, "verb", "sqrt", names[k], model, sizeof model,
-                              "--max-videos", nv_s, "--prefer", "random", NULL);
+                rc = pretrain(st, seed, 0, st->pre_steps, man, tax, "verb", "sqrt", names[k], model,
+                              sizeof model, "--max-videos", nv_s, "--prefer", "random", NULL);
             else
-                rc = pretrain(st, seed, 0, man, tax, "verb", "sqrt", names[k], model, sizeof model,
-                              "--max-videos", nv_s, "--prefer", "random", "--clips-per-video",
-                              k == 3 ? "1" : "4", "--clip-choice", "fixed", NULL);
+                rc = pretrain(st, seed, 0, st->pre_steps, man, tax, "verb", "sqrt", names[k], model,
+                              sizeof model, "--max-videos", nv_s, "--prefer", "random",
+                              "--clips-per-video", k == 3 ? "1" : "4", "--clip-choice", "fixed",
+                              NULL);
             if (rc)
                 return 1;
             for (int t = 0; t < 2; t++) {
@@ -1082,7 +1125,8 @@ static int study_resampling(study *st)
         for (int k = 0; k < 3; k++) {
             char name[64], model[4300];
             snprintf(name, sizeof name, "verb+noun-%s-%ld", modes[k], videos);
-            if (pretrain(st, seed, 0, st->pool, st->tax, "verb+noun", modes[k], name, model,
+            if (pretrain(st, seed, 0, st->pre_steps, st->pool, st->tax, "verb+noun", modes[k], name,
+                         model,
                          sizeof model, "--max-videos", budget, "--prefer", "random", NULL))
                 return 1;
             for (int t = 0; t < 2; t++) {
@@ -1371,6 +1415,7 @@ int cmd_study(int argc, char **argv)
     st->budget_minutes = st->quick ? 24 : 20; /* about the minutes of the N long videos */
     st->long_videos = st->quick ? 150 : 400;
     st->pre_steps = PRE_STEPS;
+    st->scale_steps = SCALE_STEPS;
     st->tgt_steps = TGT_STEPS;
     st->pre_warmup = PRE_WARMUP;
     st->tgt_warmup = "5";
@@ -1385,6 +1430,7 @@ int cmd_study(int argc, char **argv)
         st->budget_minutes = 1;
         st->long_videos = 8;
         st->pre_steps = "3";
+        st->scale_steps = "4";
         st->tgt_steps = "2";
         st->pre_warmup = "1";
         st->tgt_warmup = "1";

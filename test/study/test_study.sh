@@ -70,6 +70,15 @@ assert [p[\"name\"] for p in studies[\"resampling\"]] == [\"natural\", \"natural
 for p, q in zip(studies[\"budget\"], b[\"points\"]):
     assert p[\"name\"] == q[\"name\"] and p[\"seeds\"][0] == q[\"seeds\"][0], (p, q)
 ' $tmp/a.json $tmp/b.json && (for s in scale label-space video-vs-frame budget resampling; do [ -s $o/\$s.json ] || exit 1; done)"
+# scale's pre-trainings (and video-vs-frame's two networks, as scale's x4) are on the noisier
+# pool, for scale's steps (--smoke: 4; the others 3); label-space's verbs on the first pool
+t scale_noisy_pool "for r in noisy-verb-sqrt-8 noisy-verb-sqrt-32 noisy-verb-sqrt-128 frame-noisy-verb-sqrt-32; do
+        grep -qx $o/data/demo-128-s1-wrong0.4/pretrain/train.tsv $o/runs/s1-pre-\$r-*/args.txt &&
+        grep -A1 -x -- --steps $o/runs/s1-pre-\$r-*/args.txt | grep -qx 4 || exit 1; done &&
+    grep -qx $o/data/demo-128-s1/pretrain/train.tsv $o/runs/s1-pre-verb-sqrt-16-*/args.txt &&
+    grep -A1 -x -- --steps $o/runs/s1-pre-verb-sqrt-16-*/args.txt | grep -qx 3 &&
+    grep -q 's1-noisy-verb-sqrt-32-target-ss-ft  *trained' $tmp/a.err &&
+    [ \$(grep -c '^   s1-pre-noisy-verb-sqrt-32  *trained ' $tmp/a.err) = 2 ]"
 # the conclusions compare pre-training with scratch on every target, and x16 with x1
 t scale_conclusions "grep -c 'pre-training: pretrain-16x.* - scratch = ' $tmp/a.err | grep -qx 8 &&
     grep -c 'more data: pretrain-16x.* - pretrain-1x.* = ' $tmp/a.err | grep -qx 8"
@@ -89,15 +98,17 @@ t cache_retrains "rm $o/runs/s1-pre-verb-sqrt-4-*/model.safetensors &&
     ! grep -q 's1-verb-sqrt-4-target-ss-fc  *reused' $tmp/c.out &&
     grep -q 's1-pre-4-long-1-clip  *reused' $tmp/c.out && grep -q 's1-4-long-1-clip-target-k-fc  *reused' $tmp/c.out &&
     grep -q '6 training runs, 9 reused' $tmp/c.out"
-# --quick (here on the smoke sizes): one seed; runs shared across studies -- scale's x1 is
-# label-space's verbs and budget's N short videos, its x16 is video-vs-frame's R(2+1)D, with
-# their transfers; budget leaves out 1 against 4 clips. All five studies are planned together
-# (the default --jobs 2): a shared run is one job, found trained by every study that uses it
+# --quick (here on the smoke sizes): one seed; scale keeps the other studies' pool and steps (no
+# noisier pool is made); runs shared across studies -- scale's x1 is label-space's verbs and
+# budget's N short videos, its x16 is video-vs-frame's R(2+1)D, with their transfers; budget
+# leaves out 1 against 4 clips. All five studies are planned together (the default --jobs 2): a
+# shared run is one job, found trained by every study that uses it
 q=$tmp/q
 n1() { [ $(grep -c "^   \[[0-9]*/54\] $1 " $tmp/q.err) = 1 ] && [ $(grep -c "^   $1  *trained " $tmp/q.err) = $2 ]; }
 t quick_shares_runs "$V study all --smoke --quick --json --out $q >$tmp/q.json 2>$tmp/q.err &&
     grep -q '^   54 runs to do, 2 at a time' $tmp/q.err && n1 s1-pre-verb-sqrt-8 3 && n1 s1-verb-sqrt-8-target-k-fc 3 &&
     n1 s1-verb-sqrt-8-epic-nouns-fc 2 && n1 s1-pre-verb-sqrt-128 2 && n1 s1-verb-sqrt-128-target-ss-ft 2 &&
+    [ ! -e $q/data/demo-128-s1-wrong0.4 ] && grep -A1 -x -- --steps $q/runs/s1-pre-verb-sqrt-128-*/args.txt | grep -qx 3 &&
     [ \$(ls $q/runs | grep -c -- '-pre-') = 10 ] && $PY -c '
 import json, sys
 a = json.load(open(sys.argv[1]))
