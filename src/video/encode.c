@@ -171,6 +171,14 @@ static int encode_all(void *arg, FILE *f)
     if (codec->id == AV_CODEC_ID_H264) {
         av_opt_set(enc->priv_data, "preset", "veryfast", 0);
         av_opt_set(enc->priv_data, "crf", "20", 0);
+        /* without it, libx264 (0.164 here) made other bytes for some videos when encoders ran
+           on several threads of one process, or the process had another CPU affinity: 3 to 5 %
+           of a set differed between two runs with 2 threads (the decoded frames too), though
+           each encoder has one thread and the frames were the same */
+        if (av_opt_set(enc->priv_data, "x264-params", "cpu-independent=1", 0) < 0) {
+            rc = vidai_error(VIDA_EUNSUPPORTED, "this libx264 wrapper takes no x264-params");
+            goto out;
+        }
     } else {
         enc->flags |= AV_CODEC_FLAG_QSCALE;
         enc->global_quality = FF_QP2LAMBDA * 3;
