@@ -2586,8 +2586,8 @@ static int cmd_demo(int argc, char **argv)
            "      the taxonomy), square-root resampling of the long tail, %s steps of 16 clips\n",
            pre_steps);
     if (run_cmd(cmd_train, "train", "--manifest", pre, "--taxonomy", tax, "--label-space", "verb",
-                "--resample", "sqrt", DEMO_ARCH, DEMO_GEOMETRY, "--steps", pre_steps, "--lr", "0.05",
-                "--warmup", "10", "--schedule", "cosine", "--threads", threads_s, "--seed", seed_s,
+                "--resample", "sqrt", DEMO_ARCH, DEMO_GEOMETRY, "--steps", pre_steps, "--lr", "0.02",
+                "--warmup", "40", "--schedule", "cosine", "--threads", threads_s, "--seed", seed_s,
                 "--out", runs[0], "--quiet", NULL))
         goto done;
     stage_s[1] = g_last_train.seconds;
