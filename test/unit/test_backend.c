@@ -870,6 +870,40 @@ TEST(backend, add_relu_accumulate)
     CHECKF(e < GRAD_TOL, "add+relu gradient %g", e);
 }
 
+/* The residual add + ReLU backward through the dispatch: set_a / set_b overwrite that input's
+   gradient, the other adds to it; the same buffer for both cannot be overwritten. */
+TEST(backend, add_relu_backward_overwrites_one_input)
+{
+    const int64_t n = 70001;
+    float *y = falloc(n), *dy = falloc(n), *da = falloc(n), *db = falloc(n), *db0 = falloc(n);
+    vida_context *ctx = NULL;
+    vida_context_params cp;
+    int64_t i, bad = 0;
+    int rc;
+    fill(y, NULL, n, 1.0);
+    for (i = 0; i < n; i++)
+        y[i] = y[i] < 0 ? 0.0f : y[i]; /* a ReLU's output */
+    fill(dy, NULL, n, 1.0);
+    fill(db0, NULL, n, 1.0);
+    memcpy(db, db0, (size_t)n * sizeof *db);
+    for (i = 0; i < n; i++)
+        da[i] = NAN;
+    vida_context_params_init(&cp);
+    cp.backend = VIDA_BACKEND_CPU;
+    cp.n_threads = 2;
+    CHECK_OK(vida_context_create(&ctx, &cp));
+    CHECK_OK(vidai_be_add_relu_backward_t(ctx, n, y, dy, da, db, 1, 0, 0));
+    for (i = 0; i < n; i++) {
+        const float g = y[i] > 0 ? dy[i] : 0.0f;
+        bad += !(da[i] == g) || !(db[i] == db0[i] + g);
+    }
+    rc = vidai_be_add_relu_backward_t(ctx, n, y, dy, da, da, 1, 0, 0);
+    vida_context_free(ctx);
+    free(y), free(dy), free(da), free(db), free(db0);
+    CHECKF(bad == 0, "%ld values wrong", (long)bad);
+    CHECK(rc == VIDA_EINVAL);
+}
+
 /* ---- pooling ----------------------------------------------------------------- */
 
 typedef struct pool_ctx {
