@@ -2515,7 +2515,7 @@ static int cmd_demo(int argc, char **argv)
     int json = 0, rc = 1, saved_stdout = -1, quick = 0;
     /* --quick: the same story on a tenth of the work, to check the plumbing (its numbers mean
        little) */
-    const char *pre_videos = "900", *pre_steps = "500", *tgt_steps = "80";
+    const char *pre_videos = "900", *pre_steps = "500", *pre_warmup = "40", *tgt_steps = "80";
     char data[4096], pre[4096], tax[4096], tgt[4096], test[4096], runs[4][4096], model[4][4096];
     char longv[4096], longt[4096], seed_s[32], threads_s[32];
     static const char *const run_names[4] = {"pretrain", "scratch", "finetuned", "fc-only"};
@@ -2535,6 +2535,7 @@ static int cmd_demo(int argc, char **argv)
             quick = 1;
             pre_videos = "120";
             pre_steps = "40";
+            pre_warmup = "10"; /* below its 40 steps */
             tgt_steps = "10";
             continue;
         }
@@ -2587,7 +2588,7 @@ static int cmd_demo(int argc, char **argv)
            pre_steps);
     if (run_cmd(cmd_train, "train", "--manifest", pre, "--taxonomy", tax, "--label-space", "verb",
                 "--resample", "sqrt", DEMO_ARCH, DEMO_GEOMETRY, "--steps", pre_steps, "--lr", "0.02",
-                "--warmup", "40", "--schedule", "cosine", "--threads", threads_s, "--seed", seed_s,
+                "--warmup", pre_warmup, "--schedule", "cosine", "--threads", threads_s, "--seed", seed_s,
                 "--out", runs[0], "--quiet", NULL))
         goto done;
     stage_s[1] = g_last_train.seconds;
