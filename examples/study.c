@@ -719,39 +719,45 @@ static int st_synth(study *st, const char *dir, int *have, ...)
     return 0;
 }
 
-/* the demo preset at 16 x base noisy videos, and its target-ss-like target (8 verbs on 4 shapes
-   pre-training never shows, 5 training and 7 test videos a verb) */
-static int need_demo(study *st)
+/* The demo preset at 16 x base noisy videos in DATA/demo-N-sS (wrong: in DATA/demo-N-sS-wrongW,
+   with that share of the hashtags wrong; NULL: the generator's); pool and tax (4400 bytes
+   each) get its pre-training manifest and taxonomy, dir (4200) its folder. */
+static int need_demo_set(study *st, const char *wrong, int *have, char *dir, char *pool, char *tax)
 {
-    char dir[4200], videos[32], seed[32];
-    snprintf(dir, sizeof dir, "%s/data/demo-%ld-s%ld", st->out, 16 * st->base, st->first_seed);
+    char videos[32], seed[32];
+    snprintf(dir, 4200, "%s/data/demo-%ld-s%ld%s%s", st->out, 16 * st->base, st->first_seed,
+             wrong ? "-wrong" : "", wrong ? wrong : "");
     snprintf(videos, sizeof videos, "%ld", 16 * st->base);
     snprintf(seed, sizeof seed, "%ld", st->first_seed);
-    snprintf(st->pool, sizeof st->pool, "%s/pretrain/train.tsv", dir);
-    snprintf(st->tax, sizeof st->tax, "%s/pretrain/taxonomy.tsv", dir);
+    snprintf(pool, 4400, "%s/pretrain/train.tsv", dir);
+    snprintf(tax, 4400, "%s/pretrain/taxonomy.tsv", dir);
+    return wrong ? st_synth(st, dir, have, "--preset", "demo", "--videos", videos, "--seed", seed,
+                            "--p-wrong", wrong, NULL)
+                 : st_synth(st, dir, have, "--preset", "demo", "--videos", videos, "--seed", seed,
+                            NULL);
+}
+
+/* the demo set, and its target-ss-like target (8 verbs on 4 shapes pre-training never shows, 5
+   training and 7 test videos a verb) */
+static int need_demo(study *st)
+{
+    char dir[4200];
+    int rc = need_demo_set(st, NULL, &st->have_demo, dir, st->pool, st->tax);
     st->ss.name = "target-ss";
     snprintf(st->ss.train, sizeof st->ss.train, "%s/target/train.tsv", dir);
     snprintf(st->ss.test, sizeof st->ss.test, "%s/target/test.tsv", dir);
     st->ss.chance = 1.0 / 8;
-    return st_synth(st, dir, &st->have_demo, "--preset", "demo", "--videos", videos, "--seed", seed,
-                    NULL);
+    return rc;
 }
 
-/* scale's pool: the demo preset's pool with SCALE_P_WRONG of the hashtags wrong, 16 x base
-   videos (its own target/ and long/ are not used); --quick: none */
+/* scale's pool: the demo set with SCALE_P_WRONG of the hashtags wrong (its own target/ and
+   long/ are not used); --quick: none */
 static int need_noisy(study *st)
 {
-    char dir[4200], videos[32], seed[32];
+    char dir[4200];
     if (st->quick)
         return 0;
-    snprintf(dir, sizeof dir, "%s/data/demo-%ld-s%ld-wrong%s", st->out, 16 * st->base,
-             st->first_seed, SCALE_P_WRONG);
-    snprintf(videos, sizeof videos, "%ld", 16 * st->base);
-    snprintf(seed, sizeof seed, "%ld", st->first_seed);
-    snprintf(st->npool, sizeof st->npool, "%s/pretrain/train.tsv", dir);
-    snprintf(st->ntax, sizeof st->ntax, "%s/pretrain/taxonomy.tsv", dir);
-    return st_synth(st, dir, &st->have_noisy, "--preset", "demo", "--videos", videos, "--seed",
-                    seed, "--p-wrong", SCALE_P_WRONG, NULL);
+    return need_demo_set(st, SCALE_P_WRONG, &st->have_noisy, dir, st->npool, st->ntax);
 }
 
 /* target-k: 16 (verb, noun) classes of the 8 verbs and the 8 pre-training shapes, 5 training
@@ -871,29 +877,33 @@ static int scratch(study *st, long seed, const tset *t, double *acc)
            st_eval(st, model, t->test, st->clips_video, acc);
 }
 
-/* the shared pre-training: verbs, square-root resampling, `videos` random videos of the pool */
+/* Verbs, square-root resampling, `videos` random videos of the pool for pre_steps, or (noisy) of
+   scale's noisier pool for scale_steps; named [frame-][noisy-]verb-sqrt-N. */
+static int pretrain_random(study *st, long seed, int frame, int noisy, long videos, char *name,
+                           size_t name_n, char *model, size_t model_n)
+{
+    char budget[32];
+    snprintf(budget, sizeof budget, "%ld", videos);
+    snprintf(name, name_n, "%s%sverb-sqrt-%ld", frame ? "frame-" : "", noisy ? "noisy-" : "",
+             videos);
+    return pretrain(st, seed, frame, noisy ? st->scale_steps : st->pre_steps,
+                    noisy ? st->npool : st->pool, noisy ? st->ntax : st->tax, "verb", "sqrt", name,
+                    model, model_n, "--max-videos", budget, "--prefer", "random", NULL);
+}
+
+/* the shared pre-training: R(2+1)D on `videos` random videos of the pool */
 static int pretrain_verbs(study *st, long seed, long videos, char *name, size_t name_n, char *model,
                           size_t model_n)
 {
-    char budget[32];
-    snprintf(budget, sizeof budget, "%ld", videos);
-    snprintf(name, name_n, "verb-sqrt-%ld", videos);
-    return pretrain(st, seed, 0, st->pre_steps, st->pool, st->tax, "verb", "sqrt", name, model,
-                    model_n, "--max-videos", budget, "--prefer", "random", NULL);
+    return pretrain_random(st, seed, 0, 0, videos, name, name_n, model, model_n);
 }
 
-/* scale's pre-training (and video-vs-frame's): the same on `videos` random videos of the
-   noisier pool for scale_steps; --quick: of the pool, for pre_steps (its x1 is the shared one) */
+/* scale's pre-training (and video-vs-frame's): on the noisier pool; --quick: on the pool, so its
+   x1 is the shared one */
 static int pretrain_scale(study *st, long seed, int frame, long videos, char *name, size_t name_n,
                           char *model, size_t model_n)
 {
-    char budget[32];
-    snprintf(budget, sizeof budget, "%ld", videos);
-    snprintf(name, name_n, "%s%sverb-sqrt-%ld", frame ? "frame-" : "", st->quick ? "" : "noisy-",
-             videos);
-    return pretrain(st, seed, frame, st->quick ? st->pre_steps : st->scale_steps,
-                    st->quick ? st->pool : st->npool, st->quick ? st->tax : st->ntax, "verb", "sqrt",
-                    name, model, model_n, "--max-videos", budget, "--prefer", "random", NULL);
+    return pretrain_random(st, seed, frame, !st->quick, videos, name, name_n, model, model_n);
 }
 
 /* ---- the studies ---- */

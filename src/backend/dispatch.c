@@ -189,19 +189,22 @@ int vidai_be_add_relu_forward_t(const vida_context *ctx, int64_t n, const void *
     return VIDA_OK;
 }
 
+/* CUDA's backward kernels add into their output: where the caller asked for an overwrite, the
+   output is cleared first (the CPU's kernels overwrite it themselves) */
+static int clear_for_cuda(const vida_context *ctx, int overwrite, void *dst, size_t bytes)
+{
+    return ctx->cuda && overwrite && dst ? vidai_be_zero(ctx, dst, bytes) : VIDA_OK;
+}
+
 int vidai_be_add_relu_backward_t(const vida_context *ctx, int64_t n, const void *y, const void *dy,
                                  void *da, void *db, int set_a, int set_b, int t)
 {
     if (da == db && (set_a || set_b))
         return vidai_error(VIDA_EINVAL, "add + relu backward: overwriting a gradient it adds to");
-    if (ctx->cuda && (set_a || set_b)) { /* its kernel adds: clear first */
-        size_t bytes = (size_t)n * (t ? 2 : sizeof(float));
-        int rc = set_a ? vidai_be_zero(ctx, da, bytes) : VIDA_OK;
-        if (rc == VIDA_OK && set_b)
-            rc = vidai_be_zero(ctx, db, bytes);
-        if (rc != VIDA_OK)
-            return rc;
-    }
+    const size_t bytes = (size_t)n * (t ? 2 : sizeof(float));
+    int rc = clear_for_cuda(ctx, set_a, da, bytes);
+    if (rc != VIDA_OK || (rc = clear_for_cuda(ctx, set_b, db, bytes)) != VIDA_OK)
+        return rc;
     ON_CUDA_OP(ctx, vidai_cuda_add_relu_backward_t(CU(ctx), n, y, dy, da, db, t));
     CPU_F32("add + relu backward", t);
     vidai_cpu_relu_backward(ctx->pool, n, y, dy, da, set_a);
@@ -241,11 +244,9 @@ int vidai_be_bn_backward_train(const vida_context *ctx, int64_t rows, int c, con
                                const float *save_invstd, float *dx, float *dgamma, float *dbeta,
                                int overwrite)
 {
-    if (ctx->cuda && overwrite && dx) { /* its kernel adds: clear first */
-        int rc = vidai_be_zero(ctx, dx, (size_t)rows * c * sizeof(float));
-        if (rc != VIDA_OK)
-            return rc;
-    }
+    int rc = clear_for_cuda(ctx, overwrite, dx, (size_t)rows * c * sizeof(float));
+    if (rc != VIDA_OK)
+        return rc;
     ON_CUDA_OP(ctx, vidai_cuda_bn_backward_train(CU(ctx), rows, c, x, dy, gamma, save_mean,
                                               save_invstd, dx, dgamma, dbeta));
     vidai_cpu_bn_backward_train(ctx->pool, rows, c, x, dy, gamma, save_mean, save_invstd, dx,
@@ -273,11 +274,9 @@ int vidai_be_relu_forward(const vida_context *ctx, int64_t n, const float *x, fl
 int vidai_be_relu_backward(const vida_context *ctx, int64_t n, const float *y, const float *dy,
                            float *dx, int overwrite)
 {
-    if (ctx->cuda && overwrite) { /* its kernel adds: clear first */
-        int rc = vidai_be_zero(ctx, dx, (size_t)n * sizeof(float));
-        if (rc != VIDA_OK)
-            return rc;
-    }
+    int rc = clear_for_cuda(ctx, overwrite, dx, (size_t)n * sizeof(float));
+    if (rc != VIDA_OK)
+        return rc;
     ON_CUDA_OP(ctx, vidai_cuda_relu_backward(CU(ctx), n, y, dy, dx));
     vidai_cpu_relu_backward(ctx->pool, n, y, dy, dx, overwrite);
     return VIDA_OK;

@@ -31,6 +31,7 @@ typedef struct bn_job {
     /* Per-channel values of the segment, indexed k in [0, cs). */
     float mean[BN_SEG], invstd[BN_SEG];
     float a[BN_SEG], b[BN_SEG], e[BN_SEG]; /* pass coefficients, see the tasks */
+    int set; /* dx_train_task: overwrite out instead of adding to it */
     double part[BN_PARTS][2][BN_SEG];
 } bn_job;
 
@@ -115,7 +116,7 @@ static void affine_task(void *arg, int64_t i)
     }
 }
 
-/* out += a * (dy - b - xhat * e), xhat = (x - mean) * invstd. */
+/* out += a * (dy - b - xhat * e), xhat = (x - mean) * invstd; with set, out = that. */
 static void dx_train_task(void *arg, int64_t i)
 {
     const bn_job *j = arg;
@@ -126,27 +127,16 @@ static void dx_train_task(void *arg, int64_t i)
         const float *restrict xr = j->x + r * j->c + j->c0;
         const float *restrict dyr = j->dy + r * j->c + j->c0;
         float *restrict dxr = j->out + r * j->c + j->c0;
-        for (k = 0; k < j->cs; k++) {
-            float xhat = (xr[k] - j->mean[k]) * j->invstd[k];
-            dxr[k] += j->a[k] * (dyr[k] - j->b[k] - xhat * j->e[k]);
-        }
-    }
-}
-
-/* out = a * (dy - b - xhat * e): dx_train_task where nothing else adds to dx. */
-static void dx_train_set_task(void *arg, int64_t i)
-{
-    const bn_job *j = arg;
-    int64_t r, r0, r1;
-    int k;
-    pass_rows(j, i, &r0, &r1);
-    for (r = r0; r < r1; r++) {
-        const float *restrict xr = j->x + r * j->c + j->c0;
-        const float *restrict dyr = j->dy + r * j->c + j->c0;
-        float *restrict dxr = j->out + r * j->c + j->c0;
-        for (k = 0; k < j->cs; k++) {
-            float xhat = (xr[k] - j->mean[k]) * j->invstd[k];
-            dxr[k] = j->a[k] * (dyr[k] - j->b[k] - xhat * j->e[k]);
+        if (j->set) { /* two loops: the overwrite never reads dx */
+            for (k = 0; k < j->cs; k++) {
+                float xhat = (xr[k] - j->mean[k]) * j->invstd[k];
+                dxr[k] = j->a[k] * (dyr[k] - j->b[k] - xhat * j->e[k]);
+            }
+        } else {
+            for (k = 0; k < j->cs; k++) {
+                float xhat = (xr[k] - j->mean[k]) * j->invstd[k];
+                dxr[k] += j->a[k] * (dyr[k] - j->b[k] - xhat * j->e[k]);
+            }
         }
     }
 }
@@ -270,6 +260,7 @@ void vidai_cpu_bn_backward_train(vidai_pool *pool, int64_t rows, int c, const fl
     if (rows < 1 || c < 1)
         return;
     bn_job_init(&j, rows, c, x, dy, dx);
+    j.set = overwrite;
     for (c0 = 0; c0 < c; c0 += BN_SEG) {
         bn_segment(&j, c0);
         memcpy(j.mean, save_mean + c0, (size_t)j.cs * sizeof *j.mean);
@@ -286,7 +277,7 @@ void vidai_cpu_bn_backward_train(vidai_pool *pool, int64_t rows, int c, const fl
             j.e[k] = (float)(j.part[0][1][k] / (double)rows);
         }
         if (dx)
-            bn_pass(pool, &j, overwrite ? dx_train_set_task : dx_train_task);
+            bn_pass(pool, &j, dx_train_task);
     }
 }
 
