@@ -71,12 +71,15 @@ for p, q in zip(studies[\"budget\"], b[\"points\"]):
     assert p[\"name\"] == q[\"name\"] and p[\"seeds\"][0] == q[\"seeds\"][0], (p, q)
 ' $tmp/a.json $tmp/b.json && (for s in scale label-space video-vs-frame budget resampling; do [ -s $o/\$s.json ] || exit 1; done)"
 # scale's pre-trainings (and video-vs-frame's two networks, as scale's x4) are on the noisier
-# pool, for scale's steps (--smoke: 4; the others 3); label-space's verbs on the first pool
+# pool, for scale's steps (--smoke: 4; the others 3) at lr 0.01; label-space's verbs on the first
+# pool at 0.02
 t scale_noisy_pool "for r in noisy-verb-sqrt-8 noisy-verb-sqrt-32 noisy-verb-sqrt-128 frame-noisy-verb-sqrt-32; do
         grep -qx $o/data/demo-128-s1-wrong0.4/pretrain/train.tsv $o/runs/s1-pre-\$r-*/args.txt &&
-        grep -A1 -x -- --steps $o/runs/s1-pre-\$r-*/args.txt | grep -qx 4 || exit 1; done &&
+        grep -A1 -x -- --steps $o/runs/s1-pre-\$r-*/args.txt | grep -qx 4 &&
+        grep -A1 -x -- --lr $o/runs/s1-pre-\$r-*/args.txt | grep -qx 0.01 || exit 1; done &&
     grep -qx $o/data/demo-128-s1/pretrain/train.tsv $o/runs/s1-pre-verb-sqrt-16-*/args.txt &&
     grep -A1 -x -- --steps $o/runs/s1-pre-verb-sqrt-16-*/args.txt | grep -qx 3 &&
+    grep -A1 -x -- --lr $o/runs/s1-pre-verb-sqrt-16-*/args.txt | grep -qx 0.02 &&
     grep -q 's1-noisy-verb-sqrt-32-target-ss-ft  *trained' $tmp/a.err &&
     [ \$(grep -c '^   s1-pre-noisy-verb-sqrt-32  *trained ' $tmp/a.err) = 2 ]"
 # the conclusions compare pre-training with scratch on every target, and x16 with x1
