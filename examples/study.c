@@ -919,11 +919,12 @@ static int study_scale(study *st)
     static const char *const fc_names[3] = {"pretrain-1x-fc", "pretrain-4x-fc", "pretrain-16x-fc"};
     tset *ts[4] = {&st->ss, &st->k, &st->epic_verb, &st->epic_noun};
     printf("\n== scale: pre-training on %ld, %ld and %ld noisy videos (random subsets of %ld with "
-           "%s of their hashtags wrong), %s steps for every size; full fine-tuning and fc-only on "
-           "target-ss, target-k, epic verbs and epic nouns, against training from scratch on "
-           "each%s\n",
+           "%s of their hashtags wrong), %s steps at lr %s for every size; full fine-tuning and "
+           "fc-only on target-ss, target-k, epic verbs and epic nouns, against training from "
+           "scratch on each%s\n",
            st->base, 4 * st->base, 16 * st->base, 16 * st->base,
            st->quick ? PRE_P_WRONG : SCALE_P_WRONG, st->quick ? st->pre_steps : st->scale_steps,
+           st->quick ? PRE_LR : SCALE_LR,
            st->quick ? " (--quick: x1 and x16 only, the other studies' pool and steps)" : "");
     if (need_demo(st) || need_noisy(st) || need_k(st) || need_epic(st))
         return 1;
