@@ -734,10 +734,8 @@ static int need_demo_set(study *st, const char *wrong, int *have, char *dir, cha
     snprintf(seed, sizeof seed, "%ld", st->first_seed);
     snprintf(pool, 4400, "%s/pretrain/train.tsv", dir);
     snprintf(tax, 4400, "%s/pretrain/taxonomy.tsv", dir);
-    return wrong ? st_synth(st, dir, have, "--preset", "demo", "--videos", videos, "--seed", seed,
-                            "--p-wrong", wrong, NULL)
-                 : st_synth(st, dir, have, "--preset", "demo", "--videos", videos, "--seed", seed,
-                            NULL);
+    return st_synth(st, dir, have, "--preset", "demo", "--videos", videos, "--seed", seed,
+                    wrong ? "--p-wrong" : NULL, wrong, NULL);
 }
 
 /* the demo set, and its target-ss-like target (8 verbs on 4 shapes pre-training never shows, 5
@@ -821,12 +819,14 @@ static void add_geometry(const study *st, argl *a, int frame)
            st->short_side, "--crop", st->crop, "--batch", frame ? "64" : "16", NULL);
 }
 
-/* Pre-trains R(2+1)D-10 (or the frame model) for `steps` on the pool with the given label space,
-   resampling and budget (extra: NULL-terminated further train options). */
-static int pretrain(study *st, long seed, int frame, const char *steps, const char *lr,
-                    const char *manifest, const char *tax, const char *space, const char *resample,
-                    const char *name, char *model, size_t n, ...)
+/* Pre-trains R(2+1)D-10 (or the frame model) on the pool with the given label space,
+   resampling and budget (extra: NULL-terminated further train options): pre_steps at PRE_LR, or
+   on scale's noisier pool (st->npool) scale_steps at SCALE_LR. */
+static int pretrain(study *st, long seed, int frame, const char *manifest, const char *tax,
+                    const char *space, const char *resample, const char *name, char *model,
+                    size_t n, ...)
 {
+    const int noisy = manifest == st->npool;
     argl a = {0};
     va_list ap;
     char tag[256];
@@ -841,8 +841,8 @@ static int pretrain(study *st, long seed, int frame, const char *steps, const ch
     else
         al_add(&a, DEMO_ARCH, NULL);
     add_geometry(st, &a, frame);
-    al_add(&a, "--steps", steps, "--lr", lr, "--warmup", st->pre_warmup, "--schedule", "cosine",
-           NULL);
+    al_add(&a, "--steps", noisy ? st->scale_steps : st->pre_steps, "--lr",
+           noisy ? SCALE_LR : PRE_LR, "--warmup", st->pre_warmup, "--schedule", "cosine", NULL);
     al_addf(&a, "--seed", "%ld", seed);
     snprintf(tag, sizeof tag, "s%ld-pre-%s", seed, name);
     return st_train(st, tag, &a, model, n);
@@ -889,10 +889,9 @@ static int pretrain_random(study *st, long seed, int frame, int noisy, long vide
     snprintf(budget, sizeof budget, "%ld", videos);
     snprintf(name, name_n, "%s%sverb-sqrt-%ld", frame ? "frame-" : "", noisy ? "noisy-" : "",
              videos);
-    return pretrain(st, seed, frame, noisy ? st->scale_steps : st->pre_steps,
-                    noisy ? SCALE_LR : PRE_LR, noisy ? st->npool : st->pool,
-                    noisy ? st->ntax : st->tax, "verb", "sqrt", name, model, model_n,
-                    "--max-videos", budget, "--prefer", "random", NULL);
+    return pretrain(st, seed, frame, noisy ? st->npool : st->pool, noisy ? st->ntax : st->tax,
+                    "verb", "sqrt", name, model, model_n, "--max-videos", budget, "--prefer",
+                    "random", NULL);
 }
 
 /* the shared pre-training: R(2+1)D on `videos` random videos of the pool */
@@ -1009,8 +1008,8 @@ static int study_label_space(study *st)
         for (int k = 0; k < 4; k++) {
             char name[64], model[4300];
             snprintf(name, sizeof name, "%s-sqrt-%ld", spaces[k], videos);
-            if (pretrain(st, seed, 0, st->pre_steps, PRE_LR, st->pool, st->tax, spaces[k], "sqrt",
-                         name, model, sizeof model, "--max-videos", budget, "--prefer", "random",
+            if (pretrain(st, seed, 0, st->pool, st->tax, spaces[k], "sqrt", name, model,
+                         sizeof model, "--max-videos", budget, "--prefer", "random",
                          k ? NULL : "--class-list", k ? NULL : klist, NULL))
                 return 1;
             for (int t = 0; t < 4; t++) {
@@ -1099,18 +1098,15 @@ static int study_budget(study *st)
             if (k == 0) /* N short videos: the shared pre-training (scale's x1 under --quick) */
                 rc = pretrain_verbs(st, seed, nv, run, sizeof run, model, sizeof model);
             else if (k == 2)
-                rc = pretrain(st, seed, 0, st->pre_steps, PRE_LR, man, tax, "verb", "sqrt",
-                              names[k], model, sizeof model, "--max-minutes", min_s, "--prefer",
-                              "random", NULL);
+                rc = pretrain(st, seed, 0, man, tax, "verb", "sqrt", names[k], model, sizeof model,
+                              "--max-minutes", min_s, "--prefer", "random", NULL);
             else if (k == 1)
-                rc = pretrain(st, seed, 0, st->pre_steps, PRE_LR, man, tax, "verb", "sqrt",
-                              names[k], model, sizeof model, "--max-videos", nv_s, "--prefer",
-                              "random", NULL);
+                rc = pretrain(st, seed, 0, man, tax, "verb", "sqrt", names[k], model, sizeof model,
+                              "--max-videos", nv_s, "--prefer", "random", NULL);
             else
-                rc = pretrain(st, seed, 0, st->pre_steps, PRE_LR, man, tax, "verb", "sqrt",
-                              names[k], model, sizeof model, "--max-videos", nv_s, "--prefer",
-                              "random", "--clips-per-video", k == 3 ? "1" : "4", "--clip-choice",
-                              "fixed", NULL);
+                rc = pretrain(st, seed, 0, man, tax, "verb", "sqrt", names[k], model, sizeof model,
+                              "--max-videos", nv_s, "--prefer", "random", "--clips-per-video",
+                              k == 3 ? "1" : "4", "--clip-choice", "fixed", NULL);
             if (rc)
                 return 1;
             for (int t = 0; t < 2; t++) {
@@ -1142,9 +1138,8 @@ static int study_resampling(study *st)
         for (int k = 0; k < 3; k++) {
             char name[64], model[4300];
             snprintf(name, sizeof name, "verb+noun-%s-%ld", modes[k], videos);
-            if (pretrain(st, seed, 0, st->pre_steps, PRE_LR, st->pool, st->tax, "verb+noun",
-                         modes[k], name, model, sizeof model, "--max-videos", budget, "--prefer",
-                         "random", NULL))
+            if (pretrain(st, seed, 0, st->pool, st->tax, "verb+noun", modes[k], name, model,
+                         sizeof model, "--max-videos", budget, "--prefer", "random", NULL))
                 return 1;
             for (int t = 0; t < 2; t++) {
                 double acc;

@@ -203,7 +203,9 @@ int vidai_be_add_relu_backward_t(const vida_context *ctx, int64_t n, const void 
         return vidai_error(VIDA_EINVAL, "add + relu backward: overwriting a gradient it adds to");
     const size_t bytes = (size_t)n * (t ? 2 : sizeof(float));
     int rc = clear_for_cuda(ctx, set_a, da, bytes);
-    if (rc != VIDA_OK || (rc = clear_for_cuda(ctx, set_b, db, bytes)) != VIDA_OK)
+    if (rc == VIDA_OK)
+        rc = clear_for_cuda(ctx, set_b, db, bytes);
+    if (rc != VIDA_OK)
         return rc;
     ON_CUDA_OP(ctx, vidai_cuda_add_relu_backward_t(CU(ctx), n, y, dy, da, db, t));
     CPU_F32("add + relu backward", t);
