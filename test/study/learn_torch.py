@@ -3,11 +3,12 @@
 
     /usr/bin/python3 test/study/learn_torch.py DATA [--labels noun|verb|noun,verb]
         [--steps N] [--seed S] [--seeds K] [--lr X] [--stem-stride 1|2]
-        [--threads T] [--vidaction BIN]
+        [--threads T]
 
 DATA is a target-epic set made by `vidaction synth DATA --preset target-epic
-...` (its LABELS-train.tsv, LABELS-test.tsv and truth.jsonl). Every video is
-decoded once by `vidaction clip VIDEO --short-side 40` (all its frames), so
+...` (its LABELS-train.tsv and LABELS-test.tsv). Every video is decoded once,
+all its frames at a short side of 40, by the Python binding
+(bindings/python: vidaction.Video.read, as `vidaction clip` decodes), so
 both libraries see the same pixels. The network mirrors the studies'
 DEMO_ARCH (R(2+1)D-10 at 1/4 width: stem 1x7x7 3->11 then 3x1x1 11->16, one
 basic block a stage, 16/32/64/128 channels, torchvision's midplanes rule and
@@ -37,10 +38,7 @@ import json
 import math
 import os
 import random
-import struct
-import subprocess
 import sys
-import tempfile
 import time
 
 MEAN = (0.43216, 0.394666, 0.37645)
@@ -48,31 +46,15 @@ STD = (0.22803, 0.22145, 0.216989)
 CLIP_LEN, CLIP_STRIDE, CROP, BATCH, WARMUP = 8, 2, 32, 16, 5
 
 
-def read_frames(path):
-    """the 'frames' tensor of a safetensors file written by `vidaction clip`"""
-    with open(path, "rb") as f:
-        blob = f.read()
-    (n,) = struct.unpack("<Q", blob[:8])
-    meta = json.loads(blob[8 : 8 + n])["frames"]
-    if meta["dtype"] != "U8" or len(meta["shape"]) != 4:
-        raise ValueError("%s: 'frames' is %s %s, not uint8 [L,H,W,3]" % (path, meta["dtype"], meta["shape"]))
-    s, e = meta["data_offsets"]
-    return meta["shape"], blob[8 + n + s : 8 + n + e]
-
-
-def load_split(np, binary, data, labels, split, frames, tmp, cache):
+def load_split(np, vidaction, data, labels, split, cache):
     """[(class name, uint8 [T,H,W,3])] of DATA/LABELS-SPLIT.tsv; cache: path -> frames"""
     out = []
     with open(os.path.join(data, "%s-%s.tsv" % (labels, split))) as f:
         for line in f:
             rel, name = line.rstrip("\n").split("\t")[:2]
             if rel not in cache:
-                st = os.path.join(tmp, "clip.safetensors")
-                subprocess.run([binary, "clip", os.path.join(data, rel), "-o", st, "--frames",
-                                str(frames[rel]), "--stride", "1", "--short-side", "40"],
-                               check=True, capture_output=True)
-                shape, raw = read_frames(st)
-                cache[rel] = np.frombuffer(raw, np.uint8).reshape(shape)
+                with vidaction.Video(os.path.join(data, rel)) as v:
+                    cache[rel] = v.read(np.arange(len(v)), short_side=40)
             out.append((name, cache[rel]))
     return out
 
@@ -141,8 +123,6 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--stem-stride", type=int, default=2, choices=[1, 2])
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--vidaction", default=os.path.join("bin", "vidaction"),
-                    help="the CLI that decodes the clips (default bin/vidaction)")
     args = ap.parse_args(argv)
     if args.steps <= WARMUP:
         ap.error("--steps must be above the %d warm-up steps" % WARMUP)
@@ -154,22 +134,18 @@ def main(argv=None):
 
     import numpy as np
     import torch
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bindings", "python"))
+    import vidaction
     import torch.nn as nn
     import torch.nn.functional as F
 
     torch.set_num_threads(args.threads)
-    frames = {}
-    with open(os.path.join(args.data, "truth.jsonl")) as f:
-        for line in f:
-            v = json.loads(line)
-            frames[v["path"]] = v["frames"]
     cache = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for labels in label_sets:
-            train = load_split(np, args.vidaction, args.data, labels, "train", frames, tmp, cache)
-            test = load_split(np, args.vidaction, args.data, labels, "test", frames, tmp, cache)
-            for seed in range(args.seed, args.seed + args.seeds):
-                run(args, labels, seed, np, torch, nn, F, train, test)
+    for labels in label_sets:
+        train = load_split(np, vidaction, args.data, labels, "train", cache)
+        test = load_split(np, vidaction, args.data, labels, "test", cache)
+        for seed in range(args.seed, args.seed + args.seeds):
+            run(args, labels, seed, np, torch, nn, F, train, test)
     return 0
 
 
