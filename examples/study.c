@@ -6,7 +6,8 @@
  * and sample standard deviation.
  *
  *   scale           pre-training on x1, x4, x16 videos of a noisier pool at the same compute,
- *                   fine-tuned and fc-only, vs scratch
+ *                   fine-tuned and fc-only, vs scratch; epic nouns from noun pre-training on
+ *                   as many videos of the other studies' pool
  *   label-space     pre-training on target labels, verbs, nouns, verb+noun (the same number of
  *                   videos), fc-only on target-k, target-ss, epic verbs, epic nouns
  *   video-vs-frame  R(2+1)D against a frame model (ResNet-18 on single frames), both
@@ -67,6 +68,16 @@
 #define PRE_P_WRONG "0.1" /* the synth default, for the messages */
 #define PRE_LR "0.02"
 #define PRE_WARMUP "40"
+/* scale's epic-nouns rows pre-train on nouns: the verb pre-trainings teach no shapes (their
+   transfers stayed at or below scratch on epic nouns in every run), the noisier pool and
+   verb+noun pairs learned none in 3000 steps either. On the others' pool (1 hashtag in 10 wrong)
+   nouns, uniform over the 8 shapes, 3000 steps at lr 0.05 after 5 warm-up steps did learn them:
+   0.29-0.38 on epic nouns with their own classifier, transfers above scratch in 3 of 3 seeds
+   (docs/reproduction.md). Each is about 10 minutes on one core (two at a time); --quick has no
+   time for them. */
+#define NOUN_STEPS "3000"
+#define NOUN_LR "0.05"
+#define NOUN_WARMUP "5"
 #define TGT_STEPS "80"
 /* The frame model: ResNet-18 at 1/4 width on single frames, 64 frames a step (the R(2+1)D
    step sees 16 clips of 8), evaluated on 32 frames a video (R(2+1)D: 4 clips of 8). */
@@ -99,6 +110,7 @@ typedef struct study {
     long long_videos;         /* videos in the pool of long videos */
     const char *pre_steps, *tgt_steps; /* PRE_STEPS and TGT_STEPS; --smoke: a few */
     const char *scale_steps;           /* SCALE_STEPS; --smoke: a few */
+    const char *noun_steps;            /* NOUN_STEPS; --smoke: a few */
     const char *pre_warmup, *tgt_warmup;
     const char *clips_video, *clips_frame; /* evaluation: clips of R(2+1)D, frames of the frame model */
     const char *short_side, *crop;   /* the frames: scaled to short_side, crop x crop */
@@ -819,14 +831,17 @@ static void add_geometry(const study *st, argl *a, int frame)
            st->short_side, "--crop", st->crop, "--batch", frame ? "64" : "16", NULL);
 }
 
-/* Pre-trains R(2+1)D-10 (or the frame model) on the pool with the given label space,
-   resampling and budget (extra: NULL-terminated further train options): pre_steps at PRE_LR, or
-   on scale's noisier pool (st->npool) scale_steps at SCALE_LR. */
-static int pretrain(study *st, long seed, int frame, const char *manifest, const char *tax,
-                    const char *space, const char *resample, const char *name, char *model,
-                    size_t n, ...)
+/* the pre-training recipes: the studies' (pre_steps at PRE_LR after pre_warmup), scale's on its
+   noisier pool (scale_steps at SCALE_LR), scale's nouns (noun_steps at NOUN_LR after
+   NOUN_WARMUP) */
+enum { RECIPE_PRE, RECIPE_SCALE, RECIPE_NOUN };
+
+/* Pre-trains R(2+1)D-10 (or the frame model) on manifest with the given label space,
+   resampling and budget (extra: NULL-terminated further train options) by recipe. */
+static int pretrain(study *st, int recipe, long seed, int frame, const char *manifest,
+                    const char *tax, const char *space, const char *resample, const char *name,
+                    char *model, size_t n, ...)
 {
-    const int noisy = manifest == st->npool;
     argl a = {0};
     va_list ap;
     char tag[256];
@@ -841,8 +856,13 @@ static int pretrain(study *st, long seed, int frame, const char *manifest, const
     else
         al_add(&a, DEMO_ARCH, NULL);
     add_geometry(st, &a, frame);
-    al_add(&a, "--steps", noisy ? st->scale_steps : st->pre_steps, "--lr",
-           noisy ? SCALE_LR : PRE_LR, "--warmup", st->pre_warmup, "--schedule", "cosine", NULL);
+    if (recipe == RECIPE_NOUN)
+        al_add(&a, "--steps", st->noun_steps, "--lr", NOUN_LR, "--warmup",
+               st->smoke ? st->pre_warmup : NOUN_WARMUP, NULL);
+    else
+        al_add(&a, "--steps", recipe == RECIPE_SCALE ? st->scale_steps : st->pre_steps, "--lr",
+               recipe == RECIPE_SCALE ? SCALE_LR : PRE_LR, "--warmup", st->pre_warmup, NULL);
+    al_add(&a, "--schedule", "cosine", NULL);
     al_addf(&a, "--seed", "%ld", seed);
     snprintf(tag, sizeof tag, "s%ld-pre-%s", seed, name);
     return st_train(st, tag, &a, model, n);
@@ -889,9 +909,21 @@ static int pretrain_random(study *st, long seed, int frame, int noisy, long vide
     snprintf(budget, sizeof budget, "%ld", videos);
     snprintf(name, name_n, "%s%sverb-sqrt-%ld", frame ? "frame-" : "", noisy ? "noisy-" : "",
              videos);
-    return pretrain(st, seed, frame, noisy ? st->npool : st->pool, noisy ? st->ntax : st->tax,
-                    "verb", "sqrt", name, model, model_n, "--max-videos", budget, "--prefer",
-                    "random", NULL);
+    return pretrain(st, noisy ? RECIPE_SCALE : RECIPE_PRE, seed, frame,
+                    noisy ? st->npool : st->pool, noisy ? st->ntax : st->tax, "verb", "sqrt", name,
+                    model, model_n, "--max-videos", budget, "--prefer", "random", NULL);
+}
+
+/* scale's epic-nouns pre-training: nouns, uniform over them, `videos` random videos of the pool
+   that carry a noun, noun_steps at NOUN_LR; named noun-uniform-N */
+static int pretrain_nouns(study *st, long seed, long videos, char *name, size_t name_n,
+                          char *model, size_t model_n)
+{
+    char budget[32];
+    snprintf(budget, sizeof budget, "%ld", videos);
+    snprintf(name, name_n, "noun-uniform-%ld", videos);
+    return pretrain(st, RECIPE_NOUN, seed, 0, st->pool, st->tax, "noun", "uniform", name, model,
+                    model_n, "--max-videos", budget, "--prefer", "random", NULL);
 }
 
 /* the shared pre-training: R(2+1)D on `videos` random videos of the pool */
@@ -920,11 +952,17 @@ static int study_scale(study *st)
     printf("\n== scale: pre-training on %ld, %ld and %ld noisy videos (random subsets of %ld with "
            "%s of their hashtags wrong), %s steps at lr %s for every size; full fine-tuning and "
            "fc-only on target-ss, target-k, epic verbs and epic nouns, against training from "
-           "scratch on each%s\n",
+           "scratch on each%s",
            st->base, 4 * st->base, 16 * st->base, 16 * st->base,
            st->quick ? PRE_P_WRONG : SCALE_P_WRONG, st->quick ? st->pre_steps : st->scale_steps,
            st->quick ? PRE_LR : SCALE_LR,
-           st->quick ? " (--quick: x1 and x16 only, the other studies' pool and steps)" : "");
+           st->quick ? " (--quick: x1 and x16 only, the other studies' pool and steps, and "
+                       "epic nouns from the same verb pre-training)" : "");
+    if (!st->quick)
+        printf("; epic nouns from nouns of as many videos of the other studies' pool (%s of the "
+               "hashtags wrong), uniform over the shapes, %s steps at lr %s",
+               PRE_P_WRONG, st->noun_steps, NOUN_LR);
+    printf("\n");
     if (need_demo(st) || need_noisy(st) || need_k(st) || need_epic(st))
         return 1;
     for (int s = 0; s < st->n_seeds; s++) {
@@ -937,17 +975,23 @@ static int study_scale(study *st)
             st_add(st, "scale", "scratch", ts[t]->name, "none", acc);
         }
         for (int k = 0; k < 3; k++) {
-            char name[64], model[4300];
+            char name[64], model[4300], nname[64], nmodel[4300];
             if (st->quick && k == 1)
                 continue;
             if (pretrain_scale(st, seed, 0, mult[k] * st->base, name, sizeof name, model,
                                sizeof model))
                 return 1;
+            /* epic nouns: from nouns of as many videos of the pool (--quick: the verbs) */
+            if (!st->quick && pretrain_nouns(st, seed, mult[k] * st->base, nname, sizeof nname,
+                                             nmodel, sizeof nmodel))
+                return 1;
             for (int t = 0; t < 4; t++) {
-                if (transfer(st, seed, 0, model, name, ts[t], 0, &acc))
+                const int nouns = !st->quick && ts[t] == &st->epic_noun;
+                const char *m = nouns ? nmodel : model, *mn = nouns ? nname : name;
+                if (transfer(st, seed, 0, m, mn, ts[t], 0, &acc))
                     return 1;
                 st_add(st, "scale", names[k], ts[t]->name, "full", acc);
-                if (transfer(st, seed, 0, model, name, ts[t], 1, &acc))
+                if (transfer(st, seed, 0, m, mn, ts[t], 1, &acc))
                     return 1;
                 st_add(st, "scale", fc_names[k], ts[t]->name, "fc-only", acc);
             }
@@ -1008,8 +1052,8 @@ static int study_label_space(study *st)
         for (int k = 0; k < 4; k++) {
             char name[64], model[4300];
             snprintf(name, sizeof name, "%s-sqrt-%ld", spaces[k], videos);
-            if (pretrain(st, seed, 0, st->pool, st->tax, spaces[k], "sqrt", name, model,
-                         sizeof model, "--max-videos", budget, "--prefer", "random",
+            if (pretrain(st, RECIPE_PRE, seed, 0, st->pool, st->tax, spaces[k], "sqrt", name,
+                         model, sizeof model, "--max-videos", budget, "--prefer", "random",
                          k ? NULL : "--class-list", k ? NULL : klist, NULL))
                 return 1;
             for (int t = 0; t < 4; t++) {
@@ -1098,15 +1142,16 @@ static int study_budget(study *st)
             if (k == 0) /* N short videos: the shared pre-training (scale's x1 under --quick) */
                 rc = pretrain_verbs(st, seed, nv, run, sizeof run, model, sizeof model);
             else if (k == 2)
-                rc = pretrain(st, seed, 0, man, tax, "verb", "sqrt", names[k], model, sizeof model,
-                              "--max-minutes", min_s, "--prefer", "random", NULL);
+                rc = pretrain(st, RECIPE_PRE, seed, 0, man, tax, "verb", "sqrt", names[k], model,
+                              sizeof model, "--max-minutes", min_s, "--prefer", "random", NULL);
             else if (k == 1)
-                rc = pretrain(st, seed, 0, man, tax, "verb", "sqrt", names[k], model, sizeof model,
-                              "--max-videos", nv_s, "--prefer", "random", NULL);
+                rc = pretrain(st, RECIPE_PRE, seed, 0, man, tax, "verb", "sqrt", names[k], model,
+                              sizeof model, "--max-videos", nv_s, "--prefer", "random", NULL);
             else
-                rc = pretrain(st, seed, 0, man, tax, "verb", "sqrt", names[k], model, sizeof model,
-                              "--max-videos", nv_s, "--prefer", "random", "--clips-per-video",
-                              k == 3 ? "1" : "4", "--clip-choice", "fixed", NULL);
+                rc = pretrain(st, RECIPE_PRE, seed, 0, man, tax, "verb", "sqrt", names[k], model,
+                              sizeof model, "--max-videos", nv_s, "--prefer", "random",
+                              "--clips-per-video", k == 3 ? "1" : "4", "--clip-choice", "fixed",
+                              NULL);
             if (rc)
                 return 1;
             for (int t = 0; t < 2; t++) {
@@ -1138,8 +1183,8 @@ static int study_resampling(study *st)
         for (int k = 0; k < 3; k++) {
             char name[64], model[4300];
             snprintf(name, sizeof name, "verb+noun-%s-%ld", modes[k], videos);
-            if (pretrain(st, seed, 0, st->pool, st->tax, "verb+noun", modes[k], name, model,
-                         sizeof model, "--max-videos", budget, "--prefer", "random", NULL))
+            if (pretrain(st, RECIPE_PRE, seed, 0, st->pool, st->tax, "verb+noun", modes[k], name,
+                         model, sizeof model, "--max-videos", budget, "--prefer", "random", NULL))
                 return 1;
             for (int t = 0; t < 2; t++) {
                 double acc;
@@ -1428,6 +1473,7 @@ int cmd_study(int argc, char **argv)
     st->long_videos = st->quick ? 150 : 400;
     st->pre_steps = PRE_STEPS;
     st->scale_steps = SCALE_STEPS;
+    st->noun_steps = NOUN_STEPS;
     st->tgt_steps = TGT_STEPS;
     st->pre_warmup = PRE_WARMUP;
     st->tgt_warmup = "5";
@@ -1443,6 +1489,7 @@ int cmd_study(int argc, char **argv)
         st->long_videos = 8;
         st->pre_steps = "3";
         st->scale_steps = "4";
+        st->noun_steps = "5";
         st->tgt_steps = "2";
         st->pre_warmup = "1";
         st->tgt_warmup = "1";

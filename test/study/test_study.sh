@@ -82,6 +82,17 @@ t scale_noisy_pool "for r in noisy-verb-sqrt-8 noisy-verb-sqrt-32 noisy-verb-sqr
     grep -A1 -x -- --lr $o/runs/s1-pre-verb-sqrt-16-*/args.txt | grep -qx 0.02 &&
     grep -q 's1-noisy-verb-sqrt-32-target-ss-ft  *trained' $tmp/a.err &&
     [ \$(grep -c '^   s1-pre-noisy-verb-sqrt-32  *trained ' $tmp/a.err) = 2 ]"
+# scale's epic-nouns rows transfer from a noun pre-training of as many videos of the first pool
+# (uniform over the nouns, the noun recipe's steps -- --smoke: 5 -- at lr 0.05), not from the
+# verbs of the noisier pool, which transfer to the other three targets
+t scale_noun_pretraining "for n in 8 32 128; do r=\$(echo $o/runs/s1-pre-noun-uniform-\$n-*/args.txt) &&
+        grep -qx $o/data/demo-128-s1/pretrain/train.tsv \$r && grep -A1 -x -- --label-space \$r | grep -qx noun &&
+        grep -A1 -x -- --resample \$r | grep -qx uniform && grep -A1 -x -- --max-videos \$r | grep -qx \$n &&
+        grep -A1 -x -- --steps \$r | grep -qx 5 && grep -A1 -x -- --lr \$r | grep -qx 0.05 &&
+        grep -q \"s1-noun-uniform-\$n-epic-nouns-ft  *trained\" $tmp/a.err &&
+        grep -q \"s1-noun-uniform-\$n-epic-nouns-fc  *trained\" $tmp/a.err &&
+        grep -q \"s1-noisy-verb-sqrt-\$n-epic-verbs-ft  *trained\" $tmp/a.err || exit 1; done &&
+    ! ls $o/runs | grep -q 'noisy-verb-sqrt-.*-epic-nouns' && ! ls $o/runs | grep -q '^s1-noun-uniform-.*-target-'"
 # the conclusions compare pre-training with scratch on every target, and x16 with x1
 t scale_conclusions "grep -c 'pre-training: pretrain-16x.* - scratch = ' $tmp/a.err | grep -qx 8 &&
     grep -c 'more data: pretrain-16x.* - pretrain-1x.* = ' $tmp/a.err | grep -qx 8"
