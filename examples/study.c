@@ -71,10 +71,10 @@
 /* scale's epic-nouns rows pre-train on nouns: the verb pre-trainings teach no shapes (their
    transfers stayed at or below scratch on epic nouns in every run), the noisier pool and
    verb+noun pairs learned none in 3000 steps either. On the others' pool (1 hashtag in 10 wrong)
-   nouns, uniform over the 8 shapes, 3000 steps at lr 0.05 after 5 warm-up steps did learn them:
-   0.29-0.38 on epic nouns with their own classifier, transfers above scratch in 3 of 3 seeds
-   (docs/reproduction.md). Each is about 10 minutes on one core (two at a time); --quick has no
-   time for them. */
+   nouns, uniform over the 8 shapes, 3000 steps at lr 0.05 after 5 warm-up steps did learn them
+   at 4000 videos (x16): 0.29-0.38 on epic nouns with their own classifier, transfers above
+   scratch in 3 of 3 seeds; 250 and 1000 videos transfer below scratch (docs/reproduction.md).
+   Each is about 10 minutes on one core (two at a time); --quick has no time for them. */
 #define NOUN_STEPS "3000"
 #define NOUN_LR "0.05"
 #define NOUN_WARMUP "5"
@@ -833,7 +833,7 @@ static void add_geometry(const study *st, argl *a, int frame)
 
 /* the pre-training recipes: the studies' (pre_steps at PRE_LR after pre_warmup), scale's on its
    noisier pool (scale_steps at SCALE_LR), scale's nouns (noun_steps at NOUN_LR after
-   NOUN_WARMUP) */
+   NOUN_WARMUP; --smoke: after pre_warmup) */
 enum { RECIPE_PRE, RECIPE_SCALE, RECIPE_NOUN };
 
 /* Pre-trains R(2+1)D-10 (or the frame model) on manifest with the given label space,
