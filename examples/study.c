@@ -111,7 +111,7 @@ typedef struct study {
     const char *pre_steps, *tgt_steps; /* PRE_STEPS and TGT_STEPS; --smoke: a few */
     const char *scale_steps;           /* SCALE_STEPS; --smoke: a few */
     const char *noun_steps;            /* NOUN_STEPS; --smoke: a few */
-    const char *pre_warmup, *tgt_warmup;
+    const char *pre_warmup, *tgt_warmup, *noun_warmup;
     const char *clips_video, *clips_frame; /* evaluation: clips of R(2+1)D, frames of the frame model */
     const char *short_side, *crop;   /* the frames: scaled to short_side, crop x crop */
     int smoke;
@@ -833,7 +833,7 @@ static void add_geometry(const study *st, argl *a, int frame)
 
 /* the pre-training recipes: the studies' (pre_steps at PRE_LR after pre_warmup), scale's on its
    noisier pool (scale_steps at SCALE_LR), scale's nouns (noun_steps at NOUN_LR after
-   NOUN_WARMUP; --smoke: after pre_warmup) */
+   noun_warmup) */
 enum { RECIPE_PRE, RECIPE_SCALE, RECIPE_NOUN };
 
 /* Pre-trains R(2+1)D-10 (or the frame model) on manifest with the given label space,
@@ -857,8 +857,7 @@ static int pretrain(study *st, int recipe, long seed, int frame, const char *man
         al_add(&a, DEMO_ARCH, NULL);
     add_geometry(st, &a, frame);
     if (recipe == RECIPE_NOUN)
-        al_add(&a, "--steps", st->noun_steps, "--lr", NOUN_LR, "--warmup",
-               st->smoke ? st->pre_warmup : NOUN_WARMUP, NULL);
+        al_add(&a, "--steps", st->noun_steps, "--lr", NOUN_LR, "--warmup", st->noun_warmup, NULL);
     else
         al_add(&a, "--steps", recipe == RECIPE_SCALE ? st->scale_steps : st->pre_steps, "--lr",
                recipe == RECIPE_SCALE ? SCALE_LR : PRE_LR, "--warmup", st->pre_warmup, NULL);
@@ -1476,6 +1475,7 @@ int cmd_study(int argc, char **argv)
     st->noun_steps = NOUN_STEPS;
     st->tgt_steps = TGT_STEPS;
     st->pre_warmup = PRE_WARMUP;
+    st->noun_warmup = NOUN_WARMUP;
     st->tgt_warmup = "5";
     st->clips_video = "4";
     st->clips_frame = "32";
@@ -1492,6 +1492,7 @@ int cmd_study(int argc, char **argv)
         st->noun_steps = "5";
         st->tgt_steps = "2";
         st->pre_warmup = "1";
+        st->noun_warmup = "1";
         st->tgt_warmup = "1";
         st->clips_video = "1";
         st->clips_frame = "2";
